@@ -1,0 +1,71 @@
+"""Ansible inventory plugin: the site model *is* the inventory.
+
+Enabled by the repository's ansible.cfg; picks up any file named site.yaml or
+site.yml that declares ``schema_version``, so
+``ansible-playbook -i inventories/<site>/site.yaml site.yml`` needs no
+generated files.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from ansible.errors import AnsibleParserError
+from ansible.plugins.inventory import BaseInventoryPlugin
+
+DOCUMENTATION = r"""
+name: qpusite
+short_description: Inventory from a qpusite site model (inventories/<site>/site.yaml)
+description:
+  - Validates the site model and turns it into groups (one per host role plus
+    the feature groups slurm, munge and quantum_runtime), host variables
+    (connection settings) and site variables named qpusite_*.
+  - Any problem in the model fails the inventory with every problem listed.
+options: {}
+"""
+
+_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if _REPO not in sys.path:
+    sys.path.insert(0, _REPO)
+
+
+class InventoryModule(BaseInventoryPlugin):
+    NAME = "qpusite"
+
+    def verify_file(self, path: str) -> bool:
+        if not super().verify_file(path):
+            return False
+        if os.path.basename(path) not in ("site.yaml", "site.yml"):
+            return False
+        try:
+            with open(path, encoding="utf-8") as handle:
+                head = handle.read(4096)
+        except OSError:
+            return False
+        return "schema_version" in head
+
+    def parse(self, inventory, loader, path, cache=True):  # type: ignore[no-untyped-def]
+        super().parse(inventory, loader, path, cache)
+        from site_survey import SiteModelError, load_site
+        from site_survey.derive import inventory as derive_inventory
+
+        try:
+            site = load_site(path)
+        except SiteModelError as exc:
+            raise AnsibleParserError(exc.render()) from None
+        data = derive_inventory(site, os.path.dirname(os.path.abspath(path)))
+        hostvars = data.pop("_meta")["hostvars"]
+        all_group = data.pop("all")
+        for name, value in all_group["vars"].items():
+            self.inventory.set_variable("all", name, value)
+        for group, spec in data.items():
+            self.inventory.add_group(group)
+            for host in spec.get("hosts", []):
+                self.inventory.add_host(host, group=group)
+            for name, value in spec.get("vars", {}).items():
+                self.inventory.set_variable(group, name, value)
+        for host, variables in hostvars.items():
+            self.inventory.add_host(host)
+            for name, value in variables.items():
+                self.inventory.set_variable(host, name, value)

@@ -1,0 +1,3 @@
+from qpusite.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,253 @@
+"""Cross-field rules of the site model: references resolve, addresses are unique,
+every compute host can reach the QPU access hosts. Each rule returns problems;
+all of them are reported together."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+from collections.abc import Callable, Iterable
+
+from site_survey.errors import Problem
+from site_survey.model import HostRole, Site
+
+Rule = Callable[[Site], Iterable[Problem]]
+
+
+def _names(items: Iterable[object]) -> list[str]:
+    return [getattr(i, "name") for i in items]
+
+
+def _duplicates(path: str, names: list[str], what: str) -> Iterable[Problem]:
+    for name, count in Counter(names).items():
+        if count > 1:
+            index = names.index(name, names.index(name) + 1)
+            yield Problem(f"{path}[{index}].name", f"{what} {name!r} is defined {count} times; names must be unique")
+
+
+def unique_names(site: Site) -> Iterable[Problem]:
+    f = site.facility
+    yield from _duplicates("hosts", _names(site.hosts), "host")
+    yield from _duplicates("qpus", _names(site.qpus), "QPU")
+    yield from _duplicates("facility.rooms", _names(f.rooms), "room")
+    yield from _duplicates("facility.cooling_loops", _names(f.cooling_loops), "cooling loop")
+    yield from _duplicates("facility.power_feeds", _names(f.power_feeds), "power feed")
+    yield from _duplicates("facility.network.vlans", _names(f.network.vlans), "VLAN")
+    yield from _duplicates("site.contacts", _names(site.site.contacts), "contact")
+    yield from _duplicates("software.policy_profiles", _names(site.software.policy_profiles), "profile")
+    yield from _duplicates("software.scheduler.partitions", _names(site.software.scheduler.partitions), "partition")
+    lowered = [q.name.lower() for q in site.qpus]
+    for name, count in Counter(lowered).items():
+        if count > 1 and len({q.name for q in site.qpus if q.name.lower() == name}) > 1:
+            yield Problem("qpus", f"QPU names differing only in case ({name!r}) confuse users and Slurm")
+
+
+def unique_addresses(site: Site) -> Iterable[Problem]:
+    seen: dict[str, str] = {}
+    for i, host in enumerate(site.hosts):
+        if host.address in seen:
+            yield Problem(
+                f"hosts[{i}].address",
+                f"address is already used by host {seen[host.address]!r}; every host needs its own address",
+                host.address,
+            )
+        else:
+            seen[host.address] = host.name
+
+
+def rooms_exist(site: Site) -> Iterable[Problem]:
+    rooms = set(_names(site.facility.rooms))
+    hint = f"rooms are: {', '.join(sorted(rooms)) or 'none'} (add it under facility.rooms or fix the name)"
+    for i, q in enumerate(site.qpus):
+        if q.room is not None and q.room not in rooms:
+            yield Problem(f"qpus[{i}].room", f"no such room; {hint}", q.room)
+    f = site.facility
+    for kind, items in (("cooling_loops", f.cooling_loops), ("power_feeds", f.power_feeds)):
+        for i, item in enumerate(items):
+            for j, room in enumerate(item.serves_rooms):
+                if room not in rooms:
+                    yield Problem(f"facility.{kind}[{i}].serves_rooms[{j}]", f"no such room; {hint}", room)
+    for i, env in enumerate(f.environment):
+        if env.room not in rooms:
+            yield Problem(f"facility.environment[{i}].room", f"no such room; {hint}", env.room)
+    s = f.safety
+    for kind, entries in (
+        ("hazards", s.hazards),
+        ("controls", s.controls),
+        ("lasers", s.lasers),
+        ("odh_monitoring", s.odh_monitoring),
+        ("emergency_stops", s.emergency_stops),
+    ):
+        for i, entry in enumerate(entries):
+            room = getattr(entry, "room")
+            if room not in rooms:
+                yield Problem(f"facility.safety.{kind}[{i}].room", f"no such room; {hint}", room)
+
+
+def contacts_exist(site: Site) -> Iterable[Problem]:
+    contacts = set(_names(site.site.contacts))
+    hint = f"contacts are: {', '.join(sorted(contacts)) or 'none'} (add it under site.contacts)"
+    for i, control in enumerate(site.facility.safety.controls):
+        if control.responsible not in contacts:
+            yield Problem(f"facility.safety.controls[{i}].responsible", f"no such contact; {hint}", control.responsible)
+    signer = site.facility.safety.sign_off.signed_by
+    if signer is not None and signer not in contacts:
+        yield Problem("facility.safety.sign_off.signed_by", f"no such contact; {hint}", signer)
+
+
+def _host_role_check(site: Site, path: str, name: str | None, role: HostRole) -> Iterable[Problem]:
+    if name is None:
+        return
+    host = site.host(name)
+    if host is None:
+        yield Problem(path, f"no such host; hosts are: {', '.join(_names(site.hosts)) or 'none'}", name)
+    elif role not in host.roles:
+        yield Problem(path, f"host {name!r} does not have role {role.value!r}; add it to the host's roles", name)
+
+
+def qpu_references(site: Site) -> Iterable[Problem]:
+    for i, q in enumerate(site.qpus):
+        yield from _host_role_check(site, f"qpus[{i}].access.access_host", q.access.access_host, HostRole.qpu_access)
+        if q.emulator is not None:
+            yield from _host_role_check(site, f"qpus[{i}].emulator.host", q.emulator.host, HostRole.emulator)
+    names = set(_names(site.qpus))
+    for i, link in enumerate(site.facility.network.links):
+        if link.to_qpu not in names:
+            yield Problem(f"facility.network.links[{i}].to_qpu", "no such QPU", link.to_qpu)
+
+
+def scheduler_references(site: Site) -> Iterable[Problem]:
+    qpus = set(_names(site.qpus))
+    for i, profile in enumerate(site.software.policy_profiles):
+        for j, qpu in enumerate(profile.qpus):
+            if qpu not in qpus:
+                yield Problem(
+                    f"software.policy_profiles[{i}].qpus[{j}]",
+                    f"no such QPU; QPUs are: {', '.join(sorted(qpus)) or 'none'}",
+                    qpu,
+                )
+    partitions = site.software.scheduler.partitions
+    for i, part in enumerate(partitions):
+        for j, name in enumerate(part.hosts):
+            host = site.host(name)
+            if host is None:
+                yield Problem(f"software.scheduler.partitions[{i}].hosts[{j}]", "no such host", name)
+            elif HostRole.compute not in host.roles:
+                yield Problem(
+                    f"software.scheduler.partitions[{i}].hosts[{j}]",
+                    f"host {name!r} is not a compute host; only compute hosts run jobs",
+                    name,
+                )
+    if sum(p.default for p in partitions) > 1:
+        yield Problem("software.scheduler.partitions", "more than one partition is marked default: true")
+
+
+def required_roles(site: Site) -> Iterable[Problem]:
+    if not site.hosts:
+        return
+    controllers = site.hosts_with(HostRole.controller)
+    if len(controllers) != 1:
+        yield Problem("hosts", f"exactly one host needs role 'controller' (found {len(controllers)})")
+    if site.qpus and not site.hosts_with(HostRole.compute):
+        yield Problem("hosts", "the site has QPUs but no host with role 'compute' to run jobs on them")
+    if any(q.access.mode == "emulator" for q in site.qpus) and not site.hosts_with(HostRole.emulator):
+        yield Problem("hosts", "a QPU is emulated but no host has role 'emulator'")
+
+
+def _vlan_of(site: Site, address: str) -> str | None:
+    ip = ipaddress.IPv4Address(address)
+    for vlan in site.facility.network.vlans:
+        if ip in ipaddress.IPv4Network(vlan.cidr):
+            return vlan.name
+    return None
+
+
+def network_paths(site: Site) -> Iterable[Problem]:
+    """Every host sits in a VLAN (when VLANs are described) and compute hosts reach the QPU access hosts."""
+    net = site.facility.network
+    if not net.vlans:
+        return
+    vlan_names = set(_names(net.vlans))
+    for i, vlan in enumerate(net.vlans):
+        for j, other in enumerate(vlan.routed_to):
+            if other not in vlan_names:
+                yield Problem(f"facility.network.vlans[{i}].routed_to[{j}]", "no such VLAN", other)
+    where: dict[str, str | None] = {}
+    for i, host in enumerate(site.hosts):
+        where[host.name] = _vlan_of(site, host.address)
+        if where[host.name] is None:
+            yield Problem(
+                f"hosts[{i}].address",
+                "address is in no VLAN of facility.network.vlans; fix the address or add the VLAN",
+                host.address,
+            )
+    routes = {(v.name, r) for v in net.vlans for r in v.routed_to}
+    routes |= {(b, a) for a, b in routes}
+    access = site.hosts_with(HostRole.qpu_access)
+    for i, host in enumerate(site.hosts):
+        if HostRole.compute not in host.roles or where[host.name] is None:
+            continue
+        for target in access:
+            a, b = where[host.name], where[target.name]
+            if b is None or a == b or (a, b) in routes:
+                continue
+            yield Problem(
+                f"hosts[{i}]",
+                f"compute host {host.name!r} (VLAN {a}) has no network path to QPU access host "
+                f"{target.name!r} (VLAN {b}); add {b!r} to routed_to of VLAN {a!r} or move a host",
+            )
+
+
+def cloud_consistency(site: Site) -> Iterable[Problem]:
+    topology = site.software.topology
+    if topology in ("cloud", "hybrid") and site.cloud is None:
+        yield Problem("cloud", f"topology {topology!r} needs a 'cloud:' section (provider, region, flavors)")
+    if site.cloud is None:
+        return
+    if topology == "hybrid" and site.cloud.hybrid_link is None:
+        yield Problem("cloud.hybrid_link", "a hybrid site needs cloud.hybrid_link (the private link to on-prem)")
+    cloud_hosts = [h for h in site.hosts if h.location == "cloud"]
+    if topology == "onprem" and cloud_hosts:
+        yield Problem("software.topology", "hosts are placed in the cloud but topology is 'onprem'; use 'hybrid'")
+    for h in cloud_hosts:
+        missing = [r.value for r in h.roles if r not in site.cloud.flavors]
+        if missing:
+            yield Problem("cloud.flavors", f"no flavor for role(s) {', '.join(missing)} of cloud host {h.name!r}")
+    cidr = ipaddress.IPv4Network(site.cloud.network.private_cidr)
+    for i, h in enumerate(site.hosts):
+        if h.location == "cloud" and ipaddress.IPv4Address(h.address) not in cidr:
+            yield Problem(f"hosts[{i}].address", f"cloud host address is outside cloud.network.private_cidr {cidr}")
+
+
+def ports_distinct(site: Site) -> Iterable[Problem]:
+    sw = site.software
+    ports = {
+        "software.qrmid_port": sw.qrmid_port,
+        "software.emulator_port": sw.emulator_port,
+        "software.monitoring.prometheus_port": sw.monitoring.prometheus_port,
+        "software.monitoring.alertmanager_port": sw.monitoring.alertmanager_port,
+        "software.monitoring.node_exporter_port": sw.monitoring.node_exporter_port,
+    }
+    seen: dict[int, str] = {}
+    for path, port in ports.items():
+        if port in seen:
+            yield Problem(path, f"port is already used by {seen[port]}", port)
+        seen[port] = path
+
+
+RULES: tuple[Rule, ...] = (
+    unique_names,
+    unique_addresses,
+    rooms_exist,
+    contacts_exist,
+    qpu_references,
+    scheduler_references,
+    required_roles,
+    network_paths,
+    cloud_consistency,
+    ports_distinct,
+)
+
+
+def check_consistency(site: Site) -> list[Problem]:
+    return [problem for rule in RULES for problem in rule(site)]

@@ -1,0 +1,244 @@
+"""Values derived from the site model for the rollout: Slurm nodes, partitions and
+licenses, QRMI resources, monitoring targets, emulator twins, policy profiles.
+
+The inventory plugin exposes these as ``qpusite_*`` variables; `qpusite render`
+writes them out for review. Nothing here holds a secret: secrets appear only as
+the names of the vaulted variables that hold them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from site_survey.model import HostRole, Qpu, QrmiType, Site
+
+# Ansible groups: one per host role, plus feature groups composed from them.
+FEATURE_GROUPS: dict[str, tuple[HostRole, ...]] = {
+    "slurm": (HostRole.controller, HostRole.login, HostRole.compute),
+    "munge": (HostRole.controller, HostRole.login, HostRole.compute, HostRole.qpu_access),
+    "quantum_runtime": (HostRole.login, HostRole.compute),
+}
+
+
+def groups(site: Site) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {role.value: [] for role in HostRole}
+    for name in FEATURE_GROUPS:
+        out[name] = []
+    for host in site.hosts:
+        for role in host.roles:
+            out[role.value].append(host.name)
+        for feature, roles in FEATURE_GROUPS.items():
+            if any(r in host.roles for r in roles):
+                out[feature].append(host.name)
+    return out
+
+
+def emulator_base_url(site: Site, qpu: Qpu) -> str | None:
+    if qpu.emulator is None:
+        return None
+    host = site.host(qpu.emulator.host)
+    if host is None:
+        return None
+    return f"http://{host.address}:{site.software.emulator_port}"
+
+
+def qrmi_settings(site: Site, qpu: Qpu) -> dict[str, str]:
+    """Non-secret QRMI environment for one QPU (keys without the '<name>_' prefix)."""
+    settings = dict(qpu.qrmi.settings)
+    base = emulator_base_url(site, qpu) if qpu.access.mode == "emulator" else qpu.access.endpoint_url
+    if base:
+        base = base.rstrip("/")
+        if qpu.qrmi.type == QrmiType.ibm_quantum_compute_service:
+            settings.setdefault("QRMI_IBM_QCS_ENDPOINT", f"{base}/v1" if not base.endswith("/v1") else base)
+            if qpu.access.mode == "emulator":
+                settings.setdefault("QRMI_IBM_QCS_IAM_ENDPOINT", base)
+        elif qpu.qrmi.type == QrmiType.ibm_quantum_system:
+            settings.setdefault("QRMI_IBM_QS_ENDPOINT", base)
+        elif qpu.qrmi.type == QrmiType.pasqal_cloud:
+            settings.setdefault("QRMI_PASQAL_CLOUD_BASE_URL", base)
+            if qpu.access.mode == "emulator":
+                settings.setdefault("QRMI_PASQAL_CLOUD_AUTH_ENDPOINT", f"{base}/auth/token")
+        elif qpu.qrmi.type == QrmiType.pasqal_local:
+            settings.setdefault("QRMI_WARDEN_URL", base)
+        elif qpu.qrmi.type == QrmiType.iqm_server:
+            settings.setdefault("QRMI_IQM_ISA_ENDPOINT", base)
+        elif qpu.qrmi.type == QrmiType.alice_bob_felis:
+            settings.setdefault("QRMI_AB_FELIS_BASE_ENDPOINT", base)
+    return dict(sorted(settings.items()))
+
+
+def qrmi_resources(site: Site) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": q.name,
+            "type": q.qrmi.type.value,
+            "environment": qrmi_settings(site, q),
+            # key -> name of the vaulted variable holding the value
+            "secrets": {key: ref.vault for key, ref in sorted(q.qrmi.secrets.items())},
+        }
+        for q in site.qpus
+    ]
+
+
+def slurm_nodes(site: Site) -> list[dict[str, Any]]:
+    return [
+        {"name": h.name, "address": h.address, "cpus": h.cpus, "memory_mb": h.memory_mb}
+        for h in site.hosts_with(HostRole.compute)
+    ]
+
+
+def slurm_partitions(site: Site) -> list[dict[str, Any]]:
+    parts = site.software.scheduler.partitions
+    if not parts:
+        computes = [h.name for h in site.hosts_with(HostRole.compute)]
+        return [{"name": "batch", "nodes": computes, "default": True, "max_time_min": None}] if computes else []
+    has_default = any(p.default for p in parts)
+    return [
+        {
+            "name": p.name,
+            "nodes": list(p.hosts),
+            "default": p.default or (not has_default and i == 0),
+            "max_time_min": p.max_time_min,
+        }
+        for i, p in enumerate(parts)
+    ]
+
+
+def qpu_licenses(site: Site) -> dict[str, int]:
+    """One Slurm license per QPU; its count is how many jobs may hold the QPU at once."""
+    return {q.name: q.slots for q in site.qpus}
+
+
+def qpus(site: Site) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": q.name,
+            "vendor": q.vendor,
+            "modality": q.modality.value,
+            "qubits": q.qubits,
+            "type": q.qrmi.type.value,
+            "slots": q.slots,
+            "access_mode": q.access.mode,
+            "access_host": q.access.access_host,
+            "emulator_host": q.emulator.host if q.emulator else None,
+            "calibration_windows": [w.model_dump(mode="json") for w in q.calibration_windows],
+            "benchmarks": q.benchmarks.model_dump(mode="json"),
+        }
+        for q in site.qpus
+    ]
+
+
+def emulator_twins(site: Site) -> dict[str, list[dict[str, Any]]]:
+    """Per emulator host, the twins it serves (shape from the model)."""
+    out: dict[str, list[dict[str, Any]]] = {h.name: [] for h in site.hosts_with(HostRole.emulator)}
+    for q in site.qpus:
+        if q.emulator is None:
+            continue
+        twin = q.emulator
+        out.setdefault(twin.host, []).append(
+            {
+                "name": q.name,
+                "backend_name": twin.backend_name or q.name,
+                "api": "pasqal-cloud" if q.qrmi.type in (QrmiType.pasqal_cloud, QrmiType.pasqal_local) else "ibm",
+                "modality": q.modality.value,
+                "num_qubits": q.qubits,
+                "coupling_map": [list(p) for p in twin.coupling_map] if twin.coupling_map else None,
+                "basis_gates": twin.basis_gates,
+                "noise": twin.noise.model_dump(mode="json"),
+                "pulser_device": twin.pulser_device.model_dump(mode="json") if twin.pulser_device else None,
+                "max_shots": twin.max_shots,
+            }
+        )
+    return out
+
+
+def monitoring_targets(site: Site) -> dict[str, list[str]]:
+    mon = site.software.monitoring
+    targets: dict[str, list[str]] = {
+        "node": [f"{h.address}:{mon.node_exporter_port}" for h in site.hosts],
+        "prometheus": [f"{h.address}:{mon.prometheus_port}" for h in site.hosts_with(HostRole.monitoring)],
+        "alertmanager": [f"{h.address}:{mon.alertmanager_port}" for h in site.hosts_with(HostRole.monitoring)],
+        "qrmid": [f"{h.address}:{site.software.qrmid_port}" for h in site.hosts_with(HostRole.qpu_access)],
+        "emulator": [f"{h.address}:{site.software.emulator_port}" for h in site.hosts_with(HostRole.emulator)],
+    }
+    return {job: addrs for job, addrs in targets.items() if addrs}
+
+
+def alert_receivers(site: Site) -> list[dict[str, Any]]:
+    return [
+        {"name": c.name, "email": c.email, "on_call": c.on_call, "role": c.role.value}
+        for c in site.site.contacts
+        if c.role.value in ("operator", "security", "facility") or c.on_call
+    ]
+
+
+def site_vars(site: Site) -> dict[str, Any]:
+    """Every variable the inventory gives to all hosts."""
+    controller = site.hosts_with(HostRole.controller)
+    monitoring = site.hosts_with(HostRole.monitoring)
+    access = site.hosts_with(HostRole.qpu_access)
+    return {
+        "qpusite_site_name": site.site.name,
+        "qpusite_timezone": site.site.timezone,
+        "qpusite_domain": site.facility.network.domain,
+        "qpusite_topology": site.software.topology,
+        "qpusite_hosts": [
+            {"name": h.name, "address": h.address, "roles": [r.value for r in h.roles]} for h in site.hosts
+        ],
+        "qpusite_controller": controller[0].name if controller else None,
+        "qpusite_controller_address": controller[0].address if controller else None,
+        "qpusite_monitoring_address": monitoring[0].address if monitoring else None,
+        "qpusite_qrmid_address": access[0].address if access else None,
+        "qpusite_qrmid_port": site.software.qrmid_port,
+        "qpusite_emulator_port": site.software.emulator_port,
+        "qpusite_slurm_nodes": slurm_nodes(site),
+        "qpusite_slurm_partitions": slurm_partitions(site),
+        "qpusite_slurm_conf_overrides": dict(site.software.scheduler.conf_overrides),
+        "qpusite_qpu_licenses": qpu_licenses(site),
+        "qpusite_qpus": qpus(site),
+        "qpusite_qrmi_resources": qrmi_resources(site),
+        "qpusite_policy_profiles": [p.model_dump(mode="json") for p in site.software.policy_profiles],
+        "qpusite_monitoring": site.software.monitoring.model_dump(mode="json"),
+        "qpusite_monitoring_targets": monitoring_targets(site),
+        "qpusite_alert_receivers": alert_receivers(site),
+        "qpusite_emulator_twins": emulator_twins(site),
+        "qpusite_runtime": site.software.runtime.model_dump(mode="json"),
+        "qpusite_admin_cidrs": list(site.facility.network.admin_cidrs),
+    }
+
+
+def inventory(site: Site, site_dir: str | None = None) -> dict[str, Any]:
+    """The inventory as `ansible-inventory --list` shapes it (without its _meta bookkeeping order)."""
+    import os
+
+    hostvars: dict[str, dict[str, Any]] = {}
+    for h in site.hosts:
+        hv: dict[str, Any] = {
+            "ansible_host": h.address,
+            "ansible_user": h.connection.user,
+            "ansible_port": h.connection.port,
+            "qpusite_host_roles": [r.value for r in h.roles],
+            "qpusite_host_cpus": h.cpus,
+            "qpusite_host_memory_mb": h.memory_mb,
+            "qpusite_host_location": h.location,
+        }
+        if h.connection.become:
+            hv["ansible_become"] = True
+        if h.connection.private_key_file:
+            key = h.connection.private_key_file
+            if site_dir and not os.path.isabs(key):
+                key = os.path.normpath(os.path.join(site_dir, key))
+            hv["ansible_ssh_private_key_file"] = key
+        hostvars[h.name] = hv
+    all_vars = site_vars(site)
+    all_vars.update(site.ansible.vars)
+    out: dict[str, Any] = {
+        "_meta": {"hostvars": hostvars},
+        "all": {"children": ["ungrouped", *groups(site)], "vars": all_vars},
+    }
+    for group, members in groups(site).items():
+        out[group] = {"hosts": members}
+        extra = site.ansible.group_vars.get(group)
+        if extra:
+            out[group]["vars"] = dict(extra)
+    return out

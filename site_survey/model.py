@@ -1,0 +1,719 @@
+"""The site model: one typed, validated description of a QPU-hosting HPC site.
+
+Every other artefact (survey, inventory, roles, stacks, acceptance) is derived
+from an instance of :class:`Site`. Field names carry their units
+(``capacity_kw``, ``floor_load_rating_kg_m2``) so a number never travels
+without its meaning. Unknown keys are rejected everywhere (``extra="forbid"``)
+so a typo cannot pass silently.
+
+Cross-field rules (a QPU in a room that does not exist, two hosts with one
+address, …) live in :mod:`site_survey.consistency`; this module only describes
+the shape of a document.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from enum import Enum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SCHEMA_VERSION = 1
+
+Name = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z][a-z0-9-]{0,62}$",
+        description="Lower-case name: letters, digits and '-', starting with a letter.",
+    ),
+]
+QpuName = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z][A-Za-z0-9_]{0,62}$",
+        description=(
+            "QPU resource name as users pass it to `--qpu` and as QRMI knows it "
+            "(letters, digits, '_'); also the Slurm license name."
+        ),
+    ),
+]
+VarName = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z_][a-z0-9_]{0,127}$",
+        description="Ansible variable name (lower case, digits, '_').",
+    ),
+]
+Percent = Annotated[float, Field(ge=0, le=100)]
+
+
+class Strict(BaseModel):
+    """Base for every model object: unknown keys are errors, values are checked on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+# --------------------------------------------------------------------------- site
+
+
+class ContactRole(str, Enum):
+    operator = "operator"
+    facility = "facility"
+    safety = "safety"
+    security = "security"
+    vendor = "vendor"
+    management = "management"
+
+
+class Contact(Strict):
+    name: Name = Field(description="Short identifier used to refer to this contact elsewhere.")
+    full_name: str = Field(min_length=1, description="The person's or team's name as printed on reports.")
+    role: ContactRole = Field(description="What this contact answers for.")
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", description="E-mail address (alert routes use it).")
+    phone: str | None = Field(default=None, description="Phone number for emergencies.")
+    on_call: bool = Field(default=False, description="Receives critical alerts outside office hours.")
+
+
+class SiteMeta(Strict):
+    name: Name = Field(description="Site identifier; also the Slurm cluster name and the rehearsal prefix.")
+    description: str = Field(default="", description="One line saying what this site is.")
+    organisation: str = Field(default="", description="Owning organisation.")
+    country: str = Field(default="", description="ISO 3166 country code or name.")
+    timezone: str = Field(default="UTC", description="IANA time zone of the site; calibration windows are in it.")
+    contacts: list[Contact] = Field(default_factory=list, description="People and teams responsible for the site.")
+
+
+# ----------------------------------------------------------------------- facility
+
+
+class AccessPath(Strict):
+    min_door_width_m: float = Field(gt=0, description="Narrowest door or corridor on the delivery path, metres.")
+    min_door_height_m: float = Field(gt=0, description="Lowest door or ceiling on the delivery path, metres.")
+    lift_capacity_kg: float | None = Field(
+        default=None, ge=0, description="Goods lift capacity on the path, kg; null when no lift is needed."
+    )
+
+
+class Room(Strict):
+    name: Name = Field(description="Room identifier.")
+    area_m2: float = Field(gt=0, description="Usable floor area, square metres.")
+    floor_load_rating_kg_m2: float = Field(gt=0, description="Rated distributed floor load, kg per square metre.")
+    ceiling_height_m: float | None = Field(default=None, gt=0, description="Clear ceiling height, metres.")
+    access_path: AccessPath | None = Field(default=None, description="Delivery path dimensions into the room.")
+    seismic_zone: int | None = Field(default=None, ge=0, le=5, description="Local seismic zone (0 = none).")
+
+
+class CoolingType(str, Enum):
+    chilled_water = "chilled_water"
+    warm_water = "warm_water"
+    air = "air"
+    direct_expansion = "direct_expansion"
+
+
+class Redundancy(str, Enum):
+    n = "N"
+    n_plus_1 = "N+1"
+    two_n = "2N"
+
+
+class CoolingLoop(Strict):
+    name: Name = Field(description="Cooling loop identifier.")
+    type: CoolingType = Field(description="Kind of loop.")
+    supply_temp_min_c: float = Field(ge=-10, le=80, description="Lowest supply temperature the loop delivers, °C.")
+    supply_temp_max_c: float = Field(ge=-10, le=80, description="Highest supply temperature the loop delivers, °C.")
+    capacity_kw: float = Field(gt=0, description="Heat the loop can remove, kW.")
+    redundancy: Redundancy = Field(default=Redundancy.n, description="Redundancy of the plant serving the loop.")
+    serves_rooms: list[Name] = Field(min_length=1, description="Rooms this loop serves.")
+
+    @model_validator(mode="after")
+    def _range_ordered(self) -> CoolingLoop:
+        if self.supply_temp_min_c > self.supply_temp_max_c:
+            raise ValueError(
+                f"supply_temp_min_c ({self.supply_temp_min_c}) is above supply_temp_max_c "
+                f"({self.supply_temp_max_c}); swap them"
+            )
+        return self
+
+
+class PowerFeed(Strict):
+    name: Name = Field(description="Power feed identifier.")
+    capacity_kva: float = Field(gt=0, description="Feed capacity, kVA.")
+    phases: Literal[1, 3] = Field(default=3, description="Number of phases.")
+    voltage_v: float = Field(default=400, gt=0, description="Nominal voltage, volts.")
+    ups_kva: float = Field(default=0, ge=0, description="UPS capacity behind this feed, kVA (0 = no UPS).")
+    ups_autonomy_min: float = Field(default=0, ge=0, description="UPS autonomy at rated load, minutes.")
+    generator: bool = Field(default=False, description="A standby generator backs this feed.")
+    serves_rooms: list[Name] = Field(min_length=1, description="Rooms this feed serves.")
+
+
+class EmiSource(Strict):
+    kind: Literal[
+        "railway", "tram", "metro", "gsm_antenna", "transformer", "mri", "elevator", "radio_transmitter", "other"
+    ] = Field(description="Kind of electromagnetic interference source.")
+    distance_m: float = Field(ge=0, description="Distance from the room, metres.")
+    note: str = Field(default="", description="Free-text detail.")
+
+
+class Environment(Strict):
+    room: Name = Field(description="Room these measurements were taken in.")
+    measured_on: str | None = Field(default=None, description="Date of the measurement campaign (ISO 8601).")
+    field_dc_ut: float | None = Field(default=None, ge=0, description="Static (DC) magnetic field deviation, µT.")
+    field_ac_ut: float | None = Field(default=None, ge=0, description="AC magnetic field, µT peak-to-peak.")
+    vibration_um_s: float | None = Field(default=None, ge=0, description="Floor vibration velocity (RMS), µm/s.")
+    humidity_min_pct: Percent | None = Field(default=None, description="Lowest relative humidity observed, %.")
+    humidity_max_pct: Percent | None = Field(default=None, description="Highest relative humidity observed, %.")
+    temperature_stability_c: float | None = Field(
+        default=None, ge=0, description="Room temperature stability, ± °C over 24 h."
+    )
+    fluorescent_lighting_distance_m: float | None = Field(
+        default=None, ge=0, description="Distance to the nearest fluorescent lighting, metres."
+    )
+    emi_sources: list[EmiSource] = Field(default_factory=list, description="Nearby EMI sources.")
+
+    @model_validator(mode="after")
+    def _humidity_ordered(self) -> Environment:
+        if (
+            self.humidity_min_pct is not None
+            and self.humidity_max_pct is not None
+            and self.humidity_min_pct > self.humidity_max_pct
+        ):
+            raise ValueError("humidity_min_pct is above humidity_max_pct; swap them")
+        return self
+
+
+class HazardKind(str, Enum):
+    cryogen_odh = "cryogen_odh"
+    high_voltage = "high_voltage"
+    laser = "laser"
+    magnetic_field = "magnetic_field"
+    floor_load = "floor_load"
+    seismic = "seismic"
+    pressurised_gas = "pressurised_gas"
+    uhv_vacuum = "uhv_vacuum"
+    rf_radiation = "rf_radiation"
+
+
+class Hazard(Strict):
+    kind: HazardKind = Field(description="Hazard category.")
+    room: Name = Field(description="Room where the hazard is present.")
+    description: str = Field(default="", description="What the hazard is, in this room.")
+
+
+class Control(Strict):
+    hazard: HazardKind = Field(description="Hazard this control mitigates.")
+    room: Name = Field(description="Room where the control is in place.")
+    kind: Literal["engineering", "interlock", "monitoring", "procedure", "ppe", "signage", "training"] = Field(
+        description="Kind of control."
+    )
+    description: str = Field(min_length=1, description="What the control is.")
+    responsible: Name = Field(description="Contact (by name) responsible for this control.")
+
+
+class LaserInstallation(Strict):
+    room: Name = Field(description="Room with the laser.")
+    laser_class: Literal["1", "1M", "2", "2M", "3R", "3B", "4"] = Field(description="IEC 60825-1 laser class.")
+    interlocked: bool = Field(description="Door/enclosure interlocks cut the beam.")
+    controlled_zone: bool = Field(default=False, description="A laser-controlled zone with access control exists.")
+
+
+class OdhMonitoring(Strict):
+    room: Name = Field(description="Room monitored for oxygen deficiency.")
+    sensors: int = Field(ge=0, description="Number of O2 sensors.")
+    alarm_o2_pct: float = Field(default=19.5, gt=0, lt=21, description="O2 level that raises the alarm, % vol.")
+    linked_ventilation: bool = Field(default=False, description="Alarm starts forced ventilation.")
+
+
+class EmergencyStop(Strict):
+    room: Name = Field(description="Room the stop is in.")
+    location: str = Field(min_length=1, description="Where the stop is (e.g. 'beside door A').")
+    cuts: str = Field(default="", description="What pressing it cuts (e.g. 'compressor, RF racks').")
+
+
+class SignOffState(str, Enum):
+    draft = "draft"
+    reviewed = "reviewed"
+    signed = "signed"
+
+
+class SignOff(Strict):
+    state: SignOffState = Field(default=SignOffState.draft, description="State of the safety file.")
+    signed_by: Name | None = Field(default=None, description="Contact who signed.")
+    signed_on: str | None = Field(default=None, description="Date of signature (ISO 8601).")
+
+    @model_validator(mode="after")
+    def _signed_has_signer(self) -> SignOff:
+        if self.state == SignOffState.signed and not (self.signed_by and self.signed_on):
+            raise ValueError("state 'signed' needs signed_by and signed_on")
+        return self
+
+
+class Safety(Strict):
+    hazards: list[Hazard] = Field(default_factory=list, description="Hazards present on site.")
+    controls: list[Control] = Field(default_factory=list, description="Controls in place per hazard and room.")
+    lasers: list[LaserInstallation] = Field(default_factory=list, description="Laser installations.")
+    odh_monitoring: list[OdhMonitoring] = Field(default_factory=list, description="Oxygen-deficiency monitoring.")
+    emergency_stops: list[EmergencyStop] = Field(default_factory=list, description="Emergency stops.")
+    sign_off: SignOff = Field(default_factory=SignOff, description="Safety file sign-off.")
+
+
+class Vlan(Strict):
+    name: Name = Field(description="VLAN name.")
+    vlan_id: int = Field(ge=1, le=4094, description="802.1Q VLAN id.")
+    cidr: str = Field(description="IPv4 network of the VLAN (e.g. 10.1.0.0/24).")
+    purpose: str = Field(default="", description="What the VLAN carries.")
+    routed_to: list[Name] = Field(default_factory=list, description="Other VLANs this one is routed to.")
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        try:
+            ipaddress.IPv4Network(value, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"not an IPv4 network with host bits zero (e.g. 10.1.0.0/24): {exc}") from None
+        return value
+
+
+class NetworkLink(Strict):
+    from_role: Literal["controller", "login", "compute", "qpu_access", "emulator", "monitoring"] = Field(
+        description="Host role at one end (measured from every host in it)."
+    )
+    to_qpu: QpuName = Field(description="QPU whose access point is at the other end.")
+    latency_ms: float = Field(ge=0, description="Measured round-trip latency, milliseconds.")
+    bandwidth_mbps: float = Field(gt=0, description="Measured bandwidth, Mbit/s.")
+    measured_on: str | None = Field(default=None, description="Date of the measurement (ISO 8601).")
+
+
+class Network(Strict):
+    admin_cidrs: list[str] = Field(
+        default_factory=list, description="Networks administrators connect from (SSH, operator APIs)."
+    )
+    vlans: list[Vlan] = Field(default_factory=list, description="Site VLANs; host addresses must fall in one.")
+    links: list[NetworkLink] = Field(default_factory=list, description="Measured links from host roles to QPUs.")
+    domain: str = Field(default="site.internal", description="DNS domain appended to host names.")
+
+    @field_validator("admin_cidrs")
+    @classmethod
+    def _admin_cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=True)
+            except ValueError as exc:
+                raise ValueError(f"{cidr!r} is not a network with host bits zero: {exc}") from None
+        return value
+
+
+class Facility(Strict):
+    rooms: list[Room] = Field(default_factory=list, description="Rooms on the site.")
+    cooling_loops: list[CoolingLoop] = Field(default_factory=list, description="Cooling loops.")
+    power_feeds: list[PowerFeed] = Field(default_factory=list, description="Power feeds.")
+    environment: list[Environment] = Field(default_factory=list, description="Environment measurements per room.")
+    safety: Safety = Field(default_factory=Safety, description="Safety file inputs.")
+    network: Network = Field(default_factory=Network, description="Site network.")
+
+
+# --------------------------------------------------------------------------- QPUs
+
+
+class Modality(str, Enum):
+    superconducting = "superconducting"
+    neutral_atom = "neutral-atom"
+    photonic = "photonic"
+    trapped_ion = "trapped-ion"
+    annealer = "annealer"
+
+
+class QrmiType(str, Enum):
+    ibm_quantum_compute_service = "ibm-quantum-compute-service"
+    ibm_quantum_system = "ibm-quantum-system"
+    pasqal_cloud = "pasqal-cloud"
+    pasqal_local = "pasqal-local"
+    iqm_server = "iqm-server"
+    alice_bob_felis = "alice-bob-felis"
+
+
+PASQAL_CLOUD_DEVICES = ("FRESNEL", "FRESNEL_CAN1", "EMU_MPS", "EMU_FREE", "EMU_FRESNEL")
+
+# Setting keys that hold secrets: their values must be references, never literals.
+SECRET_KEY_MARKERS = ("APIKEY", "API_KEY", "TOKEN", "SECRET", "PASSWORD", "ACCESS_KEY", "PRIVATE_KEY")
+
+
+class SecretRef(Strict):
+    """Where a secret lives. The model never holds the secret itself."""
+
+    vault: VarName = Field(
+        description="Name of the (ansible-vault encrypted) variable that holds the value, e.g. vault_ibm_apikey."
+    )
+
+
+class Access(Strict):
+    mode: Literal["onprem", "vendor_service", "emulator"] = Field(
+        description=(
+            "onprem: the QPU sits on site behind an access host; vendor_service: a vendor's API endpoint; "
+            "emulator: this site's own emulator (digital twin) serves it."
+        )
+    )
+    access_host: Name | None = Field(
+        default=None, description="Host (role qpu_access) that reaches the QPU; required for onprem."
+    )
+    endpoint_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="Service endpoint for vendor_service or onprem; derived from the emulator host for emulator.",
+    )
+
+
+class Qrmi(Strict):
+    type: QrmiType = Field(description="QRMI resource type.")
+    settings: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Non-secret QRMI settings without the '<name>_' prefix (e.g. QRMI_IBM_QCS_SESSION_MODE). "
+            "Endpoints for emulated QPUs are filled in by the kit."
+        ),
+    )
+    secrets: dict[str, SecretRef] = Field(
+        default_factory=dict,
+        description="Secret QRMI settings by key, each a reference to a vaulted variable (never the value).",
+    )
+
+    @field_validator("settings")
+    @classmethod
+    def _no_secret_in_settings(cls, value: dict[str, str]) -> dict[str, str]:
+        leaked = [k for k in value if any(marker in k.upper() for marker in SECRET_KEY_MARKERS)]
+        if leaked:
+            raise ValueError(
+                f"{', '.join(sorted(leaked))} look(s) like secret(s) pasted as plain settings; move each to "
+                "qrmi.secrets as {vault: <variable name>} and put the value in an ansible-vault file"
+            )
+        bad = [k for k in value if not k.replace("_", "").isalnum() or not k.isupper()]
+        if bad:
+            raise ValueError(f"setting keys must be upper-case environment names; got {', '.join(sorted(bad))}")
+        return value
+
+    @field_validator("secrets", mode="before")
+    @classmethod
+    def _secret_is_reference(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            literal = [k for k, v in value.items() if isinstance(v, (str, int, float))]
+            if literal:
+                raise ValueError(
+                    f"{', '.join(sorted(literal))}: a secret value was pasted where a reference belongs; "
+                    "write {vault: <variable name>} and keep the value in an ansible-vault file"
+                )
+        return value
+
+
+class CalibrationWindow(Strict):
+    name: Name = Field(description="Window identifier.")
+    weekdays: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
+        min_length=1, description="Days the window recurs on."
+    )
+    start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Local start time, HH:MM (site time zone).")
+    duration_min: int = Field(gt=0, le=24 * 60, description="Length of the window, minutes.")
+    kind: Literal["calibration", "maintenance"] = Field(default="calibration", description="Why the QPU is busy.")
+
+
+class Noise(Strict):
+    single_qubit_error: float = Field(default=0.0, ge=0, le=1, description="Depolarising error per 1-qubit gate.")
+    two_qubit_error: float = Field(default=0.0, ge=0, le=1, description="Depolarising error per 2-qubit gate.")
+    readout_error: float = Field(default=0.0, ge=0, le=1, description="Probability a measured bit flips.")
+    t1_us: float | None = Field(default=None, gt=0, description="Energy relaxation time T1, µs (null = none).")
+    t2_us: float | None = Field(default=None, gt=0, description="Dephasing time T2, µs (null = none).")
+
+
+class PulserDevice(Strict):
+    name: str = Field(default="TwinDevice", description="Device name reported by the twin.")
+    dimensions: Literal[2, 3] = Field(default=2, description="Register dimensions.")
+    max_atom_num: int = Field(gt=0, description="Maximum number of atoms.")
+    min_atom_distance_um: float = Field(gt=0, description="Minimum distance between atoms, µm.")
+    max_radial_distance_um: float = Field(gt=0, description="Maximum distance of an atom from the centre, µm.")
+    max_rabi_frequency_rad_us: float = Field(default=12.57, gt=0, description="Maximum Rabi frequency, rad/µs.")
+    max_abs_detuning_rad_us: float = Field(default=125.66, gt=0, description="Maximum |detuning|, rad/µs.")
+    max_sequence_duration_ns: int = Field(default=6000, gt=0, description="Longest sequence, ns.")
+    max_runs: int = Field(default=1000, gt=0, description="Most shots per job.")
+    interaction_coeff_rad_um6_us: float = Field(
+        default=5420158.53, gt=0, description="C6 interaction coefficient, rad·µm⁶/µs."
+    )
+    state_prep_error: float = Field(default=0.0, ge=0, le=1, description="Probability an atom is missing.")
+    readout_false_positive: float = Field(default=0.0, ge=0, le=1, description="P(read 1 | atom in 0).")
+    readout_false_negative: float = Field(default=0.0, ge=0, le=1, description="P(read 0 | atom in 1).")
+
+
+class EmulatorTwin(Strict):
+    host: Name = Field(description="Emulator host (role emulator) that serves this twin.")
+    backend_name: str | None = Field(
+        default=None, description="Name the twin reports as its backend/device; defaults to the QPU name."
+    )
+    coupling_map: list[tuple[int, int]] | None = Field(
+        default=None, description="Directed qubit pairs where 2-qubit gates are allowed (gate-based devices)."
+    )
+    basis_gates: list[str] | None = Field(default=None, description="Native gate names (gate-based devices).")
+    noise: Noise = Field(default_factory=Noise, description="Noise parameters of the twin.")
+    pulser_device: PulserDevice | None = Field(
+        default=None, description="Pulser device description (neutral-atom devices)."
+    )
+    max_shots: int = Field(default=100_000, gt=0, description="Most shots per job the twin accepts.")
+
+
+class RequirementOverrides(Strict):
+    """Per-QPU figures that replace the modality/system profile (from the vendor's site-prep guide)."""
+
+    mass_kg: float | None = Field(default=None, gt=0, description="Heaviest single unit, kg.")
+    footprint_m2: float | None = Field(default=None, gt=0, description="Floor area the system needs, m².")
+    floor_load_kg_m2: float | None = Field(default=None, gt=0, description="Distributed floor load, kg/m².")
+    cooling_kw: float | None = Field(default=None, ge=0, description="Heat to remove via water, kW.")
+    water_supply_temp_min_c: float | None = Field(default=None, description="Lowest acceptable supply, °C.")
+    water_supply_temp_max_c: float | None = Field(default=None, description="Highest acceptable supply, °C.")
+    power_kw: float | None = Field(default=None, ge=0, description="Electrical power, kW.")
+    ups_required: bool | None = Field(default=None, description="Plant must be on UPS.")
+    ups_autonomy_min: float | None = Field(default=None, ge=0, description="Needed UPS autonomy, minutes.")
+    field_dc_ut_max: float | None = Field(default=None, ge=0, description="Tolerated DC field, µT.")
+    field_ac_ut_max: float | None = Field(default=None, ge=0, description="Tolerated AC field, µT.")
+    vibration_um_s_max: float | None = Field(default=None, ge=0, description="Tolerated floor vibration, µm/s.")
+    humidity_min_pct: Percent | None = Field(default=None, description="Lowest acceptable humidity, %.")
+    humidity_max_pct: Percent | None = Field(default=None, description="Highest acceptable humidity, %.")
+    temperature_stability_c: float | None = Field(default=None, ge=0, description="Needed stability, ± °C.")
+    emi_distance_min_m: float | None = Field(default=None, ge=0, description="Minimum distance to EMI sources, m.")
+    latency_ms_max: float | None = Field(default=None, ge=0, description="Max latency compute→access, ms.")
+    bandwidth_mbps_min: float | None = Field(default=None, ge=0, description="Min bandwidth compute→access, Mbit/s.")
+    door_width_m_min: float | None = Field(default=None, gt=0, description="Narrowest door the delivery needs, m.")
+    hazards: list[HazardKind] | None = Field(default=None, description="Hazards this system brings.")
+
+
+class BenchmarkThresholds(Strict):
+    ghz_fidelity_min: float = Field(default=0.8, ge=0, le=1, description="Lowest acceptable GHZ fidelity.")
+    quantum_volume_min: int = Field(default=4, ge=1, description="Lowest acceptable quantum volume (2^n).")
+    mirror_survival_min: float = Field(default=0.6, ge=0, le=1, description="Lowest mirror-circuit survival.")
+    drift_tolerance: float = Field(
+        default=0.1, ge=0, le=1, description="Allowed relative drop below the QPU's own history."
+    )
+
+
+class Qpu(Strict):
+    name: QpuName = Field(description="Resource name users pass to --qpu; QRMI resource id; Slurm license name.")
+    vendor: str = Field(min_length=1, description="Vendor name.")
+    system: str | None = Field(
+        default=None, description="Named vendor system profile (see `qpusite profiles`), refines the modality profile."
+    )
+    modality: Modality = Field(description="Physical modality.")
+    qubits: int = Field(gt=0, description="Number of qubits (or atoms / modes).")
+    room: Name | None = Field(default=None, description="Room hosting the QPU; null for remote or emulated QPUs.")
+    access: Access = Field(description="How jobs reach the QPU.")
+    qrmi: Qrmi = Field(description="QRMI resource type and settings.")
+    slots: int = Field(default=1, ge=1, le=1024, description="How many jobs may hold the QPU at once.")
+    calibration_windows: list[CalibrationWindow] = Field(default_factory=list, description="Recurring windows.")
+    emulator: EmulatorTwin | None = Field(default=None, description="Digital twin served by the site's emulator.")
+    requirements: RequirementOverrides = Field(
+        default_factory=RequirementOverrides, description="Overrides of the profile's facility requirements."
+    )
+    benchmarks: BenchmarkThresholds = Field(
+        default_factory=BenchmarkThresholds, description="Acceptance benchmark thresholds."
+    )
+
+    @model_validator(mode="after")
+    def _shape(self) -> Qpu:
+        problems = []
+        if self.qrmi.type == QrmiType.pasqal_cloud and self.name not in PASQAL_CLOUD_DEVICES:
+            problems.append(
+                f"name {self.name!r}: a pasqal-cloud resource must be named after its device, one of "
+                f"{', '.join(PASQAL_CLOUD_DEVICES)}"
+            )
+        if self.access.mode == "emulator" and self.emulator is None:
+            problems.append("access.mode is 'emulator' but no emulator twin is described; add an 'emulator:' block")
+        if self.access.mode == "onprem" and not self.access.access_host:
+            problems.append("access.mode 'onprem' needs access.access_host (a host with role qpu_access)")
+        if self.access.mode == "vendor_service" and not self.access.endpoint_url:
+            problems.append("access.mode 'vendor_service' needs access.endpoint_url")
+        if self.access.mode == "onprem" and self.room is None:
+            problems.append("an on-prem QPU needs 'room' (the survey checks the room against the QPU)")
+        twin = self.emulator
+        if twin is not None and twin.coupling_map:
+            bad = [pair for pair in twin.coupling_map if max(pair) >= self.qubits or min(pair) < 0]
+            if bad:
+                problems.append(f"emulator.coupling_map names qubits outside 0..{self.qubits - 1}: {bad[:3]}")
+        if twin is not None and self.modality == Modality.neutral_atom and twin.pulser_device is None:
+            problems.append("a neutral-atom twin needs emulator.pulser_device")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+# -------------------------------------------------------------------------- hosts
+
+
+class HostRole(str, Enum):
+    controller = "controller"
+    login = "login"
+    compute = "compute"
+    qpu_access = "qpu_access"
+    emulator = "emulator"
+    monitoring = "monitoring"
+
+
+class Connection(Strict):
+    user: str = Field(default="root", description="SSH user Ansible connects as.")
+    port: int = Field(default=22, ge=1, le=65535, description="SSH port.")
+    private_key_file: str | None = Field(default=None, description="SSH private key path (relative to the site dir).")
+    become: bool = Field(default=False, description="Escalate privileges with sudo.")
+
+
+class Host(Strict):
+    name: Name = Field(description="Host name (short).")
+    address: str = Field(description="IPv4 address Ansible and the services use.")
+    roles: list[HostRole] = Field(min_length=1, description="What the host does; each role is an Ansible group.")
+    cpus: int = Field(default=1, ge=1, description="CPU cores Slurm may schedule.")
+    memory_mb: int = Field(default=1024, ge=64, description="Memory Slurm may schedule, MiB.")
+    connection: Connection = Field(default_factory=Connection, description="How Ansible reaches the host.")
+    location: Literal["onprem", "cloud"] = Field(default="onprem", description="Where the host runs (hybrid sites).")
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        try:
+            ipaddress.IPv4Address(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IPv4 address (e.g. 10.1.0.10)") from None
+        return value
+
+    @field_validator("roles")
+    @classmethod
+    def _unique_roles(cls, value: list[HostRole]) -> list[HostRole]:
+        if len(set(value)) != len(value):
+            raise ValueError("a role is listed twice")
+        return value
+
+
+# ----------------------------------------------------------------------- software
+
+
+class Partition(Strict):
+    name: Name = Field(description="Slurm partition name.")
+    hosts: list[Name] = Field(min_length=1, description="Compute hosts in the partition.")
+    default: bool = Field(default=False, description="Default partition.")
+    max_time_min: int | None = Field(default=None, gt=0, description="Longest job, minutes (null = unlimited).")
+
+
+class Scheduler(Strict):
+    kind: Literal["slurm"] = Field(default="slurm", description="Batch scheduler (Slurm; others later).")
+    partitions: list[Partition] = Field(default_factory=list, description="Partitions.")
+    conf_overrides: dict[str, str | int] = Field(
+        default_factory=dict,
+        description="slurm.conf keys merged over the kit's defaults (e.g. container-only ProctrackType).",
+    )
+
+
+class PolicyProfile(Strict):
+    name: Name = Field(description="Profile name (e.g. development, production).")
+    users: list[str] = Field(default_factory=list, description="Users in this profile.")
+    groups: list[str] = Field(default_factory=list, description="Unix groups in this profile.")
+    qpus: list[QpuName] = Field(min_length=1, description="QPUs the profile may use.")
+    max_hold_min: int = Field(gt=0, description="Longest a job may hold a QPU, minutes.")
+    priority: int = Field(default=0, description="Higher wins when several waiting jobs want one QPU.")
+    during_calibration: Literal["wait", "fail"] = Field(
+        default="wait", description="Whether an acquisition in a calibration window waits or fails fast."
+    )
+    max_wait_min: int = Field(default=10, ge=0, description="Longest an acquisition waits for a window, minutes.")
+
+
+class Monitoring(Strict):
+    prometheus_port: int = Field(default=9090, ge=1, le=65535, description="Prometheus listen port.")
+    alertmanager_port: int = Field(default=9093, ge=1, le=65535, description="Alertmanager listen port.")
+    node_exporter_port: int = Field(default=9100, ge=1, le=65535, description="node exporter listen port.")
+    scrape_interval_s: int = Field(default=15, ge=1, description="Scrape interval, seconds.")
+    retention_days: int = Field(default=15, ge=1, description="Prometheus retention, days.")
+    grafana: bool = Field(default=False, description="Provision Grafana dashboards (Grafana installed separately).")
+
+
+class Runtime(Strict):
+    qrmi_version: str = Field(default="0.26.4", description="qrmi package version for the node runtime.")
+    extras: list[str] = Field(default_factory=list, description="Extra Python packages for the node runtime.")
+    prefix: str = Field(default="/opt/qpusite/runtime", description="Where the runtime environment is installed.")
+
+
+class Software(Strict):
+    topology: Literal["onprem", "cloud", "hybrid"] = Field(default="onprem", description="Where the site runs.")
+    scheduler: Scheduler = Field(default_factory=Scheduler, description="Batch scheduler.")
+    policy_profiles: list[PolicyProfile] = Field(default_factory=list, description="QPU access policy profiles.")
+    monitoring: Monitoring = Field(default_factory=Monitoring, description="Monitoring options.")
+    runtime: Runtime = Field(default_factory=Runtime, description="Quantum runtime on compute and login nodes.")
+    qrmid_port: int = Field(default=8470, ge=1, le=65535, description="QRMI daemon listen port.")
+    emulator_port: int = Field(default=8480, ge=1, le=65535, description="Emulator service listen port.")
+
+
+# -------------------------------------------------------------------------- cloud
+
+
+class CloudNetwork(Strict):
+    private_cidr: str = Field(default="10.60.0.0/24", description="Private network for the site's VMs.")
+    vrack: bool = Field(default=False, description="Use an OVH vRack for the private network.")
+    external_network: str = Field(default="Ext-Net", description="Provider's external network name.")
+
+    @field_validator("private_cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        try:
+            ipaddress.IPv4Network(value, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"not an IPv4 network: {exc}") from None
+        return value
+
+
+class Kubernetes(Strict):
+    enabled: bool = Field(default=False, description="Run emulators, qrmid and Prometheus on Kubernetes.")
+    managed: bool = Field(default=True, description="Use the provider's managed Kubernetes.")
+    version: str = Field(default="1.31", description="Kubernetes minor version.")
+    node_flavor: str = Field(default="b3-8", description="Flavor of worker nodes.")
+    nodes: int = Field(default=3, ge=1, description="Number of worker nodes.")
+    namespace: Name = Field(default="qpusite", description="Namespace for the site's objects.")
+
+
+class HybridLink(Strict):
+    kind: Literal["wireguard", "provider_vpn"] = Field(default="wireguard", description="Private link type.")
+    onprem_cidr: str = Field(description="On-prem network reachable over the link.")
+    cloud_cidr: str = Field(description="Cloud network reachable over the link.")
+    onprem_endpoint: str = Field(description="Public address or name of the on-prem link endpoint.")
+    port: int = Field(default=51820, ge=1, le=65535, description="Link UDP port.")
+
+
+class Cloud(Strict):
+    provider: Literal["ovh", "openstack"] = Field(description="Cloud provider.")
+    region: str = Field(min_length=1, description="Region (e.g. GRA11).")
+    image: str = Field(default="Debian 12", description="VM image name.")
+    flavors: dict[HostRole, str] = Field(default_factory=dict, description="Flavor per host role.")
+    network: CloudNetwork = Field(default_factory=CloudNetwork, description="Cloud networking.")
+    kubernetes: Kubernetes = Field(default_factory=Kubernetes, description="Kubernetes options.")
+    hybrid_link: HybridLink | None = Field(default=None, description="Private link to on-prem (hybrid).")
+    ssh_public_key_file: str | None = Field(default=None, description="Public key installed on VMs.")
+    object_storage: bool = Field(default=False, description="Create an object-storage container for results.")
+
+
+# --------------------------------------------------------------------------- site
+
+
+class AnsibleExtras(Strict):
+    vars: dict[str, Any] = Field(default_factory=dict, description="Extra variables for every host (escape hatch).")
+    group_vars: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Extra variables per group.")
+
+
+class Site(Strict):
+    schema_version: Literal[1] = Field(description="Version of this schema; 1.")
+    site: SiteMeta = Field(description="Site metadata and contacts.")
+    facility: Facility = Field(default_factory=Facility, description="Rooms, cooling, power, environment, safety.")
+    qpus: list[Qpu] = Field(default_factory=list, description="Quantum processors.")
+    hosts: list[Host] = Field(default_factory=list, description="Classical hosts.")
+    software: Software = Field(default_factory=Software, description="Software topology and options.")
+    cloud: Cloud | None = Field(default=None, description="Cloud provisioning (cloud and hybrid sites).")
+    ansible: AnsibleExtras = Field(default_factory=AnsibleExtras, description="Extra Ansible variables.")
+
+    def hosts_with(self, role: HostRole) -> list[Host]:
+        return [h for h in self.hosts if role in h.roles]
+
+    def host(self, name: str) -> Host | None:
+        return next((h for h in self.hosts if h.name == name), None)
+
+    def qpu(self, name: str) -> Qpu | None:
+        return next((q for q in self.qpus if q.name == name), None)
+
+    def room(self, name: str) -> Room | None:
+        return next((r for r in self.facility.rooms if r.name == name), None)

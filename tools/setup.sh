@@ -1,0 +1,60 @@
+# Set-up functions shared by ./bootstrap; sourced, not run.
+# Two Python environments (see docs/architecture): .venv for controller tooling,
+# .venv-node for the node-side quantum runtime and services (qrmi pins conflict
+# with the controller's dependencies).
+
+PY=${PYTHON:-python3}
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+ensure_apt_packages() {
+  local wanted missing=()
+  wanted=$(grep -v '^\s*#' tools/apt-packages.txt | awk 'NF {print $1}')
+  for pkg in $wanted; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing Debian packages: ${missing[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+# Install pip requirements only when their description changed since the last install.
+_pip_sync() {
+  local venv=$1 stamp_src=$2; shift 2
+  local stamp="$venv/.qpusite-stamp"
+  local want
+  want=$(cat $stamp_src 2>/dev/null | sha256sum | cut -d' ' -f1)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
+  "$venv/bin/pip" install -q --disable-pip-version-check "$@"
+  echo "$want" > "$stamp"
+}
+
+ensure_controller_env() {
+  if [ ! -x .venv/bin/python ]; then
+    log "creating the controller environment (.venv)"
+    $PY -m venv .venv
+  fi
+  log "controller environment: checking packages"
+  _pip_sync .venv "pyproject.toml tools/requirements-controller.txt" \
+    -e ".[dev]" -r tools/requirements-controller.txt
+}
+
+ensure_node_env() {
+  if [ ! -x .venv-node/bin/python ]; then
+    log "creating the node runtime environment (.venv-node)"
+    $PY -m venv .venv-node
+  fi
+  log "node environment: checking packages"
+  _pip_sync .venv-node "tools/requirements-node.txt services/*/pyproject.toml" -r tools/requirements-node.txt
+}
+
+setup_all() {
+  ensure_apt_packages
+  ensure_controller_env
+  ensure_node_env
+  export PATH="$PWD/.venv/bin:$PATH"
+}
