@@ -11,7 +11,7 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 ensure_apt_packages() {
   local wanted missing=()
-  wanted=$(grep -v '^\s*#' tools/apt-packages.txt | awk 'NF {print $1}')
+  wanted=$(cat tools/apt/*.txt | grep -v '^\s*#' | awk 'NF {print $1}' | sort -u)
   for pkg in $wanted; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
   done
@@ -39,8 +39,9 @@ ensure_controller_env() {
     $PY -m venv .venv
   fi
   log "controller environment: checking packages"
-  _pip_sync .venv "pyproject.toml tools/requirements-controller.txt" \
-    -e ".[dev]" -r tools/requirements-controller.txt
+  local reqs=() f
+  for f in tools/requirements/controller-*.txt; do reqs+=(-r "$f"); done
+  _pip_sync .venv "pyproject.toml tools/requirements/controller-*.txt" -e ".[dev]" "${reqs[@]}"
 }
 
 ensure_node_env() {
@@ -49,7 +50,9 @@ ensure_node_env() {
     $PY -m venv .venv-node
   fi
   log "node environment: checking packages"
-  _pip_sync .venv-node "tools/requirements-node.txt services/*/pyproject.toml" -r tools/requirements-node.txt
+  local reqs=() f
+  for f in tools/requirements/node-*.txt; do reqs+=(-r "$f"); done
+  _pip_sync .venv-node "tools/requirements/node-*.txt services/*/pyproject.toml" "${reqs[@]}"
 }
 
 setup_all() {

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Linters, type checks and every test suite. Exit non-zero on any failure.
+# Linters, type checks and every test suite: runs tools/test.d/*.sh in order and
+# stops at the first failure. Each suite owns one script there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
-echo "== ruff"; .venv/bin/ruff check .
-echo "== mypy"; .venv/bin/mypy
-echo "== unit and integration tests (controller environment)"
-.venv/bin/python -m pytest -q tests
+for suite in tools/test.d/*.sh; do
+  echo "== ${suite##*/}"
+  bash "$suite"
+done
