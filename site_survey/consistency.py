@@ -6,16 +6,25 @@ from __future__ import annotations
 
 import ipaddress
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol
 
 from site_survey.errors import Problem
-from site_survey.model import HostRole, Site
+from site_survey.model import CoolingLoop, HostRole, PowerFeed, Site
 
 Rule = Callable[[Site], Iterable[Problem]]
 
 
-def _names(items: Iterable[object]) -> list[str]:
-    return [getattr(i, "name") for i in items]
+class _Named(Protocol):
+    name: str
+
+
+class _InRoom(Protocol):
+    room: str
+
+
+def _names(items: Iterable[_Named]) -> list[str]:
+    return [i.name for i in items]
 
 
 def _duplicates(path: str, names: list[str], what: str) -> Iterable[Problem]:
@@ -62,7 +71,11 @@ def rooms_exist(site: Site) -> Iterable[Problem]:
         if q.room is not None and q.room not in rooms:
             yield Problem(f"qpus[{i}].room", f"no such room; {hint}", q.room)
     f = site.facility
-    for kind, items in (("cooling_loops", f.cooling_loops), ("power_feeds", f.power_feeds)):
+    served: tuple[tuple[str, Sequence[CoolingLoop | PowerFeed]], ...] = (
+        ("cooling_loops", f.cooling_loops),
+        ("power_feeds", f.power_feeds),
+    )
+    for kind, items in served:
         for i, item in enumerate(items):
             for j, room in enumerate(item.serves_rooms):
                 if room not in rooms:
@@ -71,15 +84,16 @@ def rooms_exist(site: Site) -> Iterable[Problem]:
         if env.room not in rooms:
             yield Problem(f"facility.environment[{i}].room", f"no such room; {hint}", env.room)
     s = f.safety
-    for kind, entries in (
+    located: tuple[tuple[str, Sequence[_InRoom]], ...] = (
         ("hazards", s.hazards),
         ("controls", s.controls),
         ("lasers", s.lasers),
         ("odh_monitoring", s.odh_monitoring),
         ("emergency_stops", s.emergency_stops),
-    ):
+    )
+    for kind, entries in located:
         for i, entry in enumerate(entries):
-            room = getattr(entry, "room")
+            room = entry.room
             if room not in rooms:
                 yield Problem(f"facility.safety.{kind}[{i}].room", f"no such room; {hint}", room)
 

@@ -26,7 +26,7 @@ class _Loader(yaml.SafeLoader):
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark
@@ -116,8 +116,8 @@ def parse_site(data: Any, source: str = "<site>", text: str | None = None) -> Si
             # pydantic adds the discriminating model name for unions; drop non-field parts.
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
             value = err.get("input") if err["type"] != "missing" else None
-            if err["type"] == "extra_forbidden":
-                value = None
+            if err["type"] == "extra_forbidden" or "secrets" in loc:
+                value = None  # never echo what may be a secret
             problems.append(
                 Problem(format_path(loc), _expected(dict(err)), value, _nearest_line(index, loc))
             )
