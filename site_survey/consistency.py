@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
+from site_survey.cloud import cloud_section_problems
 from site_survey.errors import Problem
 from site_survey.model import CoolingLoop, HostRole, PowerFeed, Site
 
@@ -231,6 +232,8 @@ def cloud_consistency(site: Site) -> Iterable[Problem]:
     for i, h in enumerate(site.hosts):
         if h.location == "cloud" and ipaddress.IPv4Address(h.address) not in cidr:
             yield Problem(f"hosts[{i}].address", f"cloud host address is outside cloud.network.private_cidr {cidr}")
+    # placement, exposure (SSH/APIs never world-open), provider services, hybrid link
+    yield from cloud_section_problems(site)
 
 
 def ports_distinct(site: Site) -> Iterable[Problem]:

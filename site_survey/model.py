@@ -648,6 +648,16 @@ class CloudNetwork(Strict):
     private_cidr: str = Field(default="10.60.0.0/24", description="Private network for the site's VMs.")
     vrack: bool = Field(default=False, description="Use an OVH vRack for the private network.")
     external_network: str = Field(default="Ext-Net", description="Provider's external network name.")
+    vrack_vlan_id: int = Field(
+        default=0, ge=0, le=4000, description="VLAN id of the OVH vRack private network (0 = untagged); vrack only."
+    )
+    public_tcp_ports: dict[HostRole, list[Annotated[int, Field(ge=1, le=65535)]]] = Field(
+        default_factory=dict,
+        description=(
+            "TCP ports deliberately opened to the whole Internet (0.0.0.0/0), per host role; empty by default. "
+            "SSH and the kit's service ports are refused here: they stay private or admin-only."
+        ),
+    )
 
     @field_validator("private_cidr")
     @classmethod
@@ -666,6 +676,14 @@ class Kubernetes(Strict):
     node_flavor: str = Field(default="b3-8", description="Flavor of worker nodes.")
     nodes: int = Field(default=3, ge=1, description="Number of worker nodes.")
     namespace: Name = Field(default="qpusite", description="Namespace for the site's objects.")
+    image_registry: str = Field(
+        default="localhost",
+        pattern=r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*$",
+        description="Registry prefix of the images the kit builds locally (qpusite-emulator, qpusite-qrmid, …).",
+    )
+    image_tag: str = Field(
+        default="0.1.0", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", description="Tag of the kit's images."
+    )
 
 
 class HybridLink(Strict):
@@ -674,6 +692,14 @@ class HybridLink(Strict):
     cloud_cidr: str = Field(description="Cloud network reachable over the link.")
     onprem_endpoint: str = Field(description="Public address or name of the on-prem link endpoint.")
     port: int = Field(default=51820, ge=1, le=65535, description="Link UDP port.")
+    gateway_host: Name | None = Field(
+        default=None,
+        description="Cloud host that terminates a WireGuard link and routes for the others; null = first cloud host.",
+    )
+    tunnel_cidr: str = Field(
+        default="10.255.255.0/30",
+        description="WireGuard interface addresses: first usable = cloud gateway, second = on-prem end (/30 or wider).",
+    )
 
 
 class Cloud(Strict):
@@ -685,6 +711,10 @@ class Cloud(Strict):
     kubernetes: Kubernetes = Field(default_factory=Kubernetes, description="Kubernetes options.")
     hybrid_link: HybridLink | None = Field(default=None, description="Private link to on-prem (hybrid).")
     ssh_public_key_file: str | None = Field(default=None, description="Public key installed on VMs.")
+    project_id: str | None = Field(
+        default=None,
+        description="OVH Public Cloud project id (the OVH API's service_name); needed for vrack and managed Kubernetes.",
+    )
     object_storage: bool = Field(default=False, description="Create an object-storage container for results.")
 
 
