@@ -12,6 +12,7 @@ from typing import Protocol
 from site_survey.cloud import cloud_section_problems
 from site_survey.errors import Problem
 from site_survey.model import CoolingLoop, HostRole, PowerFeed, Site
+from site_survey.profiles import system_problems
 
 Rule = Callable[[Site], Iterable[Problem]]
 
@@ -263,6 +264,7 @@ RULES: tuple[Rule, ...] = (
     network_paths,
     cloud_consistency,
     ports_distinct,
+    system_problems,  # qpus[].system names a known requirement profile (site_survey/profiles/systems)
 )
 
 

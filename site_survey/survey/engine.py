@@ -1,0 +1,31 @@
+"""Run every survey rule over a site and collect the findings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from site_survey.model import Site
+from site_survey.profiles import ProfileLibrary
+from site_survey.survey import access, cooling, environment, floor, network, placement, power, safety
+from site_survey.survey.context import SurveyContext
+from site_survey.survey.findings import Finding, SurveyResult
+from site_survey.survey.headroom import room_headroom
+
+Rule = Callable[[SurveyContext], Iterable[Finding]]
+
+RULES: tuple[Rule, ...] = (
+    placement.check,
+    floor.check,
+    access.check,
+    cooling.check,
+    power.check,
+    environment.check,
+    network.check,
+    safety.check,
+)
+
+
+def run_survey(site: Site, library: ProfileLibrary | None = None) -> SurveyResult:
+    ctx = SurveyContext.build(site, library)
+    findings = [finding for rule in RULES for finding in rule(ctx)]
+    return SurveyResult(site=site.site.name, findings=findings, headroom=room_headroom(ctx))

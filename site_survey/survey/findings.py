@@ -1,0 +1,101 @@
+"""What the survey reports: findings with severity, measured vs required, and provenance."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TypedDict
+
+from site_survey.profiles import Requirement
+
+
+class Severity(str, Enum):
+    blocker = "blocker"  # the QPU cannot be installed or operated safely until this is fixed
+    warning = "warning"  # a risk, a doubtful figure or a missing measurement; review before installation
+    info = "info"  # a check that passed, or a check that could not apply
+
+    @property
+    def rank(self) -> int:
+        return {"blocker": 0, "warning": 1, "info": 2}[self.value]
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str  # rule id, e.g. "cooling.capacity"
+    severity: Severity
+    message: str
+    passed: bool = False
+    room: str | None = None
+    qpu: str | None = None
+    subject: str | None = None  # the loop, feed, link or control the finding is about
+    measured: str | None = None  # facility value with its unit
+    required: str | None = None  # requirement with its unit
+    source: str | None = None
+    confidence: str | None = None
+    hint: str = ""
+
+    @property
+    def id(self) -> str:
+        where = "/".join(part for part in (self.room, self.qpu or self.subject) if part)
+        return f"{self.check}[{where}]" if where else self.check
+
+
+class Provenance(TypedDict, total=False):
+    source: str
+    confidence: str
+
+
+def from_requirement(*reqs: Requirement) -> Provenance:
+    """Source and confidence for a finding that rests on one or several requirements."""
+    if not reqs:
+        return Provenance()
+    order = {"high": 0, "medium": 1, "low": 2}
+    sources = list(dict.fromkeys(r.source for r in reqs))
+    weakest = max((r.confidence.value for r in reqs), key=lambda c: order[c])
+    return Provenance(source="; ".join(sources), confidence=weakest)
+
+
+def fmt(value: float, unit: str) -> str:
+    """A number with its unit, without a useless '.0'."""
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return f"{text}%" if unit == "%" else f"{text} {unit}".rstrip()
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    used: float
+    available: float
+    unit: str
+
+    @property
+    def ratio(self) -> float:
+        return self.used / self.available if self.available > 0 else float("inf") if self.used > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class RoomHeadroom:
+    room: str
+    bars: tuple[Bar, ...]
+
+
+@dataclass
+class SurveyResult:
+    site: str
+    findings: list[Finding] = field(default_factory=list)
+    headroom: list[RoomHeadroom] = field(default_factory=list)
+
+    def counts(self) -> dict[Severity, int]:
+        counted = Counter(f.severity for f in self.findings)
+        return {s: counted.get(s, 0) for s in Severity}
+
+    @property
+    def blockers(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == Severity.blocker]
+
+    def sorted(self) -> list[Finding]:
+        return sorted(self.findings, key=lambda f: (f.severity.rank, f.room or "", f.qpu or "", f.check))
+
+    def for_qpu(self, name: str) -> list[Finding]:
+        return [f for f in self.sorted() if f.qpu == name]
