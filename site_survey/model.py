@@ -17,7 +17,7 @@ import ipaddress
 from enum import Enum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 SCHEMA_VERSION = 1
 
@@ -713,7 +713,9 @@ class Cloud(Strict):
     ssh_public_key_file: str | None = Field(default=None, description="Public key installed on VMs.")
     project_id: str | None = Field(
         default=None,
-        description="OVH Public Cloud project id (the OVH API's service_name); needed for vrack and managed Kubernetes.",
+        description=(
+            "OVH Public Cloud project id (the OVH API's service_name); needed for vrack and managed Kubernetes."
+        ),
     )
     object_storage: bool = Field(default=False, description="Create an object-storage container for results.")
 
@@ -736,11 +738,17 @@ class Site(Strict):
     cloud: Cloud | None = Field(default=None, description="Cloud provisioning (cloud and hybrid sites).")
     ansible: AnsibleExtras = Field(default_factory=AnsibleExtras, description="Extra Ansible variables.")
 
+    _host_index: tuple[tuple[int, int], dict[str, Host]] | None = PrivateAttr(default=None)
+
     def hosts_with(self, role: HostRole) -> list[Host]:
         return [h for h in self.hosts if role in h.roles]
 
     def host(self, name: str) -> Host | None:
-        return next((h for h in self.hosts if h.name == name), None)
+        # Index by name: rules look hosts up once per reference, and large sites have 10^4 hosts.
+        key = (id(self.hosts), len(self.hosts))
+        if self._host_index is None or self._host_index[0] != key:
+            self._host_index = (key, {h.name: h for h in reversed(self.hosts)})
+        return self._host_index[1].get(name)
 
     def qpu(self, name: str) -> Qpu | None:
         return next((q for q in self.qpus if q.name == name), None)
