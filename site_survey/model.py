@@ -330,6 +330,7 @@ class QrmiType(str, Enum):
     pasqal_local = "pasqal-local"
     iqm_server = "iqm-server"
     alice_bob_felis = "alice-bob-felis"
+    oqtopus = "oqtopus"  # qrmi ResourceType.OQTOPUS: a vendor-neutral job gateway (keys QRMI_OQTOPUS_*)
 
 
 PASQAL_CLOUD_DEVICES = ("FRESNEL", "FRESNEL_CAN1", "EMU_MPS", "EMU_FREE", "EMU_FRESNEL")
