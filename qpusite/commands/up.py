@@ -1,0 +1,44 @@
+"""qpusite up [SITE]: rehearse a site's rollout on local systemd containers."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rich.console import Console
+
+from rehearsal.errors import RehearsalError, RehearsalInputError
+from rehearsal.progress import Progress
+from rehearsal.site_up import bring_up
+from rehearsal.summary import print_summary
+
+
+def run(args: argparse.Namespace) -> int:
+    console = Console()
+    progress = Progress(console)
+    try:
+        report = bring_up(args.site, progress, skip_rollout=args.skip_rollout, skip_smoke=args.skip_smoke)
+    except RehearsalInputError as exc:
+        print(f"qpusite up: {exc}", file=sys.stderr)
+        return 2
+    except RehearsalError as exc:
+        print(f"qpusite up: {exc}", file=sys.stderr)
+        return 1
+    print_summary(console, report, [(p.name, p.seconds) for p in progress.phases if p.ok is not None])
+    return 0 if report.ok else 1
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser(
+        "up",
+        help="rehearse the rollout: one systemd container per host, site.yml over SSH, smoke check",
+        description=(
+            "Build (once) a Debian node image, start one systemd container per host of the model on a podman "
+            "network with the site's subnet, run site.yml against them over SSH, then smoke-check the site. "
+            "Running it again reuses the containers and re-runs the rollout."
+        ),
+    )
+    p.add_argument("site", nargs="?", default="lab", help="site name under inventories/, or a path (default: lab)")
+    p.add_argument("--skip-rollout", action="store_true", help="only bring the hosts up and wait for SSH")
+    p.add_argument("--skip-smoke", action="store_true", help="run the rollout but not the smoke checks")
+    p.set_defaults(handler=run)

@@ -1,0 +1,54 @@
+"""Where the rehearsal keeps its files.
+
+Per site: the SSH key pair and the generated secrets live in
+``inventories/<site>/.rehearsal/`` (the lab model's hosts point their
+``connection.private_key_file`` there); logs go to ``reports/<site>/rehearsal/``.
+Shared by all sites: the podman configuration, store and image cache under
+``.state/podman/`` (override the root with QPUSITE_STATE_DIR).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("QPUSITE_STATE_DIR") or PROJECT_ROOT / ".state").resolve()
+
+
+@dataclass(frozen=True)
+class SitePaths:
+    site_name: str
+    site_file: Path  # inventories/<site>/site.yaml
+
+    @property
+    def site_dir(self) -> Path:
+        return self.site_file.parent
+
+    @property
+    def rehearsal_dir(self) -> Path:
+        return self.site_dir / ".rehearsal"
+
+    @property
+    def private_key(self) -> Path:
+        return self.rehearsal_dir / "id_ed25519"
+
+    @property
+    def public_key(self) -> Path:
+        return self.rehearsal_dir / "id_ed25519.pub"
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.rehearsal_dir / "secrets.yml"
+
+    @property
+    def reports_dir(self) -> Path:
+        return PROJECT_ROOT / "reports" / self.site_name / "rehearsal"
+
+    @property
+    def playbook(self) -> Path:
+        return PROJECT_ROOT / "site.yml"

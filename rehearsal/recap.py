@@ -1,0 +1,57 @@
+"""Read Ansible's PLAY RECAP: per host, how many tasks were ok, changed, failed, unreachable."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_COUNTER = re.compile(r"([a-z]+)=(\d+)")
+_HOST_LINE = re.compile(r"^(?P<host>\S+)\s+:\s+(?P<counters>(?:[a-z]+=\d+\s*)+)$")
+COUNTERS = ("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored")
+
+
+@dataclass(frozen=True)
+class HostRecap:
+    host: str
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> int:
+        return self.counts.get("ok", 0)
+
+    @property
+    def changed(self) -> int:
+        return self.counts.get("changed", 0)
+
+    @property
+    def failed(self) -> int:
+        return self.counts.get("failed", 0)
+
+    @property
+    def unreachable(self) -> int:
+        return self.counts.get("unreachable", 0)
+
+
+def parse_recap(output: str) -> dict[str, HostRecap]:
+    """The last PLAY RECAP block in `output` (one playbook run prints one); empty if there is none."""
+    lines = [_ANSI.sub("", line).rstrip() for line in output.splitlines()]
+    starts = [i for i, line in enumerate(lines) if line.startswith("PLAY RECAP")]
+    if not starts:
+        return {}
+    recap: dict[str, HostRecap] = {}
+    for line in lines[starts[-1] + 1 :]:
+        if not line.strip():
+            if recap:
+                break
+            continue
+        match = _HOST_LINE.match(line.strip())
+        if match is None:
+            break
+        counts = {k: int(v) for k, v in _COUNTER.findall(match["counters"])}
+        recap[match["host"]] = HostRecap(match["host"], counts)
+    return recap
+
+
+def totals(recap: dict[str, HostRecap]) -> dict[str, int]:
+    return {name: sum(h.counts.get(name, 0) for h in recap.values()) for name in COUNTERS}

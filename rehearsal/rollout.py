@@ -1,0 +1,87 @@
+"""Run the site's real rollout (`site.yml`) against the rehearsal hosts, logging everything."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rehearsal.errors import RehearsalError
+from rehearsal.paths import PROJECT_ROOT, SitePaths
+from rehearsal.recap import HostRecap, parse_recap
+
+ROLLOUT_TIMEOUT_S = 60 * 60
+
+
+@dataclass(frozen=True)
+class RolloutResult:
+    returncode: int
+    recap: dict[str, HostRecap]
+    seconds: float
+    log: Path
+
+
+def ansible_playbook() -> str:
+    """The controller environment's ansible-playbook (the one beside this Python), else PATH's."""
+    beside = Path(sys.executable).parent / "ansible-playbook"
+    return str(beside) if beside.is_file() else "ansible-playbook"
+
+
+def playbook_command(paths: SitePaths, extra: list[str] | None = None) -> list[str]:
+    # Paths relative to the project root, as a person would type them; the command runs there.
+    def rel(path: Path) -> str:
+        try:
+            return str(path.relative_to(PROJECT_ROOT))
+        except ValueError:
+            return str(path)
+
+    return [
+        ansible_playbook(),
+        "-i", rel(paths.site_file),
+        rel(paths.playbook),
+        "-e", f"@{rel(paths.secrets_file)}",
+        # The rehearsal's own key, whatever key the model names for the real site.
+        "-e", f"ansible_ssh_private_key_file={paths.private_key}",
+        *(extra or []),
+    ]
+
+
+def run_playbook(
+    command: list[str], log: Path, on_line: Callable[[str], None] | None = None, timeout_s: float = ROLLOUT_TIMEOUT_S
+) -> RolloutResult:
+    """Run `command` from the project root, teeing its output into `log`; never raises on a failed play."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1", "PYTHONUNBUFFERED": "1"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    started = time.monotonic()
+    captured: list[str] = []
+    with log.open("w", encoding="utf-8") as out:
+        out.write("$ " + " ".join(command) + "\n")
+        try:
+            proc = subprocess.Popen(
+                command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
+        except OSError as exc:
+            raise RehearsalError(f"cannot start {command[0]}: {exc}") from None
+        # A watchdog, not a check between lines: a hung task prints nothing.
+        watchdog = threading.Timer(timeout_s, proc.kill)
+        watchdog.start()
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                out.write(line)
+                out.flush()
+                captured.append(line)
+                if on_line is not None:
+                    on_line(line.rstrip("\n"))
+            returncode = proc.wait(timeout=60)
+        finally:
+            watchdog.cancel()
+        if time.monotonic() - started >= timeout_s:
+            out.write(f"\n[qpusite] stopped: the rollout ran longer than {timeout_s:.0f} s\n")
+    return RolloutResult(returncode, parse_recap("".join(captured)), time.monotonic() - started, log)

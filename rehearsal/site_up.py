@@ -1,0 +1,202 @@
+"""`qpusite up`: the rehearsal from bare machine to a smoke-checked site, phase by phase."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rehearsal import smoke
+from rehearsal.hosts import container_specs, ensure_containers
+from rehearsal.image import ensure_image
+from rehearsal.network import NetworkSpec, ensure_network, site_network
+from rehearsal.paths import PROJECT_ROOT, SitePaths, state_dir
+from rehearsal.podman import Podman
+from rehearsal.podman_config import PodmanLayout
+from rehearsal.prerequisites import check_prerequisites
+from rehearsal.progress import Progress
+from rehearsal.recap import HostRecap, totals
+from rehearsal.rollout import RolloutResult, playbook_command, run_playbook
+from rehearsal.secrets_file import ensure_secrets, vaulted_variables
+from rehearsal.ssh import Ssh, SshTarget
+from rehearsal.sshkeys import ensure_key_pair
+from site_survey import load_site
+from site_survey.loader import resolve_site_path
+from site_survey.model import HostRole, Site
+
+
+@dataclass
+class UpReport:
+    site: str
+    network: NetworkSpec | None = None
+    image: str = ""
+    hosts: dict[str, str] = field(default_factory=dict)  # host -> address
+    container_actions: dict[str, str] = field(default_factory=dict)
+    ssh_seconds: dict[str, float] = field(default_factory=dict)
+    rollout: RolloutResult | None = None
+    smoke: list[smoke.SmokeResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def recap(self) -> dict[str, HostRecap]:
+        return self.rollout.recap if self.rollout else {}
+
+    @property
+    def ok(self) -> bool:
+        if self.rollout is not None:
+            counts = totals(self.rollout.recap)
+            if self.rollout.returncode != 0 or counts["failed"] or counts["unreachable"] or not self.rollout.recap:
+                return False
+        return all(r.ok is not False for r in self.smoke)
+
+
+def podman_for_project() -> Podman:
+    return Podman(PodmanLayout(state_dir() / "podman"))
+
+
+def site_paths(site: Site, site_arg: str) -> SitePaths:
+    return SitePaths(site.site.name, resolve_site_path(site_arg).resolve())
+
+
+def ssh_targets(site: Site) -> dict[str, SshTarget]:
+    return {
+        h.name: SshTarget(h.name, h.address, h.connection.user, h.connection.port, h.connection.become)
+        for h in site.hosts
+    }
+
+
+def _timestamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def bring_up(site_arg: str, progress: Progress, *, skip_rollout: bool = False, skip_smoke: bool = False) -> UpReport:
+    started = time.monotonic()
+    site = load_site(site_arg)  # SiteModelError → exit 2, before anything is touched
+    paths = site_paths(site, site_arg)
+    report = UpReport(site.site.name, hosts={h.name: h.address for h in site.hosts})
+
+    with progress.phase("prerequisites") as phase:
+        check_prerequisites()
+        network = site_network(site)  # a model the rehearsal cannot host fails here, before any change
+        report.network = network
+        phase.done(f"podman, debootstrap, runc, ssh present; network {network.subnet} from {network.source}")
+    podman = podman_for_project()
+
+    with progress.phase("image") as phase:
+        phase.update("building the node image with debootstrap (once; ~1–2 min)")
+        image = ensure_image(podman, paths.reports_dir / f"image-{_timestamp()}.log")
+        report.image = image.reference
+        phase.done(f"{image.reference} {'built' if image.built else 'cached'}")
+
+    with progress.phase("network") as phase:
+        action = ensure_network(podman, network)
+        phase.done(f"{network.name} {network.subnet} {action}")
+
+    with progress.phase("hosts") as phase:
+        public_key = ensure_key_pair(paths.private_key, f"qpusite-rehearsal-{site.site.name}")
+        specs = container_specs(site, network, image.reference)
+        report.container_actions = ensure_containers(podman, site, specs, public_key)
+        added = ensure_secrets(paths.secrets_file, vaulted_variables(site))
+        if added:
+            phase.note(f"generated rehearsal secrets {', '.join(added)} in {_display(paths.secrets_file)}")
+        by_action: dict[str, int] = {}
+        for action in report.container_actions.values():
+            by_action[action] = by_action.get(action, 0) + 1
+        phase.done(", ".join(f"{n} {a}" for a, n in sorted(by_action.items())))
+
+    ssh = Ssh(paths.private_key)
+    targets = ssh_targets(site)
+    with progress.phase("ssh") as phase:
+        phase.update(f"waiting for {len(targets)} host(s) to accept SSH")
+        report.ssh_seconds = ssh.wait_ready(list(targets.values()))
+        phase.done(f"{len(targets)} host(s) accept SSH with {_display(paths.private_key)}")
+
+    if skip_rollout:
+        progress.skipped("rollout", "--skip-rollout: hosts are ready for ansible-playbook")
+        report.notes.append(_next_step(paths))
+        report.seconds = time.monotonic() - started
+        return report
+    if not paths.playbook.is_file():
+        progress.skipped("rollout", f"{_display(paths.playbook)} does not exist yet: stopping with the hosts ready")
+        report.notes.append(_next_step(paths))
+        report.seconds = time.monotonic() - started
+        return report
+
+    with progress.phase("rollout") as phase:
+        command = playbook_command(paths)
+        log = paths.reports_dir / f"rollout-{_timestamp()}.log"
+        counter = {"tasks": 0}
+
+        def on_line(line: str) -> None:
+            if line.startswith("PLAY ["):
+                phase.note(line.rstrip("* ").strip())
+            elif line.startswith("TASK ["):
+                counter["tasks"] += 1
+                phase.update(f"task {counter['tasks']}: {line[6:].split(']')[0]}")
+
+        report.rollout = run_playbook(command, log, on_line)
+        counts = totals(report.rollout.recap)
+        phase.done(
+            f"ok={counts['ok']} changed={counts['changed']} failed={counts['failed']} "
+            f"unreachable={counts['unreachable']} (exit {report.rollout.returncode}); log {_display(log)}"
+        )
+
+    if skip_smoke or not report.ok:
+        why = "--skip-smoke" if skip_smoke else "the rollout failed"
+        progress.skipped("smoke", why)
+    else:
+        with progress.phase("smoke") as phase:
+            report.smoke = run_smoke(site, ssh, targets, network, phase.update)
+            passed = sum(1 for r in report.smoke if r.ok)
+            failed = sum(1 for r in report.smoke if r.ok is False)
+            phase.done(f"{passed} passed, {failed} failed")
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def run_smoke(
+    site: Site,
+    ssh: Ssh,
+    targets: dict[str, SshTarget],
+    network: NetworkSpec,
+    say: Callable[[str], None] = lambda _text: None,
+) -> list[smoke.SmokeResult]:
+    results: list[smoke.SmokeResult] = []
+    controllers = site.hosts_with(HostRole.controller)
+    logins = site.hosts_with(HostRole.login) or controllers
+    computes = [h.name for h in site.hosts_with(HostRole.compute)]
+    if controllers and computes:
+        say("waiting for every Slurm node to be idle")
+        results.append(smoke.slurm_nodes_idle(ssh, targets[controllers[0].name], computes))
+    else:
+        results.append(smoke.SmokeResult("slurm nodes idle", None, "no controller or compute host in the model"))
+    if logins and computes and site.qpus:
+        say(f"running a job that holds the {site.qpus[0].name} license")
+        results.append(smoke.qpu_license_job(ssh, targets[logins[0].name], site.qpus[0].name))
+    else:
+        results.append(smoke.SmokeResult("QPU license job", None, "no login host, compute host or QPU in the model"))
+    monitors = site.hosts_with(HostRole.monitoring)
+    if monitors:
+        say("waiting for every Prometheus target to be up")
+        port = site.software.monitoring.prometheus_port
+        results.append(smoke.prometheus_targets_up(monitors[0].address, port, network.subnet))
+    else:
+        results.append(smoke.SmokeResult("prometheus targets up", None, "no monitoring host in the model"))
+    return results
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def _next_step(paths: SitePaths) -> str:
+    return (
+        "run the rollout yourself: .venv/bin/ansible-playbook -i "
+        f"{_display(paths.site_file)} site.yml -e @{_display(paths.secrets_file)}"
+    )

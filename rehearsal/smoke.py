@@ -1,0 +1,133 @@
+"""Smoke checks after a rollout: the site does what it is for, seen from outside.
+
+Three checks, each bounded and polling: every Slurm node is idle, a job that asks
+for a QPU license runs to completion, and every Prometheus target is up. All of
+them talk only to the site's own hosts at their model addresses.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rehearsal.ssh import Ssh, SshTarget
+
+TERMINAL_FAILED = {"FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE", "PREEMPTED"}
+
+
+@dataclass(frozen=True)
+class SmokeResult:
+    name: str
+    ok: bool | None  # None: not applicable to this site
+    detail: str
+    seconds: float = 0.0
+
+
+def _poll(check: Callable[[], tuple[bool, str]], timeout_s: float, poll_s: float) -> tuple[bool, str, float]:
+    started = time.monotonic()
+    while True:
+        ok, detail = check()
+        elapsed = time.monotonic() - started
+        if ok or elapsed > timeout_s:
+            return ok, detail, elapsed
+        time.sleep(poll_s)
+
+
+def parse_sinfo_nodes(output: str) -> dict[str, str]:
+    """`sinfo -h -N -o '%N %T'` lines → node → state (a node in two partitions appears twice, same state)."""
+    states: dict[str, str] = {}
+    for line in output.splitlines():
+        parts = line.split()
+        if len(parts) >= 2:
+            states[parts[0]] = parts[1].lower()
+    return states
+
+
+def slurm_nodes_idle(ssh: Ssh, controller: SshTarget, nodes: list[str], timeout_s: float = 180) -> SmokeResult:
+    def check() -> tuple[bool, str]:
+        result = ssh.run(controller, "sinfo -h -N -o '%N %T'", timeout=30)
+        if result.returncode != 0:
+            return False, f"sinfo failed on {controller.host}: {result.stderr.strip()[-200:]}"
+        states = parse_sinfo_nodes(result.stdout)
+        busy = {n: states.get(n, "absent") for n in nodes if states.get(n) != "idle"}
+        if busy:
+            return False, "not idle: " + ", ".join(f"{n}={s}" for n, s in sorted(busy.items()))
+        return True, f"{len(nodes)} node(s) idle"
+
+    ok, detail, seconds = _poll(check, timeout_s, 3)
+    return SmokeResult("slurm nodes idle", ok, detail, seconds)
+
+
+def parse_job_state(scontrol_output: str) -> str | None:
+    for word in scontrol_output.split():
+        if word.startswith("JobState="):
+            return word.split("=", 1)[1]
+    return None
+
+
+def qpu_license_job(ssh: Ssh, login: SshTarget, qpu: str, timeout_s: float = 180) -> SmokeResult:
+    name = f"license {qpu}:1 job"
+    started = time.monotonic()
+    submit = ssh.run(login, f"sbatch --parsable -L {qpu}:1 -J qpusite-smoke -o /dev/null --wrap hostname", timeout=30)
+    job_id = submit.stdout.strip().split(";")[0]
+    if submit.returncode != 0 or not job_id.isdigit():
+        return SmokeResult(name, False, f"sbatch refused: {(submit.stderr or submit.stdout).strip()[-200:]}")
+    seen: dict[str, str] = {}
+
+    def check() -> tuple[bool, str]:
+        shown = ssh.run(login, f"scontrol -o show job {job_id}", timeout=30)
+        state = parse_job_state(shown.stdout) or "unknown"
+        seen["state"] = state
+        return state == "COMPLETED", f"job {job_id} {state}"
+
+    def finished() -> tuple[bool, str]:
+        ok, detail = check()
+        return ok or seen["state"] in TERMINAL_FAILED, detail
+
+    _, detail, _ = _poll(finished, timeout_s, 2)
+    ok = seen.get("state") == "COMPLETED"
+    if not ok and seen.get("state") not in TERMINAL_FAILED:
+        ssh.run(login, f"scancel {job_id}", timeout=30)
+        detail += f" after {timeout_s:.0f} s (cancelled)"
+    return SmokeResult(name, ok, detail, time.monotonic() - started)
+
+
+def prometheus_targets_up(
+    address: str, port: int, subnet: ipaddress.IPv4Network, timeout_s: float = 150
+) -> SmokeResult:
+    name = "prometheus targets up"
+    if ipaddress.IPv4Address(address) not in subnet:  # only ever the site's own hosts
+        return SmokeResult(name, False, f"{address} is outside the site network {subnet}; not queried")
+    url = f"http://{address}:{port}/api/v1/targets?state=active"
+
+    def check() -> tuple[bool, str]:
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - http to the site's own host
+                body = json.load(response)
+        except (OSError, urllib.error.URLError, ValueError) as exc:
+            return False, f"{url}: {exc}"
+        return summarise_targets(body)
+
+    ok, detail, seconds = _poll(check, timeout_s, 5)
+    return SmokeResult(name, ok, detail, seconds)
+
+
+def summarise_targets(body: dict[str, object]) -> tuple[bool, str]:
+    data = body.get("data")
+    active = data.get("activeTargets", []) if isinstance(data, dict) else []
+    if not active:
+        return False, "Prometheus has no active targets"
+    down = [
+        f"{t.get('labels', {}).get('job', '?')}/{t.get('scrapeUrl', '?')} {t.get('health')}"
+        + (f" ({t.get('lastError')})" if t.get("lastError") else "")
+        for t in active
+        if t.get("health") != "up"
+    ]
+    if down:
+        return False, f"{len(down)} of {len(active)} target(s) not up: " + "; ".join(down[:4])
+    return True, f"{len(active)} target(s) up"
