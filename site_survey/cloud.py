@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from site_survey.errors import Problem
-from site_survey.model import Host, HostRole, Site
+from site_survey.model import Host, Site
 
 # Slurm's documented default ports; a site moves them with conf_overrides.
 SLURMCTLD_PORT = 6817
@@ -208,10 +208,14 @@ def _link_problems(site: Site) -> Iterable[Problem]:
         yield Problem("cloud.hybrid_link.onprem_cidr", f"overlaps cloud_cidr {cloud_net}; routes would be ambiguous")
     if tunnel is not None:
         if tunnel.num_addresses < 4:
-            yield Problem("cloud.hybrid_link.tunnel_cidr", "needs two usable addresses (a /30 or wider)", link.tunnel_cidr)
+            yield Problem(
+                "cloud.hybrid_link.tunnel_cidr", "needs two usable addresses (a /30 or wider)", link.tunnel_cidr
+            )
         for other in (onprem, cloud_net):
             if other is not None and tunnel.overlaps(other):
-                yield Problem("cloud.hybrid_link.tunnel_cidr", f"overlaps {other}; pick an unused range", link.tunnel_cidr)
+                yield Problem(
+                    "cloud.hybrid_link.tunnel_cidr", f"overlaps {other}; pick an unused range", link.tunnel_cidr
+                )
     if onprem is not None:
         for i, h in enumerate(site.hosts):
             if h.location == "onprem" and ipaddress.IPv4Address(h.address) not in onprem:
@@ -235,7 +239,8 @@ def _link_problems(site: Site) -> Iterable[Problem]:
         except ValueError:
             yield Problem(
                 "cloud.hybrid_link.onprem_endpoint",
-                "give the on-prem end's public IPv4 address: the gateway's security group admits WireGuard from it only",
+                "give the on-prem end's public IPv4 address: the gateway's security group admits WireGuard "
+                "from it only",
                 link.onprem_endpoint,
             )
 
