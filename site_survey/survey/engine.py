@@ -28,4 +28,4 @@ RULES: tuple[Rule, ...] = (
 def run_survey(site: Site, library: ProfileLibrary | None = None) -> SurveyResult:
     ctx = SurveyContext.build(site, library)
     findings = [finding for rule in RULES for finding in rule(ctx)]
-    return SurveyResult(site=site.site.name, findings=findings, headroom=room_headroom(ctx))
+    return SurveyResult(site=site.site.name, findings=findings, headroom=room_headroom(ctx), context=ctx)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from site_survey.model import Environment, Qpu
+from site_survey.profiles import Requirement
 from site_survey.survey.context import SurveyContext
 from site_survey.survey.findings import Finding, Severity, fmt, from_requirement
 
@@ -38,10 +39,10 @@ def _worst(envs: list[Environment], attr: str, highest: bool = True) -> float | 
     return max(values) if highest else min(values)
 
 
-def _missing(check: str, qpu: Qpu, what: str, attr: str) -> Finding:
+def _missing(check: str, qpu: Qpu, what: str, attr: str, required: str, *reqs: Requirement) -> Finding:
     return Finding(
         check, Severity.warning, f"no measurement of {what} in room {qpu.room} (needed for QPU {qpu.name})",
-        room=qpu.room, qpu=qpu.name, measured="not measured",
+        room=qpu.room, qpu=qpu.name, measured="not measured", required=required, **from_requirement(*reqs),
         hint=f"Measure it and record facility.environment[].{attr} for room {qpu.room}.",
     )
 
@@ -55,7 +56,7 @@ def check(ctx: SurveyContext) -> Iterator[Finding]:
                 continue
             measured = _worst(envs, attr)
             if measured is None:
-                yield _missing(check_id, qpu, what, attr)
+                yield _missing(check_id, qpu, what, attr, f"≤ {fmt(req.number, unit)}", req)
                 continue
             ok = measured <= req.number
             yield Finding(
@@ -76,20 +77,23 @@ def _humidity(ctx: SurveyContext, qpu: Qpu, envs: list[Environment]) -> Iterator
     if low is None and high is None:
         return
     seen_low, seen_high = _worst(envs, "humidity_min_pct", highest=False), _worst(envs, "humidity_max_pct")
+    wanted = f"{fmt(low.number, '%') if low else '-'} to {fmt(high.number, '%') if high else '-'}"
+    reqs = [r for r in (low, high) if r is not None]
     if seen_low is None or seen_high is None:
-        yield _missing("environment.humidity", qpu, "relative humidity (min and max)", "humidity_min_pct/max_pct")
+        yield _missing(
+            "environment.humidity", qpu, "relative humidity (min and max)", "humidity_min_pct/max_pct", wanted, *reqs
+        )
         return
     too_dry = low is not None and seen_low < low.number
     too_damp = high is not None and seen_high > high.number
     ok = not (too_dry or too_damp)
-    wanted = f"{fmt(low.number, '%') if low else '-'} to {fmt(high.number, '%') if high else '-'}"
     yield Finding(
         "environment.humidity", Severity.info if ok else Severity.warning,
         f"relative humidity in room {qpu.room} ranges {fmt(seen_low, '%')} to {fmt(seen_high, '%')}; "
         f"QPU {qpu.name} needs {wanted}",
         passed=ok, room=qpu.room, qpu=qpu.name,
         measured=f"{fmt(seen_low, '%')} to {fmt(seen_high, '%')}", required=wanted,
-        **from_requirement(*(r for r in (low, high) if r is not None)),
+        **from_requirement(*reqs),
         hint="" if ok else ("Dehumidify (condensation on cold parts)." if too_damp else "Humidify (static discharge)."),
     )
 
@@ -99,7 +103,7 @@ def _emi(ctx: SurveyContext, qpu: Qpu, envs: list[Environment]) -> Iterator[Find
     if req is None:
         return
     if not envs:
-        yield _missing("environment.emi", qpu, "nearby EMI sources", "emi_sources")
+        yield _missing("environment.emi", qpu, "nearby EMI sources", "emi_sources", f"≥ {fmt(req.number, 'm')}", req)
         return
     close = [s for e in envs for s in e.emi_sources if s.distance_m < req.number]
     if not close:

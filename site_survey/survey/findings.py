@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 from site_survey.profiles import Requirement
+
+if TYPE_CHECKING:
+    from site_survey.survey.context import SurveyContext
 
 
 class Severity(str, Enum):
@@ -85,6 +88,7 @@ class SurveyResult:
     site: str
     findings: list[Finding] = field(default_factory=list)
     headroom: list[RoomHeadroom] = field(default_factory=list)
+    context: SurveyContext | None = None  # what the rules saw: requirements, loop and feed placement
 
     def counts(self) -> dict[Severity, int]:
         counted = Counter(f.severity for f in self.findings)

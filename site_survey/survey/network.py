@@ -19,6 +19,13 @@ def check(ctx: SurveyContext) -> Iterator[Finding]:
             yield Finding(
                 "network.link", Severity.warning, f"no measured link from compute nodes to QPU {qpu.name}",
                 room=qpu.room, qpu=qpu.name, measured="not measured",
+                required=", ".join(
+                    text for text in (
+                        f"≤ {fmt(latency.number, 'ms')}" if latency else "",
+                        f"≥ {fmt(bandwidth.number, 'Mbit/s')}" if bandwidth else "",
+                    ) if text
+                ),
+                **from_requirement(*(r for r in (latency, bandwidth) if r is not None)),
                 hint=(
                     "Measure round-trip latency and bandwidth from a compute node to the QPU's access point and "
                     f"add {{from_role: compute, to_qpu: {qpu.name}, latency_ms: …, bandwidth_mbps: …}} "

@@ -1,0 +1,36 @@
+"""Pieces shared by the file reports."""
+
+from __future__ import annotations
+
+from site_survey.model import Site
+from site_survey.profiles import Requirement
+from site_survey.survey.findings import Finding, SurveyResult
+
+REQUIREMENT_UNITS = {
+    "mass_kg": "kg", "footprint_m2": "m²", "floor_load_kg_m2": "kg/m²", "cooling_kw": "kW",
+    "water_supply_temp_min_c": "°C", "water_supply_temp_max_c": "°C", "power_kw": "kW", "ups_required": "",
+    "ups_autonomy_min": "min", "field_dc_ut_max": "µT", "field_ac_ut_max": "µT", "vibration_um_s_max": "µm/s",
+    "humidity_min_pct": "%", "humidity_max_pct": "%", "temperature_stability_c": "± °C",
+    "emi_distance_min_m": "m", "latency_ms_max": "ms", "bandwidth_mbps_min": "Mbit/s", "door_width_m_min": "m",
+    "hazards": "",
+}
+
+
+def shown_value(req: Requirement) -> str:
+    if isinstance(req.value, tuple):
+        return ", ".join(h.value for h in req.value)
+    if isinstance(req.value, bool):
+        return "yes" if req.value else "no"
+    text = f"{req.value:.2f}".rstrip("0").rstrip(".")
+    unit = REQUIREMENT_UNITS.get(req.key, "")
+    return f"{text} {unit}".strip()
+
+
+def where(f: Finding) -> str:
+    return " / ".join(p for p in (f.room, f.qpu or f.subject) if p) or "site"
+
+
+def requirements_by_qpu(result: SurveyResult, site: Site) -> dict[str, dict[str, Requirement]]:
+    if result.context is None:
+        return {}
+    return {q.name: result.context.requirements.get(q.name, {}) for q in site.qpus}

@@ -1,0 +1,67 @@
+"""The survey as a Markdown document (for a repository, a ticket or a wiki)."""
+
+from __future__ import annotations
+
+from site_survey.model import Site
+from site_survey.reports.common import requirements_by_qpu, shown_value, where
+from site_survey.survey.findings import Severity, SurveyResult, fmt
+
+
+def cell(text: str | None) -> str:
+    """Table-safe text: pipes and line breaks would break the row."""
+    return (text or "").replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(result: SurveyResult, site: Site) -> str:
+    counts = result.counts()
+    lines = [
+        f"# Facility survey: {site.site.name}",
+        "",
+        f"{site.site.description or ''}".strip(),
+        "",
+        f"**{counts[Severity.blocker]} blocker(s), {counts[Severity.warning]} warning(s), "
+        f"{counts[Severity.info]} info** — "
+        + ("installation is blocked until the blockers are fixed." if counts[Severity.blocker] else "no blocker."),
+        "",
+        "Requirements come from the requirement profiles (`qpusite profiles`) unless the site model overrides "
+        "them; each finding names its source and the confidence of that source.",
+        "",
+    ]
+    for severity in Severity:
+        findings = [f for f in result.sorted() if f.severity == severity]
+        if not findings:
+            continue
+        title = {"blocker": "Blockers", "warning": "Warnings", "info": "Passed checks and notes"}[severity.value]
+        lines += [f"## {title} ({len(findings)})", ""]
+        lines += [
+            "| check | where | finding | measured | required | source (confidence) | fix |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for f in findings:
+            source = f"{f.source} ({f.confidence})" if f.source else ""
+            lines.append(
+                f"| `{f.check}` | {cell(where(f))} | {cell(f.message)} | {cell(f.measured)} | {cell(f.required)} "
+                f"| {cell(source)} | {cell(f.hint)} |"
+            )
+        lines.append("")
+    lines += ["## Headroom per room", "", "| room | resource | used | available | headroom |", "|---|---|---|---|---|"]
+    for room in result.headroom:
+        for bar in room.bars:
+            lines.append(
+                f"| {room.room} | {bar.label} | {fmt(bar.used, bar.unit)} | {fmt(bar.available, bar.unit)} "
+                f"| {fmt(bar.available - bar.used, bar.unit)} |"
+            )
+    lines.append("")
+    lines += ["## Effective requirements per QPU", ""]
+    for qpu, reqs in requirements_by_qpu(result, site).items():
+        model = site.qpu(qpu)
+        placed = f"room {model.room}" if model and model.room else "no room (facility checks skipped)"
+        lines += [f"### {qpu} ({placed})", "", "| requirement | value | origin | source | confidence | note |",
+                  "|---|---|---|---|---|---|"]
+        for key, req in reqs.items():
+            lines.append(
+                f"| `{key}` | {cell(shown_value(req))} | {cell(req.origin)} | {cell(req.source)} "
+                f"| {req.confidence.value} | {cell(req.note)} |"
+            )
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"

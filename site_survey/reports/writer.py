@@ -1,0 +1,49 @@
+"""Write the survey's files into one directory."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from site_survey.model import Site
+from site_survey.reports.html import render_html
+from site_survey.reports.markdown import render_markdown
+from site_survey.reports.safety_file import render_safety_file
+from site_survey.survey.findings import SurveyResult
+
+FORMATS = ("markdown", "html", "json", "safety")
+
+
+def result_json(result: SurveyResult) -> str:
+    counts = {s.value: n for s, n in result.counts().items()}
+    findings = [{"id": f.id, **asdict(f), "severity": f.severity.value} for f in result.sorted()]
+    headroom = [
+        {"room": r.room, "bars": [asdict(b) for b in r.bars]} for r in result.headroom
+    ]
+    return json.dumps({"site": result.site, "counts": counts, "findings": findings, "headroom": headroom}, indent=2)
+
+
+def write_reports(result: SurveyResult, site: Site, out: Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ValueError(f"unknown report format(s): {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+
+    def write(path: Path, text: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+
+    if "markdown" in formats:
+        write(out / "survey.md", render_markdown(result, site))
+    if "html" in formats:
+        write(out / "survey.html", render_html(result, site))
+    if "json" in formats:
+        write(out / "survey.json", result_json(result) + "\n")
+    if "safety" in formats:
+        for qpu in site.qpus:
+            if qpu.room is not None:  # remote and emulated QPUs have no on-site safety file
+                write(out / "safety" / f"{qpu.name}.md", render_safety_file(result, site, qpu))
+    return written
