@@ -90,6 +90,7 @@ def _customise(rootfs: Path) -> None:
     for key in (rootfs / "etc" / "ssh").glob("ssh_host_*"):
         key.unlink()
     units = rootfs / "etc" / "systemd" / "system"
+    units.mkdir(parents=True, exist_ok=True)
     (units / HOSTKEY_UNIT_NAME).write_text(HOSTKEY_UNIT, encoding="utf-8")
     wants = units / "multi-user.target.wants"
     wants.mkdir(parents=True, exist_ok=True)

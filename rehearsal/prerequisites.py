@@ -37,15 +37,15 @@ def _present(probe: str, which: Callable[[str], str | None]) -> bool:
     return which(probe) is not None
 
 
-def missing_requirements(which: Callable[[str], str | None] = shutil.which) -> list[Requirement]:
-    return [r for r in REQUIREMENTS if not _present(r.probe, which)]
+def missing_requirements(which: Callable[[str], str | None] | None = None) -> list[Requirement]:
+    return [r for r in REQUIREMENTS if not _present(r.probe, which or shutil.which)]
 
 
 def install_command(missing: list[Requirement]) -> str:
     return "apt-get install -y --no-install-recommends " + " ".join(r.package for r in missing)
 
 
-def check_prerequisites(which: Callable[[str], str | None] = shutil.which, uid: int | None = None) -> None:
+def check_prerequisites(which: Callable[[str], str | None] | None = None, uid: int | None = None) -> None:
     """Raise a message naming each missing tool and the exact command that installs them all."""
     problems = []
     missing = missing_requirements(which)
