@@ -1,0 +1,344 @@
+"""The Pasqal Cloud surface (``/core-fast/api``) and its OAuth-style token
+endpoint, as QRMI's PasqalCloud resource and the pasqal-cloud SDK call them.
+Bodies use Pasqal's JSend envelope: ``{"status", "code", "message", "data"}``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from typing import Annotated, Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Depends, Header, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from qpu_emulator import pasqal_twin
+from qpu_emulator.auth import Principal
+from qpu_emulator.errors import ApiError
+from qpu_emulator.service import Service
+from qpu_emulator.store import CANCELLED, COMPLETED, FAILED, QUEUED, RUNNING, Job
+
+STATUS_NAMES = {QUEUED: "PENDING", RUNNING: "RUNNING", COMPLETED: "DONE", FAILED: "ERROR", CANCELLED: "CANCELED"}
+API = "pasqal-cloud"
+PREFIX = "/core-fast/api"
+
+router = APIRouter()
+
+
+def service(request: Request) -> Service:
+    svc: Service = request.app.state.service
+    return svc
+
+
+def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    return service(request).auth.principal(authorization)
+
+
+Svc = Annotated[Service, Depends(service)]
+Caller = Annotated[Principal, Depends(principal)]
+
+
+def jsend(data: Any, code: int = 200) -> dict[str, Any]:
+    return {"status": "success", "code": code, "message": "OK.", "data": data}
+
+
+def _iso(ts: float | None) -> str | None:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat() if ts is not None else None
+
+
+# -- token ------------------------------------------------------------------------------------
+
+_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "required": ["grant_type"],
+                    "properties": {
+                        "grant_type": {"type": "string"},
+                        "client_id": {"type": "string"},
+                        "client_secret": {"type": "string"},
+                        "username": {"type": "string"},
+                        "password": {"type": "string"},
+                        "audience": {"type": "string"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+class OAuthToken(BaseModel):
+    access_token: str
+    token_type: str = "Bearer"  # noqa: S105 - a fixed word, not a secret
+    expires_in: int
+    scope: str = "openid"
+
+
+@router.post(
+    "/auth/token",
+    tags=["Pasqal auth"],
+    response_model=OAuthToken,
+    openapi_extra=_FORM,
+    responses={401: {"description": "Unknown client (OAuth error shape)"}},
+)
+async def token(request: Request) -> OAuthToken:
+    """Client-credentials grant (QRMI's service-account path); the password grant
+    takes the same pairs as username/password."""
+    svc = service(request)
+    form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
+    grant = form.get("grant_type", "")
+    if grant == "client_credentials":
+        cid, secret = form.get("client_id", ""), form.get("client_secret", "")
+    elif grant in ("password", "http://auth0.com/oauth/grant-type/password-realm"):
+        cid, secret = form.get("username", ""), form.get("password", "")
+    else:
+        raise ApiError(400, f"Unsupported grant_type {grant!r}: use client_credentials.")
+    if not cid or not secret:
+        raise ApiError(400, "client_id and client_secret (or username and password) are required.")
+    twins = svc.auth.twins_for_client(cid, secret)
+    if not twins:
+        raise ApiError(401, "Wrong client id or secret.")
+    access, _exp = svc.auth.issue("client:" + cid, twins)
+    return OAuthToken(access_token=access, expires_in=svc.config.token_ttl_s)
+
+
+# -- devices -----------------------------------------------------------------------------------
+
+
+def _device_doc(svc: Service, name: str) -> dict[str, Any]:
+    ready = svc.scheduler.workers_ready > 0
+    return {"device_type": name, "status": "UP" if ready else "DOWN", "availability": "ACTIVE" if ready else "INACTIVE"}
+
+
+@router.get(f"{PREFIX}/v1/devices", tags=["Pasqal devices"])
+def devices(svc: Svc, device_type: str | None = None) -> dict[str, Any]:
+    names = [t.backend_name for t in svc.twins(API)]
+    if device_type is not None:
+        if device_type not in names:
+            raise ApiError(
+                404, f"Device {device_type!r} is not served by this emulator (known: {', '.join(names) or 'none'})."
+            )
+        names = [device_type]
+    return jsend([_device_doc(svc, n) for n in names])
+
+
+@router.get(f"{PREFIX}/v1/devices/public-specs", tags=["Pasqal devices"])
+def public_specs(svc: Svc) -> dict[str, Any]:
+    return jsend([{"device_type": t.backend_name, "specs": pasqal_twin.specs_for(t)} for t in svc.twins(API)])
+
+
+@router.get(f"{PREFIX}/v1/devices/specs/{{device_type}}", tags=["Pasqal devices"])
+def device_specs(device_type: str, svc: Svc, caller: Caller) -> dict[str, Any]:
+    twin = svc.twin_for(device_type, API, caller, what="Device")
+    return jsend({"device_type": twin.backend_name, "specs": pasqal_twin.specs_for(twin)})
+
+
+# -- batches and jobs -------------------------------------------------------------------------------
+
+
+class JobSpec(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    runs: int = Field(ge=1)
+    variables: dict[str, Any] | None = None
+
+
+class BatchCreate(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    sequence_builder: str = Field(min_length=1)
+    jobs: list[JobSpec] = Field(min_length=1, max_length=100)
+    device_type: str = Field(min_length=1)
+    project_id: str | None = None
+    configuration: dict[str, Any] | None = None
+    complete: bool | None = None
+    open: bool | None = None
+    tags: list[str] | None = None
+
+
+def _job_doc(job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "batch_id": job.batch_id,
+        "project_id": job.extra.get("project_id", ""),
+        "runs": job.params.get("runs"),
+        "status": STATUS_NAMES[job.status],
+        "created_at": _iso(job.created),
+        "updated_at": _iso(job.finished or job.started or job.created),
+        "start_timestamp": _iso(job.started),
+        "end_timestamp": _iso(job.finished),
+        "errors": [job.error] if job.error else [],
+        "variables": job.params.get("variables"),
+        "creation_order": job.extra.get("order", 0),
+    }
+
+
+def _batch_status(jobs: list[Job]) -> str:
+    states = {j.status for j in jobs}
+    if RUNNING in states:
+        return "RUNNING"
+    if QUEUED in states:
+        return "RUNNING" if states & {COMPLETED, FAILED, CANCELLED} else "PENDING"
+    if states == {CANCELLED}:
+        return "CANCELED"
+    if FAILED in states:
+        return "ERROR"
+    return "DONE"
+
+
+def _batch(svc: Service, batch_id: str, caller: Principal) -> tuple[dict[str, Any], list[Job]]:
+    b = svc.store.get_batch(batch_id)
+    if b is None or not caller.may_use(b["twin"]):
+        raise ApiError(404, f"Batch {batch_id} not found.")
+    jobs, _ = svc.store.jobs(batch_id=batch_id, limit=1000)
+    return b, sorted(jobs, key=lambda j: j.extra.get("order", 0))
+
+
+def _batch_doc(svc: Service, b: dict[str, Any], jobs: list[Job], v2: bool) -> dict[str, Any]:
+    twin = svc.config.twin(b["twin"])
+    finished = [j.finished for j in jobs if j.finished]
+    started = [j.started for j in jobs if j.started]
+    doc: dict[str, Any] = {
+        "id": b["id"],
+        "project_id": b["project_id"],
+        "device_type": twin.backend_name if twin else b["twin"],
+        "status": _batch_status(jobs),
+        "created_at": _iso(b["created"]),
+        "updated_at": _iso(max(finished) if finished else b["created"]),
+        "start_datetime": _iso(min(started)) if started else None,
+        "end_datetime": _iso(max(finished)) if finished and len(finished) == len(jobs) else None,
+        "user_id": b["principal"],
+        "priority": 10,
+        "open": False,
+        "complete": True,
+        "sequence_builder": b["sequence"],
+        "configuration": json.loads(b["configuration"]),
+        "tags": [],
+    }
+    if v2:
+        doc["job_ids"] = [j.id for j in jobs]
+    else:
+        doc["jobs"] = [_job_doc(j) for j in jobs]
+    return doc
+
+
+@router.post(f"{PREFIX}/v1/batches", tags=["Pasqal batches"])
+def create_batch(body: BatchCreate, svc: Svc, caller: Caller) -> dict[str, Any]:
+    twin = svc.twin_for(body.device_type, API, caller, what="Device")
+    for i, spec in enumerate(body.jobs):
+        try:
+            pasqal_twin.check_sequence(body.sequence_builder, spec.runs, spec.variables, twin)
+        except ApiError as exc:
+            exc.message = f"jobs[{i}]: {exc.message}" if len(body.jobs) > 1 else exc.message
+            raise
+    now = time.time()
+    batch = {
+        "id": svc.new_id(),
+        "twin": twin.name,
+        "principal": caller.name,
+        "project_id": body.project_id or "",
+        "created": now,
+        "sequence": body.sequence_builder,
+        "configuration": json.dumps(body.configuration or {}),
+    }
+    svc.store.add_batch(batch)
+    jobs = []
+    for i, spec in enumerate(body.jobs):
+        job = Job(
+            id=svc.new_id(),
+            api=API,
+            twin=twin.name,
+            program="pulser",
+            status=QUEUED,
+            principal=caller.name,
+            created=now,
+            batch_id=batch["id"],
+            shots=spec.runs,
+            params={"sequence": body.sequence_builder, "runs": spec.runs, "variables": spec.variables},
+            extra={"project_id": body.project_id or "", "order": i},
+            logs=f"job accepted for {twin.backend_name}\n",
+        )
+        svc.scheduler.submit(job)
+        jobs.append(job)
+    return jsend(_batch_doc(svc, batch, jobs, v2=False))
+
+
+@router.get(f"{PREFIX}/v1/batches/{{batch_id}}", tags=["Pasqal batches"])
+def get_batch_v1(batch_id: str, svc: Svc, caller: Caller) -> dict[str, Any]:
+    b, jobs = _batch(svc, batch_id, caller)
+    return jsend(_batch_doc(svc, b, jobs, v2=False))
+
+
+@router.get(f"{PREFIX}/v2/batches/{{batch_id}}", tags=["Pasqal batches"])
+def get_batch_v2(batch_id: str, svc: Svc, caller: Caller) -> dict[str, Any]:
+    b, jobs = _batch(svc, batch_id, caller)
+    return jsend(_batch_doc(svc, b, jobs, v2=True))
+
+
+@router.get(f"{PREFIX}/v1/batches/{{batch_id}}/full_results", tags=["Pasqal batches"])
+def full_results(batch_id: str, svc: Svc, caller: Caller) -> dict[str, Any]:
+    _, jobs = _batch(svc, batch_id, caller)
+    done = {j.id: json.loads(j.result) for j in jobs if j.status == COMPLETED and j.result}
+    if not done:
+        states = ", ".join(sorted({STATUS_NAMES[j.status] for j in jobs}))
+        raise ApiError(409, f"Batch {batch_id} has no results yet (jobs: {states}).")
+    return jsend(done)
+
+
+def _cancel_batch(svc: Service, batch_id: str, caller: Principal, v2: bool) -> dict[str, Any]:
+    b, jobs = _batch(svc, batch_id, caller)
+    live = [j for j in jobs if not j.final]
+    if not live:
+        raise ApiError(409, f"Batch {batch_id} is already {_batch_status(jobs)} and cannot be cancelled.")
+    for j in live:
+        svc.scheduler.cancel(j.id)
+    b, jobs = _batch(svc, batch_id, caller)
+    return jsend(_batch_doc(svc, b, jobs, v2=v2))
+
+
+@router.patch(f"{PREFIX}/v2/batches/{{batch_id}}/cancel", tags=["Pasqal batches"])
+def cancel_batch_v2(batch_id: str, svc: Svc, caller: Caller) -> dict[str, Any]:
+    return _cancel_batch(svc, batch_id, caller, v2=True)
+
+
+@router.put(f"{PREFIX}/v1/batches/{{batch_id}}/cancel", tags=["Pasqal batches"])
+def cancel_batch_v1(batch_id: str, svc: Svc, caller: Caller) -> dict[str, Any]:
+    return _cancel_batch(svc, batch_id, caller, v2=False)
+
+
+def _job(svc: Service, job_id: str, caller: Principal) -> Job:
+    job = svc.store.get_job(job_id)
+    if job is None or job.api != API or not caller.may_use(job.twin):
+        raise ApiError(404, f"Job {job_id} not found.")
+    return job
+
+
+@router.get(f"{PREFIX}/v1/jobs/{{job_id}}", tags=["Pasqal jobs"])
+def get_job_v1(job_id: str, svc: Svc, caller: Caller) -> dict[str, Any]:
+    return jsend(_job_doc(_job(svc, job_id, caller)))
+
+
+@router.get(f"{PREFIX}/v2/jobs/{{job_id}}", tags=["Pasqal jobs"])
+def get_job_v2(job_id: str, svc: Svc, caller: Caller) -> dict[str, Any]:
+    return jsend(_job_doc(_job(svc, job_id, caller)))
+
+
+def _cancel_job(svc: Service, job_id: str, caller: Principal) -> dict[str, Any]:
+    job = _job(svc, job_id, caller)
+    if job.final or svc.scheduler.cancel(job_id) == "final":
+        job = _job(svc, job_id, caller)
+        raise ApiError(409, f"Job {job_id} is already {STATUS_NAMES[job.status]} and cannot be cancelled.")
+    return jsend(_job_doc(_job(svc, job_id, caller)))
+
+
+@router.patch(f"{PREFIX}/v2/jobs/{{job_id}}/cancel", tags=["Pasqal jobs"])
+def cancel_job_v2(job_id: str, svc: Svc, caller: Caller) -> dict[str, Any]:
+    return _cancel_job(svc, job_id, caller)
+
+
+@router.put(f"{PREFIX}/v1/jobs/{{job_id}}/cancel", tags=["Pasqal jobs"])
+def cancel_job_v1(job_id: str, svc: Svc, caller: Caller) -> dict[str, Any]:
+    return _cancel_job(svc, job_id, caller)

@@ -1,0 +1,286 @@
+"""SamplerV2 / EstimatorV2 inputs as the IBM API takes them (PUBs with OpenQASM 3
+circuits): checking them at submission, and executing them on qiskit-aer.
+
+Checking happens in the API process so bad input is refused with a 4xx before a
+job exists; execution happens in a worker process (see workers.py).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from qpu_emulator.config import Twin
+from qpu_emulator.errors import ApiError
+
+DEFAULT_SHOTS = 4096  # IBM's default when neither the PUB nor the options give shots
+DEFAULT_PRECISION = 0.015625
+MAX_PUBS = 300
+
+
+@dataclass
+class Pub:
+    qasm: str
+    parameter_values: Any = None
+    shots: int = 0  # sampler
+    observables: Any = None  # estimator
+    precision: float = 0.0  # estimator
+
+
+@dataclass
+class PrimitiveInput:
+    program: str
+    pubs: list[Pub]
+    support_qiskit: bool = False
+    seed: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def total_shots(self) -> int:
+        return sum(p.shots for p in self.pubs)
+
+
+def parse_qasm(text: str) -> Any:
+    from qiskit import qasm3
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return qasm3.loads_experimental(text)
+
+
+def _opt(options: dict[str, Any], *path: str) -> Any:
+    cur: Any = options
+    for key in path:
+        if not isinstance(cur, dict):
+            return None
+        cur = cur.get(key)
+    return cur
+
+
+def _positive_int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ApiError(400, f"{what} must be a positive integer, got {value!r}.")
+    return value
+
+
+def check_input(program: str, params: Any, twin: Twin) -> PrimitiveInput:
+    """Validate a primitive's params against the twin; raises ApiError(400) naming the problem."""
+    if program not in ("sampler", "estimator"):
+        raise ApiError(400, f"Unknown program_id {program!r}: this emulator runs 'sampler' and 'estimator'.")
+    if not isinstance(params, dict):
+        raise ApiError(400, "params must be a JSON object with a 'pubs' list.")
+    pubs_in = params.get("pubs")
+    if not isinstance(pubs_in, list) or not pubs_in:
+        raise ApiError(400, "params.pubs must be a non-empty list of PUBs.")
+    if len(pubs_in) > MAX_PUBS:
+        raise ApiError(400, f"params.pubs has {len(pubs_in)} PUBs; at most {MAX_PUBS} are accepted.")
+    options = params.get("options") or {}
+    if not isinstance(options, dict):
+        raise ApiError(400, "params.options must be a JSON object.")
+    seed = _opt(options, "simulator", "seed_simulator")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ApiError(400, "params.options.simulator.seed_simulator must be an integer.")
+    default_shots = params.get("shots") or options.get("default_shots") or DEFAULT_SHOTS
+    default_precision = params.get("precision") or options.get("default_precision") or DEFAULT_PRECISION
+    pubs = []
+    for i, raw in enumerate(pubs_in):
+        where = f"params.pubs[{i}]"
+        items = [raw] if isinstance(raw, str) else raw
+        if not isinstance(items, list) or not items or not isinstance(items[0], str):
+            raise ApiError(400, f"{where} must be a list starting with an OpenQASM 3 string.")
+        qasm = items[0]
+        try:
+            circuit = parse_qasm(qasm)
+        except Exception as exc:  # the importer raises several types; all mean bad input here
+            raise ApiError(400, f"{where}: OpenQASM 3 could not be parsed: {str(exc).strip()[:300]}") from None
+        if circuit.num_qubits > twin.num_qubits:
+            raise ApiError(
+                400,
+                f"{where}: the circuit uses {circuit.num_qubits} qubits but {twin.backend_name} has {twin.num_qubits}.",
+                solution="Transpile the circuit for this backend's target.",
+            )
+        if program == "sampler":
+            if len(items) > 3:
+                raise ApiError(400, f"{where}: a sampler PUB is [circuit, parameter_values, shots].")
+            values = items[1] if len(items) > 1 else None
+            shots = _positive_int(
+                items[2] if len(items) > 2 and items[2] is not None else default_shots, f"{where} shots"
+            )
+            if shots > twin.max_shots:
+                raise ApiError(400, f"{where}: {shots} shots exceed the {twin.max_shots} {twin.backend_name} accepts.")
+            if circuit.num_clbits == 0:
+                raise ApiError(400, f"{where}: the circuit measures nothing; a sampler PUB needs measurements.")
+            pub = Pub(qasm, _check_values(values, circuit, where), shots=shots)
+        else:
+            if len(items) < 2 or len(items) > 4:
+                raise ApiError(
+                    400, f"{where}: an estimator PUB is [circuit, observables, parameter_values, precision]."
+                )
+            values = items[2] if len(items) > 2 else None
+            precision = items[3] if len(items) > 3 and items[3] is not None else default_precision
+            if isinstance(precision, bool) or not isinstance(precision, int | float) or precision < 0:
+                raise ApiError(400, f"{where}: precision must be a non-negative number.")
+            pub = Pub(
+                qasm,
+                _check_values(values, circuit, where),
+                observables=_check_observables(items[1], circuit, where),
+                precision=float(precision),
+            )
+            pub.shots = int(min(twin.max_shots, max(1, round(1 / precision**2)))) if precision > 0 else 0
+        pubs.append(pub)
+    return PrimitiveInput(program, pubs, bool(params.get("support_qiskit", False)), seed, options)
+
+
+def _check_values(values: Any, circuit: Any, where: str) -> Any:
+    n = circuit.num_parameters
+    if values is None or values == []:
+        if n:
+            raise ApiError(400, f"{where}: the circuit has {n} parameters but no parameter values were given.")
+        return None
+    try:
+        arr = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise ApiError(400, f"{where}: parameter values must be a (nested) list of numbers.") from None
+    if arr.ndim == 0 or arr.shape[-1] != n:
+        raise ApiError(
+            400, f"{where}: parameter values have last dimension {arr.shape[-1:]} but the circuit has {n} parameters."
+        )
+    return arr.tolist()
+
+
+def _check_observables(obs: Any, circuit: Any, where: str) -> Any:
+    from qiskit.primitives.containers.observables_array import ObservablesArray
+
+    try:
+        arr = ObservablesArray.coerce(obs)
+    except Exception as exc:  # coerce raises ValueError/TypeError/QiskitError for bad shapes
+        raise ApiError(400, f"{where}: observables are not valid: {str(exc)[:200]}") from None
+    if arr.num_qubits != circuit.num_qubits:
+        raise ApiError(
+            400, f"{where}: observables act on {arr.num_qubits} qubits, the circuit has {circuit.num_qubits}."
+        )
+    return obs
+
+
+# -- execution (worker side) ---------------------------------------------------
+
+
+class TwinRuntime:
+    """Per-twin objects worth keeping between jobs in one worker."""
+
+    def __init__(self, twin: Twin) -> None:
+        from qpu_emulator import ibm_twin
+
+        self.twin = twin
+        self.target = ibm_twin.build_target(twin)
+        self.noise_model = ibm_twin.build_noise_model(twin)
+
+    def backend_options(self) -> dict[str, Any]:
+        return {"noise_model": self.noise_model} if self.noise_model is not None else {}
+
+    def to_isa(self, circuit: Any) -> Any:
+        """The circuit as the twin runs it: unchanged if it is already ISA, else transpiled."""
+        if _is_isa(circuit, self.target):
+            return circuit
+        from qiskit import transpile
+
+        return transpile(circuit, target=self.target, optimization_level=1, seed_transpiler=1234)
+
+
+def _is_isa(circuit: Any, target: Any) -> bool:
+    if circuit.num_qubits > target.num_qubits:
+        return False
+    for inst in circuit.data:
+        name = inst.operation.name
+        if name == "barrier":
+            continue
+        qargs = tuple(circuit.find_bit(q).index for q in inst.qubits)
+        if not target.instruction_supported(name, qargs):
+            return False
+    return True
+
+
+def _hex_samples(bitarray: Any) -> Any:
+    """Per-shot values of a BitArray as IBM's hex strings, nested like the PUB's shape."""
+    arr = np.asarray(bitarray.array, dtype=np.uint64)
+    ints = np.zeros(arr.shape[:-1], dtype=np.uint64)
+    for i in range(arr.shape[-1]):  # bytes are big-endian
+        ints = (ints << np.uint64(8)) | arr[..., i]
+    return np.vectorize(lambda v: hex(int(v)), otypes=[object])(ints).tolist() if ints.size else []
+
+
+def run_sampler(rt: TwinRuntime, inp: PrimitiveInput) -> tuple[dict[str, Any], list[Any]]:
+    from qiskit_aer.primitives import SamplerV2
+
+    run_options: dict[str, Any] = {}
+    if inp.seed is not None:
+        run_options["seed_simulator"] = inp.seed
+    sampler = SamplerV2(options={"backend_options": rt.backend_options(), "run_options": run_options})
+    aer_pubs = [(rt.to_isa(parse_qasm(p.qasm)), p.parameter_values, p.shots) for p in inp.pubs]
+    result = sampler.run(aer_pubs).result()
+    out = []
+    for pub_result, pub in zip(result, inp.pubs, strict=True):
+        data = {}
+        for name in pub_result.data:
+            bits = pub_result.data[name]
+            data[name] = {"samples": _hex_samples(bits), "num_bits": bits.num_bits}
+        out.append({"data": data, "metadata": {"circuit_metadata": {}, "shots": pub.shots}})
+    doc = {"results": out, "metadata": {"execution": {"execution_spans": []}, "version": 2}}
+    return doc, list(result)
+
+
+def run_estimator(rt: TwinRuntime, inp: PrimitiveInput) -> tuple[dict[str, Any], list[Any]]:
+    from qiskit.primitives.containers.observables_array import ObservablesArray
+    from qiskit.quantum_info import SparsePauliOp
+    from qiskit_aer.primitives import EstimatorV2
+
+    run_options: dict[str, Any] = {}
+    if inp.seed is not None:
+        run_options["seed_simulator"] = inp.seed
+    out = []
+    results = []
+    for pub in inp.pubs:
+        estimator = EstimatorV2(
+            options={
+                "backend_options": rt.backend_options(),
+                "run_options": run_options,
+                "default_precision": pub.precision,
+            }
+        )
+        circuit = rt.to_isa(parse_qasm(pub.qasm))
+        observables = ObservablesArray.coerce(pub.observables)
+        layout = circuit.layout
+        mapped = np.empty(observables.shape, dtype=object)
+        for idx in np.ndindex(observables.shape):
+            op = SparsePauliOp.from_list(list(observables[idx].items()) or [("I" * observables.num_qubits, 0.0)])
+            mapped[idx] = op.apply_layout(layout) if layout is not None else op
+        obs_arg = mapped.tolist() if mapped.shape else mapped[()]
+        res = estimator.run([(circuit, obs_arg, pub.parameter_values)]).result()[0]
+        results.append(res)
+        evs = np.asarray(res.data.evs).tolist()
+        stds = np.asarray(res.data.stds).tolist()
+        out.append(
+            {
+                "data": {"evs": evs, "stds": stds, "ensemble_standard_error": stds},
+                "metadata": {
+                    "shots": pub.shots,
+                    "target_precision": pub.precision,
+                    "circuit_metadata": {},
+                    "resilience": {},
+                    "num_randomizations": 1,
+                },
+            }
+        )
+    doc = {
+        "results": out,
+        "metadata": {
+            "dynamical_decoupling": {"enable": False},
+            "twirling": {"enable_gates": False},
+            "resilience": {},
+            "version": 2,
+        },
+    }
+    return doc, results
