@@ -53,13 +53,16 @@ def run(args: argparse.Namespace) -> int:
             return 2
         _show(profile, console)
         return 0
-    table = Table(title="Requirement profiles (qpusite profiles --show NAME)")
-    for column in ("name", "kind", "modality", "vendor", "figures", "title"):
-        table.add_column(column)
+    table = Table(title="Requirement profiles (qpusite profiles --show NAME)", show_lines=True)
+    table.add_column("name (title)", overflow="fold", ratio=1)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("vendor", no_wrap=True)
+    table.add_column("figures", justify="right", no_wrap=True)
     profiles = list(library.modalities.values()) + [library.systems[k] for k in sorted(library.systems)]
     for p in profiles:
         count = sum(1 for k in type(p.requirements).model_fields if getattr(p.requirements, k) is not None)
-        table.add_row(p.id, p.kind, p.modality.value, p.vendor or "", str(count), p.title)
+        kind = "modality" if p.kind == "modality" else f"{p.modality.value} system"
+        table.add_row(f"[bold]{p.id}[/]\n[dim]{p.title}[/]", kind, p.vendor or "", str(count))
     console.print(table)
     return 0
 

@@ -1,0 +1,98 @@
+"""Report files: written, well-formed, self-contained; a headroom chart per room; a safety file per QPU."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from site_survey import load_site
+from site_survey.reports import write_reports
+from site_survey.survey import run_survey
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+@pytest.fixture(scope="module")
+def national(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("survey")
+    site = load_site("national")
+    write_reports(run_survey(site), site, out)
+    return out
+
+
+def test_all_files_are_written(national: Path) -> None:
+    names = sorted(str(p.relative_to(national)) for p in national.rglob("*") if p.is_file())
+    assert names == [
+        "safety/ibm_qhall.md", "safety/pasqal_qhall.md", "safety/quandela_lab.md",
+        "survey.html", "survey.json", "survey.md",
+    ]
+
+
+def test_html_is_well_formed_with_a_headroom_chart_per_room(national: Path) -> None:
+    root = ET.parse(national / "survey.html").getroot()  # raises on malformed markup
+    charts = root.findall(f".//{SVG}svg")
+    rooms = sorted(r.name for r in load_site("national").facility.rooms)
+    assert sorted(c.get("data-room") or "" for c in charts) == rooms
+    qhall_a = next(c for c in charts if c.get("data-room") == "qhall-a")
+    resources = [g.get("data-resource") for g in qhall_a.iter(f"{SVG}g")]
+    assert resources == ["cooling (water loops)", "power (feeds)", "floor load (heaviest QPU)"]
+    over = [r for r in qhall_a.iter(f"{SVG}rect") if r.get("fill") == "#b00020"]
+    assert over, "the overloaded cooling loop is drawn in red"
+
+
+def test_html_is_self_contained(national: Path) -> None:
+    text = (national / "survey.html").read_text()
+    assert "<style>" in text
+    for external in ('src="http', "href=\"http", "<link", "<script", "@import"):
+        assert external not in text
+
+
+def test_html_lists_every_finding(national: Path) -> None:
+    root = ET.parse(national / "survey.html").getroot()
+    rows = [tr for tr in root.iter("tr") if tr.get("class") == "finding"]
+    data = json.loads((national / "survey.json").read_text())
+    assert len(rows) == len(data["findings"]) == sum(data["counts"].values())
+    assert [r.get("data-check") for r in rows if r.get("data-severity") == "blocker"] == ["cooling.capacity"]
+
+
+def test_markdown_report_shows_blocker_with_source(national: Path) -> None:
+    text = (national / "survey.md").read_text()
+    assert "**1 blocker(s)" in text
+    blocker_section = text.split("## Blockers (1)")[1].split("## Warnings")[0]
+    assert "cw-quantum" in blocker_section and "site model override (high)" in blocker_section
+    assert "## Headroom per room" in text and "## Effective requirements per QPU" in text
+
+
+@pytest.mark.parametrize("qpu", ["ibm_qhall", "pasqal_qhall", "quandela_lab"])
+def test_safety_file_per_qpu_has_every_section(national: Path, qpu: str) -> None:
+    text = (national / "safety" / f"{qpu}.md").read_text()
+    for heading in ("## Hazards", "## Controls", "## Interlocks and monitoring", "## Emergency stops",
+                    "## Emergency procedure", "## Responsible persons and sign-off", "## Acceptance-test evidence"):
+        assert heading in text, heading
+    assert "reports/national/acceptance/" in text
+
+
+def test_safety_file_content_follows_the_model(national: Path) -> None:
+    sc = (national / "safety" / "ibm_qhall.md").read_text()
+    assert "| cryogen_odh |" in sc and "| seismic | heavy unit in seismic zone 2 | yes |" in sc
+    assert "2 sensor(s), alarm at 19.5 % vol, starts forced ventilation" in sc
+    atoms = (national / "safety" / "pasqal_qhall.md").read_text()
+    assert "Laser class 4: interlocked, controlled zone" in atoms
+    assert "cryogen_odh" not in atoms
+
+
+def test_json_findings_carry_id_severity_and_provenance(national: Path) -> None:
+    data = json.loads((national / "survey.json").read_text())
+    blocker = next(f for f in data["findings"] if f["severity"] == "blocker")
+    assert blocker["id"] == "cooling.capacity[qhall-a, qhall-b/cw-quantum]"
+    assert blocker["source"] == "site model override" and blocker["confidence"] == "high"
+    assert {b["label"] for r in data["headroom"] for b in r["bars"]} >= {"power (feeds)"}
+
+
+def test_selected_formats_only(tmp_path: Path) -> None:
+    site = load_site("national")
+    written = write_reports(run_survey(site), site, tmp_path, ("markdown",))
+    assert [p.name for p in written] == ["survey.md"]

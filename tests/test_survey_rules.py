@@ -1,0 +1,329 @@
+"""One passing and one failing case per survey rule, on small sites built in code.
+
+The base site is a single room holding one superconducting QPU with every
+facility figure comfortably inside the superconducting profile; each failing
+case bends exactly one fact of it.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from site_survey import load_site, parse_site
+from site_survey.survey import Finding, Severity, SurveyResult, run_survey
+
+Doc = dict[str, Any]
+
+
+def base_doc() -> Doc:
+    hazards = ["cryogen_odh", "pressurised_gas", "floor_load", "high_voltage"]
+    return {
+        "schema_version": 1,
+        "site": {
+            "name": "t",
+            "contacts": [
+                {"name": "hse", "full_name": "Safety officer", "role": "safety", "email": "hse@t.example",
+                 "phone": "+1 555 0100", "on_call": True},
+                {"name": "fac", "full_name": "Facilities", "role": "facility", "email": "fac@t.example"},
+            ],
+        },
+        "facility": {
+            "rooms": [
+                {"name": "qroom", "area_m2": 50, "floor_load_rating_kg_m2": 1500,
+                 "access_path": {"min_door_width_m": 1.5, "min_door_height_m": 2.4, "lift_capacity_kg": 3000}},
+            ],
+            "cooling_loops": [
+                {"name": "cw", "type": "chilled_water", "supply_temp_min_c": 16, "supply_temp_max_c": 20,
+                 "capacity_kw": 50, "serves_rooms": ["qroom"]},
+            ],
+            "power_feeds": [
+                {"name": "ups", "capacity_kva": 100, "ups_kva": 60, "ups_autonomy_min": 20, "generator": True,
+                 "serves_rooms": ["qroom"]},
+            ],
+            "environment": [
+                {"room": "qroom", "field_dc_ut": 40, "field_ac_ut": 0.3, "vibration_um_s": 20,
+                 "humidity_min_pct": 35, "humidity_max_pct": 50, "temperature_stability_c": 0.5,
+                 "fluorescent_lighting_distance_m": 5, "emi_sources": [{"kind": "tram", "distance_m": 300}]},
+            ],
+            "safety": {
+                "hazards": [{"kind": k, "room": "qroom"} for k in hazards],
+                "controls": [
+                    {"hazard": k, "room": "qroom", "kind": "procedure", "description": f"control for {k}",
+                     "responsible": "hse" if k == "cryogen_odh" else "fac"}
+                    for k in hazards
+                ],
+                "odh_monitoring": [{"room": "qroom", "sensors": 2, "linked_ventilation": True}],
+                "emergency_stops": [{"room": "qroom", "location": "by the door", "cuts": "compressors"}],
+                "sign_off": {"state": "signed", "signed_by": "hse", "signed_on": "2026-10-01"},
+            },
+            "network": {"links": [{"from_role": "compute", "to_qpu": "sc", "latency_ms": 0.2,
+                                   "bandwidth_mbps": 10000}]},
+        },
+        "qpus": [
+            {"name": "sc", "vendor": "Example", "modality": "superconducting", "qubits": 5, "room": "qroom",
+             "access": {"mode": "vendor_service", "endpoint_url": "https://sc.t.example"},
+             "qrmi": {"type": "ibm-quantum-compute-service"},
+             "requirements": {"door_width_m_min": 1.2, "footprint_m2": 4}},
+        ],
+    }
+
+
+def survey(doc: Doc) -> SurveyResult:
+    return run_survey(parse_site(copy.deepcopy(doc)))
+
+
+def of(result: SurveyResult, check: str) -> list[Finding]:
+    return [f for f in result.findings if f.check == check]
+
+
+def worst(result: SurveyResult, check: str) -> Severity | None:
+    found = of(result, check)
+    return min((f.severity for f in found), key=lambda s: s.rank) if found else None
+
+
+# ------------------------------------------------------------------ passing
+
+PASSING_CHECKS = [
+    "floor.load", "floor.area", "access.door_width", "access.lift", "cooling.capacity",
+    "cooling.water_temperature", "power.capacity", "power.ups", "power.ups_autonomy",
+    "environment.field_dc", "environment.field_ac", "environment.vibration", "environment.humidity",
+    "environment.temperature_stability", "environment.emi", "network.latency", "network.bandwidth",
+    "safety.control", "safety.odh", "safety.emergency_stop", "safety.sign_off",
+]
+
+
+def test_base_site_has_no_blocker_and_no_warning() -> None:
+    result = survey(base_doc())
+    problems = [f.id for f in result.findings if f.severity != Severity.info]
+    assert problems == []
+
+
+@pytest.mark.parametrize("check", PASSING_CHECKS)
+def test_rule_passes_on_base_site(check: str) -> None:
+    found = of(survey(base_doc()), check)
+    assert found, f"{check} produced no finding"
+    assert all(f.passed and f.severity == Severity.info for f in found)
+
+
+# ------------------------------------------------------------------ failing
+
+
+def _room(doc: Doc) -> Doc:
+    room: Doc = doc["facility"]["rooms"][0]
+    return room
+
+
+def _loop(doc: Doc) -> Doc:
+    loop: Doc = doc["facility"]["cooling_loops"][0]
+    return loop
+
+
+def _feed(doc: Doc) -> Doc:
+    feed: Doc = doc["facility"]["power_feeds"][0]
+    return feed
+
+
+def _env(doc: Doc) -> Doc:
+    env: Doc = doc["facility"]["environment"][0]
+    return env
+
+
+def _safety(doc: Doc) -> Doc:
+    safety: Doc = doc["facility"]["safety"]
+    return safety
+
+
+def _drop_hazard(doc: Doc, kind: str) -> None:
+    s = _safety(doc)
+    s["hazards"] = [h for h in s["hazards"] if h["kind"] != kind]
+    s["controls"] = [c for c in s["controls"] if c["hazard"] != kind]
+
+
+def _drop_controls(doc: Doc, kind: str) -> None:
+    s = _safety(doc)
+    s["controls"] = [c for c in s["controls"] if c["hazard"] != kind]
+
+
+def _short_autonomy(doc: Doc, generator: bool) -> None:
+    _feed(doc).update(ups_autonomy_min=5, generator=generator)
+
+
+FAILING: list[tuple[str, Callable[[Doc], object], Severity]] = [
+    ("floor.load", lambda d: _room(d).update(floor_load_rating_kg_m2=800), Severity.blocker),
+    ("floor.area", lambda d: _room(d).update(area_m2=3), Severity.blocker),
+    ("access.door_width", lambda d: _room(d)["access_path"].update(min_door_width_m=0.9), Severity.blocker),
+    ("access.lift", lambda d: _room(d)["access_path"].update(lift_capacity_kg=500), Severity.blocker),
+    ("cooling.loop", lambda d: _loop(d).update(type="air"), Severity.blocker),
+    ("cooling.capacity", lambda d: _loop(d).update(capacity_kw=20), Severity.blocker),
+    ("cooling.water_temperature", lambda d: _loop(d).update(supply_temp_min_c=8, supply_temp_max_c=12),
+     Severity.blocker),
+    ("power.feed", lambda d: d["facility"].update(power_feeds=[]), Severity.blocker),
+    ("power.capacity", lambda d: _feed(d).update(capacity_kva=20), Severity.blocker),
+    ("power.ups", lambda d: _feed(d).update(ups_kva=0, ups_autonomy_min=0), Severity.blocker),
+    ("power.ups", lambda d: _feed(d).update(ups_kva=10), Severity.blocker),
+    ("power.ups_autonomy", lambda d: _short_autonomy(d, generator=False), Severity.blocker),
+    ("power.ups_autonomy", lambda d: _short_autonomy(d, generator=True), Severity.warning),
+    ("environment.field_dc", lambda d: _env(d).update(field_dc_ut=150), Severity.warning),
+    ("environment.field_ac", lambda d: _env(d).update(field_ac_ut=2.5), Severity.warning),
+    ("environment.vibration", lambda d: _env(d).update(vibration_um_s=80), Severity.warning),
+    ("environment.humidity", lambda d: _env(d).update(humidity_max_pct=70), Severity.warning),
+    ("environment.humidity", lambda d: _env(d).update(humidity_min_pct=15), Severity.warning),
+    ("environment.temperature_stability", lambda d: _env(d).update(temperature_stability_c=2), Severity.warning),
+    ("environment.emi", lambda d: _env(d).update(emi_sources=[{"kind": "railway", "distance_m": 40}]),
+     Severity.warning),
+    ("environment.lighting", lambda d: _env(d).update(fluorescent_lighting_distance_m=1), Severity.warning),
+    ("network.link", lambda d: d["facility"]["network"].update(links=[]), Severity.warning),
+    ("network.latency", lambda d: d["facility"]["network"]["links"][0].update(latency_ms=40), Severity.warning),
+    ("network.bandwidth", lambda d: d["facility"]["network"]["links"][0].update(bandwidth_mbps=10),
+     Severity.warning),
+    ("safety.hazard_register", lambda d: _drop_hazard(d, "cryogen_odh"), Severity.blocker),
+    ("safety.control", lambda d: _drop_controls(d, "pressurised_gas"), Severity.blocker),
+    ("safety.odh", lambda d: _safety(d).update(odh_monitoring=[]), Severity.blocker),
+    ("safety.odh", lambda d: _safety(d)["odh_monitoring"][0].update(linked_ventilation=False), Severity.warning),
+    ("safety.emergency_stop", lambda d: _safety(d).update(emergency_stops=[]), Severity.blocker),
+    ("safety.sign_off", lambda d: _safety(d).update(sign_off={"state": "draft"}), Severity.warning),
+]
+
+
+@pytest.mark.parametrize(
+    ("check", "bend", "severity"), FAILING, ids=[f"{c}-{i}" for i, (c, _, _) in enumerate(FAILING)]
+)
+def test_rule_fails_when_the_facility_falls_short(
+    check: str, bend: Callable[[Doc], object], severity: Severity
+) -> None:
+    doc = base_doc()
+    bend(doc)
+    result = survey(doc)
+    assert worst(result, check) == severity, [f.message for f in of(result, check)]
+    failing = [f for f in of(result, check) if f.severity == severity]
+    assert all(not f.passed and f.hint for f in failing)
+
+
+def test_failing_finding_names_measured_required_and_source() -> None:
+    doc = base_doc()
+    _loop(doc).update(capacity_kw=20)
+    (finding,) = [f for f in of(survey(doc), "cooling.capacity") if f.severity == Severity.blocker]
+    assert finding.measured == "capacity 20 kW"
+    assert finding.required is not None and finding.required.startswith("30 kW")
+    assert finding.source is not None and "Open Compute Project" in finding.source
+    assert finding.confidence == "low"
+    assert finding.subject == "cw" and finding.room == "qroom"
+
+
+# ------------------------------------------------------- sums and overrides
+
+
+def _second_qpu(doc: Doc, name: str = "sc2") -> None:
+    doc["facility"]["rooms"].append(
+        {"name": "qroom2", "area_m2": 50, "floor_load_rating_kg_m2": 1500,
+         "access_path": {"min_door_width_m": 1.5, "min_door_height_m": 2.4}}
+    )
+    _loop(doc)["serves_rooms"].append("qroom2")
+    _feed(doc)["serves_rooms"].append("qroom2")
+    qpu = copy.deepcopy(doc["qpus"][0])
+    qpu.update(name=name, room="qroom2")
+    doc["qpus"].append(qpu)
+
+
+def test_cooling_is_summed_over_every_qpu_on_the_loop() -> None:
+    doc = base_doc()
+    _second_qpu(doc)
+    result = survey(doc)
+    (finding,) = of(result, "cooling.capacity")
+    assert finding.severity == Severity.blocker  # 2 x 30 kW on a 50 kW loop; each alone fits
+    assert "sc 30 kW" in (finding.required or "") and "sc2 30 kW" in (finding.required or "")
+
+
+def test_power_is_summed_per_feed_including_the_ups() -> None:
+    doc = base_doc()
+    _second_qpu(doc)
+    result = survey(doc)
+    assert worst(result, "power.ups") == Severity.blocker  # 2 x 33.3 kVA on a 60 kVA UPS
+    assert worst(result, "power.capacity") == Severity.info  # 66.7 kVA on a 100 kVA feed
+
+
+def test_a_qpu_without_a_room_is_skipped_with_an_info_finding() -> None:
+    doc = base_doc()
+    doc["qpus"][0]["room"] = None
+    result = survey(doc)
+    (skipped,) = of(result, "placement.room")
+    assert skipped.severity == Severity.info and skipped.qpu == "sc"
+    facility = [f for f in result.findings if f.check.split(".")[0] in ("floor", "cooling", "power", "safety")]
+    assert facility == []
+
+
+def test_site_model_override_replaces_the_profile_figure() -> None:
+    doc = base_doc()
+    _loop(doc).update(capacity_kw=20)
+    doc["qpus"][0]["requirements"]["cooling_kw"] = 18
+    (finding,) = of(survey(doc), "cooling.capacity")
+    assert finding.passed
+    assert finding.source == "site model override" and finding.confidence == "high"
+
+
+def test_missing_measurements_are_warnings_not_crashes() -> None:
+    doc = base_doc()
+    doc["facility"]["environment"] = []
+    result = survey(doc)
+    for check in ("environment.field_dc", "environment.field_ac", "environment.vibration",
+                  "environment.humidity", "environment.temperature_stability", "environment.emi"):
+        (finding,) = of(result, check)
+        assert finding.severity == Severity.warning and finding.measured == "not measured"
+        assert finding.required and finding.source, check
+
+
+def test_missing_access_path_is_a_warning() -> None:
+    doc = base_doc()
+    del _room(doc)["access_path"]
+    assert worst(survey(doc), "access.door_width") == Severity.warning
+
+
+def test_seismic_zone_implies_a_seismic_hazard() -> None:
+    doc = base_doc()
+    _room(doc)["seismic_zone"] = 2
+    result = survey(doc)
+    missing = [f for f in of(result, "safety.hazard_register") if f.subject == "seismic"]
+    assert [f.severity for f in missing] == [Severity.blocker]
+
+
+def test_class_4_laser_must_be_interlocked() -> None:
+    doc = base_doc()
+    doc["qpus"][0]["requirements"]["hazards"] = ["laser"]
+    _safety(doc)["hazards"].append({"kind": "laser", "room": "qroom"})
+    _safety(doc)["controls"].append(
+        {"hazard": "laser", "room": "qroom", "kind": "interlock", "description": "door interlock",
+         "responsible": "hse"}
+    )
+    _safety(doc)["lasers"] = [{"room": "qroom", "laser_class": "4", "interlocked": True, "controlled_zone": True}]
+    assert [f.passed for f in of(survey(doc), "safety.laser")] == [True]
+    _safety(doc)["lasers"][0]["interlocked"] = False
+    assert worst(survey(doc), "safety.laser") == Severity.blocker
+    _safety(doc)["lasers"] = []
+    assert worst(survey(doc), "safety.laser") == Severity.warning
+
+
+def test_control_without_a_known_responsible_person_is_a_blocker() -> None:
+    # The loader refuses an unknown contact, so bend the validated model instead.
+    site = parse_site(base_doc())
+    site.facility.safety.controls[0].responsible = "ghost"
+    result = run_survey(site)
+    assert worst(result, "safety.responsible") == Severity.blocker
+
+
+def test_headroom_reports_used_and_available_per_room() -> None:
+    (room,) = survey(base_doc()).headroom
+    bars = {b.label.split(" ")[0]: b for b in room.bars}
+    assert (bars["cooling"].used, bars["cooling"].available) == (30, 50)
+    assert bars["power"].used == pytest.approx(30 / 0.9) and bars["power"].available == 100
+    assert (bars["floor"].used, bars["floor"].available) == (1000, 1500)
+
+
+def test_lab_and_national_survey_outcomes() -> None:
+    assert run_survey(load_site("lab")).blockers == []
+    national = run_survey(load_site("national"))
+    assert [f.check for f in national.blockers] == ["cooling.capacity"]
+    assert national.counts()[Severity.warning] >= 3
