@@ -44,11 +44,17 @@ class PrimitiveInput:
 
 
 def parse_qasm(text: str) -> Any:
+    """OpenQASM 3 to a circuit: Qiskit's fast native importer, falling back to the
+    reference importer for what the native one does not handle yet (e.g. ``input``
+    parameters, which parametrised PUBs use)."""
     from qiskit import qasm3
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return qasm3.loads_experimental(text)
+        try:
+            return qasm3.loads_experimental(text)
+        except Exception:  # noqa: BLE001 - any failure: let the reference importer decide
+            return qasm3.loads(text)
 
 
 def _opt(options: dict[str, Any], *path: str) -> Any:
