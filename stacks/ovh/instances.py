@@ -4,6 +4,7 @@ a floating IP where the host must be reachable from outside."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
@@ -29,7 +30,7 @@ class InstancesArgs:
     ssh_public_key: str
     network_id: pulumi.Input[str]
     subnet_id: pulumi.Input[str]
-    security_group_ids: dict[str, pulumi.Input[str]]
+    security_group_ids: Mapping[str, pulumi.Input[str]]
     plans: list[HostPlan]
 
 

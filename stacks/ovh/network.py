@@ -4,6 +4,7 @@ the route that sends on-prem traffic through the hybrid link's gateway."""
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -123,7 +124,7 @@ class PrivateNetwork(pulumi.ComponentResource):
             # the engine hands back typed output objects, the mocks plain dicts
             return attr.get(key) if isinstance(attr, dict) else getattr(attr, key, None)
 
-        def openstack_id(attributes: list[object]) -> str:
+        def openstack_id(attributes: Sequence[object]) -> str:
             for attr in attributes:
                 found = field(attr, "openstackid")
                 if field(attr, "region") == region and found:
@@ -132,6 +133,6 @@ class PrivateNetwork(pulumi.ComponentResource):
 
         network_id = private.regions_attributes.apply(openstack_id)
         subnet_info = openstack.networking.get_subnet_output(
-            network_id=network_id, cidr=cloud.network.private_cidr, opts=pulumi.InvokeOptions(depends_on=[subnet])
+            network_id=network_id, cidr=cloud.network.private_cidr, opts=pulumi.InvokeOutputOptions(depends_on=[subnet])
         )
         return network_id, subnet_info.id

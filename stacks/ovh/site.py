@@ -4,13 +4,14 @@ cloud-outputs.json for the inventory to merge."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 
 from site_survey.cloud import cloud_hosts, link_gateway
-from site_survey.model import Site
+from site_survey.model import Host, Site
 from stacks.common.naming import resource_name
 from stacks.ovh import security_rules
 from stacks.ovh.cloud_init import WireguardEnd, cloud_config
@@ -34,6 +35,10 @@ class OvhSiteArgs:
     wireguard_private_key: pulumi.Input[str] | None = None
     wireguard_peer_public_key: pulumi.Input[str] | None = None
     vpn_pre_shared_key: pulumi.Input[str] | None = None
+
+
+def _gateway_user_data(site: Site, host: Host, ssh_public_key: str, keys: list[Any]) -> str:
+    return cloud_config(site, host, ssh_public_key, WireguardEnd(str(keys[0]), str(keys[1])))
 
 
 def _missing_secret(name: str) -> ValueError:
@@ -91,7 +96,7 @@ class OvhSite(pulumi.ComponentResource):
                     if args.wireguard_peer_public_key is None:
                         raise _missing_secret("wireguardPeerPublicKey")
                     user_data = pulumi.Output.all(args.wireguard_private_key, args.wireguard_peer_public_key).apply(
-                        lambda keys, h=host: cloud_config(site, h, args.ssh_public_key, WireguardEnd(keys[0], keys[1]))
+                        functools.partial(_gateway_user_data, site, host, args.ssh_public_key)
                     )
                 else:
                     user_data = cloud_config(site, host, args.ssh_public_key)
@@ -165,7 +170,9 @@ class OvhSite(pulumi.ComponentResource):
                 for h in hosts
             }
 
-        self.hosts = pulumi.Output.all(**public_addresses).apply(host_table)
+        # Output.all() of nothing is a list, not a dict
+        publics = pulumi.Output.all(**public_addresses) if public_addresses else pulumi.Output.from_input({})
+        self.hosts = publics.apply(host_table)
         self.gateway_public_address = (
             public_addresses[gateway.name] if gateway is not None and gateway.name in public_addresses
             else pulumi.Output.from_input(None)

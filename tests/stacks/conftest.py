@@ -6,6 +6,7 @@ in deterministically. Every test using them is decorated with
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import subprocess
 from collections.abc import Iterator
@@ -67,6 +68,19 @@ class RecordingMocks(pulumi.runtime.Mocks):
         found = [r for r in self.resources if r.name == name]
         assert len(found) == 1, f"{name}: {len(found)} resources"
         return found[0]
+
+
+def settled(*outputs: Any) -> pulumi.Output[list[Any]]:
+    """An Output that resolves once every resource registered so far has been
+    recorded (and to the given outputs' values). Checks chained on it see the
+    whole graph, not whatever registered before the first output resolved."""
+    from pulumi.runtime.stack import wait_for_rpcs
+
+    async def registrations_done() -> None:
+        await wait_for_rpcs(await_all_outstanding_tasks=False)
+
+    done = pulumi.Output.from_input(asyncio.ensure_future(registrations_done()))
+    return pulumi.Output.all(done, *outputs).apply(lambda values: values[1:])
 
 
 @pytest.fixture
