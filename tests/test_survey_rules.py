@@ -327,3 +327,14 @@ def test_lab_and_national_survey_outcomes() -> None:
     national = run_survey(load_site("national"))
     assert [f.check for f in national.blockers] == ["cooling.capacity"]
     assert national.counts()[Severity.warning] >= 3
+
+
+def test_annealer_without_power_figure_still_needs_ups_and_says_power_is_unknown() -> None:
+    doc = base_doc()
+    doc["qpus"][0].update(modality="annealer")  # the annealer profile has no kW figure, but needs UPS
+    result = survey(doc)
+    assert [f.message for f in of(result, "power.capacity")] == ["no power figure for QPU sc"]
+    assert worst(result, "power.ups") == Severity.warning  # UPS present, its load cannot be checked
+    assert worst(result, "cooling.water_temperature") == Severity.info
+    _feed(doc).update(ups_kva=0, ups_autonomy_min=0)
+    assert worst(survey(doc), "power.ups") == Severity.blocker

@@ -17,15 +17,13 @@ def check(ctx: SurveyContext) -> Iterator[Finding]:
 
 def _connections(ctx: SurveyContext) -> Iterator[Finding]:
     for qpu in ctx.placed():
-        if qpu.name not in ctx.loop_of:
-            if ctx.req(qpu, "cooling_kw") is None:
-                yield Finding(
-                    "cooling.capacity", Severity.info, f"no water-cooling figure for QPU {qpu.name}",
-                    room=qpu.room, qpu=qpu.name,
-                    hint="Add requirements.cooling_kw from the vendor's guide if the system is water-cooled.",
-                )
-            continue
-        if ctx.loop_of[qpu.name] is None:
+        if ctx.req(qpu, "cooling_kw") is None:
+            yield Finding(
+                "cooling.capacity", Severity.info, f"no water-cooling figure for QPU {qpu.name}",
+                room=qpu.room, qpu=qpu.name,
+                hint="Add requirements.cooling_kw from the vendor's guide if the system is water-cooled.",
+            )
+        if qpu.name in ctx.loop_of and ctx.loop_of[qpu.name] is None:
             other = [loop.name for loop in ctx.loops_serving(qpu.room or "", water_only=False)]
             yield Finding(
                 "cooling.loop", Severity.blocker,

@@ -17,12 +17,12 @@ def check(ctx: SurveyContext) -> Iterator[Finding]:
 
 def _connections(ctx: SurveyContext) -> Iterator[Finding]:
     for qpu in ctx.placed():
-        if qpu.name not in ctx.feed_of:
+        if ctx.req(qpu, "power_kw") is None:
             yield Finding(
                 "power.capacity", Severity.info, f"no power figure for QPU {qpu.name}",
                 room=qpu.room, qpu=qpu.name, hint="Add requirements.power_kw from the vendor's guide.",
             )
-        elif ctx.feed_of[qpu.name] is None:
+        if qpu.name in ctx.feed_of and ctx.feed_of[qpu.name] is None:
             yield Finding(
                 "power.feed", Severity.blocker, f"no power feed serves room {qpu.room} of QPU {qpu.name}",
                 room=qpu.room, qpu=qpu.name, measured="no feed", required="a feed serving the room",
