@@ -1,0 +1,392 @@
+"""The acquisition state machine: admission (policy), waiting (slots, windows,
+maintenance, priority among waiters), acquire/release through qrmi, job-scoped
+credentials, hold deadlines, and recovery after a restart.
+
+States: waiting → acquiring → granted → releasing → released, or → failed.
+Every transition is committed to SQLite before it is acted on or announced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets as pysecrets
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from qrmid import credentials as creds
+from qrmid.config import Config
+from qrmid.metrics import Metrics
+from qrmid.policy import PolicyRefusal, decide
+from qrmid.resources import QrmiResource
+from qrmid.store import Store
+from qrmid.windows import Block, active_window
+
+log = logging.getLogger("qrmid")
+
+
+class UnknownQpu(Exception):
+    pass
+
+
+class FailFast(Exception):
+    """The QPU is in a window/maintenance and the profile says fail: 409 with why and until when."""
+
+
+@dataclass
+class Waiter:
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def fmt_time(ts: float | None, tz: ZoneInfo) -> str:
+    if ts is None:
+        return "further notice"
+    return datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d %H:%M %Z")
+
+
+class Broker:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        resources: dict[str, QrmiResource],
+        metrics: Metrics,
+    ):
+        self.config = config
+        self.store = store
+        self.resources = resources
+        self.metrics = metrics
+        self.tz = ZoneInfo(config.timezone)
+        self._lock = asyncio.Lock()
+        self._waiters: dict[str, Waiter] = {}
+        self._instances: dict[tuple[str, str], Any] = {}  # (acq, qpu) -> qrmi instance holding the session
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # ------------------------------------------------------------ blocks
+    def block(self, qpu: str, now: float | None = None) -> Block | None:
+        now = time.time() if now is None else now
+        m = self.store.maintenance().get(qpu)
+        if m and (m["until"] is None or m["until"] > now):
+            until = datetime.fromtimestamp(m["until"], self.tz) if m["until"] else None
+            return Block(kind="maintenance", name="maintenance", message=f"maintenance: {m['message']}", until=until)
+        return active_window(self.config.qpu(qpu).calibration_windows, datetime.fromtimestamp(now, UTC), self.tz)
+
+    def _block_text(self, qpu: str, b: Block) -> str:
+        until = b.until.strftime("%Y-%m-%d %H:%M %Z") if b.until else "further notice"
+        return f"QPU {qpu} is unavailable ({b.message}) until {until}"
+
+    # ------------------------------------------------------------ admission
+    async def request(self, req: dict[str, Any]) -> dict[str, Any]:
+        """Admit or refuse a request; returns the (possibly existing) acquisition row."""
+        qpus: list[str] = list(dict.fromkeys(req["qpus"]))  # keep order, drop repeats
+        unknown = [q for q in qpus if q not in self.resources]
+        if unknown:
+            raise UnknownQpu(
+                f"unknown QPU(s): {', '.join(unknown)}; this site has {', '.join(sorted(self.resources)) or 'none'}"
+            )
+        existing = self.store.active_for_job(str(req["job_id"]))
+        if existing is not None:
+            if sorted(existing["qpus"]) != sorted(qpus):
+                raise PolicyRefusal(
+                    f"job {req['job_id']} already holds an acquisition for {', '.join(existing['qpus'])}"
+                )
+            return existing  # idempotent: a retried request gets the same acquisition
+        decision = decide(
+            self.config.policy_profiles, req["user"], req.get("groups") or [], qpus, req.get("time_limit_s"),
+            req.get("profile"),
+        )
+        profile = decision.profile
+        now = time.time()
+        if profile.during_calibration == "fail":
+            for q in qpus:
+                b = self.block(q, now)
+                if b is not None:
+                    self.metrics.acquisitions.labels(q, "refused").inc()
+                    raise FailFast(
+                        self._block_text(q, b) + f"; profile '{profile.name}' fails fast during windows, "
+                        "resubmit after the window (e.g. sbatch --begin=<time>)"
+                    )
+        acq = {
+            "id": "acq-" + pysecrets.token_hex(8),
+            "job_id": str(req["job_id"]),
+            "user": req["user"],
+            "uid": req.get("uid"),
+            "profile": profile.name,
+            "priority": profile.priority,
+            "qpus": qpus,
+            "state": "waiting",
+            "message": "; ".join(decision.warnings) or None,
+            "hold_s": decision.hold_s,
+            "wait_deadline": now + profile.max_wait_min * 60,
+            "during_calibration": profile.during_calibration,
+            "requested_at": now,
+        }
+        self.store.insert_acquisition(acq)
+        await self.dispatch()
+        return self.store.get(acq["id"]) or acq
+
+    async def wait_for_change(self, acq_id: str, timeout: float) -> dict[str, Any] | None:
+        """Block until the acquisition leaves 'waiting'/'acquiring' or the timeout passes."""
+        deadline = time.monotonic() + timeout
+        while True:
+            a = self.store.get(acq_id)
+            if a is None or a["state"] not in ("waiting", "acquiring"):
+                return a
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return a
+            w = self._waiters.setdefault(acq_id, Waiter())
+            w.event.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(w.event.wait(), left)
+
+    def _notify(self, acq_id: str) -> None:
+        w = self._waiters.get(acq_id)
+        if w:
+            w.event.set()
+
+    # ------------------------------------------------------------ dispatch
+    async def dispatch(self) -> None:
+        """Grant what can be granted, in priority order; fail what waited too long."""
+        async with self._lock:
+            now = time.time()
+            waiting = self.store.in_states("waiting")
+            if not waiting:
+                return
+            used = self.store.occupied()
+            claimed: set[str] = set()  # QPUs a higher-priority waiter is first in line for
+            waiting.sort(key=lambda a: (-a["priority"], a["requested_at"]))
+            for a in waiting:
+                blocks = {q: b for q in a["qpus"] if (b := self.block(q, now)) is not None}
+                if blocks:
+                    q, b = next(iter(blocks.items()))
+                    text = self._block_text(q, b)
+                    if a["during_calibration"] == "fail":
+                        self._fail(a, "refused", text + f"; profile '{a['profile']}' fails fast during windows")
+                    elif now >= a["wait_deadline"]:
+                        self._fail(a, "timeout", text + "; waited the profile's maximum")
+                    else:
+                        self._set_message(a, "waiting: " + text)
+                    continue
+                busy = [
+                    q for q in a["qpus"] if used.get(q, 0) >= self.config.qpu(q).slots or q in claimed
+                ]
+                if busy:
+                    if now >= a["wait_deadline"]:
+                        self._fail(a, "timeout", f"QPU {', '.join(busy)} stayed busy for the profile's maximum wait")
+                    else:
+                        self._set_message(a, f"waiting: QPU {', '.join(busy)} is held by other jobs")
+                        claimed.update(a["qpus"])
+                    continue
+                for q in a["qpus"]:
+                    used[q] = used.get(q, 0) + 1
+                self.store.update_acquisition(a["id"], state="acquiring")
+                task = asyncio.get_running_loop().create_task(self._acquire(a))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    def _set_message(self, a: dict[str, Any], message: str) -> None:
+        if a.get("message") != message:
+            self.store.update_acquisition(a["id"], message=message)
+
+    def _fail(self, a: dict[str, Any], outcome: str, message: str) -> None:
+        self.store.update_acquisition(
+            a["id"], state="failed", outcome=outcome, message=message, released_at=time.time()
+        )
+        for q in a["qpus"]:
+            self.metrics.acquisitions.labels(q, outcome).inc()
+        self._notify(a["id"])
+
+    async def _acquire(self, a: dict[str, Any]) -> None:
+        got: list[tuple[str, str]] = []
+        try:
+            for q in a["qpus"]:
+                self.store.update_hold(a["id"], q, state="acquiring")
+                token, inst = await self.resources[q].acquire()
+                # commit the token before anything else can observe the grant
+                self.store.update_hold(a["id"], q, qrmi_token=token, state="held", acquired_at=time.time())
+                self._instances[(a["id"], q)] = inst
+                got.append((q, token))
+        except Exception as exc:
+            log.warning("acquire of %s for job %s failed: %s", a["qpus"], a["job_id"], exc)
+            for q, token in got:
+                await self._release_hold(a["id"], q, token)
+            self._fail(a, "failed", f"QRMI could not acquire {', '.join(a['qpus'])}: {exc}")
+            await self.dispatch()
+            return
+        now = time.time()
+        self.store.update_acquisition(a["id"], state="granted", granted_at=now, deadline=now + a["hold_s"])
+        for q in a["qpus"]:
+            self.metrics.wait_seconds.labels(q).observe(now - a["requested_at"])
+            self.metrics.acquisitions.labels(q, "granted").inc()
+        self._notify(a["id"])
+
+    # ------------------------------------------------------------ job view
+    def environment(self, a: dict[str, Any]) -> dict[str, str]:
+        """Mint job-scoped credentials and return the job's environment (granted acquisitions only)."""
+        env: dict[str, str] = {}
+        types = []
+        timeout = max(1, int((a["deadline"] or time.time()) - time.time()))
+        holds = {h["qpu"]: h for h in self.store.holds(a["id"])}
+        for qpu in a["qpus"]:  # the job's order: QRMI_JOB_QPU_TYPES must line up with _RESOURCES
+            h = holds[qpu]
+            res = self.config.resource(qpu)
+            assert res is not None
+            types.append(res.type)
+            credential = ""
+            if res.type in creds.PROXY_TYPES:
+                credential = creds.new_secret("qrmid-job")
+                self.store.add_credential(creds.digest(credential), a["id"], h["qpu"], "job-key", a["deadline"])
+            env.update(creds.job_environment(res, self.config.public_url, credential, h["qrmi_token"] or "", timeout))
+        names = ",".join(a["qpus"])
+        env.update(
+            {
+                "QRMI_JOB_QPU_RESOURCES": names,
+                "QRMI_JOB_QPU_TYPES": ",".join(types),
+                "SLURM_JOB_QPU_RESOURCES": names,
+                "SLURM_JOB_QPU_TYPES": ",".join(types),
+                "QRMI_JOB_ID": a["job_id"],
+                "QRMID_ACQUISITION_ID": a["id"],
+            }
+        )
+        if a.get("uid") is not None:
+            env["QRMI_JOB_UID"] = str(a["uid"])
+        return env
+
+    # ------------------------------------------------------------ release
+    async def release(self, acq_id: str, outcome: str = "released", reason: str | None = None) -> dict[str, Any] | None:
+        a = self.store.get(acq_id)
+        if a is None:
+            return None
+        if a["state"] in ("released", "failed"):
+            return a
+        if a["state"] == "waiting":
+            self._fail(a, "cancelled", reason or "released before it was granted")
+            return self.store.get(acq_id)
+        if a["state"] == "acquiring":
+            # the acquire task is mid-flight; mark the intent, it is honoured when it lands
+            while (cur := self.store.get(acq_id)) and cur["state"] == "acquiring":
+                await asyncio.sleep(0.01)
+            if cur is None or cur["state"] in ("released", "failed", "releasing"):
+                return cur
+        self.store.update_acquisition(acq_id, state="releasing", outcome=outcome)
+        # credentials die first: the job loses access even if the service is slow to answer
+        self.store.revoke_credentials(acq_id)
+        for h in self.store.holds(acq_id):
+            if h["state"] == "held" and h["qrmi_token"] is not None:
+                await self._release_hold(acq_id, h["qpu"], h["qrmi_token"])
+        msg = a.get("message")
+        if reason:
+            msg = reason
+        self.store.update_acquisition(acq_id, state="released", released_at=time.time(), message=msg)
+        if outcome in ("reaped", "expired"):
+            for q in a["qpus"]:
+                self.metrics.reaped.labels(q, outcome).inc()
+        self._notify(acq_id)
+        await self.dispatch()
+        return self.store.get(acq_id)
+
+    async def _release_hold(self, acq_id: str, qpu: str, token: str) -> bool:
+        inst = self._instances.pop((acq_id, qpu), None)
+        try:
+            await self.resources[qpu].release(token, inst)
+        except Exception as exc:
+            log.warning("release of %s (%s) failed: %s", qpu, acq_id, exc)
+            self.store.update_hold(acq_id, qpu, state="release_failed", released_at=time.time(), error=str(exc))
+            self.metrics.releases.labels(qpu, "failed").inc()
+            return False
+        self.store.update_hold(acq_id, qpu, state="released", released_at=time.time(), error=None)
+        self.metrics.releases.labels(qpu, "ok").inc()
+        return True
+
+    async def retry_failed_releases(self) -> None:
+        rows = self.store.db.execute(
+            "SELECT acquisition_id, qpu, qrmi_token FROM holds WHERE state='release_failed' AND qrmi_token IS NOT NULL"
+        ).fetchall()
+        for acq_id, qpu, token in rows:
+            await self._release_hold(acq_id, qpu, token)
+
+    # ------------------------------------------------------------ recovery and timers
+    async def recover(self) -> None:
+        """After a restart: finish what a crash interrupted, from the tables alone."""
+        for a in self.store.in_states("acquiring"):
+            # roll back to waiting: release what was recorded, the request is granted again
+            for h in self.store.holds(a["id"]):
+                if h["qrmi_token"] and h["state"] == "held":
+                    await self._release_hold(a["id"], h["qpu"], h["qrmi_token"])
+                self.store.update_hold(a["id"], h["qpu"], state="pending", qrmi_token=None, acquired_at=None)
+            self.store.update_acquisition(a["id"], state="waiting", message="re-queued after a qrmid restart")
+        for a in self.store.in_states("releasing"):
+            await self.release(a["id"], a.get("outcome") or "released")
+        await self.dispatch()
+
+    async def tick(self) -> None:
+        """Once a second: hold deadlines, wait timeouts, windows that closed."""
+        now = time.time()
+        for a in self.store.in_states("granted"):
+            if a["deadline"] and a["deadline"] <= now:
+                await self.release(a["id"], "expired", f"hold limit of {a['hold_s']} s reached")
+        await self.dispatch()
+        self.refresh_gauges()
+
+    def refresh_gauges(self) -> None:
+        now = time.time()
+        maint = self.store.maintenance()
+        for q in self.resources:
+            m = maint.get(q)
+            self.metrics.qpu_maintenance.labels(q).set(1 if m and (m["until"] is None or m["until"] > now) else 0)
+            w = active_window(self.config.qpu(q).calibration_windows, datetime.fromtimestamp(now, UTC), self.tz)
+            self.metrics.qpu_calibrating.labels(q).set(1 if w else 0)
+            st = self.resources[q].status
+            if st.online is not None:
+                self.metrics.qpu_up.labels(q).set(1 if st.online else 0)
+        active: dict[tuple[str, str], int] = {}
+        for p in self.config.policy_profiles:
+            for q in self.resources:
+                active[(q, p.name)] = 0
+        waiting = dict.fromkeys(self.resources, 0)
+        for a in self.store.in_states("granted", "waiting", "acquiring"):
+            for q in a["qpus"]:
+                if a["state"] == "granted":
+                    active[(q, a["profile"])] = active.get((q, a["profile"]), 0) + 1
+                else:
+                    waiting[q] = waiting.get(q, 0) + 1
+        for (q, p), n in active.items():
+            self.metrics.active.labels(q, p).set(n)
+        for q, n in waiting.items():
+            self.metrics.waiting.labels(q).set(n)
+
+    def view(self, a: dict[str, Any]) -> dict[str, Any]:
+        """Public description of an acquisition (no credentials)."""
+        holds = self.store.holds(a["id"])
+        until = None
+        if a["state"] == "waiting":
+            for q in a["qpus"]:
+                b = self.block(q)
+                if b and b.until:
+                    until = b.until.isoformat()
+        return {
+            "id": a["id"],
+            "job_id": a["job_id"],
+            "user": a["user"],
+            "profile": a["profile"],
+            "qpus": a["qpus"],
+            "state": a["state"],
+            "outcome": a["outcome"],
+            "message": a["message"],
+            "requested_at": a["requested_at"],
+            "granted_at": a["granted_at"],
+            "released_at": a["released_at"],
+            "deadline": a["deadline"],
+            "hold_s": a["hold_s"],
+            "waiting_until": until,
+            "holds": [
+                {"qpu": h["qpu"], "state": h["state"], "acquired_at": h["acquired_at"], "released_at": h["released_at"],
+                 "error": h["error"]}
+                for h in holds
+            ],
+        }

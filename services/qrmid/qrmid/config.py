@@ -1,0 +1,151 @@
+"""qrmid's configuration: one JSON document rendered from the site model, plus a
+separate secrets file (mode 0600) that holds the values of the vaulted settings.
+
+The resource, QPU and profile lists have exactly the shapes the inventory gives as
+``qpusite_qrmi_resources``, ``qpusite_qpus`` and ``qpusite_policy_profiles``
+(site_survey/derive.py), so the role renders them with ``to_json`` and nothing is
+translated twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Resource(Strict):
+    name: str
+    type: str
+    environment: dict[str, str] = Field(default_factory=dict, description="Non-secret QRMI settings (no prefix).")
+    # key -> name of the vaulted variable; the value itself comes from the secrets file
+    secrets: dict[str, str] = Field(default_factory=dict)
+
+
+class Window(Strict):
+    name: str
+    weekdays: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]]
+    start: str
+    duration_min: int
+    kind: Literal["calibration", "maintenance"] = "calibration"
+
+
+class Qpu(Strict):
+    name: str
+    slots: int = 1
+    calibration_windows: list[Window] = Field(default_factory=list)
+
+
+class Profile(Strict):
+    name: str
+    users: list[str] = Field(default_factory=list)
+    groups: list[str] = Field(default_factory=list)
+    qpus: list[str]
+    max_hold_min: int
+    priority: int = 0
+    during_calibration: Literal["wait", "fail"] = "wait"
+    max_wait_min: int = 10
+
+
+class Reaper(Strict):
+    interval_s: float = 15.0
+    # auto: use squeue when it is on PATH; off: only deadlines are enforced
+    slurm: Literal["auto", "on", "off"] = "auto"
+    # a job younger than this is not reaped for being absent from squeue (submission races)
+    grace_s: float = 30.0
+
+
+class Config(Strict):
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8470
+    # URL that compute nodes use to reach qrmid; goes into the job's environment
+    public_url: str = "http://127.0.0.1:8470"
+    database: str = "/var/lib/qrmid/qrmid.sqlite"
+    timezone: str = "UTC"
+    operator_token_file: str | None = None
+    secrets_file: str | None = None
+    # munged socket to verify credentials with; None = libmunge's default
+    munge_socket: str | None = None
+    # uids whose munge credentials may act for any job (root = slurmstepd, SlurmUser)
+    trusted_uids: list[int] = Field(default_factory=lambda: [0])
+    # job-scoped bearer tokens handed out by qrmid's IAM endpoint live this long
+    job_token_ttl_s: int = 600
+    # how long one HTTP call may block waiting for a grant before answering 202
+    max_request_wait_s: float = 25.0
+    status_poll_s: float = 30.0
+    resources: list[Resource] = Field(default_factory=list)
+    qpus: list[Qpu] = Field(default_factory=list)
+    policy_profiles: list[Profile] = Field(default_factory=list)
+    reaper: Reaper = Field(default_factory=Reaper)
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    def resource(self, name: str) -> Resource | None:
+        return next((r for r in self.resources if r.name == name), None)
+
+    def qpu(self, name: str) -> Qpu:
+        return next((q for q in self.qpus if q.name == name), Qpu(name=name))
+
+
+class ConfigProblem(Exception):
+    pass
+
+
+def _read_private(path: str) -> str:
+    """Read a file that holds secrets, refusing it when other users can read it."""
+    st = os.stat(path)
+    if st.st_mode & (stat.S_IRWXO):
+        raise ConfigProblem(f"{path} is readable by other users (mode {oct(st.st_mode & 0o777)}); chmod 0600 it")
+    return Path(path).read_text()
+
+
+def load(path: str) -> tuple[Config, dict[str, dict[str, str]], str | None]:
+    """Config, secret values per resource ({name: {KEY: value}}) and the operator token."""
+    try:
+        config = Config.model_validate(json.loads(Path(path).read_text()))
+    except (OSError, ValueError) as exc:
+        raise ConfigProblem(f"{path}: {exc}") from None
+    secrets: dict[str, dict[str, str]] = {}
+    if config.secrets_file:
+        raw: dict[str, Any] = json.loads(_read_private(config.secrets_file))
+        secrets = resolve_secrets(config, raw)
+    token = None
+    if config.operator_token_file:
+        token = _read_private(config.operator_token_file).strip() or None
+    return config, secrets, token
+
+
+def resolve_secrets(config: Config, raw: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Map each resource's secret keys to values.
+
+    The secrets file may key values either by vaulted variable name (what the role
+    renders: ``{"vault_lab_sc_twin_apikey": "..."}``) or per resource
+    (``{"sc_twin": {"QRMI_IBM_QCS_IAM_APIKEY": "..."}}``).
+    """
+    out: dict[str, dict[str, str]] = {}
+    missing = []
+    for res in config.resources:
+        values: dict[str, str] = {}
+        per_resource = raw.get(res.name) if isinstance(raw.get(res.name), dict) else {}
+        for key, var in res.secrets.items():
+            if key in per_resource:
+                values[key] = str(per_resource[key])
+            elif var in raw and not isinstance(raw[var], dict):
+                values[key] = str(raw[var])
+            else:
+                missing.append(f"{res.name}.{key} (variable {var})")
+        out[res.name] = values
+    if missing:
+        raise ConfigProblem("secrets file lacks: " + ", ".join(missing))
+    return out

@@ -1,0 +1,64 @@
+"""What a job's environment gets for each QPU: the non-secret settings, qrmid's
+proxy as the endpoint, and a job-scoped credential in place of the site's.
+
+- ibm-quantum-compute-service: the job's IAM endpoint is qrmid (``/iam/<qpu>``)
+  and its API key is a job key; qrmid exchanges that key for short-lived bearer
+  tokens, and its proxy (``/proxy/<qpu>/v1``) swaps them for the site's real IAM
+  token before forwarding to the real service.
+- pasqal-cloud: the job's static auth token is a job token; the base URL is
+  qrmid's proxy, which swaps it for the site's token.
+
+Both credentials die with the acquisition (release, reaper, hold deadline).
+Other QRMI types get no credential at all: qrmid never exports a site secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets as pysecrets
+
+from qrmid.config import Resource
+
+# keys that must never reach a job, whatever the resource type
+PROXY_TYPES = ("ibm-quantum-compute-service", "pasqal-cloud")
+DROP_FOR_JOB = {
+    "ibm-quantum-compute-service": {"QRMI_IBM_QCS_IAM_APIKEY", "QRMI_IBM_QCS_IAM_ENDPOINT", "QRMI_IBM_QCS_ENDPOINT"},
+    "pasqal-cloud": {
+        "QRMI_PASQAL_CLOUD_AUTH_TOKEN",
+        "QRMI_PASQAL_CLOUD_CLIENT_SECRET",
+        "QRMI_PASQAL_CLOUD_CLIENT_ID",
+        "QRMI_PASQAL_CLOUD_AUTH_ENDPOINT",
+        "QRMI_PASQAL_CLOUD_BASE_URL",
+    },
+}
+
+
+def new_secret(prefix: str) -> str:
+    # opaque (not a JWT): qrmi's pasqal client accepts a non-JWT static token as is
+    return f"{prefix}-{pysecrets.token_urlsafe(32)}"
+
+
+def digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def job_environment(
+    resource: Resource, public_url: str, credential: str, qrmi_token: str, timeout_s: int
+) -> dict[str, str]:
+    """The `<name>_…` variables one QPU contributes to a job's environment."""
+    name = resource.name
+    settings = {k: v for k, v in resource.environment.items() if k not in DROP_FOR_JOB.get(resource.type, set())}
+    # defence in depth: a secret key listed by the model never passes, even if also in settings
+    for key in resource.secrets:
+        settings.pop(key, None)
+    if resource.type == "ibm-quantum-compute-service":
+        settings["QRMI_IBM_QCS_ENDPOINT"] = f"{public_url}/proxy/{name}/v1"
+        settings["QRMI_IBM_QCS_IAM_ENDPOINT"] = f"{public_url}/iam/{name}"
+        settings["QRMI_IBM_QCS_IAM_APIKEY"] = credential
+    elif resource.type == "pasqal-cloud":
+        settings["QRMI_PASQAL_CLOUD_BASE_URL"] = f"{public_url}/proxy/{name}"
+        settings["QRMI_PASQAL_CLOUD_AUTH_TOKEN"] = credential
+    env = {f"{name}_{k}": v for k, v in settings.items()}
+    env[f"{name}_QRMI_JOB_ACQUISITION_TOKEN"] = qrmi_token
+    env[f"{name}_QRMI_JOB_TIMEOUT_SECONDS"] = str(timeout_s)
+    return env

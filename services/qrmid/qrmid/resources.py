@@ -1,0 +1,127 @@
+"""The site's QPU resources, driven through the real `qrmi` library.
+
+qrmi's QuantumResource keeps per-instance state (IBM: the open session id and the
+cached IAM token), so each acquisition borrows one instance from a small pool and
+keeps it until release; a release after a restart uses a fresh instance, which
+only needs the token. qrmi calls block, so they run in worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import qrmi
+
+from qrmid.config import Config, Resource
+
+RESOURCE_TYPES = {
+    "ibm-quantum-compute-service": "IBMQuantumComputeService",
+    "qiskit-runtime-service": "IBMQiskitRuntimeService",
+    "ibm-quantum-system": "IBMQuantumSystem",
+    "pasqal-cloud": "PasqalCloud",
+    "pasqal-local": "PasqalLocal",
+    "iqm-server": "IQMServer",
+    "alice-bob-felis": "AliceBobFelis",
+}
+
+
+@dataclass
+class QpuStatus:
+    online: bool | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    checked_at: float = 0.0
+
+
+class QrmiResource:
+    def __init__(self, resource: Resource, secrets: dict[str, str], session_max_ttl_s: int | None):
+        self.name = resource.name
+        self.type = resource.type
+        self.kind = getattr(qrmi.ResourceType, RESOURCE_TYPES[resource.type])
+        env = {**resource.environment, **secrets}
+        # A session qrmid opened but could not record (crash between the service's
+        # answer and the commit) must not outlive the longest hold: cap its TTL.
+        if resource.type == "ibm-quantum-compute-service" and session_max_ttl_s:
+            env.setdefault("QRMI_IBM_QCS_SESSION_MAX_TTL", str(session_max_ttl_s))
+        self._env = env
+        self._idle: list[Any] = []
+        self._lock = threading.Lock()
+        self.status = QpuStatus()
+
+    # instances -----------------------------------------------------------
+    def _new(self) -> Any:
+        return qrmi.QuantumResource.from_config(self.name, self.kind, dict(self._env))
+
+    def _borrow(self) -> Any:
+        with self._lock:
+            return self._idle.pop() if self._idle else self._new()
+
+    def _give_back(self, inst: Any) -> None:
+        with self._lock:
+            if len(self._idle) < 64:
+                self._idle.append(inst)
+
+    # blocking calls (run in threads) ---------------------------------------
+    def acquire_blocking(self) -> tuple[str, Any]:
+        inst = self._borrow()
+        try:
+            return inst.acquire(), inst
+        except BaseException:
+            # an instance whose acquire failed may hold half a session: drop it
+            raise
+
+    def release_blocking(self, token: str, inst: Any | None) -> None:
+        target = inst if inst is not None else self._new()
+        target.release(token)
+        self._give_back(target)
+
+    def status_blocking(self) -> QpuStatus:
+        inst = self._borrow()
+        try:
+            st = inst.status()
+            detail = st.to_dict() if hasattr(st, "to_dict") else {}
+            code = str(detail.get("status", getattr(st, "status", ""))).lower()
+            online = "online" in code
+            self.status = QpuStatus(online=online, detail=_plain(detail), checked_at=time.time())
+        except Exception as exc:  # qrmi raises its own error classes; any failure means "down"
+            self.status = QpuStatus(online=False, error=str(exc), checked_at=time.time())
+        finally:
+            self._give_back(inst)
+        return self.status
+
+    # async wrappers --------------------------------------------------------
+    async def acquire(self) -> tuple[str, Any]:
+        return await asyncio.to_thread(self.acquire_blocking)
+
+    async def release(self, token: str, inst: Any | None = None) -> None:
+        await asyncio.to_thread(self.release_blocking, token, inst)
+
+    async def refresh_status(self) -> QpuStatus:
+        return await asyncio.to_thread(self.status_blocking)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def build(config: Config, secrets: dict[str, dict[str, str]]) -> dict[str, QrmiResource]:
+    longest_hold: dict[str, int] = {}
+    for p in config.policy_profiles:
+        for q in p.qpus:
+            longest_hold[q] = max(longest_hold.get(q, 0), p.max_hold_min * 60)
+    out = {}
+    for r in config.resources:
+        if r.type not in RESOURCE_TYPES:
+            raise ValueError(f"resource {r.name}: unknown QRMI type {r.type!r}")
+        out[r.name] = QrmiResource(r, secrets.get(r.name, {}), longest_hold.get(r.name))
+    return out

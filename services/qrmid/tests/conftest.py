@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import harness
+
+
+@pytest.fixture(scope="session")
+def munged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.Munged]:
+    m = harness.start_munged(tmp_path_factory.mktemp("munge"))
+    yield m
+    harness.stop(m.proc)
+
+
+@pytest.fixture(scope="session")
+def site() -> dict[str, Any]:
+    return harness.lab_site_vars()
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory: pytest.TempPathFactory, site: dict[str, Any]) -> Iterator[harness.Emulator]:
+    e = harness.start_emulator(tmp_path_factory.mktemp("emulator"), site)
+    yield e
+    harness.stop(e.proc)
+
+
+QrmidFactory = Callable[..., harness.Qrmid]
+
+
+@pytest.fixture
+def make_qrmid(tmp_path: Path, site: dict[str, Any], emulator: harness.Emulator,
+               munged: harness.Munged) -> Iterator[QrmidFactory]:
+    started: list[harness.Qrmid] = []
+
+    def make(**overrides: Any) -> harness.Qrmid:
+        port = harness.free_port()
+        cfg = harness.qrmid_config(tmp_path, site, emulator.url, munged.socket, port, **overrides)
+        q = harness.Qrmid(cfg, f"http://127.0.0.1:{port}", tmp_path / "qrmid.log").start()
+        started.append(q)
+        return q
+
+    yield make
+    for q in started:
+        q.stop()
+
+
+def without_windows(site: dict[str, Any]) -> list[dict[str, Any]]:
+    """The lab's QPUs minus their recurring windows, so a test does not depend on the hour it runs."""
+    return [{**q, "calibration_windows": []} for q in site["qpusite_qpus"]]
+
+
+@pytest.fixture
+def qrmid(make_qrmid: QrmidFactory, site: dict[str, Any]) -> harness.Qrmid:
+    return make_qrmid(qpus=without_windows(site))
+
+
+@pytest.fixture
+def client(qrmid: harness.Qrmid, munged: harness.Munged) -> harness.Client:
+    return harness.Client(qrmid.url, munged.socket)

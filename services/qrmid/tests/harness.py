@@ -1,0 +1,226 @@
+"""Real components for the tests: munged (own key and socket), the QPU emulator
+from services/qpu-emulator, and qrmid itself, each a subprocess on 127.0.0.1 or a
+unix socket in a temp dir, stopped by PID. Configuration comes from the lab site
+(inventories/lab/site.yaml) through site_survey.derive, as the roles render it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[3]
+SITE_APIKEY = "site-ibm-apikey-DO-NOT-LEAK-7f3a9c"
+SITE_TOKEN = "site-pasqal-token-DO-NOT-LEAK-51be02"
+OPERATOR_TOKEN = "operator-token-DO-NOT-LEAK-c0ffee"
+SITE_SECRETS = (SITE_APIKEY, SITE_TOKEN, OPERATOR_TOKEN)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process for {url} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310
+                return
+        except (OSError, urllib.error.URLError):
+            time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout} s")
+
+
+def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
+    if proc.poll() is not None:
+        return
+    os.kill(proc.pid, sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout)
+
+
+# ------------------------------------------------------------------ munged
+@dataclass
+class Munged:
+    dir: Path
+    socket: str
+    proc: subprocess.Popen[bytes]
+
+
+def start_munged(tmp: Path) -> Munged:
+    tmp.mkdir(parents=True, exist_ok=True)
+    os.chmod(tmp, 0o755)
+    key = tmp / "munge.key"
+    key.write_bytes(os.urandom(1024))
+    key.chmod(0o600)
+    sock = str(tmp / "munge.sock")
+    proc = subprocess.Popen(
+        ["munged", "--foreground", "--force", f"--key-file={key}", f"--socket={sock}",
+         f"--pid-file={tmp / 'munged.pid'}", f"--log-file={tmp / 'munged.log'}", f"--seed-file={tmp / 'munged.seed'}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 15
+    while not os.path.exists(sock):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("munged did not start")
+        time.sleep(0.05)
+    return Munged(tmp, sock, proc)
+
+
+# ------------------------------------------------------------------ lab site
+def lab_site_vars() -> dict[str, Any]:
+    sys.path.insert(0, str(REPO))
+    try:
+        from site_survey.derive import site_vars
+        from site_survey.loader import load_site
+    finally:
+        sys.path.remove(str(REPO))
+    return site_vars(load_site(REPO / "inventories" / "lab" / "site.yaml"))
+
+
+# ------------------------------------------------------------------ emulator
+@dataclass
+class Emulator:
+    url: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+
+def start_emulator(tmp: Path, site: dict[str, Any]) -> Emulator:
+    tmp.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    twins = []
+    for host_twins in site["qpusite_emulator_twins"].values():
+        for t in host_twins:
+            creds = {"api_keys": [SITE_APIKEY]} if t["api"] == "ibm" else {"tokens": [SITE_TOKEN]}
+            twins.append({**t, "credentials": creds})
+    cfg = {"listen": {"host": "127.0.0.1", "port": port}, "state_dir": str(tmp / "state"), "workers": 1,
+           "twins": twins}
+    path = tmp / "emulator.json"
+    path.write_text(json.dumps(cfg))
+    log = tmp / "emulator.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "qpu_emulator", "--config", str(path), "--log-level", "warning"],
+                                stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    wait_http(url + "/health", 90, proc)
+    return Emulator(url, proc, log)
+
+
+# ------------------------------------------------------------------ qrmid
+def qrmid_config(tmp: Path, site: dict[str, Any], emulator_url: str, munge_socket: str, port: int,
+                 **overrides: Any) -> Path:
+    """The configuration roles/qrmid renders, with endpoints pointed at the test emulator."""
+    resources = []
+    for r in site["qpusite_qrmi_resources"]:
+        env = dict(r["environment"])
+        for k, v in env.items():
+            if v.startswith("http://"):
+                rest = v.split("/", 3)[3] if v.count("/") >= 3 else ""
+                env[k] = emulator_url + ("/" + rest if rest else "")
+        resources.append({**r, "environment": env})
+    secrets = tmp / "secrets.json"
+    secrets.write_text(json.dumps({"vault_lab_sc_twin_apikey": SITE_APIKEY, "vault_lab_fresnel_token": SITE_TOKEN}))
+    secrets.chmod(0o600)
+    token = tmp / "operator.token"
+    token.write_text(OPERATOR_TOKEN + "\n")
+    token.chmod(0o600)
+    cfg: dict[str, Any] = {
+        "listen_host": "127.0.0.1",
+        "listen_port": port,
+        "public_url": f"http://127.0.0.1:{port}",
+        "database": str(tmp / "qrmid.sqlite"),
+        "timezone": site["qpusite_timezone"],
+        "operator_token_file": str(token),
+        "secrets_file": str(secrets),
+        "munge_socket": munge_socket,
+        "trusted_uids": [0],
+        "resources": resources,
+        "qpus": site["qpusite_qpus"],
+        "policy_profiles": site["qpusite_policy_profiles"],
+        "reaper": {"slurm": "off", "interval_s": 1},
+        "status_poll_s": 5,
+    }
+    cfg.update(overrides)
+    path = tmp / "qrmid.json"
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+@dataclass
+class Qrmid:
+    config: Path
+    url: str
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    def start(self) -> Qrmid:
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "qrmid", "--config", str(self.config), "--log-level", "info"],
+                stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **self.env},
+            )
+        wait_http(self.url + "/healthz", 60, self.proc)
+        return self
+
+    def stop(self) -> None:
+        if self.proc:
+            stop(self.proc)
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+
+# ------------------------------------------------------------------ HTTP client
+class Client:
+    """Signs each request with a fresh munge credential bound to it (as the SPANK plugin does)."""
+
+    def __init__(self, url: str, munge_socket: str):
+        from qrmid.munge_auth import Munge
+
+        self.url = url
+        self.munge = Munge(munge_socket)
+
+    def request(self, method: str, path: str, body: Any = None, *, auth: str | None = "munge",
+                raw: bytes | None = None, headers: dict[str, str] | None = None,
+                timeout: float = 60) -> tuple[int, Any]:
+        from qrmid.munge_auth import request_payload
+
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
+        hdrs = {"Content-Type": "application/json", **(headers or {})}
+        if auth == "munge":
+            hdrs["Authorization"] = "Munge " + self.munge.encode(request_payload(method, path, data))
+        elif auth is not None:
+            hdrs["Authorization"] = auth
+        req = urllib.request.Request(self.url + path, data=data if method != "GET" else None, method=method,
+                                     headers=hdrs)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
+                return resp.status, _decode(resp.read(), resp.headers.get("content-type", ""))
+        except urllib.error.HTTPError as err:
+            return err.code, _decode(err.read(), err.headers.get("content-type", ""))
+
+
+def _decode(raw: bytes, ctype: str) -> Any:
+    if "json" in ctype:
+        return json.loads(raw or b"null")
+    return raw.decode()
