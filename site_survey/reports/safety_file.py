@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from site_survey.model import HazardKind, Qpu, Site
 from site_survey.reports.markdown import cell
-from site_survey.survey.findings import Severity, SurveyResult
+from site_survey.survey.findings import Finding, Severity, SurveyResult
 from site_survey.survey.safety import implied_hazards
 
 PROCEDURES: dict[HazardKind, str] = {
@@ -55,8 +55,10 @@ PROCEDURES: dict[HazardKind, str] = {
 }
 
 
-def render_safety_file(result: SurveyResult, site: Site, qpu: Qpu) -> str:
+def render_safety_file(result: SurveyResult, site: Site, qpu: Qpu, findings: list[Finding] | None = None) -> str:
+    """``findings``: this QPU's findings when the caller already has them indexed (see SurveyResult.by_qpu)."""
     ctx = result.context
+    mine = result.for_qpu(qpu.name) if findings is None else findings
     room = qpu.room or ""
     safety = site.facility.safety
     contacts = {c.name: c for c in site.site.contacts}
@@ -75,7 +77,7 @@ def render_safety_file(result: SurveyResult, site: Site, qpu: Qpu) -> str:
            if safety.sign_off.signed_by else ""),
         "",
     ]
-    open_items = [f for f in result.for_qpu(qpu.name) if f.check.startswith("safety.") and not f.passed]
+    open_items = [f for f in mine if f.check.startswith("safety.") and not f.passed]
     if open_items:
         lines += ["## Open items from the survey", ""]
         lines += [f"- **{f.severity.value}** `{f.check}`: {f.message}. {f.hint}".rstrip() for f in open_items]
@@ -146,7 +148,7 @@ def render_safety_file(result: SurveyResult, site: Site, qpu: Qpu) -> str:
         "| | | | |",
         "",
     ]
-    blockers = [f for f in result.for_qpu(qpu.name) if f.severity == Severity.blocker]
+    blockers = [f for f in mine if f.severity == Severity.blocker]
     if blockers:
         lines += [f"Survey blockers for this QPU: {len(blockers)} (see the survey report).", ""]
     return "\n".join(lines)

@@ -43,7 +43,9 @@ def write_reports(result: SurveyResult, site: Site, out: Path, formats: tuple[st
     if "json" in formats:
         write(out / "survey.json", result_json(result) + "\n")
     if "safety" in formats:
+        per_qpu = result.by_qpu()
         for qpu in site.qpus:
             if qpu.room is not None:  # remote and emulated QPUs have no on-site safety file
-                write(out / "safety" / f"{qpu.name}.md", render_safety_file(result, site, qpu))
+                text = render_safety_file(result, site, qpu, per_qpu.get(qpu.name, []))
+                write(out / "safety" / f"{qpu.name}.md", text)
     return written

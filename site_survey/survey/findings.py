@@ -102,4 +102,12 @@ class SurveyResult:
         return sorted(self.findings, key=lambda f: (f.severity.rank, f.room or "", f.qpu or "", f.check))
 
     def for_qpu(self, name: str) -> list[Finding]:
-        return [f for f in self.sorted() if f.qpu == name]
+        return self.by_qpu().get(name, [])
+
+    def by_qpu(self) -> dict[str, list[Finding]]:
+        """Sorted findings per QPU, computed in one pass (reports ask for every QPU)."""
+        out: dict[str, list[Finding]] = {}
+        for f in self.sorted():
+            if f.qpu:
+                out.setdefault(f.qpu, []).append(f)
+        return out
