@@ -27,6 +27,9 @@ HOP_BY_HOP = {
 }
 
 
+PASQAL_PUBLIC = re.compile(r"core-fast/api/v1/devices(/public-specs|/specs/\w+)?")
+
+
 class Denied(Exception):
     def __init__(self, status: int, message: str):
         super().__init__(message)
@@ -102,6 +105,11 @@ class CredentialExchange:
         if res is None or res.type not in creds.PROXY_TYPES:
             raise Denied(404, f"no proxied QPU named {qpu}")
         auth = headers.get("authorization", "")
+        fwd = {k: v for k, v in headers.items() if k.lower() not in HOP_BY_HOP}
+        if res.type == "pasqal-cloud" and method == "GET" and PASQAL_PUBLIC.fullmatch(path.strip("/")):
+            # the device list is public upstream too (qrmi's status() sends no token): forward as is
+            base = res.environment["QRMI_PASQAL_CLOUD_BASE_URL"].rstrip("/")
+            return await self.client.request(method, f"{base}/{path}" + (f"?{query}" if query else ""), headers=fwd)
         if not auth.lower().startswith("bearer "):
             raise Denied(401, "missing job credential")
         credential = auth.split(None, 1)[1].strip()
@@ -115,7 +123,6 @@ class CredentialExchange:
             self._scope_pasqal(grant, method, path)
             upstream_token = self.secrets.get(qpu, {}).get("QRMI_PASQAL_CLOUD_AUTH_TOKEN", "")
             base = res.environment["QRMI_PASQAL_CLOUD_BASE_URL"].rstrip("/")
-        fwd = {k: v for k, v in headers.items() if k.lower() not in HOP_BY_HOP}
         fwd["Authorization"] = f"Bearer {upstream_token}"
         url = f"{base}/{path}" + (f"?{query}" if query else "")
         resp = await self.client.request(method, url, headers=fwd, content=body)
@@ -144,7 +151,10 @@ class CredentialExchange:
         if what == "jobs":
             if len(parts) == 2 and method == "GET":
                 q = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
-                if q.get("session_id") != grant.session:
+                # qrmi's status() counts the backend's pending jobs: allowed without their inputs
+                # (exclude_params); anything else must stay within the job's own session
+                backend_queue = q.get("backend") == grant.qpu and q.get("exclude_params") == "true"
+                if q.get("session_id") != grant.session and not backend_queue:
                     raise Denied(403, "list jobs with session_id=<this job's session>")
                 return body
             if len(parts) == 2 and method == "POST":
@@ -195,4 +205,4 @@ class CredentialExchange:
             ids = list(data.get("job_ids") or []) + [j.get("id") for j in data.get("jobs") or [] if isinstance(j, dict)]
             for jid in ids:
                 if jid:
-                    self.store.add_remote_object(grant.acquisition_id, grant.qpu, str(jid))
+                    self.store.add_remote_object(grant.acquisition_id, grant.qpu, str(jid), "part")

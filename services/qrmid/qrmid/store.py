@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS remote_objects (
     acquisition_id TEXT NOT NULL,
     qpu TEXT NOT NULL,
     remote_id TEXT NOT NULL,          -- a task/batch/job id created through the proxy
+    kind TEXT NOT NULL DEFAULT 'task',  -- task (what the user submitted) | part (e.g. a batch's jobs)
     created_at REAL NOT NULL,
     PRIMARY KEY (qpu, remote_id)
 );
@@ -198,7 +199,9 @@ class Store:
         sql += " ORDER BY a.requested_at"
         out = []
         tasks = dict(
-            self.db.execute("SELECT acquisition_id || '/' || qpu, COUNT(*) FROM remote_objects GROUP BY 1").fetchall()
+            self.db.execute(
+                "SELECT acquisition_id || '/' || qpu, COUNT(*) FROM remote_objects WHERE kind='task' GROUP BY 1"
+            ).fetchall()
         )
         for r in self.db.execute(sql, args).fetchall():
             d = dict(r)
@@ -223,10 +226,11 @@ class Store:
     def revoke_credentials(self, acq_id: str) -> None:
         self.db.execute("UPDATE credentials SET revoked=1 WHERE acquisition_id=?", (acq_id,))
 
-    def add_remote_object(self, acq_id: str, qpu: str, remote_id: str) -> None:
+    def add_remote_object(self, acq_id: str, qpu: str, remote_id: str, kind: str = "task") -> None:
         self.db.execute(
-            "INSERT OR IGNORE INTO remote_objects (acquisition_id, qpu, remote_id, created_at) VALUES (?,?,?,?)",
-            (acq_id, qpu, remote_id, time.time()),
+            "INSERT OR IGNORE INTO remote_objects (acquisition_id, qpu, remote_id, kind, created_at) "
+            "VALUES (?,?,?,?,?)",
+            (acq_id, qpu, remote_id, kind, time.time()),
         )
 
     def remote_owner(self, qpu: str, remote_id: str) -> str | None:
