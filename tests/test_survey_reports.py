@@ -96,3 +96,11 @@ def test_selected_formats_only(tmp_path: Path) -> None:
     site = load_site("national")
     written = write_reports(run_survey(site), site, tmp_path, ("markdown",))
     assert [p.name for p in written] == ["survey.md"]
+
+
+def test_shared_loop_blocker_is_attributed_to_each_qpu_on_it(national: Path) -> None:
+    result = run_survey(load_site("national"))
+    assert [f.check for f in result.for_qpu("ibm_qhall") if f.severity.value == "blocker"] == ["cooling.capacity"]
+    assert [f.check for f in result.for_qpu("pasqal_qhall") if f.severity.value == "blocker"] == ["cooling.capacity"]
+    assert "Survey blockers for this QPU: 1" in (national / "safety" / "pasqal_qhall.md").read_text()
+    assert "Survey blockers" not in (national / "safety" / "quandela_lab.md").read_text()

@@ -52,7 +52,7 @@ def _capacity(ctx: SurveyContext) -> Iterator[Finding]:
             Severity.info if ok else Severity.blocker,
             f"loop {loop.name} carries {fmt(demand, 'kW')} ({parts}) of its {fmt(loop.capacity_kw, 'kW')}"
             + ("" if ok else f": short by {fmt(demand - loop.capacity_kw, 'kW')}"),
-            passed=ok, room=", ".join(rooms), subject=loop.name,
+            passed=ok, room=", ".join(rooms), subject=loop.name, involves=tuple(q.name for q in qpus),
             measured=f"capacity {fmt(loop.capacity_kw, 'kW')}", required=f"{fmt(demand, 'kW')} ({parts})",
             **from_requirement(*reqs),
             hint="" if ok else (

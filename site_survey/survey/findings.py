@@ -37,6 +37,7 @@ class Finding:
     source: str | None = None
     confidence: str | None = None
     hint: str = ""
+    involves: tuple[str, ...] = ()  # every QPU a loop/feed-level finding is about
 
     @property
     def id(self) -> str:
@@ -108,6 +109,6 @@ class SurveyResult:
         """Sorted findings per QPU, computed in one pass (reports ask for every QPU)."""
         out: dict[str, list[Finding]] = {}
         for f in self.sorted():
-            if f.qpu:
-                out.setdefault(f.qpu, []).append(f)
+            for name in dict.fromkeys(((f.qpu,) if f.qpu else ()) + f.involves):
+                out.setdefault(name, []).append(f)
         return out

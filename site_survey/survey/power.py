@@ -44,6 +44,7 @@ def _capacity(ctx: SurveyContext) -> Iterator[Finding]:
             Severity.info if ok else Severity.blocker,
             f"feed {feed.name} carries {fmt(demand, 'kVA')} ({parts}) of its {fmt(feed.capacity_kva, 'kVA')}",
             passed=ok, room=", ".join(sorted({q.room or "" for q in qpus})), subject=feed.name,
+            involves=tuple(q.name for q in qpus),
             measured=f"capacity {fmt(feed.capacity_kva, 'kVA')}",
             required=f"{fmt(demand, 'kVA')} (kW / power factor {POWER_FACTOR})",
             **from_requirement(*reqs),
@@ -57,13 +58,15 @@ def _ups(ctx: SurveyContext) -> Iterator[Finding]:
         if not qpus:
             continue
         names = ", ".join(q.name for q in qpus)
+        involved = tuple(q.name for q in qpus)
         room = ", ".join(sorted({q.room or "" for q in qpus}))
         flags = [r for q in qpus if (r := ctx.req(q, "ups_required")) is not None]
         if feed.ups_kva <= 0:
             yield Finding(
                 "power.ups", Severity.blocker,
                 f"the plant of {names} must be on UPS but feed {feed.name} has none",
-                room=room, subject=feed.name, measured="UPS 0 kVA", required="UPS for the cryogenic plant",
+                room=room, subject=feed.name, involves=involved,
+                measured="UPS 0 kVA", required="UPS for the cryogenic plant",
                 **from_requirement(*flags),
                 hint="Put the cryogenic plant (compressors, gas handling, control) behind a UPS with a generator.",
             )
@@ -74,7 +77,8 @@ def _ups(ctx: SurveyContext) -> Iterator[Finding]:
             yield Finding(
                 "power.ups", Severity.warning,
                 f"UPS load on {feed.name} cannot be checked: no power figure for {', '.join(unknown)}",
-                room=room, subject=feed.name, measured=f"UPS {fmt(feed.ups_kva, 'kVA')}", required="unknown",
+                room=room, subject=feed.name, involves=involved,
+                measured=f"UPS {fmt(feed.ups_kva, 'kVA')}", required="unknown",
                 **from_requirement(*flags), hint="Add requirements.power_kw from the vendor's guide.",
             )
         else:
@@ -84,7 +88,7 @@ def _ups(ctx: SurveyContext) -> Iterator[Finding]:
                 Severity.info if ok else Severity.blocker,
                 f"UPS of {feed.name} ({fmt(feed.ups_kva, 'kVA')}) {'covers' if ok else 'cannot carry'} "
                 f"the plant of {names} ({fmt(demand, 'kVA')})",
-                passed=ok, room=room, subject=feed.name,
+                passed=ok, room=room, subject=feed.name, involves=involved,
                 measured=f"UPS {fmt(feed.ups_kva, 'kVA')}", required=fmt(demand, "kVA"),
                 **from_requirement(*flags, *(r for q in qpus if (r := ctx.req(q, "power_kw")) is not None)),
                 hint="" if ok else "Enlarge the UPS or reduce what it carries to the cryogenic plant only.",
@@ -100,7 +104,7 @@ def _ups(ctx: SurveyContext) -> Iterator[Finding]:
             "power.ups_autonomy", severity,
             f"UPS autonomy of {feed.name} is {fmt(feed.ups_autonomy_min, 'min')}, {names} need {fmt(needed, 'min')}"
             + ("" if ok or not feed.generator else " (a standby generator backs the feed)"),
-            passed=ok, room=room, subject=feed.name,
+            passed=ok, room=room, subject=feed.name, involves=involved,
             measured=fmt(feed.ups_autonomy_min, "min"), required=fmt(needed, "min"),
             **from_requirement(*(r for _, r in autonomy)),
             hint="" if ok else "Add batteries, or a generator with automatic transfer, sized for the cryogenic plant.",
