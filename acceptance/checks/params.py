@@ -1,0 +1,153 @@
+"""Typed parameters of checks and the functions that expand a site into them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from acceptance import expectations
+from acceptance.expectations import ConfigFile, Service
+from site_survey.model import HostRole, Modality, Site
+
+
+@dataclass(frozen=True)
+class HostParam:
+    host: str
+
+    def label(self) -> str:
+        return self.host
+
+
+@dataclass(frozen=True)
+class PackageParam:
+    host: str
+    component: str
+    package: str
+
+    def label(self) -> str:
+        return f"{self.host}:{self.package}"
+
+
+@dataclass(frozen=True)
+class ServiceParam:
+    host: str
+    address: str
+    service: Service
+
+    def label(self) -> str:
+        return f"{self.host}:{self.service.unit}"
+
+
+@dataclass(frozen=True)
+class FileParam:
+    host: str
+    file: ConfigFile
+
+    def label(self) -> str:
+        return f"{self.host}:{self.file.path}"
+
+
+@dataclass(frozen=True)
+class PairParam:
+    source: str
+    target: str
+
+    def label(self) -> str:
+        return f"{self.source}->{self.target}"
+
+
+@dataclass(frozen=True)
+class QpuParam:
+    qpu: str
+    modality: str
+    qrmi_type: str
+
+    def label(self) -> str:
+        return self.qpu
+
+    @property
+    def analog(self) -> bool:
+        return self.modality == Modality.neutral_atom.value
+
+
+@dataclass(frozen=True)
+class SiteParam:
+    site: str
+
+    def label(self) -> str:
+        return ""
+
+
+def each_host(site: Site) -> list[HostParam]:
+    return [HostParam(h.name) for h in site.hosts]
+
+
+def each_package(site: Site) -> list[PackageParam]:
+    out = []
+    for h in site.hosts:
+        seen: set[str] = set()
+        for svc in expectations.services(site, h):
+            for pkg in svc.packages:
+                if pkg not in seen:
+                    seen.add(pkg)
+                    out.append(PackageParam(h.name, svc.component, pkg))
+        for component, pkg in expectations.client_packages(h):
+            if pkg not in seen:
+                seen.add(pkg)
+                out.append(PackageParam(h.name, component, pkg))
+    return out
+
+
+def each_service(site: Site) -> list[ServiceParam]:
+    return [ServiceParam(h.name, h.address, s) for h in site.hosts for s in expectations.services(site, h)]
+
+
+def each_listening_service(site: Site) -> list[ServiceParam]:
+    return [p for p in each_service(site) if p.service.port is not None]
+
+
+def each_config_file(site: Site) -> list[FileParam]:
+    return [FileParam(h.name, f) for h in site.hosts for f in expectations.config_files(site, h)]
+
+
+def each_runtime_host(site: Site) -> list[HostParam]:
+    return [HostParam(h.name) for h in expectations.runtime_hosts(site)]
+
+
+def munge_pairs(site: Site) -> list[PairParam]:
+    """Controller to every other munge host, and every compute node to every QPU access node
+    (qrmid verifies the credentials compute nodes send)."""
+    munge_roles = {HostRole.controller, HostRole.login, HostRole.compute, HostRole.qpu_access}
+    members = [h.name for h in site.hosts if set(h.roles) & munge_roles]
+    controllers = [h.name for h in site.hosts_with(HostRole.controller)]
+    pairs: list[PairParam] = []
+    if controllers:
+        pairs += [PairParam(controllers[0], m) for m in members if m != controllers[0]]
+    for c in site.hosts_with(HostRole.compute):
+        for a in site.hosts_with(HostRole.qpu_access):
+            if c.name != a.name and PairParam(c.name, a.name) not in pairs:
+                pairs.append(PairParam(c.name, a.name))
+    return pairs
+
+
+def each_qpu(site: Site) -> list[QpuParam]:
+    return [QpuParam(q.name, q.modality.value, q.qrmi.type.value) for q in site.qpus]
+
+
+def each_gate_qpu(site: Site) -> list[QpuParam]:
+    return [p for p in each_qpu(site) if not p.analog]
+
+
+def each_analog_qpu(site: Site) -> list[QpuParam]:
+    return [p for p in each_qpu(site) if p.analog]
+
+
+def the_site(site: Site) -> list[SiteParam]:
+    return [SiteParam(site.site.name)]
+
+
+def site_with_qpus(site: Site, minimum: int = 1) -> list[SiteParam]:
+    return [SiteParam(site.site.name)] if len(site.qpus) >= minimum else []
+
+
+def site_with_two_qpus(site: Site) -> list[SiteParam]:
+    return site_with_qpus(site, 2)

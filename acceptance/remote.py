@@ -1,0 +1,93 @@
+"""Run commands on a site's hosts over SSH with the model's connection settings.
+
+Plain ``ssh`` (the same transport Ansible uses): every call has a timeout, and
+a host that cannot be reached is told apart (exit 255) from a command that ran
+and failed. Nothing here changes a host; checks decide what they run.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from site_survey.model import Host, Site
+
+SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR")
+# Rehearsal containers get fresh host keys each time they are created, so by default
+# host keys are not pinned (as the rehearsal does); QPUSITE_SSH_STRICT=1 uses the
+# operator's known_hosts instead, which is what a production site should do.
+RELAXED_HOST_KEYS = ("-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null")
+SSH_UNREACHABLE = 255
+
+
+class HostUnreachable(Exception):
+    def __init__(self, host: str, detail: str) -> None:
+        super().__init__(f"host {host} unreachable over SSH: {detail}")
+        self.host = host
+
+
+@dataclass(frozen=True)
+class Completed:
+    command: str
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+class Remote:
+    """SSH to the hosts of one site; ``log`` receives every command and its output."""
+
+    def __init__(self, site: Site, site_dir: Path, log: Callable[[str], None] = lambda _line: None) -> None:
+        self.site = site
+        self.site_dir = site_dir
+        self.log = log
+
+    def host(self, name: str) -> Host:
+        host = self.site.host(name)
+        if host is None:
+            raise KeyError(f"host {name!r} is not in the site model")
+        return host
+
+    def argv(self, host: Host, command: str) -> list[str]:
+        conn = host.connection
+        remote = f"sudo -n sh -c {shlex.quote(command)}" if conn.become else command
+        argv = ["ssh", *SSH_OPTIONS, "-p", str(conn.port)]
+        if os.environ.get("QPUSITE_SSH_STRICT") != "1":
+            argv += RELAXED_HOST_KEYS
+        if conn.private_key_file:
+            key = Path(conn.private_key_file)
+            argv += ["-i", str(key if key.is_absolute() else self.site_dir / key)]
+        return [*argv, f"{conn.user}@{host.address}", remote]
+
+    def run(self, host_name: str, command: str, timeout_s: float = 30, stdin: str | None = None) -> Completed:
+        """Run ``command`` (a shell line) on the host; raises HostUnreachable when SSH cannot log in."""
+        host = self.host(host_name)
+        self.log(f"$ [{host_name}] {command}")
+        try:
+            proc = subprocess.run(
+                self.argv(host, command), input=stdin, capture_output=True, text=True, timeout=timeout_s, check=False
+            )
+        except subprocess.TimeoutExpired:
+            self.log(f"  (timed out after {timeout_s:.0f} s)")
+            return Completed(command, 124, "", f"timed out after {timeout_s:.0f} s")
+        done = Completed(command, proc.returncode, proc.stdout, proc.stderr)
+        for line in (done.stdout.rstrip() + "\n" + done.stderr.rstrip()).strip().splitlines()[:200]:
+            self.log(f"  {line}")
+        if proc.returncode == SSH_UNREACHABLE and _looks_like_ssh_failure(proc.stderr):
+            raise HostUnreachable(host_name, (proc.stderr.strip().splitlines() or ["no output"])[-1])
+        self.log(f"  (exit {proc.returncode})")
+        return done
+
+
+def _looks_like_ssh_failure(stderr: str) -> bool:
+    markers = ("Connection refused", "Connection timed out", "No route to host", "Permission denied",
+               "Could not resolve", "Host key verification failed", "Connection closed", "port 22", "ssh:")
+    return any(m in stderr for m in markers) or not stderr.strip()
