@@ -107,13 +107,14 @@ class Scheduler:
             self._threads.append(t)
 
     def stop(self) -> None:
+        """Stop taking jobs; a job still running goes back to the queue for the next start."""
         with self._cv:
             self._stopping = True
             self._cv.notify_all()
-        for slot in self._slots:
-            slot.stop()
         for t in self._threads:
             t.join(5)
+        for slot in self._slots:
+            slot.stop()
 
     @property
     def workers_ready(self) -> int:
@@ -225,6 +226,17 @@ class Scheduler:
                 break
             with self._cv:
                 event = self._cancel_running.get(job_id)
+                stopping = self._stopping
+            if stopping:
+                slot.kill()
+                self._store.transition(
+                    job_id,
+                    QUEUED,
+                    only_from=(RUNNING,),
+                    started=None,
+                    logs=job.logs + "interrupted by an emulator shutdown; queued again\n",
+                )
+                return
             if event is not None:
                 slot.kill()
                 self._store.transition(

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -232,3 +233,27 @@ def wait_final(resource: Any, task_id: str, timeout: float = 120) -> Any:
             return st, seen
         time.sleep(0.05)
     raise TimeoutError(f"task {task_id} not final after {timeout}s (seen {seen})")
+
+
+def iam_token(emu: Emulator, key: str) -> tuple[int, dict]:
+    form = urllib.parse.urlencode({"grant_type": "urn:ibm:params:oauth:grant-type:apikey", "apikey": key}).encode()
+    return emu.json("POST", "/identity/token", raw=form, headers={"Content-Type": "application/x-www-form-urlencoded"})
+
+
+def ibm_headers(emu: Emulator, twin: str = "ideal_twin") -> dict[str, str]:
+    status, body = iam_token(emu, IBM_KEYS[twin])
+    assert status == 200, body
+    return {"Authorization": f"Bearer {body['access_token']}", "Service-CRN": "crn:v1:test"}
+
+
+def sampler_job(qasm: str, backend: str = "ideal_twin", shots: int = 100) -> dict:
+    return {"program_id": "sampler", "backend": backend, "params": {"pubs": [[qasm, None, shots]], "version": 2}}
+
+
+def wait_ibm_final(emu: Emulator, job_id: str, headers: dict[str, str]) -> dict:
+    for _ in range(600):
+        _, job = emu.json("GET", f"/v1/jobs/{job_id}", headers=headers)
+        if job["status"] in ("Completed", "Failed", "Cancelled"):
+            return job
+        time.sleep(0.1)
+    raise AssertionError("job did not finish")
