@@ -99,6 +99,9 @@ def secret_inputs(site: Site, program: Program) -> list[SecretInput]:
                     continue
                 seen.add(ref.vault)
                 out.append(SecretInput(ref.vault, f"QPUSITE_{ref.vault.upper()}", True, f"{qpu.name} {key}"))
+        if site.qpus:
+            # qrmid verifies the munge credentials of Slurm jobs: it needs the site's key
+            out.append(SecretInput("mungeKey", "QPUSITE_MUNGE_KEY_B64", True, "the site's munge.key, base64"))
     return out
 
 

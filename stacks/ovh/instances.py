@@ -87,6 +87,4 @@ class Instances(pulumi.ComponentResource):
                     opts=child,
                 )
                 self.public_addresses[host.name] = fip.address
-        self.register_outputs(
-            {"private_addresses": self.private_addresses, "public_addresses": self.public_addresses}
-        )
+        self.register_outputs({"private_addresses": self.private_addresses, "public_addresses": self.public_addresses})

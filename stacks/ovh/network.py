@@ -84,9 +84,7 @@ class PrivateNetwork(pulumi.ComponentResource):
                 next_hop=args.gateway_address,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[interface]),
             )
-        self.register_outputs(
-            {"network_id": self.network_id, "subnet_id": self.subnet_id, "router_id": self.router_id}
-        )
+        self.register_outputs({"network_id": self.network_id, "subnet_id": self.subnet_id, "router_id": self.router_id})
 
     def _vrack(
         self,

@@ -91,11 +91,20 @@ class ProviderVpn(pulumi.ComponentResource):
         assert link is not None
         prefix = f"{args.site_name}-vpn"
         ike = openstack.vpnaas.IkePolicy(
-            f"{name}-ike", name=prefix, ike_version="v2", encryption_algorithm="aes-256", auth_algorithm="sha256",
-            pfs="group14", opts=child,
+            f"{name}-ike",
+            name=prefix,
+            ike_version="v2",
+            encryption_algorithm="aes-256",
+            auth_algorithm="sha256",
+            pfs="group14",
+            opts=child,
         )
         ipsec = openstack.vpnaas.IpSecPolicy(
-            f"{name}-ipsec", name=prefix, encryption_algorithm="aes-256", auth_algorithm="sha256", pfs="group14",
+            f"{name}-ipsec",
+            name=prefix,
+            encryption_algorithm="aes-256",
+            auth_algorithm="sha256",
+            pfs="group14",
             opts=child,
         )
         service = openstack.vpnaas.Service(f"{name}-service", name=prefix, router_id=args.router_id, opts=child)

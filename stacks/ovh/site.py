@@ -174,7 +174,8 @@ class OvhSite(pulumi.ComponentResource):
         publics = pulumi.Output.all(**public_addresses) if public_addresses else pulumi.Output.from_input({})
         self.hosts = publics.apply(host_table)
         self.gateway_public_address = (
-            public_addresses[gateway.name] if gateway is not None and gateway.name in public_addresses
+            public_addresses[gateway.name]
+            if gateway is not None and gateway.name in public_addresses
             else pulumi.Output.from_input(None)
         )
         self.register_outputs(

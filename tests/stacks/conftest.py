@@ -29,6 +29,7 @@ class Recorded:
     name: str
     inputs: dict[str, Any]
     custom: bool
+    provider: str | None = None
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
@@ -38,7 +39,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self._addresses = 0
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-        self.resources.append(Recorded(args.typ, args.name, dict(args.inputs), bool(args.custom)))
+        self.resources.append(
+            Recorded(args.typ, args.name, dict(args.inputs), bool(args.custom), getattr(args, "provider", None))
+        )
         state = dict(args.inputs)
         if args.typ == "openstack:networking/floatingIp:FloatingIp":
             self._addresses += 1

@@ -23,6 +23,7 @@ from stacks.common.stack_config import (
     site_file_setting,
     stack_config,
 )
+from stacks.kubernetes.manifests import secret_value_names
 from stacks.ovh.network import dhcp_pool
 from tests.stacks.conftest import HYBRID, OVH_CLOUD
 from tests.stacks.helpers import site_from
@@ -197,8 +198,11 @@ def test_secret_inputs_are_never_in_the_plain_config():
     cloud = load_site(OVH_CLOUD)
     k8s = secret_inputs(cloud, "kubernetes")
     assert [(i.config_key, i.env_var, i.secret) for i in k8s] == [
-        ("vault_cloud_sc_apikey", "QPUSITE_VAULT_CLOUD_SC_APIKEY", True)
+        ("vault_cloud_sc_apikey", "QPUSITE_VAULT_CLOUD_SC_APIKEY", True),
+        ("mungeKey", "QPUSITE_MUNGE_KEY_B64", True),
     ]
+    # the CLI asks for exactly what the Kubernetes program consumes
+    assert [i.config_key for i in k8s] == secret_value_names(cloud)
     assert secret_inputs(cloud, "ovh") == []
     env = {"QPUSITE_WIREGUARD_PRIVATE_KEY": "x"}
     assert [i.env_var for i in missing_secret_env(inputs, env)] == ["QPUSITE_WIREGUARD_PEER_PUBLIC_KEY"]
