@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from site_survey.cloud import hybrid_link_vars
+from site_survey.cloud_outputs import merge_into_inventory
 from site_survey.model import HostRole, Qpu, QrmiType, Site
 
 # Ansible groups: one per host role, plus feature groups composed from them.
@@ -204,6 +206,7 @@ def site_vars(site: Site) -> dict[str, Any]:
         "qpusite_emulator_twins": emulator_twins(site),
         "qpusite_runtime": site.software.runtime.model_dump(mode="json"),
         "qpusite_admin_cidrs": list(site.facility.network.admin_cidrs),
+        "qpusite_hybrid_link": hybrid_link_vars(site),
     }
 
 
@@ -231,6 +234,9 @@ def inventory(site: Site, site_dir: str | None = None) -> dict[str, Any]:
             hv["ansible_ssh_private_key_file"] = key
         hostvars[h.name] = hv
     all_vars = site_vars(site)
+    if site_dir:
+        # addresses learnt by `qpusite cloud up` (cloud-outputs.json beside site.yaml)
+        merge_into_inventory(site, site_dir, hostvars, all_vars)
     all_vars.update(site.ansible.vars)
     out: dict[str, Any] = {
         "_meta": {"hostvars": hostvars},
