@@ -1,19 +1,23 @@
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import harness
+import pytest
 
 
 @pytest.fixture(scope="session")
-def munged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.Munged]:
-    m = harness.start_munged(tmp_path_factory.mktemp("munge"))
+def munged() -> Iterator[harness.Munged]:
+    # outside pytest's 0700 temp tree: other uids (test users, slurmd's job steps) must reach the socket
+    tmp = Path(tempfile.mkdtemp(prefix="qrmid-munge-"))
+    m = harness.start_munged(tmp)
     yield m
     harness.stop(m.proc)
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

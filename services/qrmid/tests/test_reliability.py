@@ -1,0 +1,214 @@
+"""Bad requests change nothing; forged, replayed and mis-claimed credentials are
+refused; kill -9 during acquisitions loses and leaks nothing; the reaper releases
+acquisitions of jobs Slurm no longer has and of holds past their deadline."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import harness
+from conftest import without_windows
+from test_acquire import acquire
+
+
+def snapshot(client: harness.Client) -> str:
+    _, rows = client.request("GET", "/v1/acquisitions", auth=f"Bearer {harness.OPERATOR_TOKEN}")
+    _, qpus = client.request("GET", "/v1/qpus", auth=None)
+    return json.dumps([rows, [(q["name"], q["in_use"]) for q in qpus]], sort_keys=True)
+
+
+def test_bad_requests_get_4xx_and_change_nothing(client: harness.Client, munged: harness.Munged) -> None:
+    before = snapshot(client)
+    good = {"job_id": "1", "user": "bob", "uid": 1001, "qpus": ["sc_twin"], "wait_s": 10}
+    cases = [
+        ({**good, "qpus": ["no_such_qpu"]}, 404),
+        ({**good, "qpus": []}, 422),
+        ({**good, "job_id": "1; rm -rf /"}, 422),
+        ({**good, "unexpected": True}, 422),
+        ({k: v for k, v in good.items() if k != "user"}, 422),
+    ]
+    for body, want in cases:
+        code, answer = client.request("POST", "/v1/acquisitions", body)
+        assert code == want, (body, answer)
+    code, _ = client.request("POST", "/v1/acquisitions", raw=b"{not json")
+    assert code == 422
+    code, _ = client.request("POST", "/v1/acquisitions/acq-nope/release", {})
+    assert code == 404
+    # no credential, a forged one, a credential made for another request, a replayed one
+    assert client.request("POST", "/v1/acquisitions", good, auth=None)[0] == 401
+    assert client.request("POST", "/v1/acquisitions", good, auth="Munge MUNGE:AAAAforged:")[0] == 401
+    from qrmid.munge_auth import request_payload
+
+    other = client.munge.encode(request_payload("POST", "/v1/acquisitions", b"{}"))
+    assert client.request("POST", "/v1/acquisitions", good, auth=f"Munge {other}")[0] == 401
+    payload = json.dumps({**good, "job_id": "2"}).encode()
+    cred = client.munge.encode(request_payload("POST", "/v1/acquisitions", payload))
+    code, first = client.request("POST", "/v1/acquisitions", raw=payload, auth=f"Munge {cred}")
+    assert code == 201, first
+    code, replay = client.request("POST", "/v1/acquisitions", raw=payload, auth=f"Munge {cred}")
+    assert code == 401 and "replayed" in replay["detail"].lower()
+    client.request("POST", f"/v1/acquisitions/{first['id']}/release", {})
+    after = json.loads(snapshot(client))
+    # the one legitimate request is the only trace
+    assert [r["job_id"] for r in after[0]] == ["2"]
+    assert json.loads(before)[1] == after[1]
+
+
+def as_user(uid: int, munge_socket: str, payload: bytes) -> str:
+    """A munge credential made by another uid (a user on a Slurm host)."""
+    out = subprocess.run(["munge", "-S", munge_socket, "-s", payload.decode()], capture_output=True, check=True,
+                         preexec_fn=lambda: os.setuid(uid), timeout=10)
+    return out.stdout.decode().strip()
+
+
+def test_users_cannot_claim_another_uid_or_acquire(client: harness.Client, munged: harness.Munged) -> None:
+    from qrmid.munge_auth import request_payload
+
+    body = json.dumps({"job_id": "5", "user": "bob", "uid": 1001, "qpus": ["sc_twin"]}).encode()
+    cred = as_user(65534, munged.socket, request_payload("POST", "/v1/acquisitions", body))
+    code, answer = client.request("POST", "/v1/acquisitions", raw=body, auth=f"Munge {cred}")
+    assert code == 403 and "uid 65534" in answer["detail"] and "claims uid 1001" in answer["detail"]
+    body = json.dumps({"job_id": "5", "user": "nobody", "uid": 65534, "qpus": ["sc_twin"]}).encode()
+    cred = as_user(65534, munged.socket, request_payload("POST", "/v1/acquisitions", body))
+    code, answer = client.request("POST", "/v1/acquisitions", raw=body, auth=f"Munge {cred}")
+    assert code == 403 and "sbatch --qpu" in answer["detail"]
+    # a user sees only their own records
+    code, a = acquire(client, "6")
+    cred = as_user(65534, munged.socket, request_payload("GET", "/v1/acquisitions", b""))
+    code, rows = client.request("GET", "/v1/acquisitions", auth=f"Munge {cred}")
+    assert code == 200 and rows == []
+    cred = as_user(65534, munged.socket, request_payload("GET", f"/v1/acquisitions/{a['id']}", b""))
+    assert client.request("GET", f"/v1/acquisitions/{a['id']}", auth=f"Munge {cred}")[0] == 404
+
+
+def open_sessions(emulator_state: Path, since: float) -> dict[str, int]:
+    db = sqlite3.connect(f"file:{emulator_state / 'jobs.sqlite3'}?mode=ro", uri=True)
+    rows = db.execute("SELECT id, max_ttl FROM sessions WHERE created>=? AND state!='closed'", (since,)).fetchall()
+    db.close()
+    return dict(rows)
+
+
+def test_kill_9_while_acquiring_loses_and_leaks_nothing(make_qrmid, site, munged, emulator, tmp_path) -> None:
+    started = time.time()
+    n = 12
+    qpus = [{**q, "slots": n} for q in without_windows(site)]
+    q = make_qrmid(qpus=qpus)
+    client = harness.Client(q.url, munged.socket)
+    answers: dict[str, int] = {}
+
+    def ask(job: str) -> None:
+        try:
+            code, _ = acquire(client, job, wait_s=10)
+            answers[job] = code
+        except OSError:
+            answers[job] = 0  # connection died with the daemon
+
+    threads = [threading.Thread(target=ask, args=(str(1000 + i),)) for i in range(n)]
+    for t in threads:
+        t.start()
+        time.sleep(0.005)
+    time.sleep(0.05)
+    q.kill9()
+    for t in threads:
+        t.join(30)
+    q.start()
+    # every job retries (the plugin does) and ends with exactly one granted acquisition
+    for i in range(n):
+        code, a = acquire(client, str(1000 + i), wait_s=20)
+        assert code == 201, a
+    _, rows = client.request("GET", "/v1/acquisitions", auth=f"Bearer {harness.OPERATOR_TOKEN}")
+    by_job: dict[str, list] = {}
+    for r in rows:
+        by_job.setdefault(r["job_id"], []).append(r)
+    for job, acqs in by_job.items():
+        assert [a["state"] for a in acqs].count("granted") == 1, (job, acqs)
+    _, qpu = client.request("GET", "/v1/qpus/sc_twin", auth=None)
+    assert qpu["in_use"] == n
+    state = Path(emulator.log).parent / "state"
+    granted_sessions = {a["id"] for a in rows if a["state"] == "granted"}
+    assert len(granted_sessions) == n
+    # release all; then the service has no open session qrmid knows nothing about, except ones
+    # a crash orphaned between the service's answer and qrmid's commit, which expire with the hold cap
+    for r in rows:
+        if r["state"] == "granted":
+            code, _ = client.request("POST", f"/v1/acquisitions/{r['id']}/release", {})
+            assert code == 200
+    _, qpu = client.request("GET", "/v1/qpus/sc_twin", auth=None)
+    assert qpu["in_use"] == 0
+    cap = max(p["max_hold_min"] * 60 for p in site["qpusite_policy_profiles"])
+    orphans = open_sessions(state, started)
+    assert all(ttl <= cap for ttl in orphans.values()), orphans
+    print(f"orphaned sessions after kill -9: {len(orphans)}")
+
+
+def test_reaper_releases_jobs_slurm_no_longer_has(site, munged, emulator, tmp_path) -> None:
+    # a stand-in squeue on PATH: the reaper only runs a command, so this exercises its parsing and decisions
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    listing = tmp_path / "squeue.out"
+    squeue = bindir / "squeue"
+    squeue.write_text(f"#!/bin/sh\ncat {listing}\n")
+    squeue.chmod(squeue.stat().st_mode | stat.S_IXUSR)
+    listing.write_text("1201 RUNNING\n1202 RUNNING\n1203 RUNNING\n")
+    qpus = [{**q, "slots": 3} for q in without_windows(site)]
+    q = harness.Qrmid(
+        harness.qrmid_config(tmp_path, site, emulator.url, munged.socket, harness.free_port(), qpus=qpus,
+                             reaper={"slurm": "on", "interval_s": 1, "grace_s": 0}),
+        "", tmp_path / "qrmid.log",
+    )
+    q.url = "http://127.0.0.1:" + str(json.loads(q.config.read_text())["listen_port"])
+    q.env = {"PATH": f"{bindir}:{os.environ['PATH']}"}
+    q.start()
+    try:
+        client = harness.Client(q.url, munged.socket)
+        for job in ("1201", "1202", "1203"):
+            code, _ = acquire(client, job, qpus=["FRESNEL"])
+            assert code == 201
+        listing.write_text("1201 RUNNING\n1202 COMPLETED\n")  # 1203 vanished, 1202 ended
+        deadline = time.monotonic() + 10
+        states = {}
+        while time.monotonic() < deadline:
+            _, rows = client.request("GET", "/v1/acquisitions", auth=f"Bearer {harness.OPERATOR_TOKEN}")
+            states = {r["job_id"]: (r["state"], r["outcome"]) for r in rows}
+            if states["1202"][0] == states["1203"][0] == "released":
+                break
+            time.sleep(0.3)
+        assert states["1201"] == ("granted", None)
+        assert states["1202"] == ("released", "reaped") and states["1203"] == ("released", "reaped")
+        _, m = client.request("GET", "/metrics", auth=None)
+        assert 'qrmid_reaped_total{qpu="FRESNEL",reason="reaped"} 2.0' in m
+        # squeue failing proves nothing: no release
+        squeue.write_text("#!/bin/sh\necho 'slurm_load_jobs error: Unable to contact slurm controller' >&2\nexit 1\n")
+        time.sleep(2.5)
+        _, a = client.request("GET", "/v1/acquisitions?job_id=1201", auth=f"Bearer {harness.OPERATOR_TOKEN}")
+        assert a[0]["state"] == "granted"
+    finally:
+        q.stop()
+
+
+def test_hold_deadline_expires_the_acquisition(make_qrmid, site, munged) -> None:
+    q = make_qrmid(qpus=without_windows(site))
+    client = harness.Client(q.url, munged.socket)
+    code, a = acquire(client, "1301", qpus=["FRESNEL"], time_limit_s=2)
+    assert code == 201
+    code, a = client.request("GET", f"/v1/acquisitions/{a['id']}")
+    deadline = time.monotonic() + 10
+    while a["state"] != "released" and time.monotonic() < deadline:
+        time.sleep(0.3)
+        _, a = client.request("GET", f"/v1/acquisitions/{a['id']}")
+    assert a["state"] == "released" and a["outcome"] == "expired"
+
+
+def test_openapi_describes_the_api(client: harness.Client) -> None:
+    code, doc = client.request("GET", "/openapi.json", auth=None)
+    assert code == 200 and doc["openapi"].startswith("3.")
+    for path in ("/v1/acquisitions", "/v1/acquisitions/{acq_id}/release", "/v1/qpus/{name}/maintenance",
+                 "/v1/accounting", "/iam/{qpu}/identity/token", "/healthz", "/metrics"):
+        assert path in doc["paths"], path

@@ -1,0 +1,8 @@
+# QRMI daemon (services/qrmid) and its SPANK plugin (services/spank-qrmid), node environment.
+# Real components: munged with its own key and socket, the qpu-emulator on 127.0.0.1,
+# the qrmi library; the plugin suite also runs slurmctld/slurmd on 127.0.0.1.
+set -euo pipefail
+(cd services/qrmid && timeout 1200 ../../.venv-node/bin/python -m pytest -q -p no:cacheprovider tests)
+if [ -f services/spank-qrmid/tests/run.sh ]; then
+  timeout 1200 bash services/spank-qrmid/tests/run.sh
+fi
