@@ -27,6 +27,11 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+def _same(a: str, b: str) -> bool:
+    """Constant-time comparison; on bytes, because compare_digest refuses non-ASCII str."""
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
@@ -74,14 +79,14 @@ class Authority:
         return {
             t.name
             for t in self._config.twins
-            if t.api == "ibm" and any(hmac.compare_digest(api_key, k) for k in t.credentials.api_keys)
+            if t.api == "ibm" and any(_same(api_key, k) for k in t.credentials.api_keys)
         }
 
     def twins_for_client(self, client_id: str, client_secret: str) -> set[str]:
         out = set()
         for t in self._config.twins:
             want = t.credentials.clients.get(client_id)
-            if want is not None and hmac.compare_digest(client_secret, want):
+            if want is not None and _same(client_secret, want):
                 out.add(t.name)
         return out
 
@@ -92,7 +97,7 @@ class Authority:
             return None
         header, payload, sig = parts
         want = _b64(hmac.new(self._key, f"{header}.{payload}".encode(), hashlib.sha256).digest())
-        if not hmac.compare_digest(sig, want):
+        if not _same(sig, want):
             return None
         try:
             claims = json.loads(_unb64(payload))
@@ -106,7 +111,7 @@ class Authority:
         return Principal(subject, twins)
 
     def _static_token(self, token: str) -> Principal | None:
-        twins = {t.name for t in self._config.twins if any(hmac.compare_digest(token, s) for s in t.credentials.tokens)}
+        twins = {t.name for t in self._config.twins if any(_same(token, s) for s in t.credentials.tokens)}
         return Principal("token:" + hashlib.sha256(token.encode()).hexdigest()[:8], frozenset(twins)) if twins else None
 
     def principal(self, authorization: str | None) -> Principal:
