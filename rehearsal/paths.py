@@ -50,5 +50,9 @@ class SitePaths:
         return PROJECT_ROOT / "reports" / self.site_name / "rehearsal"
 
     @property
+    def summary_file(self) -> Path:
+        return self.reports_dir / "summary.json"
+
+    @property
     def playbook(self) -> Path:
         return PROJECT_ROOT / "site.yml"

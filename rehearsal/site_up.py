@@ -39,6 +39,7 @@ class UpReport:
     smoke: list[smoke.SmokeResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    summary_file: Path | None = None
 
     @property
     def recap(self) -> dict[str, HostRecap]:
@@ -76,7 +77,7 @@ def bring_up(site_arg: str, progress: Progress, *, skip_rollout: bool = False, s
     started = time.monotonic()
     site = load_site(site_arg)  # SiteModelError → exit 2, before anything is touched
     paths = site_paths(site, site_arg)
-    report = UpReport(site.site.name, hosts={h.name: h.address for h in site.hosts})
+    report = UpReport(site.site.name, hosts={h.name: h.address for h in site.hosts}, summary_file=paths.summary_file)
 
     with progress.phase("prerequisites") as phase:
         check_prerequisites()

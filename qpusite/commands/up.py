@@ -9,6 +9,7 @@ from rich.console import Console
 
 from rehearsal.errors import RehearsalError, RehearsalInputError
 from rehearsal.progress import Progress
+from rehearsal.report_file import write_report
 from rehearsal.site_up import bring_up
 from rehearsal.summary import print_summary
 
@@ -25,6 +26,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"qpusite up: {exc}", file=sys.stderr)
         return 1
     print_summary(console, report, [(p.name, p.seconds) for p in progress.phases if p.ok is not None])
+    if report.summary_file is not None:
+        write_report(report.summary_file, report, progress.phases)
     return 0 if report.ok else 1
 
 
