@@ -489,6 +489,15 @@ class BenchmarkThresholds(Strict):
     drift_tolerance: float = Field(
         default=0.1, ge=0, le=1, description="Allowed relative drop below the QPU's own history."
     )
+    quench_error_max: float = Field(
+        default=0.1, ge=0, le=2,
+        description=(
+            "Analog devices: largest allowed |measured - exact| neighbour connected <ZZ> in the Ising-ring quench."
+        ),
+    )
+    qscore_min: int | None = Field(
+        default=None, ge=1, description="Lowest acceptable Q-score (l2 tier); null = reported, not judged."
+    )
 
 
 class Qpu(Strict):
