@@ -1,0 +1,117 @@
+"""06x — negative drills: what must fail, fails fast, says why, and leaves no QPU acquired.
+
+Each drill changes nothing that outlives it: a wrong endpoint and a zero timeout
+are set in the job's own environment (the plugin never overwrites what the user
+set), the unauthorised user is an existing account outside every policy
+profile, and maintenance is switched on through qrmid's operator API and always
+switched off again.
+"""
+
+from __future__ import annotations
+
+import time
+
+from acceptance import qrmid_records, slurm_jobs
+from acceptance.checks import REGISTRY, params
+from acceptance.checks.params import QpuParam
+from acceptance.context import Context
+from acceptance.remote_http import call
+from acceptance.spec import CheckFailed, MissingComponent, Tier, check
+from site_survey.model import HostRole, Site
+
+FAIL_FAST_S = 60.0  # a drill's job must end within this (the job's limit is minutes)
+DEAD_ENDPOINT = "http://127.0.0.1:9"  # the discard port on the compute node itself: nothing answers
+UNAUTHORISED_USER = "nobody"
+ENDPOINT_KEYS = {
+    "ibm-quantum-compute-service": ("QRMI_IBM_QCS_ENDPOINT", "/v1"),
+    "ibm-quantum-system": ("QRMI_IBM_QS_ENDPOINT", ""),
+    "pasqal-cloud": ("QRMI_PASQAL_CLOUD_BASE_URL", ""),
+    "pasqal-local": ("QRMI_WARDEN_URL", ""),
+}
+
+
+def _judge(ctx: Context, job: slurm_jobs.JobOutcome, elapsed: float, words: tuple[str, ...], what: str) -> str:
+    """Common end of every drill: failed, fast, clearly, and nothing left acquired."""
+    if job.job_id and job.exit_code == 0 and job.results():
+        raise CheckFailed(f"{what}: job {job.job_id} succeeded; it must be refused")
+    if elapsed > FAIL_FAST_S:
+        raise CheckFailed(f"{what}: the job took {elapsed:.0f} s to fail (limit {FAIL_FAST_S:.0f} s)")
+    message = job.describe()
+    text = f"{message} {job.submit_error} {job.output}".lower()
+    if not any(w in text for w in words):
+        raise CheckFailed(f"{what}: failed without a clear message (expected one of {', '.join(words)}): "
+                          f"{message[:300]}")
+    if job.job_id:
+        held = qrmid_records.still_held(ctx, job.job_id)
+        if held:
+            raise CheckFailed(f"{what}: job {job.job_id} failed but qrmid still holds {', '.join(held)}")
+    return f"failed in {elapsed:.0f} s: {message[:200]}"
+
+
+
+@check(REGISTRY, 60, "drill_wrong_endpoint", tier=Tier.l1, component="qpu access", expand=params.each_qpu,
+       proves="A job whose QRMI endpoint is wrong fails fast with a message naming the connection problem, "
+              "and qrmid holds nothing afterwards.", timeout_s=180)
+def drill_wrong_endpoint(ctx: Context, p: QpuParam) -> str:
+    key = ENDPOINT_KEYS.get(p.qrmi_type)
+    if key is None:
+        raise CheckFailed(f"no endpoint drill for QRMI type {p.qrmi_type}")
+    export = f"--export=ALL,{p.qpu}_{key[0]}={DEAD_ENDPOINT}{key[1]}"
+    started = time.monotonic()
+    job = slurm_jobs.run_program(ctx, [p.qpu], [["probe", "--qpu", p.qpu]], f"drill-endpoint-{p.qpu}",
+                                 timeout_s=150, extra_options=[export])
+    return _judge(ctx, job, time.monotonic() - started,
+                  ("connect", "connection", "refused", "endpoint", "error sending request"), "wrong endpoint")
+
+
+@check(REGISTRY, 61, "drill_unauthorised_user", tier=Tier.l1, component="qrmid", expand=params.each_qpu,
+       proves="A user outside every policy profile asking for the QPU is refused fast with a message that says "
+              "so, and nothing is acquired.", timeout_s=180)
+def drill_unauthorised_user(ctx: Context, p: QpuParam) -> str:
+    started = time.monotonic()
+    job = slurm_jobs.run_program(ctx, [p.qpu], [["probe", "--qpu", p.qpu]], f"drill-user-{p.qpu}",
+                                 timeout_s=150, as_user=UNAUTHORISED_USER)
+    return _judge(ctx, job, time.monotonic() - started,
+                  ("policy", "not authori", "no qpu policy", "denied", "not allowed"), "unauthorised user")
+
+
+@check(REGISTRY, 62, "drill_zero_time_limit", tier=Tier.l1, component="qpu access", expand=params.each_qpu,
+       proves="A job whose QPU time limit is zero seconds (NAME_QRMI_JOB_TIMEOUT_SECONDS=0) fails fast with a "
+              "clear message and leaves nothing acquired.", timeout_s=180)
+def drill_zero_time_limit(ctx: Context, p: QpuParam) -> str:
+    export = f"--export=ALL,{p.qpu}_QRMI_JOB_TIMEOUT_SECONDS=0"
+    started = time.monotonic()
+    job = slurm_jobs.run_program(ctx, [p.qpu], [["probe", "--qpu", p.qpu]], f"drill-time-{p.qpu}",
+                                 timeout_s=150, extra_options=[export])
+    return _judge(ctx, job, time.monotonic() - started,
+                  ("time limit", "timeout", "timed out", "time_limit", "zero"), "zero time limit")
+
+
+def _access_host(site: Site) -> tuple[str, str]:
+    access = site.hosts_with(HostRole.qpu_access)
+    if not access:
+        raise CheckFailed("the site model has no qpu_access host (qrmid)")
+    return access[0].name, f"http://{access[0].address}:{site.software.qrmid_port}"
+
+
+@check(REGISTRY, 63, "drill_qpu_maintenance", tier=Tier.l1, component="qrmid", expand=params.each_qpu,
+       proves="With the QPU in maintenance (qrmid operator API), a job of a fail-fast profile is refused fast "
+              "with the maintenance message; maintenance is always switched off again.", timeout_s=200)
+def drill_qpu_maintenance(ctx: Context, p: QpuParam) -> str:
+    host, url = _access_host(ctx.site)
+    message = "qpusite acceptance drill: maintenance"
+    on = call(ctx, host, "PUT", url, f"/v1/qpus/{p.qpu}/maintenance", body={"message": message}, auth="operator")
+    if on.status == -1:
+        raise MissingComponent("qrmid", host, f"no answer at {url} ({on.error})")
+    if not on.ok:
+        raise CheckFailed(f"could not put {p.qpu} in maintenance: {on.status} {str(on.body)[:200]}")
+    try:
+        started = time.monotonic()
+        job = slurm_jobs.run_program(ctx, [p.qpu], [["probe", "--qpu", p.qpu]], f"drill-maint-{p.qpu}",
+                                     timeout_s=150)
+        elapsed = time.monotonic() - started
+    finally:
+        off = call(ctx, host, "DELETE", url, f"/v1/qpus/{p.qpu}/maintenance", auth="operator")
+        if not off.ok:
+            raise CheckFailed(f"could not take {p.qpu} out of maintenance: {off.status} {str(off.body)[:200]}")
+    return _judge(ctx, job, elapsed, ("maintenance",), "QPU in maintenance")

@@ -1,0 +1,80 @@
+"""HTTP calls made *from a site host* (over SSH), so checks reach services exactly
+where the site's own clients do, and credentials never leave the host.
+
+Authentication modes for qrmid: ``munge`` signs the request with a munge
+credential made on that host (root on a Slurm host is a trusted principal);
+``operator`` reads qrmid's operator token from its config on the access node.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from acceptance.context import Context
+from acceptance.spec import CheckFailed
+
+QRMID_CONFIG = "/etc/qrmid/config.json"
+
+_CLIENT = r"""
+import hashlib, json, subprocess, sys, urllib.error, urllib.request
+method, url, path, auth, qrmid_config = sys.argv[1:6]
+body = sys.stdin.read().encode() or None
+headers = {"Accept": "application/json"}
+if body:
+    headers["Content-Type"] = "application/json"
+if auth == "munge":
+    payload = "%s %s\n%s" % (method.upper(), path, hashlib.sha256(body or b"").hexdigest())
+    made = subprocess.run(["munge", "-s", payload], capture_output=True, text=True)
+    if made.returncode:
+        print(json.dumps({"status": -1, "error": "munge: " + made.stderr.strip()})); sys.exit(0)
+    headers["Authorization"] = "Munge " + made.stdout.strip()
+elif auth == "operator":
+    try:
+        cfg = json.load(open(qrmid_config))
+        token = open(cfg["operator_token_file"]).read().strip()
+    except (OSError, KeyError, ValueError) as exc:
+        print(json.dumps({"status": -1, "error": "no operator token: %s" % exc})); sys.exit(0)
+    headers["Authorization"] = "Bearer " + token
+req = urllib.request.Request(url + path, data=body, method=method.upper(), headers=headers)
+try:
+    with urllib.request.urlopen(req, timeout=20) as resp:
+        status, text = resp.status, resp.read().decode(errors="replace")
+except urllib.error.HTTPError as err:
+    status, text = err.code, err.read().decode(errors="replace")
+except OSError as exc:
+    print(json.dumps({"status": -1, "error": str(getattr(exc, "reason", exc))})); sys.exit(0)
+try:
+    doc = json.loads(text)
+except ValueError:
+    doc = text
+print(json.dumps({"status": status, "body": doc}))
+"""
+
+Auth = Literal["none", "munge", "operator"]
+
+
+@dataclass(frozen=True)
+class HttpReply:
+    status: int  # -1: no connection
+    body: Any
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+def call(ctx: Context, host: str, method: str, base_url: str, path: str, body: Any = None,
+         auth: Auth = "none", timeout_s: float = 40) -> HttpReply:
+    argv = f"python3 - {method} {base_url} '{path}' {auth} {QRMID_CONFIG}"
+    # The script comes first on stdin, then the body: python3 - reads the script to EOF,
+    # so the body is passed inside the script instead.
+    script = _CLIENT.replace("sys.stdin.read().encode() or None",
+                             repr(json.dumps(body).encode() if body is not None else None))
+    done = ctx.run(host, argv, stdin=script, timeout_s=timeout_s)
+    if not done.ok:
+        raise CheckFailed(f"HTTP client failed on {host}: {done.stderr.strip()[-300:]}")
+    doc = json.loads(done.stdout.strip().splitlines()[-1])
+    return HttpReply(int(doc["status"]), doc.get("body"), doc.get("error", ""))

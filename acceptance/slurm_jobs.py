@@ -1,0 +1,167 @@
+"""Submit acceptance jobs the way users do (``sbatch`` on the login node) and read them back.
+
+The node programs travel inside the batch script (a zip application, base64)
+and are unpacked into a per-job temporary directory that the job removes: the
+site keeps nothing of a run except Slurm's and qrmid's own records.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import shlex
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from acceptance.context import Context
+from acceptance.expectations import login_host
+from acceptance.spec import CheckFailed, MissingComponent
+from site_survey.model import Site
+
+NODE_DIR = Path(__file__).resolve().parent / "node"
+RESULT_PREFIX = "QPUSITE-RESULT "
+ERROR_PREFIX = "QPUSITE-ERROR "
+OUTPUT_DIR = "/tmp"  # on the node that ran the batch step
+
+
+def node_bundle() -> bytes:
+    """acceptance.node as a zip application: ``python node.pyz PROGRAM …``."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("acceptance/__init__.py", "")
+        for path in sorted(NODE_DIR.glob("*.py")):
+            zf.write(path, f"acceptance/node/{path.name}")
+        zf.writestr("__main__.py", "import sys\nfrom acceptance.node.__main__ import main\nsys.exit(main())\n")
+    return buf.getvalue()
+
+
+def batch_script(python: str, programs: list[list[str]]) -> str:
+    """A batch script running each node program in turn (all run; the job fails if one does)."""
+    bundle = base64.b64encode(node_bundle()).decode()
+    lines = "\n".join(bundle[i:i + 76] for i in range(0, len(bundle), 76))
+    runs = "".join(
+        f'{shlex.quote(python)} "$work/node.pyz" {" ".join(shlex.quote(a) for a in args)} || status=1\n'
+        for args in programs
+    )
+    return (
+        "#!/bin/bash\n"
+        "set -uo pipefail\n"
+        "status=0\n"
+        'work=$(mktemp -d)\ntrap \'rm -rf "$work"\' EXIT\n'
+        f'base64 -d > "$work/node.pyz" <<\'QPUSITE_BUNDLE\'\n{lines}\nQPUSITE_BUNDLE\n'
+        f"{runs}"
+        "exit $status\n"
+    )
+
+
+@dataclass
+class JobOutcome:
+    job_id: str
+    exit_code: int  # sbatch --wait's status: the job's exit code
+    state: str
+    batch_host: str
+    output: str
+    submit_error: str
+    elapsed_s: float | None
+
+    def results(self) -> list[dict[str, Any]]:
+        return [json.loads(ln[len(RESULT_PREFIX):]) for ln in self.output.splitlines() if ln.startswith(RESULT_PREFIX)]
+
+    @property
+    def errors(self) -> list[str]:
+        return [ln[len(ERROR_PREFIX):] for ln in self.output.splitlines() if ln.startswith(ERROR_PREFIX)]
+
+    def describe(self) -> str:
+        """The most telling line about what went wrong: the program's error, the job's output, sbatch's."""
+        tail = " | ".join(self.output.strip().splitlines()[-3:])
+        return (self.errors[0] if self.errors else "") or tail or self.submit_error or "no output"
+
+    def result(self) -> dict[str, Any]:
+        """The (first) node program's QPUSITE-RESULT document, or CheckFailed with its error line."""
+        found = self.results()
+        if found:
+            return found[0]
+        raise CheckFailed(f"job {self.job_id or '(not submitted)'} ({self.state}, exit {self.exit_code}) "
+                          f"gave no result: {self.describe()}")
+
+
+def parse_scontrol_job(text: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for token in text.split():
+        key, sep, value = token.partition("=")
+        if sep:
+            fields[key] = value
+    return fields
+
+
+def acceptance_user(site: Site) -> str:
+    """Who submits acceptance jobs: a user of a policy profile that allows every QPU, preferring one
+    that fails fast in maintenance windows (so the maintenance drill does not wait)."""
+    everything = {q.name for q in site.qpus}
+    profiles = [p for p in site.software.policy_profiles if p.users and everything <= set(p.qpus)]
+    profiles.sort(key=lambda p: p.during_calibration != "fail")
+    if not profiles:
+        raise CheckFailed("no policy profile names a user allowed on every QPU; acceptance jobs need one "
+                          "(software.policy_profiles[].users)")
+    return profiles[0].users[0]
+
+
+def submit(ctx: Context, script: str, options: list[str], name: str, timeout_s: float = 240,
+           as_user: str | None = None) -> JobOutcome:
+    """``sbatch --wait`` on the login node; then the job's state and its output from the batch host."""
+    login = login_host(ctx.site)
+    if login is None:
+        raise CheckFailed("the site model has no login or controller host to submit from")
+    out_pattern = f"{OUTPUT_DIR}/qpusite-accept-%j.out"
+    argv = ["sbatch", "--parsable", "--wait", f"--job-name=qpusite-accept-{name}", f"--output={out_pattern}",
+            f"--chdir={OUTPUT_DIR}",
+            *options]
+    command = " ".join(shlex.quote(a) for a in argv)
+    as_user = as_user or acceptance_user(ctx.site)
+    if as_user != "root":
+        exists = ctx.run(login.name, f"id -u {shlex.quote(as_user)}")
+        if not exists.ok:
+            raise CheckFailed(f"user {as_user} does not exist on {login.name}; acceptance jobs run as a user of "
+                              "the site's policy profiles (create the account on login and compute nodes)")
+        command = f"su -s /bin/sh {shlex.quote(as_user)} -c {shlex.quote(command)}"
+    done = ctx.run(login.name, command, stdin=script, timeout_s=timeout_s)
+    if done.returncode == 127:
+        raise MissingComponent("slurm", login.name, "no sbatch command")
+    stderr = done.stderr.strip()
+    if "unrecognized option" in stderr and "--qpu" in stderr:
+        raise MissingComponent("spank-qrmid plugin", login.name, "sbatch does not know --qpu")
+    match = re.match(r"^(\d+)", done.stdout.strip())
+    if not match:
+        return JobOutcome("", done.returncode, "NOT SUBMITTED", "", "", stderr, None)
+    job_id = match.group(1)
+    info = parse_scontrol_job(ctx.run(login.name, f"scontrol show job -o {job_id}").stdout)
+    host = info.get("BatchHost", "")
+    output = ""
+    if host and ctx.site.host(host) is not None:
+        path = f"{OUTPUT_DIR}/qpusite-accept-{job_id}.out"
+        output = ctx.run(host, f"cat {path} 2>/dev/null; rm -f {path}").stdout
+    return JobOutcome(job_id, done.returncode, info.get("JobState", "?"), host, output, stderr,
+                      _elapsed_s(info.get("RunTime", "")))
+
+
+def _elapsed_s(text: str) -> float | None:
+    m = re.match(r"^(?:(\d+)-)?(\d+):(\d+):(\d+)$", text)
+    if not m:
+        return None
+    days, h, mi, s = (int(x) if x else 0 for x in m.groups())
+    return float(((days * 24 + h) * 60 + mi) * 60 + s)
+
+
+def runtime_python(ctx: Context) -> str:
+    return f"{ctx.site.software.runtime.prefix}/bin/python"
+
+
+def run_program(ctx: Context, qpus: list[str], programs: list[list[str]], name: str, timeout_s: float = 240,
+                extra_options: list[str] | None = None, as_user: str | None = None) -> JobOutcome:
+    script = batch_script(runtime_python(ctx), programs)
+    options = [f"--qpu={','.join(qpus)}", "--time=10", *(extra_options or [])]
+    return submit(ctx, script, options, name, timeout_s=timeout_s, as_user=as_user)
