@@ -89,6 +89,8 @@ def ensure_network(podman: Podman, spec: NetworkSpec) -> str:
 def remove_network(podman: Podman, name: str) -> bool:
     if not name.startswith(NAME_PREFIX) or not podman.ok(["network", "exists", name]):
         return False
-    podman.run(["network", "rm", "--force", name])
+    # Without --force: podman would otherwise also remove any container still attached,
+    # including ones this kit did not create. Ours are gone by now.
+    podman.run(["network", "rm", name])
     return True
 

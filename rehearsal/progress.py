@@ -32,7 +32,7 @@ class Phase:
 
     def note(self, text: str) -> None:
         """A line worth keeping in the output (e.g. a play starting), not just a spinner update."""
-        self._console.print(f"  [dim]{escape(text)}[/dim]")
+        self._console.print(f"  [dim]{escape(text)}[/dim]", soft_wrap=True)
 
     def done(self, detail: str) -> None:
         self.record.detail = detail
@@ -59,12 +59,14 @@ class Progress:
         except BaseException:
             record.seconds = time.monotonic() - started
             record.ok = False
-            self.console.print(f"[red]✗[/red] {name:<14} failed after {record.seconds:.1f} s")
+            self.console.print(f"[red]✗[/red] {name:<14} failed after {record.seconds:.1f} s", soft_wrap=True)
             raise
         record.seconds = time.monotonic() - started
         record.ok = True
-        self.console.print(f"[green]✓[/green] {name:<14} {escape(record.detail)} [dim]({record.seconds:.1f} s)[/dim]")
+        self.console.print(
+            f"[green]✓[/green] {name:<14} {escape(record.detail)} [dim]({record.seconds:.1f} s)[/dim]", soft_wrap=True
+        )
 
     def skipped(self, name: str, why: str) -> None:
         self.phases.append(PhaseRecord(name, 0.0, why, None))
-        self.console.print(f"[yellow]-[/yellow] {name:<14} {escape(why)}")
+        self.console.print(f"[yellow]-[/yellow] {name:<14} {escape(why)}", soft_wrap=True)

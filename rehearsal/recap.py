@@ -55,3 +55,20 @@ def parse_recap(output: str) -> dict[str, HostRecap]:
 
 def totals(recap: dict[str, HostRecap]) -> dict[str, int]:
     return {name: sum(h.counts.get(name, 0) for h in recap.values()) for name in COUNTERS}
+
+
+def parse_failures(output: str, limit: int = 8, width: int = 300) -> list[str]:
+    """'<task>: <fatal line>' for each task that failed on a host (ignored errors excluded), first `limit`."""
+    task = "?"
+    found: list[str] = []
+    lines = [_ANSI.sub("", line).rstrip() for line in output.splitlines()]
+    for i, line in enumerate(lines):
+        if line.startswith("TASK [") or line.startswith("RUNNING HANDLER ["):
+            task = line.split("[", 1)[1].rsplit("]", 1)[0]
+        elif line.startswith(("fatal: [", "failed: [")):
+            ignored = i + 1 < len(lines) and lines[i + 1].startswith("...ignoring")
+            if not ignored:
+                found.append(f"{task}: {line[:width]}")
+                if len(found) >= limit:
+                    break
+    return found

@@ -36,6 +36,7 @@ def report_document(report: UpReport, phases: list[PhaseRecord]) -> dict[str, An
             "seconds": round(rollout.seconds, 2),
             "totals": totals(rollout.recap),
             "log": str(rollout.log),
+            "failures": rollout.failures,
         },
         "smoke": [
             {"name": r.name, "ok": r.ok, "detail": r.detail, "seconds": round(r.seconds, 2)} for r in report.smoke

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rehearsal.errors import RehearsalError
 from rehearsal.paths import PROJECT_ROOT, SitePaths
-from rehearsal.recap import HostRecap, parse_recap
+from rehearsal.recap import HostRecap, parse_failures, parse_recap
 
 ROLLOUT_TIMEOUT_S = 60 * 60
 
@@ -24,6 +24,7 @@ class RolloutResult:
     recap: dict[str, HostRecap]
     seconds: float
     log: Path
+    failures: list[str]  # '<task>: <fatal line>' per failed task, first few
 
 
 def ansible_playbook() -> str:
@@ -84,4 +85,5 @@ def run_playbook(
             watchdog.cancel()
         if time.monotonic() - started >= timeout_s:
             out.write(f"\n[qpusite] stopped: the rollout ran longer than {timeout_s:.0f} s\n")
-    return RolloutResult(returncode, parse_recap("".join(captured)), time.monotonic() - started, log)
+    output = "".join(captured)
+    return RolloutResult(returncode, parse_recap(output), time.monotonic() - started, log, parse_failures(output))

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from rehearsal.recap import totals
 from rehearsal.site_up import UpReport
+
+# The full detail is in summary.json; the screen gets the gist.
+DETAIL_CHARS = 160
 
 
 def _mark(ok: bool | None) -> str:
@@ -38,17 +42,24 @@ def print_summary(console: Console, report: UpReport, phases: list[tuple[str, fl
         counts = totals(report.rollout.recap)
         console.print(
             f"rollout: changed={counts['changed']} failed={counts['failed']} unreachable={counts['unreachable']} "
-            f"in {report.rollout.seconds:.0f} s (exit {report.rollout.returncode})"
+            f"in {report.rollout.seconds:.0f} s (exit {report.rollout.returncode}); log {report.rollout.log}",
+            soft_wrap=True,
         )
+        for failure in report.rollout.failures:
+            console.print(f"  [red]failed[/red] {escape(failure)}", soft_wrap=True)
     if report.smoke:
         checks = Table(title="smoke", title_justify="left")
         for column in ("check", "result", "detail", "time"):
             checks.add_column(column)
         for result in report.smoke:
-            checks.add_row(result.name, _mark(result.ok), result.detail, f"{result.seconds:.0f} s")
+            detail = result.detail if len(result.detail) <= DETAIL_CHARS else result.detail[: DETAIL_CHARS - 1] + "…"
+            checks.add_row(result.name, _mark(result.ok), escape(detail), f"{result.seconds:.0f} s")
         console.print(checks)
-    console.print("times: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phases)
-                  + f"; total {report.seconds:.0f} s")
+    console.print(
+        "times: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phases)
+        + f"; total {report.seconds:.0f} s",
+        soft_wrap=True,
+    )
     for note in report.notes:
-        console.print(f"next: {note}")
+        console.print(f"next: {escape(note)}", soft_wrap=True)
     console.print("[green]site is up[/green]" if report.ok else "[red]site is NOT healthy[/red]")

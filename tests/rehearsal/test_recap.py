@@ -44,3 +44,21 @@ def test_no_recap_means_no_hosts():
 def test_recap_stops_at_the_next_non_host_line():
     recap = parse_recap(OUTPUT.replace("\n\n\n", "\n") + "Saturday 21 November 2026  07:00:00 +0000 (0:00:01.0)\n")
     assert set(recap) == {"c1", "ctl", "qgw"}
+
+
+def test_failed_tasks_are_named_and_ignored_errors_left_out():
+    from rehearsal.recap import parse_failures
+
+    output = (
+        "TASK [slurm : Start slurmd] ***\n"
+        'fatal: [c1]: FAILED! => {"msg": "Unable to start service slurmd"}\n'
+        "TASK [common : Optional probe] ***\n"
+        'fatal: [c2]: FAILED! => {"msg": "nope"}\n'
+        "...ignoring\n"
+        "RUNNING HANDLER [munge : Restart munge] ***\n"
+        'failed: [ctl] (item=x) => {"msg": "boom"}\n'
+    )
+    assert parse_failures(output) == [
+        'slurm : Start slurmd: fatal: [c1]: FAILED! => {"msg": "Unable to start service slurmd"}',
+        'munge : Restart munge: failed: [ctl] (item=x) => {"msg": "boom"}',
+    ]
