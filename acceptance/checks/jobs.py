@@ -20,7 +20,8 @@ PROBE_MIN = 0.85
 @check(REGISTRY, 40, "batch_job_runs", tier=Tier.smoke, component="slurm", expand=params.the_site,
        proves="A plain batch job (no QPU) is accepted, runs on a compute node and exits 0.", timeout_s=120)
 def batch_job_runs(ctx: Context, p: SiteParam) -> str:
-    job = slurm_jobs.submit(ctx, "#!/bin/bash\nhostname\n", ["--time=1"], "plain", timeout_s=100)
+    # As root: this check is about Slurm alone, not the QPU policy (032 checks the job user).
+    job = slurm_jobs.submit(ctx, "#!/bin/bash\nhostname\n", ["--time=1"], "plain", timeout_s=100, as_user="root")
     if not job.job_id:
         raise CheckFailed(f"sbatch refused the job: {job.submit_error}")
     computes = {h.name for h in ctx.site.hosts_with(HostRole.compute)}

@@ -1,0 +1,1 @@
+"""Outputs of a run: JUnit XML, a self-contained HTML report, the terminal summary."""
