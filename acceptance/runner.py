@@ -58,7 +58,11 @@ def _outcome(ctx: Context, instance: CheckInstance) -> tuple[Status, str]:
 def _child(instance: CheckInstance, site: Site, site_dir: Path, log_path: str, conn: Connection) -> None:
     os.setsid()  # own process group: the parent can end the check and its children together
     with open(log_path, "a", encoding="utf-8", buffering=1) as log_file:
-        ctx = Context(site=site, site_dir=site_dir, log=lambda line: log_file.write(line + "\n"))
+
+        def log(line: str) -> None:
+            log_file.write(line + "\n")
+
+        ctx = Context(site=site, site_dir=site_dir, log=log)
         status, message = _outcome(ctx, instance)
         conn.send((status.value, message, [m.__dict__ for m in ctx.metrics]))
     conn.close()

@@ -115,7 +115,8 @@ def network_policies_present(cluster: Cluster, want: Expected) -> str:
         raise Failed(f"network policies missing: {', '.join(missing)}")
     deny = found.get("default-deny-ingress")
     spec = deny.spec if deny is not None else None
-    if deny is not None and (spec is None or spec.pod_selector.match_labels or spec.ingress):
+    selects_some = spec is None or (spec.pod_selector is not None and bool(spec.pod_selector.match_labels))
+    if deny is not None and (selects_some or (spec is not None and spec.ingress)):
         raise Failed("default-deny-ingress no longer denies every pod's ingress")
     return f"{len(want.network_policies)} network policies present, ingress denied by default"
 

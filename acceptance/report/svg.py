@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 
 W, H = 420, 240
@@ -59,7 +59,7 @@ def bar_chart(title: str, labels: Sequence[str], values: Sequence[float], thresh
     return "".join(parts)
 
 
-def line_chart(title: str, xs: Sequence[float], series: dict[str, Sequence[float | None]],
+def line_chart(title: str, xs: Sequence[float], series: Mapping[str, Sequence[float | None]],
                threshold: float | None = None, lo: float = 0.0, hi: float = 1.0, x_label: str = "",
                y_label: str = "", x_ticks: Sequence[str] | None = None) -> str:
     parts = _frame(title, lo, hi, y_label)
