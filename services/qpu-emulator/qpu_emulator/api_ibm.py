@@ -212,7 +212,7 @@ def create_session(body: SessionCreate, svc: Svc, caller: Caller) -> dict[str, A
         "created": time.time(),
     }
     svc.store.add_session(row)
-    return _session_doc(_session(svc, row["id"], caller), svc)
+    return _session_doc(_session(svc, str(row["id"]), caller), svc)
 
 
 @router.get("/v1/sessions/{session_id}", tags=["IBM sessions"])
@@ -357,7 +357,7 @@ def list_jobs(
     twin_name = None
     if backend is not None:
         twin_name = svc.twin_for(backend, "ibm", caller).name
-    statuses = None
+    statuses: tuple[str, ...] | None = None
     if pending is True:
         statuses = (QUEUED, RUNNING)
     elif pending is False:

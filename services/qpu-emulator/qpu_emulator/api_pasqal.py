@@ -255,7 +255,7 @@ def create_batch(body: BatchCreate, svc: Svc, caller: Caller) -> dict[str, Any]:
             status=QUEUED,
             principal=caller.name,
             created=now,
-            batch_id=batch["id"],
+            batch_id=str(batch["id"]),
             shots=spec.runs,
             params={"sequence": body.sequence_builder, "runs": spec.runs, "variables": spec.variables},
             extra={"project_id": body.project_id or "", "order": i},
