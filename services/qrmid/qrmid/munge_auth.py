@@ -3,7 +3,8 @@
 A credential authenticates a request only if munged decodes it, it was not seen
 before (munged rejects replays it remembers; qrmid also keeps its own persistent
 replay cache so a munged restart does not reopen the window), and its payload
-binds it to this exact request: ``"<METHOD> <path>\\n<sha256 of body>"``.
+binds it to this exact request: ``"<METHOD> <path?query>\\n<body>"`` (bodies are
+small JSON documents; carrying them whole keeps the C client free of a hash library).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class MungeIdentity:
 
 
 def request_payload(method: str, path: str, body: bytes) -> bytes:
-    return f"{method.upper()} {path}\n{hashlib.sha256(body).hexdigest()}".encode()
+    return f"{method.upper()} {path}\n".encode() + body
 
 
 class Munge:

@@ -1,0 +1,85 @@
+"""Fixtures for the plugin's end-to-end tests: munged, the emulator, qrmid (from
+services/qrmid/tests/harness.py) and a one-node Slurm loading the plugin.
+
+Jobs run as existing system accounts so the machine needs no new users:
+`daemon` is in the production profile, `bin` in development (fails fast during
+windows), `nobody` in none."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "qrmid" / "tests"))
+
+import harness  # noqa: E402
+import slurm_harness  # noqa: E402
+
+PROFILE_USER, DEV_USER, OUTSIDER = "daemon", "bin", "nobody"
+
+
+def profiles(site: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for p in site["qpusite_policy_profiles"]:
+        users = [PROFILE_USER] if p["name"] == "production" else [DEV_USER]
+        out.append({**p, "users": users, "groups": []})
+    return out
+
+
+@pytest.fixture(scope="session")
+def munged() -> Iterator[harness.Munged]:
+    tmp = Path(tempfile.mkdtemp(prefix="spank-qrmid-munge-"))
+    m = harness.start_munged(tmp)
+    yield m
+    harness.stop(m.proc)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def site() -> dict[str, Any]:
+    return harness.lab_site_vars()
+
+
+@pytest.fixture(scope="session")
+def emulator(site: dict[str, Any]) -> Iterator[harness.Emulator]:
+    tmp = Path(tempfile.mkdtemp(prefix="spank-qrmid-emu-"))
+    e = harness.start_emulator(tmp, site)
+    yield e
+    harness.stop(e.proc)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def workdir() -> Iterator[Path]:
+    # jobs run as other users: their scripts and output live in a world-writable, sticky dir
+    tmp = Path(tempfile.mkdtemp(prefix="spank-qrmid-jobs-"))
+    tmp.chmod(0o1777)
+    yield tmp
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stack(site, munged, emulator) -> Iterator[tuple[harness.Qrmid, slurm_harness.Slurm]]:
+    tmp = Path(tempfile.mkdtemp(prefix="spank-qrmid-stack-"))
+    tmp.chmod(0o755)  # slurm.conf must be readable by the submitting users; secrets stay 0600 files
+    port = harness.free_port()
+    qpus = [{**q, "calibration_windows": []} for q in site["qpusite_qpus"]]
+    cfg = harness.qrmid_config(tmp, site, emulator.url, munged.socket, port, qpus=qpus,
+                               policy_profiles=profiles(site), reaper={"slurm": "on", "interval_s": 2, "grace_s": 5})
+    q = harness.Qrmid(cfg, f"http://127.0.0.1:{port}", tmp / "qrmid.log")
+    slurm = slurm_harness.start_slurm(tmp / "slurm", munged.socket, q.url, site["qpusite_qpu_licenses"])
+    # the reaper asks this Slurm (squeue finds it through SLURM_CONF)
+    q.env = {"SLURM_CONF": str(slurm.conf)}
+    q.start()
+    yield q, slurm
+    slurm.stop()
+    q.stop()
+    if not os.environ.get("SPANK_QRMID_KEEP"):  # keep logs for debugging
+        shutil.rmtree(tmp, ignore_errors=True)

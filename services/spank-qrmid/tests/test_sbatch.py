@@ -1,0 +1,163 @@
+"""Real `sbatch --qpu` jobs: Slurm (licenses through job_submit.lua) → spank_qrmid →
+qrmid (munge) → qrmi → emulator, and back through the job's own credentials."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import harness
+from conftest import DEV_USER, OUTSIDER, PROFILE_USER
+
+SAMPLE = Path(harness.__file__).with_name("job_sample.py")
+SITE_PACKAGES = next((harness.REPO / ".venv-node" / "lib").glob("python3*/site-packages"))
+
+
+def script(workdir: Path, name: str, body: str) -> Path:
+    path = workdir / f"{name}.sh"
+    path.write_text(
+        "#!/bin/sh\n"
+        "export HOME=/tmp MPLCONFIGDIR=$(mktemp -d)\n"
+        f"env | sort > {workdir}/job-$SLURM_JOB_ID.env\n" + body + "\n"
+    )
+    path.chmod(0o755)
+    return path
+
+
+def sample_script(workdir: Path, shots: int = 300) -> Path:
+    return script(workdir, f"sample{shots}",
+                  f"PYTHONPATH={SITE_PACKAGES} exec /usr/bin/python3 {SAMPLE} {shots}")
+
+
+def submit(slurm, workdir: Path, job: Path, *opts: str, user: str = PROFILE_USER) -> str:
+    r = slurm.run("sbatch", "--parsable", f"--output={workdir}/job-%j.out", f"--error={workdir}/job-%j.err",
+                  *opts, str(job), user=user)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip().split(";")[0]
+
+
+def output(workdir: Path, job_id: str) -> tuple[str, str]:
+    out, err = workdir / f"job-{job_id}.out", workdir / f"job-{job_id}.err"
+    return (out.read_text() if out.exists() else "", err.read_text() if err.exists() else "")
+
+
+def acquisitions(q: harness.Qrmid, job_id: str) -> list[dict]:
+    c = harness.Client(q.url, "")
+    _, rows = c.request("GET", f"/v1/acquisitions?job_id={job_id}", auth=f"Bearer {harness.OPERATOR_TOKEN}")
+    return rows
+
+
+def test_sbatch_qpu_samples_a_bell_pair(stack, workdir) -> None:
+    q, slurm = stack
+    job = submit(slurm, workdir, sample_script(workdir), "--qpu=sc_twin")
+    st = slurm.wait_state(job, {"COMPLETED", "FAILED", "CANCELLED"}, 240)
+    out, err = output(workdir, job)
+    assert st["JobState"] == "COMPLETED", (st, out, err)
+    assert st["Licenses"] == "sc_twin:1"  # added by job_submit.lua from --qpu
+    counts = json.loads(out.strip().splitlines()[-1])["counts"]
+    assert sum(counts.values()) == 300
+    assert (counts.get("00", 0) + counts.get("11", 0)) / 300 > 0.85, counts
+    env = (workdir / f"job-{job}.env").read_text()
+    assert "QRMI_JOB_QPU_RESOURCES=sc_twin" in env and "QRMI_JOB_QPU_TYPES=ibm-quantum-compute-service" in env
+    assert "SLURM_JOB_QPU_RESOURCES=sc_twin" in env and f"QRMI_JOB_ID={job}" in env
+    assert "sc_twin_QRMI_JOB_ACQUISITION_TOKEN=" in env and "sc_twin_QRMI_JOB_TIMEOUT_SECONDS=" in env
+    for secret in harness.SITE_SECRETS:
+        assert secret not in env + out + err
+    rows = acquisitions(q, job)
+    assert len(rows) == 1 and rows[0]["state"] == "released" and rows[0]["user"] == PROFILE_USER
+
+
+def test_two_qpu_job(stack, workdir) -> None:
+    q, slurm = stack
+    job = submit(slurm, workdir, sample_script(workdir, 200), "--qpu=sc_twin,FRESNEL")
+    st = slurm.wait_state(job, {"COMPLETED", "FAILED", "CANCELLED"}, 300)
+    out, err = output(workdir, job)
+    assert st["JobState"] == "COMPLETED", (st, out, err)
+    got = {d["qpu"]: d["counts"] for d in map(json.loads, out.strip().splitlines())}
+    assert set(got) == {"sc_twin", "FRESNEL"}
+    assert sum(got["FRESNEL"].values()) == 200 and got["FRESNEL"].get("1", 0) > 150
+    assert sorted(acquisitions(q, job)[0]["qpus"]) == ["FRESNEL", "sc_twin"]
+
+
+def test_busy_qpu_keeps_the_next_job_in_the_queue_and_scancel_releases(stack, workdir) -> None:
+    q, slurm = stack
+    holder = submit(slurm, workdir, script(workdir, "hold", "sleep 300"), "--qpu=FRESNEL")
+    slurm.wait_state(holder, {"RUNNING"}, 120)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (not acquisitions(q, holder) or
+                                           acquisitions(q, holder)[0]["state"] != "granted"):
+        time.sleep(0.3)
+    assert acquisitions(q, holder)[0]["state"] == "granted"
+    waiter = submit(slurm, workdir, sample_script(workdir, 100), "--qpu=FRESNEL")
+    time.sleep(3)
+    st = slurm.job_state(waiter)
+    assert st["JobState"] == "PENDING" and st["Reason"] == "Licenses", st
+    assert acquisitions(q, waiter) == []  # it never reached a node, so never asked qrmid
+    cancelled = time.monotonic()
+    assert slurm.run("scancel", holder).returncode == 0
+    while time.monotonic() - cancelled < 30 and acquisitions(q, holder)[0]["state"] != "released":
+        time.sleep(0.2)
+    released_after = time.monotonic() - cancelled
+    assert acquisitions(q, holder)[0]["state"] == "released"
+    print(f"scancel → released in {released_after:.1f} s")
+    assert released_after < 15
+    st = slurm.wait_state(waiter, {"COMPLETED", "FAILED", "CANCELLED"}, 240)
+    assert st["JobState"] == "COMPLETED", (st, output(workdir, waiter))
+
+
+def test_user_outside_every_profile_gets_a_clear_failure(stack, workdir) -> None:
+    q, slurm = stack
+    job = submit(slurm, workdir, sample_script(workdir, 10), "--qpu=sc_twin", user=OUTSIDER)
+    st = slurm.wait_state(job, {"COMPLETED", "FAILED", "CANCELLED"}, 120)
+    out, err = output(workdir, job)
+    assert st["JobState"] == "FAILED", (st, out, err)
+    assert "qrmid:" in err and "no QPU policy profile" in err and OUTSIDER in err, err
+    assert "counts" not in out
+
+
+def test_unknown_qpu_is_refused_at_submission(stack, workdir) -> None:
+    _, slurm = stack
+    r = slurm.run("sbatch", "--qpu=no_such_qpu", str(sample_script(workdir, 10)), user=PROFILE_USER)
+    assert r.returncode != 0
+    assert "icense" in r.stderr, r.stderr  # "Invalid license specification"
+
+
+def test_maintenance_per_policy(stack, workdir) -> None:
+    q, slurm = stack
+    op = harness.Client(q.url, "")
+    auth = f"Bearer {harness.OPERATOR_TOKEN}"
+    until = (datetime.now(UTC) + timedelta(seconds=10)).isoformat()
+    code, _ = op.request("PUT", "/v1/qpus/sc_twin/maintenance", {"message": "cryostat refill", "until": until},
+                         auth=auth)
+    assert code == 200
+    try:
+        # development fails fast, with why and until when
+        dev = submit(slurm, workdir, sample_script(workdir, 10), "--qpu=sc_twin", user=DEV_USER)
+        # production waits for the end of the maintenance, then runs
+        prod = submit(slurm, workdir, sample_script(workdir, 50), "--qpu=sc_twin", user=PROFILE_USER)
+        st = slurm.wait_state(dev, {"COMPLETED", "FAILED", "CANCELLED"}, 120)
+        out, err = output(workdir, dev)
+        assert st["JobState"] == "FAILED", (st, err)
+        assert "cryostat refill" in err and "until" in err, err
+        st = slurm.wait_state(prod, {"COMPLETED", "FAILED", "CANCELLED"}, 240)
+        out, err = output(workdir, prod)
+        assert st["JobState"] == "COMPLETED", (st, out, err)
+        assert "granted after waiting" in err, err
+    finally:
+        op.request("DELETE", "/v1/qpus/sc_twin/maintenance", auth=auth)
+
+
+def test_accounting_has_every_job_with_its_times(stack) -> None:
+    q, _ = stack
+    c = harness.Client(q.url, "")
+    _, acct = c.request("GET", "/v1/accounting", auth=f"Bearer {harness.OPERATOR_TOKEN}")
+    recs = acct["records"]
+    assert recs, acct
+    granted = [r for r in recs if r["granted_at"]]
+    assert granted
+    for r in granted:
+        assert r["requested_at"] <= r["granted_at"] <= (r["hold_released_at"] or time.time())
+        assert r["job_id"] and r["user"] in (PROFILE_USER, DEV_USER) and r["hold_s"] >= 0
+    assert acct["totals_hold_s"]["by_user"][PROFILE_USER] > 0
