@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from site_survey.model import Site
 from stacks.kubernetes.manifests import placeholder_values, site_manifests
 
-# the path each service answers on, by component label (qrmid: any HTTP reply proves it serves)
-HEALTH_PATHS = {"emulator": "health", "prometheus": "-/ready", "qrmid": ""}
+# the path each service answers its health on, by component label
+HEALTH_PATHS = {"emulator": "health", "prometheus": "-/ready", "qrmid": "healthz"}
 
 
 @dataclass(frozen=True)

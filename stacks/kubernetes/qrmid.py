@@ -1,7 +1,9 @@
-"""The QRMI daemon as a one-replica StatefulSet (its accounting state lives on
-a volume): qrmi_config.json in a ConfigMap with endpoints pointing at the
-in-cluster emulators, the QPU credentials and the munge key in Secrets mounted
-as files (never environment variables)."""
+"""The QRMI daemon (services/qrmid) as a one-replica StatefulSet: its accounting
+database lives on a volume; config.json (the shape qrmid.config.Config reads)
+in a ConfigMap with endpoints pointing at the in-cluster emulators; the QPU
+credentials in a secrets file and the munge key, both Secrets mounted read-only
+(never environment variables); munged runs beside it so qrmid can verify the
+munge credentials of Slurm jobs."""
 
 from __future__ import annotations
 
@@ -9,12 +11,13 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from site_survey.derive import emulator_base_url, qpus, qrmi_settings
+from site_survey.derive import emulator_base_url, qpus, qrmi_resources, qrmi_settings
 from site_survey.model import Site
 from stacks.kubernetes.emulator import emulator_name
 from stacks.kubernetes.objects import (
     cluster_service,
     container_security,
+    http_probe,
     image,
     metadata,
     pod_security,
@@ -22,13 +25,14 @@ from stacks.kubernetes.objects import (
     selector,
     service_account,
     service_dns,
-    tcp_probe,
 )
 
 COMPONENT = "qrmid"
 CONFIG_DIR = "/etc/qrmid"
-SECRETS_DIR = "/run/secrets/qrmi"
+SECRETS_DIR = "/run/secrets/qrmid"
 STATE_DIR = "/var/lib/qrmid"
+MUNGE_DIR = "/run/munge"
+MUNGE_SOCKET = f"{MUNGE_DIR}/munge.socket.2"
 MUNGE_KEY_INPUT = "mungeKey"  # base64 of the site's munge.key
 
 
@@ -45,24 +49,55 @@ def in_cluster_settings(site: Site) -> dict[str, dict[str, str]]:
     return out
 
 
-def qrmi_config(site: Site) -> dict[str, Any]:
+def qrmid_config(site: Site) -> dict[str, Any]:
+    """qrmid's config.json; lists in the shapes derive.py gives the VM rollout."""
     settings = in_cluster_settings(site)
+    resources_ = [{**r, "environment": settings[r["name"]]} for r in qrmi_resources(site)]
+    port = site.software.qrmid_port
     return {
-        "resources": [
-            {"name": q.name, "type": q.qrmi.type.value, "is_dynamic": False, "environment": settings[q.name]}
-            for q in site.qpus
-        ]
+        # inside the pod; the NetworkPolicy decides who may connect
+        "listen_host": "0.0.0.0",  # noqa: S104
+        "listen_port": port,
+        "public_url": f"http://{service_dns(site, COMPONENT)}:{port}",
+        "database": f"{STATE_DIR}/qrmid.sqlite",
+        "timezone": site.site.timezone,
+        "secrets_file": f"{SECRETS_DIR}/secrets.json",
+        "munge_socket": MUNGE_SOCKET,
+        "resources": resources_,
+        "qpus": qpus(site),
+        "policy_profiles": [p.model_dump(mode="json") for p in site.software.policy_profiles],
+        # no squeue in the pod: only deadlines reap stale acquisitions
+        "reaper": {"slurm": "off"},
     }
 
 
-def credential_files(site: Site, values: Mapping[str, str]) -> dict[str, str]:
-    """Secret file name -> value: one file per '<QPU>_<KEY>' (QRMI's prefixed variable name)."""
-    files: dict[str, str] = {}
-    for qpu in site.qpus:
-        for key, ref in sorted(qpu.qrmi.secrets.items()):
-            if ref.vault in values:
-                files[f"{qpu.name}_{key}"] = values[ref.vault]
-    return files
+def secrets_file(site: Site, values: Mapping[str, str]) -> dict[str, str]:
+    """qrmid's secrets file, keyed by vaulted variable name like the VM rollout renders it."""
+    names = sorted({ref.vault for q in site.qpus for ref in q.qrmi.secrets.values()})
+    return {name: values[name] for name in names if name in values}
+
+
+def _munged(site: Site) -> dict[str, Any]:
+    return {
+        "name": "munged",
+        "image": image(site, COMPONENT),
+        "imagePullPolicy": "IfNotPresent",
+        "command": [
+            "munged",
+            "--foreground",
+            "--key-file=/etc/munge/munge.key",
+            f"--socket={MUNGE_SOCKET}",
+            f"--pid-file={MUNGE_DIR}/munged.pid",
+            f"--seed-file={MUNGE_DIR}/munged.seed",
+            "--log-file=/dev/stderr",
+        ],
+        "resources": resources("20m", "32Mi", "200m", "64Mi"),
+        "securityContext": container_security(),
+        "volumeMounts": [
+            {"name": "munge-key", "mountPath": "/etc/munge", "readOnly": True},
+            {"name": "munge-run", "mountPath": MUNGE_DIR},
+        ],
+    }
 
 
 def _statefulset(site: Site) -> dict[str, Any]:
@@ -87,30 +122,26 @@ def _statefulset(site: Site) -> dict[str, Any]:
                             "name": COMPONENT,
                             "image": image(site, COMPONENT),
                             "imagePullPolicy": "IfNotPresent",
-                            "env": [
-                                {"name": "QRMID_CONFIG", "value": f"{CONFIG_DIR}/qrmi_config.json"},
-                                {"name": "QRMID_SITE", "value": f"{CONFIG_DIR}/site.json"},
-                                {"name": "QRMID_SECRETS_DIR", "value": SECRETS_DIR},
-                                {"name": "QRMID_STATE_DIR", "value": STATE_DIR},
-                                {"name": "QRMID_LISTEN", "value": f"0.0.0.0:{port}"},
-                            ],
+                            "command": ["qrmid", "--config", f"{CONFIG_DIR}/config.json"],
                             "ports": [{"name": "http", "containerPort": port}],
-                            "readinessProbe": tcp_probe("http", 5),
-                            "livenessProbe": tcp_probe("http", 30),
+                            "readinessProbe": http_probe("/healthz", "http", 5),
+                            "livenessProbe": http_probe("/healthz", "http", 30),
                             "resources": resources("100m", "128Mi", "1", "512Mi"),
                             "securityContext": container_security(),
                             "volumeMounts": [
                                 {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
-                                {"name": "credentials", "mountPath": SECRETS_DIR, "readOnly": True},
-                                {"name": "munge-key", "mountPath": "/etc/munge", "readOnly": True},
+                                {"name": "secrets", "mountPath": SECRETS_DIR, "readOnly": True},
+                                {"name": "munge-run", "mountPath": MUNGE_DIR, "readOnly": True},
                                 {"name": "state", "mountPath": STATE_DIR},
                             ],
-                        }
+                        },
+                        _munged(site),
                     ],
                     "volumes": [
                         {"name": "config", "configMap": {"name": f"{COMPONENT}-config"}},
-                        {"name": "credentials", "secret": {"secretName": "qrmi-credentials", "defaultMode": 0o400}},
+                        {"name": "secrets", "secret": {"secretName": f"{COMPONENT}-secrets", "defaultMode": 0o400}},
                         {"name": "munge-key", "secret": {"secretName": "munge-key", "defaultMode": 0o400}},
+                        {"name": "munge-run", "emptyDir": {"medium": "Memory"}},
                     ],
                 },
             },
@@ -127,28 +158,20 @@ def _statefulset(site: Site) -> dict[str, Any]:
 def qrmid_manifests(site: Site, values: Mapping[str, str]) -> list[dict[str, Any]]:
     if not site.qpus:
         return []
-    site_json = {
-        "site": site.site.name,
-        "qpus": qpus(site),
-        "policy_profiles": [p.model_dump(mode="json") for p in site.software.policy_profiles],
-    }
     return [
         service_account(site, COMPONENT, COMPONENT),
         {
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": metadata(site, f"{COMPONENT}-config", COMPONENT),
-            "data": {
-                "qrmi_config.json": json.dumps(qrmi_config(site), indent=2, sort_keys=True),
-                "site.json": json.dumps(site_json, indent=2, sort_keys=True),
-            },
+            "data": {"config.json": json.dumps(qrmid_config(site), indent=2, sort_keys=True)},
         },
         {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": metadata(site, "qrmi-credentials", COMPONENT),
+            "metadata": metadata(site, f"{COMPONENT}-secrets", COMPONENT),
             "type": "Opaque",
-            "stringData": credential_files(site, values),
+            "stringData": {"secrets.json": json.dumps(secrets_file(site, values), indent=2, sort_keys=True)},
         },
         {
             "apiVersion": "v1",

@@ -194,7 +194,7 @@ def test_a_healthy_deployment_passes_every_check(site, stand_in):
         "k8s_004_network_policies": "passed",
     }, results
     # the services were really asked through the API server's proxy
-    assert sorted(api.proxied) == ["emulator-emu1/health", "prometheus/-/ready", "qrmid/"]
+    assert sorted(api.proxied) == ["emulator-emu1/health", "prometheus/-/ready", "qrmid/healthz"]
 
 
 def test_an_unready_pod_fails_the_readiness_check(site, stand_in):

@@ -63,8 +63,9 @@ def test_workloads_have_probes_requests_and_restricted_security(site):
         pod = obj["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["automountServiceAccountToken"] is False
+        main_container = pod["containers"][0]
+        assert main_container["readinessProbe"] and main_container["livenessProbe"]
         for container in pod["containers"]:
-            assert container["readinessProbe"] and container["livenessProbe"]
             assert container["resources"]["requests"]["cpu"] and container["resources"]["requests"]["memory"]
             assert container["securityContext"]["allowPrivilegeEscalation"] is False
             assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
@@ -96,9 +97,11 @@ def test_emulator_resources_follow_the_host(ovh_cloud_doc):
 
 def test_qrmid_reaches_the_emulators_through_their_services(site):
     objects = site_manifests(site, placeholder_values(site))
-    config = json.loads(by_name(objects, "ConfigMap", "qrmid-config")["data"]["qrmi_config.json"])
+    config = json.loads(by_name(objects, "ConfigMap", "qrmid-config")["data"]["config.json"])
     namespace = site.cloud.kubernetes.namespace
     ibm = next(r for r in config["resources"] if r["type"] == "ibm-quantum-compute-service")
+    assert config["public_url"] == f"http://qrmid.{namespace}.svc:8470"
+    assert ibm["secrets"] == {"QRMI_IBM_QCS_IAM_APIKEY": next(iter(site.qpus[0].qrmi.secrets.values())).vault}
     assert ibm["environment"]["QRMI_IBM_QCS_ENDPOINT"] == f"http://emulator-emu1.{namespace}.svc:8480/v1"
     assert ibm["environment"]["QRMI_IBM_QCS_IAM_ENDPOINT"] == f"http://emulator-emu1.{namespace}.svc:8480"
     # no credential in the ConfigMap
@@ -109,12 +112,17 @@ def test_credentials_are_secret_files_named_as_qrmi_expects(ovh_cloud_doc):
     site = site_from(ovh_cloud_doc)
     values = {"vault_cloud_sc_apikey": "the-api-key", "mungeKey": "bXVuZ2U="}
     objects = site_manifests(site, values)
-    creds = by_name(objects, "Secret", "qrmi-credentials")
-    assert creds["stringData"] == {"sc_cloud_QRMI_IBM_QCS_IAM_APIKEY": "the-api-key"}
+    creds = by_name(objects, "Secret", "qrmid-secrets")
+    assert json.loads(creds["stringData"]["secrets.json"]) == {"vault_cloud_sc_apikey": "the-api-key"}
     assert by_name(objects, "Secret", "munge-key")["data"] == {"munge.key": "bXVuZ2U="}
     qrmid = by_name(objects, "StatefulSet", "qrmid")["spec"]["template"]["spec"]
     modes = {v["name"]: v.get("secret", {}).get("defaultMode") for v in qrmid["volumes"]}
-    assert modes["credentials"] == 0o400 and modes["munge-key"] == 0o400
+    assert modes["secrets"] == 0o400 and modes["munge-key"] == 0o400
+    # munged beside qrmid, sharing its socket directory; qrmid is told where it is
+    containers = {c["name"]: c for c in qrmid["containers"]}
+    assert containers["munged"]["command"][0] == "munged"
+    config = json.loads(by_name(objects, "ConfigMap", "qrmid-config")["data"]["config.json"])
+    assert f"--socket={config['munge_socket']}" in containers["munged"]["command"]
     # the emulator accepts exactly the key qrmid presents
     emulator = yaml.safe_load(by_name(objects, "Secret", "emulator-emu1-config")["stringData"]["config.yaml"])
     assert emulator["twins"][0]["credentials"]["api_keys"] == ["the-api-key"]
@@ -188,6 +196,34 @@ def test_emulator_config_is_accepted_by_the_emulator_itself(site):
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == sorted(q.name for q in site.qpus if q.emulator)
+
+
+def test_qrmid_config_is_accepted_by_qrmid_itself(site, tmp_path):
+    """Cross-check against services/qrmid's own config loader, secrets file included (node environment)."""
+    probe = (
+        subprocess.run([str(NODE_PYTHON), "-c", "import qrmid.config"], capture_output=True, text=True, check=False)
+        if NODE_PYTHON.exists()
+        else None
+    )
+    if probe is None or probe.returncode != 0:
+        pytest.skip("the node environment with qrmid is not installed (./bootstrap setup)")
+    objects = site_manifests(site, placeholder_values(site))
+    config = json.loads(by_name(objects, "ConfigMap", "qrmid-config")["data"]["config.json"])
+    secrets = by_name(objects, "Secret", "qrmid-secrets")["stringData"]["secrets.json"]
+    (tmp_path / "secrets.json").write_text(secrets)
+    (tmp_path / "secrets.json").chmod(0o400)
+    config["secrets_file"] = str(tmp_path / "secrets.json")  # where the Secret would be mounted
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    script = (
+        "import json, sys\nfrom qrmid.config import load\n"
+        "config, secrets, _ = load(sys.argv[1])\n"
+        "print(json.dumps({'resources': sorted(secrets), 'port': config.listen_port}))"
+    )
+    result = subprocess.run(
+        [str(NODE_PYTHON), "-c", script, str(tmp_path / "config.json")], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"resources": sorted(q.name for q in site.qpus), "port": 8470}
 
 
 def test_manifests_render_without_the_pulumi_engine():

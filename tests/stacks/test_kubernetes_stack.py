@@ -4,6 +4,7 @@ stay secrets, and the provider reaching every child."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
@@ -80,9 +81,9 @@ def test_secret_payloads_are_pulumi_secrets_with_the_real_values(mocks: Recordin
 
     def check(_: Any) -> None:
         found = {o["metadata"]["name"]: o for o in kubernetes_objects(mocks) if o["kind"] == "Secret"}
-        credentials = found["qrmi-credentials"]["stringData"]
+        credentials = found["qrmid-secrets"]["stringData"]
         assert SECRET_SIG in credentials
-        assert credentials["value"] == {"sc_cloud_QRMI_IBM_QCS_IAM_APIKEY": "real-api-key"}
+        assert json.loads(credentials["value"]["secrets.json"]) == {"vault_cloud_sc_apikey": "real-api-key"}
         munge = found["munge-key"]["data"]
         assert SECRET_SIG in munge and munge["value"] == {"munge.key": REAL["mungeKey"]}
         emulator = found["emulator-emu1-config"]["stringData"]
