@@ -58,10 +58,16 @@ def save(record: RunRecord, runs_dir: Path) -> Path:
     return path
 
 
+def _order(path: Path) -> tuple[str, int]:
+    """20261121T060000Z.json before 20261121T060000Z-1.json (a second run in the same second)."""
+    base, _, n = path.stem.partition("-")
+    return base, int(n) if n.isdigit() else 0
+
+
 def load(runs_dir: Path, exclude: Path | None = None) -> tuple[list[RunRecord], list[str]]:
     """Earlier records, oldest first; unreadable ones are reported, not fatal."""
     records, problems = [], []
-    for path in sorted(runs_dir.glob("*.json")):
+    for path in sorted(runs_dir.glob("*.json"), key=_order):
         if exclude is not None and path.resolve() == exclude.resolve():
             continue
         try:

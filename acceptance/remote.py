@@ -22,6 +22,7 @@ SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "LogLevel=
 # operator's known_hosts instead, which is what a production site should do.
 RELAXED_HOST_KEYS = ("-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null")
 SSH_UNREACHABLE = 255
+TRANSPORT_VARIABLE = "QPUSITE_ACCEPT_TRANSPORT"  # "ssh" (default) or "local"
 
 
 class HostUnreachable(Exception):
@@ -57,6 +58,9 @@ class Remote:
         return host
 
     def argv(self, host: Host, command: str) -> list[str]:
+        if os.environ.get(TRANSPORT_VARIABLE) == "local":
+            # Every host is this machine: run the per-host checks on a node itself, and in tests.
+            return ["sh", "-c", command]
         conn = host.connection
         remote = f"sudo -n sh -c {shlex.quote(command)}" if conn.become else command
         argv = ["ssh", *SSH_OPTIONS, "-p", str(conn.port)]
@@ -81,7 +85,8 @@ class Remote:
         done = Completed(command, proc.returncode, proc.stdout, proc.stderr)
         for line in (done.stdout.rstrip() + "\n" + done.stderr.rstrip()).strip().splitlines()[:200]:
             self.log(f"  {line}")
-        if proc.returncode == SSH_UNREACHABLE and _looks_like_ssh_failure(proc.stderr):
+        local = os.environ.get(TRANSPORT_VARIABLE) == "local"
+        if not local and proc.returncode == SSH_UNREACHABLE and _looks_like_ssh_failure(proc.stderr):
             raise HostUnreachable(host_name, (proc.stderr.strip().splitlines() or ["no output"])[-1])
         self.log(f"  (exit {proc.returncode})")
         return done

@@ -30,12 +30,15 @@ OUTPUT_DIR = "/tmp"  # on the node that ran the batch step
 
 def node_bundle() -> bytes:
     """acceptance.node as a zip application: ``python node.pyz PROGRAM …``."""
+    files = {"acceptance/__init__.py": "",
+             "__main__.py": "import sys\nfrom acceptance.node.__main__ import main\nsys.exit(main())\n"}
+    for path in sorted(NODE_DIR.glob("*.py")):
+        files[f"acceptance/node/{path.name}"] = path.read_text(encoding="utf-8")
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("acceptance/__init__.py", "")
-        for path in sorted(NODE_DIR.glob("*.py")):
-            zf.write(path, f"acceptance/node/{path.name}")
-        zf.writestr("__main__.py", "import sys\nfrom acceptance.node.__main__ import main\nsys.exit(main())\n")
+        for name, text in sorted(files.items()):
+            # Fixed timestamps: the same programs always make the same bundle.
+            zf.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), text)
     return buf.getvalue()
 
 

@@ -75,7 +75,9 @@ def listening_addresses(ss_output: str, port: int) -> list[str]:
         local = cols[3]
         address, _, port_text = local.rpartition(":")
         if port_text == str(port):
-            found.append(address.split("%")[0])
+            if "%" in address:  # drop an interface scope: [fe80::1%eth0] -> [fe80::1]
+                address = address.split("%")[0] + ("]" if address.startswith("[") else "")
+            found.append(address)
     return found
 
 
