@@ -56,3 +56,11 @@ class SitePaths:
     @property
     def playbook(self) -> Path:
         return PROJECT_ROOT / "site.yml"
+
+
+def display_path(path: Path) -> str:
+    """A path as a person in the project root would type it (relative when inside the project)."""
+    try:
+        return str(path.resolve().relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)

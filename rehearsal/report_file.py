@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from rehearsal.paths import display_path
 from rehearsal.progress import PhaseRecord
 from rehearsal.recap import totals
 from rehearsal.site_up import UpReport
@@ -35,7 +36,7 @@ def report_document(report: UpReport, phases: list[PhaseRecord]) -> dict[str, An
             "returncode": rollout.returncode,
             "seconds": round(rollout.seconds, 2),
             "totals": totals(rollout.recap),
-            "log": str(rollout.log),
+            "log": display_path(rollout.log),
             "failures": rollout.failures,
         },
         "smoke": [

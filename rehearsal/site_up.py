@@ -12,7 +12,7 @@ from rehearsal import smoke
 from rehearsal.hosts import container_specs, ensure_containers
 from rehearsal.image import ensure_image
 from rehearsal.network import NetworkSpec, ensure_network, site_network
-from rehearsal.paths import PROJECT_ROOT, SitePaths, state_dir
+from rehearsal.paths import SitePaths, display_path, state_dir
 from rehearsal.podman import Podman
 from rehearsal.podman_config import PodmanLayout
 from rehearsal.prerequisites import check_prerequisites
@@ -102,7 +102,7 @@ def bring_up(site_arg: str, progress: Progress, *, skip_rollout: bool = False, s
         report.container_actions = ensure_containers(podman, site, specs, public_key)
         added = ensure_secrets(paths.secrets_file, vaulted_variables(site))
         if added:
-            phase.note(f"generated rehearsal secrets {', '.join(added)} in {_display(paths.secrets_file)}")
+            phase.note(f"generated rehearsal secrets {', '.join(added)} in {display_path(paths.secrets_file)}")
         by_action: dict[str, int] = {}
         for action in report.container_actions.values():
             by_action[action] = by_action.get(action, 0) + 1
@@ -113,7 +113,7 @@ def bring_up(site_arg: str, progress: Progress, *, skip_rollout: bool = False, s
     with progress.phase("ssh") as phase:
         phase.update(f"waiting for {len(targets)} host(s) to accept SSH")
         report.ssh_seconds = ssh.wait_ready(list(targets.values()))
-        phase.done(f"{len(targets)} host(s) accept SSH with {_display(paths.private_key)}")
+        phase.done(f"{len(targets)} host(s) accept SSH with {display_path(paths.private_key)}")
 
     if skip_rollout:
         progress.skipped("rollout", "--skip-rollout: hosts are ready for ansible-playbook")
@@ -121,7 +121,7 @@ def bring_up(site_arg: str, progress: Progress, *, skip_rollout: bool = False, s
         report.seconds = time.monotonic() - started
         return report
     if not paths.playbook.is_file():
-        progress.skipped("rollout", f"{_display(paths.playbook)} does not exist yet: stopping with the hosts ready")
+        progress.skipped("rollout", f"{display_path(paths.playbook)} does not exist yet: stopping with the hosts ready")
         report.notes.append(_next_step(paths))
         report.seconds = time.monotonic() - started
         return report
@@ -142,7 +142,7 @@ def bring_up(site_arg: str, progress: Progress, *, skip_rollout: bool = False, s
         counts = totals(report.rollout.recap)
         phase.done(
             f"ok={counts['ok']} changed={counts['changed']} failed={counts['failed']} "
-            f"unreachable={counts['unreachable']} (exit {report.rollout.returncode}); log {_display(log)}"
+            f"unreachable={counts['unreachable']} (exit {report.rollout.returncode}); log {display_path(log)}"
         )
 
     if skip_smoke or not report.ok:
@@ -189,15 +189,8 @@ def run_smoke(
     return results
 
 
-def _display(path: Path) -> str:
-    try:
-        return str(path.relative_to(PROJECT_ROOT))
-    except ValueError:
-        return str(path)
-
-
 def _next_step(paths: SitePaths) -> str:
     return (
         "run the rollout yourself: .venv/bin/ansible-playbook -i "
-        f"{_display(paths.site_file)} site.yml -e @{_display(paths.secrets_file)}"
+        f"{display_path(paths.site_file)} site.yml -e @{display_path(paths.secrets_file)}"
     )

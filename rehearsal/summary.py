@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from rehearsal.paths import display_path
 from rehearsal.recap import totals
 from rehearsal.site_up import UpReport
 
@@ -42,7 +43,8 @@ def print_summary(console: Console, report: UpReport, phases: list[tuple[str, fl
         counts = totals(report.rollout.recap)
         console.print(
             f"rollout: changed={counts['changed']} failed={counts['failed']} unreachable={counts['unreachable']} "
-            f"in {report.rollout.seconds:.0f} s (exit {report.rollout.returncode}); log {report.rollout.log}",
+            f"in {report.rollout.seconds:.0f} s (exit {report.rollout.returncode}); "
+            f"log {display_path(report.rollout.log)}",
             soft_wrap=True,
         )
         for failure in report.rollout.failures:

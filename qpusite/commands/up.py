@@ -16,6 +16,8 @@ from rehearsal.summary import print_summary
 
 def run(args: argparse.Namespace) -> int:
     console = Console()
+    if not console.is_terminal:  # CI logs: wide enough for addresses and recap columns
+        console = Console(width=max(console.width, 120))
     progress = Progress(console)
     try:
         report = bring_up(args.site, progress, skip_rollout=args.skip_rollout, skip_smoke=args.skip_smoke)

@@ -2,23 +2,29 @@
 # containers, network and rehearsal state removed first; the cached node image is kept),
 # the idempotence re-run (containers reused, PLAY RECAP changed=0, smoke green), then
 # `qpusite down lab`. Needs root and the packages in tools/apt/rehearsal.txt.
+# QPUSITE_REHEARSAL_SITE=<name or path to site.yaml> rehearses another site the same way.
 set -euo pipefail
 QPUSITE=.venv/bin/qpusite
-SUMMARY=reports/lab/rehearsal/summary.json
+SITE=${QPUSITE_REHEARSAL_SITE:-lab}
 
 if [ ! -f site.yml ]; then
   echo "60-rehearsal: SKIPPED — site.yml does not exist yet, so there is no rollout to rehearse"
   exit 0
 fi
 
-cleanup() { timeout 300 "$QPUSITE" down lab >/dev/null 2>&1 || true; }
+SITE_NAME=$(.venv/bin/python -c 'import sys; from site_survey import load_site; print(load_site(sys.argv[1]).site.name)' "$SITE")
+SUMMARY=reports/$SITE_NAME/rehearsal/summary.json
+
+cleanup() { timeout 300 "$QPUSITE" down "$SITE" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
 # Fails unless the summary shows a healthy site; $1 says which run, $2 (optional) requires changed=0.
 check_summary() {
   .venv/bin/python - "$SUMMARY" "$1" "${2:-}" <<'PY'
-import json, sys
+import json, os, sys
 path, run, want_noop = sys.argv[1], sys.argv[2], sys.argv[3] == "noop"
+if not os.path.exists(path):
+    sys.exit(f"60-rehearsal: {run} FAILED: `qpusite up` stopped before writing {path} (see its output above)")
 doc = json.load(open(path))
 rollout = doc["rollout"] or {}
 totals = rollout.get("totals", {})
@@ -45,27 +51,31 @@ if problems:
 PY
 }
 
-echo "60-rehearsal: cold start (removing lab's containers, network and rehearsal state)"
-timeout 300 "$QPUSITE" down lab
+echo "60-rehearsal: cold start (removing $SITE_NAME's containers, network and rehearsal state)"
+timeout 300 "$QPUSITE" down "$SITE"
 rm -f "$SUMMARY"
-timeout 3000 "$QPUSITE" up lab
+timeout 3000 "$QPUSITE" up "$SITE" || true  # judged from the summary below
 check_summary "cold up"
 
 echo "60-rehearsal: idempotence re-run"
 rm -f "$SUMMARY"
-timeout 900 "$QPUSITE" up lab
+timeout 900 "$QPUSITE" up "$SITE" || true
 check_summary "re-run" noop
 
 echo "60-rehearsal: down"
 trap - EXIT
-timeout 300 "$QPUSITE" down lab
-.venv/bin/python - <<'PY'
-import os, subprocess
-from rehearsal.site_up import podman_for_project
+timeout 300 "$QPUSITE" down "$SITE"
+.venv/bin/python - "$SITE" <<'PY'
+import sys
+from rehearsal.site_up import podman_for_project, site_paths
+from site_survey import load_site
+site = load_site(sys.argv[1])
+paths = site_paths(site, sys.argv[1])
 podman = podman_for_project()
-left = podman.run(["ps", "-a", "--format", "{{.Names}}", "--filter", "name=^qpusite-lab-"]).stdout.split()
+name = site.site.name
+left = podman.run(["ps", "-a", "--format", "{{.Names}}", "--filter", f"name=^qpusite-{name}-"]).stdout.split()
 assert not left, f"containers left after down: {left}"
-assert not podman.ok(["network", "exists", "qpusite-lab"]), "network qpusite-lab left after down"
-assert not os.path.exists("inventories/lab/.rehearsal"), "rehearsal state left after down"
+assert not podman.ok(["network", "exists", f"qpusite-{name}"]), f"network qpusite-{name} left after down"
+assert not paths.rehearsal_dir.exists(), f"rehearsal state left after down: {paths.rehearsal_dir}"
 print("60-rehearsal: down removed containers, network and state")
 PY
