@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rehearsal.errors import RehearsalError
+from rehearsal.lock import exclusive
 from rehearsal.mirror import debian_mirror
 from rehearsal.podman import Podman
 
@@ -109,6 +110,15 @@ def ensure_image(podman: Podman, log_path: Path) -> ImageResult:
     reference = image_reference()
     if podman.ok(["image", "exists", reference]):
         return ImageResult(reference, built=False, seconds=time.monotonic() - started)
+    # Another site's `up` may be building the same image: wait for it rather than build twice.
+    with exclusive(podman.layout.root / "locks" / "image.lock", "the node image build", wait_s=BUILD_TIMEOUT_S):
+        if podman.ok(["image", "exists", reference]):
+            return ImageResult(reference, built=False, seconds=time.monotonic() - started)
+        _build(podman, reference, log_path)
+    return ImageResult(reference, built=True, seconds=time.monotonic() - started)
+
+
+def _build(podman: Podman, reference: str, log_path: Path) -> None:
     mirror = debian_mirror(SUITE)
     rootfs = podman.layout.build_dir / f"rootfs-{recipe_hash()}"
     if rootfs.exists():  # a build interrupted earlier: start clean
@@ -145,7 +155,6 @@ def ensure_image(podman: Podman, log_path: Path) -> ImageResult:
             raise RehearsalError(f"packing the root file system at {rootfs} failed ({tar.returncode})")
     finally:
         shutil.rmtree(rootfs, ignore_errors=True)
-    return ImageResult(reference, built=True, seconds=time.monotonic() - started)
 
 
 def remove_images(podman: Podman) -> list[str]:

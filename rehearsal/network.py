@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from rehearsal.errors import RehearsalInputError
+from rehearsal.errors import RehearsalError, RehearsalInputError
 from rehearsal.podman import Podman
 from site_survey.model import Site
 
@@ -74,15 +74,31 @@ def ensure_network(podman: Podman, spec: NetworkSpec) -> str:
             f"podman network {spec.name} exists with subnet(s) {', '.join(sorted(map(str, subnets)))} but the model "
             f"says {spec.subnet}; run `qpusite down {spec.name.removeprefix(NAME_PREFIX)}` first"
         )
-    podman.run(
-        [
-            "network", "create",
-            "--subnet", str(spec.subnet),
-            "--gateway", str(spec.gateway),
-            "--label", "qpusite=rehearsal",
-            spec.name,
-        ]
-    )
+    for other in podman.json(["network", "ls", "--format", "json"]):
+        for entry in other.get("subnets") or []:
+            subnet = ipaddress.ip_network(entry.get("subnet", "0.0.0.0/32"), strict=False)
+            if other.get("name") != spec.name and subnet.overlaps(spec.subnet):
+                raise RehearsalInputError(
+                    f"the site's subnet {spec.subnet} overlaps podman network {other.get('name')} ({subnet}); "
+                    "bring that site down first (`qpusite down <site>`) or give this site another VLAN"
+                )
+    try:
+        podman.run(
+            [
+                "network", "create",
+                "--subnet", str(spec.subnet),
+                "--gateway", str(spec.gateway),
+                "--label", "qpusite=rehearsal",
+                spec.name,
+            ]
+        )
+    except RehearsalError as exc:
+        if "already used" in str(exc):  # podman found the subnet on one of this machine's interfaces
+            raise RehearsalInputError(
+                f"{spec.subnet} ({spec.source}) is already in use on this machine; the rehearsal needs the "
+                f"site's own subnet free: {exc}"
+            ) from None
+        raise
     return "created"
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from rehearsal import smoke
 from rehearsal.hosts import container_specs, ensure_containers
 from rehearsal.image import ensure_image
+from rehearsal.lock import exclusive
 from rehearsal.network import NetworkSpec, ensure_network, site_network
 from rehearsal.paths import SitePaths, display_path, state_dir
 from rehearsal.podman import Podman
@@ -84,6 +85,24 @@ def bring_up(site_arg: str, progress: Progress, *, skip_rollout: bool = False, s
         network = site_network(site)  # a model the rehearsal cannot host fails here, before any change
         report.network = network
         phase.done(f"podman, debootstrap, runc, ssh present; network {network.subnet} from {network.source}")
+    with exclusive(site_lock(site.site.name), f"the rehearsal of site {site.site.name}"):
+        return _bring_up_locked(site, paths, network, report, progress, started, skip_rollout, skip_smoke)
+
+
+def site_lock(site_name: str) -> Path:
+    return state_dir() / "locks" / f"site-{site_name}.lock"
+
+
+def _bring_up_locked(
+    site: Site,
+    paths: SitePaths,
+    network: NetworkSpec,
+    report: UpReport,
+    progress: Progress,
+    started: float,
+    skip_rollout: bool,
+    skip_smoke: bool,
+) -> UpReport:
     podman = podman_for_project()
 
     with progress.phase("image") as phase:

@@ -6,9 +6,10 @@ import argparse
 import sys
 
 from rehearsal.errors import RehearsalError, RehearsalInputError
+from rehearsal.lock import exclusive
 from rehearsal.prerequisites import check_prerequisites
 from rehearsal.site_down import tear_down
-from rehearsal.site_up import podman_for_project, site_paths
+from rehearsal.site_up import podman_for_project, site_lock, site_paths
 from site_survey import load_site
 
 
@@ -17,7 +18,8 @@ def run(args: argparse.Namespace) -> int:
     paths = site_paths(site, args.site)
     try:
         check_prerequisites()
-        report = tear_down(podman_for_project(), paths, purge_image=args.purge_image)
+        with exclusive(site_lock(paths.site_name), f"the rehearsal of site {paths.site_name}"):
+            report = tear_down(podman_for_project(), paths, purge_image=args.purge_image)
     except RehearsalInputError as exc:
         print(f"qpusite down: {exc}", file=sys.stderr)
         return 2
