@@ -13,18 +13,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import pulumi  # noqa: E402
 import pulumi_kubernetes as k8s  # noqa: E402
 
-from site_survey.errors import SiteModelError  # noqa: E402
-from stacks.common.preflight import check_program  # noqa: E402
-from stacks.common.site_input import load_stack_site  # noqa: E402
+from stacks.common.site_input import load_checked_site  # noqa: E402
 from stacks.kubernetes.manifests import secret_value_names  # noqa: E402
 from stacks.kubernetes.site import KubernetesSite, KubernetesSiteArgs  # noqa: E402
 
 
 def main() -> None:
-    site, site_dir = load_stack_site()
-    problems = check_program(site, site_dir, "kubernetes")
-    if problems:
-        raise SiteModelError(str(site_dir / "site.yaml"), problems)
+    site, _ = load_checked_site("kubernetes")
     assert site.cloud is not None
     config = pulumi.Config("qpusite")
     provider = None

@@ -11,17 +11,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import pulumi  # noqa: E402
 
 from site_survey.cloud import cloud_hosts  # noqa: E402
-from site_survey.errors import SiteModelError  # noqa: E402
-from stacks.common.preflight import check_program, read_ssh_public_key  # noqa: E402
-from stacks.common.site_input import load_stack_site  # noqa: E402
+from stacks.common.preflight import read_ssh_public_key  # noqa: E402
+from stacks.common.site_input import load_checked_site  # noqa: E402
 from stacks.ovh.site import OvhSite, OvhSiteArgs, export_outputs  # noqa: E402
 
 
 def main() -> None:
-    site, site_dir = load_stack_site()
-    problems = check_program(site, site_dir, "ovh")
-    if problems:
-        raise SiteModelError(str(site_dir / "site.yaml"), problems)
+    site, site_dir = load_checked_site("ovh")
     config = pulumi.Config("qpusite")
     link = site.cloud.hybrid_link if site.cloud else None
     wireguard = link is not None and link.kind == "wireguard"

@@ -93,9 +93,7 @@ def test_ovh_program_refuses_a_site_without_a_key(mocks: RecordingMocks, exports
     doc = yaml.safe_load(OVH_CLOUD.read_text())
     doc["cloud"]["ssh_public_key_file"] = "missing.pub"
     (target / "site.yaml").write_text(yaml.safe_dump(doc))
-    from site_survey import SiteModelError
-
-    with pytest.raises(SiteModelError, match="cloud.ssh_public_key_file"):
+    with pytest.raises(pulumi.RunError, match="cloud.ssh_public_key_file"):
         run_program("ovh", {"qpusite:siteFile": str(target / "site.yaml")})
     assert not mocks.resources
 
