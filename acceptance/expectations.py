@@ -14,7 +14,8 @@ from site_survey.model import Host, HostRole, Site
 
 # Where the roles put the files the checks look at.
 SLURM_CONF = "/etc/slurm/slurm.conf"
-QRMI_CONFIG = "/etc/slurm/qrmi_config.json"
+QRMI_CONFIG = "/etc/slurm/qrmi_config.json"  # on compute nodes (roles/quantum_runtime)
+QRMI_CONFIG_GROUP = "qpusite-qrmi"  # may read it besides root; holds credentials
 MUNGE_KEY = "/etc/munge/munge.key"
 SLURMCTLD_PORT_KEY, SLURMD_PORT_KEY = "SlurmctldPort", "SlurmdPort"
 DEFAULT_SLURMCTLD_PORT, DEFAULT_SLURMD_PORT = 6817, 6818
@@ -80,12 +81,19 @@ def config_files(site: Site, host: Host) -> list[ConfigFile]:
         out.append(ConfigFile("munge", MUNGE_KEY, "munge", "munge", "0400"))
     if roles & {HostRole.controller, HostRole.login, HostRole.compute}:
         out.append(ConfigFile("slurm", SLURM_CONF, "root", "root", "0644"))
+    if HostRole.compute in roles:
+        out.append(ConfigFile("quantum runtime", QRMI_CONFIG, "root", QRMI_CONFIG_GROUP, "0640"))
     return out
 
 
 def runtime_hosts(site: Site) -> list[Host]:
     """Hosts that get the quantum runtime and qrmi_config.json (feature group quantum_runtime)."""
     return [h for h in site.hosts if set(h.roles) & {HostRole.login, HostRole.compute}]
+
+
+def qrmi_config_hosts(site: Site) -> list[Host]:
+    """Hosts that get qrmi_config.json: the compute nodes, where jobs run."""
+    return site.hosts_with(HostRole.compute)
 
 
 def login_host(site: Site) -> Host | None:

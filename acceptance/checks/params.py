@@ -113,6 +113,10 @@ def each_runtime_host(site: Site) -> list[HostParam]:
     return [HostParam(h.name) for h in expectations.runtime_hosts(site)]
 
 
+def each_qrmi_config_host(site: Site) -> list[HostParam]:
+    return [HostParam(h.name) for h in expectations.qrmi_config_hosts(site)]
+
+
 def munge_pairs(site: Site) -> list[PairParam]:
     """Controller to every other munge host, and every compute node to every QPU access node
     (qrmid verifies the credentials compute nodes send)."""

@@ -99,7 +99,7 @@ def compare_qrmi_config(expected: list[dict[str, Any]], found: dict[str, Any]) -
 
 
 @check(REGISTRY, 31, "qrmi_config_valid", tier=Tier.smoke, component="quantum_runtime",
-       expand=params.each_runtime_host,
+       expand=params.each_qrmi_config_host,
        proves="The host's qrmi_config.json lists exactly the model's QPUs with the model's settings, every "
               "secret set, and every endpoint reachable from that host.")
 def qrmi_config_valid(ctx: Context, p: HostParam) -> str:

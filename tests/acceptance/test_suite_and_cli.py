@@ -32,8 +32,9 @@ def test_partial_site_reports_missing_components_and_writes_outputs(
     runtime = by_id["030_runtime_installed[c1]"]
     assert runtime.status == Status.missing
     assert runtime.message == "quantum runtime not deployed on c1: no /opt/qpusite/runtime/bin/python"
-    assert by_id["031_qrmi_config_valid[ctl]"].status == Status.missing
-    assert "/etc/slurm/qrmi_config.json" in by_id["031_qrmi_config_valid[ctl]"].message
+    assert by_id["031_qrmi_config_valid[c1]"].status == Status.missing
+    assert "/etc/slurm/qrmi_config.json" in by_id["031_qrmi_config_valid[c1]"].message
+    assert "031_qrmi_config_valid[ctl]" not in by_id  # the login node gets no qrmi_config.json
     # the same run: junit, html and the JSON record exist and agree
     root = ET.parse(out / "junit.xml").getroot()
     assert int(root.get("tests", "0")) == len(outcome.record.results)
