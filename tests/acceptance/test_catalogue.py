@@ -78,3 +78,12 @@ def test_a_site_without_qpus_has_no_qpu_checks(lab: dict) -> None:
     site = site_from(lab)
     specs: list[CheckSpec[object]] = [i.spec for i in load_all().instances(site, Tier.l2)]
     assert not any(s.component in ("benchmark", "qpu access") for s in specs)
+
+
+def test_the_documented_catalogue_matches_the_code() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "acceptance.md").read_text()
+    for spec in load_all().specs:
+        row = f"| {spec.number:03d} | `{spec.name}` | {spec.tier.value} | {spec.component} |"
+        assert row in doc, f"docs/acceptance.md lacks or misdescribes {spec.check_id}: {row}"
