@@ -1,0 +1,143 @@
+"""qrmid acquire + release latency with N concurrent requesters against an emulated QPU.
+
+    .venv-node/bin/python benchmarks/qrmid_bench.py [--requesters 50] [--cycles 10] [--qpu sc_twin]
+
+Starts the real pieces on 127.0.0.1 (munged with its own key, the qpu-emulator
+with the lab site's twins, qrmid configured from inventories/lab/site.yaml with
+the QPU's slots raised to the number of requesters, so the figure is qrmid's
+path and not queueing for a slot), then runs N requesters at once. Each cycle is
+what the SPANK plugin does for a job: a munge-signed POST /v1/acquisitions
+(qrmi acquire — for sc_twin an IBM session opened at the emulator — plus
+job-scoped credentials), then POST .../release (qrmi release — the session
+closed at the emulator). Prints p50/p99 per operation and per cycle.
+
+Two load shapes: ``--mode paced`` (default; every requester starts one cycle per
+``--interval`` seconds, spread out — 50 jobs starting and ending concurrently) and
+``--mode burst`` (every requester loops back-to-back, so all 50 are always in
+flight and latency is bounded by throughput: Little's law).
+
+Target (issue 5): p99 ≤ 20 ms on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "services" / "qrmid" / "tests"))
+
+import harness  # noqa: E402
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--requesters", type=int, default=50)
+    ap.add_argument("--cycles", type=int, default=10, help="acquire+release cycles per requester")
+    ap.add_argument("--qpu", default="sc_twin")
+    ap.add_argument("--mode", choices=("paced", "burst"), default="paced",
+                    help="paced: each requester starts a cycle every --interval s (jobs starting over time); "
+                         "burst: each requester loops back-to-back (every requester always in flight)")
+    ap.add_argument("--interval", type=float, default=1.0, help="paced mode: seconds between a requester's cycles")
+    ap.add_argument("--warmup", type=int, default=1, help="unmeasured cycles per requester first (connections, "
+                                                            "qrmi instances and their IAM tokens)")
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="qrmid-bench-"))
+    munged = harness.start_munged(tmp / "munge")
+    emulator = qrmid = None
+    try:
+        site = harness.lab_site_vars()
+        emulator = harness.start_emulator(tmp / "emulator", site)
+        qpus = [{**q, "calibration_windows": [], "slots": max(q["slots"], args.requesters)}
+                for q in site["qpusite_qpus"]]
+        port = harness.free_port()
+        cfg = harness.qrmid_config(tmp, site, emulator.url, munged.socket, port, qpus=qpus, status_poll_s=3600)
+        qrmid = harness.Qrmid(cfg, f"http://127.0.0.1:{port}", tmp / "qrmid.log").start()
+
+        acquire_ms: list[float] = []
+        release_ms: list[float] = []
+        cycle_ms: list[float] = []
+        errors: list[str] = []
+        start = threading.Barrier(args.requesters)
+
+        def requester(n: int) -> None:
+            client = harness.Client(qrmid.url, munged.socket)
+            start.wait()
+            # paced requesters start spread over one interval, as jobs do, then keep their rhythm
+            t_next = time.perf_counter() + random.uniform(0, args.interval)  # noqa: S311 (load spread, not crypto)
+            for c in range(-args.warmup, args.cycles):
+                job = f"{n * 1000 + c + args.warmup}"
+                if args.mode == "paced":
+                    time.sleep(max(0.0, t_next - time.perf_counter()))
+                    t_next += args.interval
+                t0 = time.perf_counter()
+                code, a = client.request("POST", "/v1/acquisitions",
+                                         {"job_id": job, "user": "bob", "uid": 1001, "qpus": [args.qpu],
+                                          "wait_s": 30})
+                t1 = time.perf_counter()
+                if code != 201:
+                    errors.append(f"acquire {job}: {code} {a}")
+                    continue
+                code, r = client.request("POST", f"/v1/acquisitions/{a['id']}/release", {})
+                t2 = time.perf_counter()
+                if code != 200 or r.get("state") != "released":
+                    errors.append(f"release {job}: {code} {r}")
+                    continue
+                if c < 0:
+                    continue
+                acquire_ms.append((t1 - t0) * 1000)
+                release_ms.append((t2 - t1) * 1000)
+                cycle_ms.append((t2 - t0) * 1000)
+
+        threads = [threading.Thread(target=requester, args=(n,)) for n in range(args.requesters)]
+        procs = (("qrmid", qrmid.proc), ("emulator", emulator.proc), ("munged", munged.proc))
+        cpu0 = {name: cpu_seconds(proc.pid) for name, proc in procs}
+        wall = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - wall
+        cycles = args.requesters * (args.cycles + args.warmup)
+        cpu = {name: (cpu_seconds(proc.pid) - cpu0[name]) / cycles * 1000 for name, proc in procs}
+        mode = f"paced, one cycle per {args.interval:g} s each" if args.mode == "paced" else "burst, back-to-back"
+        print(f"qrmid bench ({mode}): {args.requesters} concurrent requesters x {args.cycles} cycles on {args.qpu}, "
+              f"{len(cycle_ms)} ok, {len(errors)} failed, {wall:.1f} s wall, "
+              f"{len(cycle_ms) / wall:.1f} cycles/s")
+        for name, values in (("acquire", acquire_ms), ("release", release_ms), ("acquire+release", cycle_ms)):
+            if values:
+                print(f"  {name:16s} p50 {statistics.median(values):7.1f} ms   p99 {pct(values, 99):7.1f} ms   "
+                      f"max {max(values):7.1f} ms")
+        print("  CPU per cycle: " + ", ".join(f"{k} {v:.2f} ms" for k, v in cpu.items()))
+        for e in errors[:5]:
+            print("  error:", e)
+        return 0 if not errors else 1
+    finally:
+        for p in (qrmid, emulator):
+            if p is not None:
+                p.stop() if isinstance(p, harness.Qrmid) else harness.stop(p.proc)
+        harness.stop(munged.proc)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
