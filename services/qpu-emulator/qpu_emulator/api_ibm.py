@@ -259,7 +259,7 @@ class JobCreate(BaseModel):
     params: dict[str, Any] | None = None
     session_id: str | None = None
     cost: int | None = Field(default=None, ge=0)
-    log_level: Literal["critical", "error", "warning", "info", "debug"] | None = None
+    log_level: str | None = None  # clients differ in case ("debug", "WARNING"); not used
     tags: list[str] | None = None
     private: bool | None = None
     runtime: str | None = None
@@ -428,6 +428,14 @@ def delete_job(job_id: str, svc: Svc, caller: Caller) -> Response:
         svc.scheduler.cancel(job_id)
     svc.store.delete_job(job_id)
     return Response(status_code=204)
+
+
+@router.get("/v1/instances/usage", tags=["IBM service"])
+def instance_usage(svc: Svc, caller: Caller) -> dict[str, Any]:
+    """Usage of the caller's instance: an emulator has no quota, so no limit is ever reached."""
+    jobs, _ = svc.store.jobs(statuses=FINAL_STATES, limit=10_000)
+    used = sum((j.finished or 0) - (j.started or j.finished or 0) for j in jobs if caller.may_use(j.twin))
+    return {"usage_consumed_seconds": round(used, 3), "usage_limit_reached": False, "usage_limit_seconds": None}
 
 
 @router.get("/v1/versions", tags=["IBM service"])

@@ -10,7 +10,8 @@ import time
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from qpu_emulator import pasqal_twin
@@ -39,8 +40,14 @@ Svc = Annotated[Service, Depends(service)]
 Caller = Annotated[Principal, Depends(principal)]
 
 
-def jsend(data: Any, code: int = 200) -> dict[str, Any]:
-    return {"status": "success", "code": code, "message": "OK.", "data": data}
+RESULT_LINK_TTL_S = 600
+
+
+def jsend(data: Any, code: int = 200, pagination: dict[str, int] | None = None) -> dict[str, Any]:
+    body = {"status": "success", "code": code, "message": "OK.", "data": data}
+    if pagination is not None:
+        body["pagination"] = pagination
+    return body
 
 
 def _iso(ts: float | None) -> str | None:
@@ -342,3 +349,68 @@ def cancel_job_v2(job_id: str, svc: Svc, caller: Caller) -> dict[str, Any]:
 @router.put(f"{PREFIX}/v1/jobs/{{job_id}}/cancel", tags=["Pasqal jobs"])
 def cancel_job_v1(job_id: str, svc: Svc, caller: Caller) -> dict[str, Any]:
     return _cancel_job(svc, job_id, caller)
+
+
+# -- the pasqal-cloud SDK's polling and results path ---------------------------------------------
+
+
+@router.get(f"{PREFIX}/v1/batches/{{batch_id}}/status", tags=["Pasqal batches"])
+def batch_status(batch_id: str, svc: Svc, caller: Caller) -> dict[str, Any]:
+    _, jobs = _batch(svc, batch_id, caller)
+    per_status = {name: 0 for name in STATUS_NAMES.values()}
+    for j in jobs:
+        per_status[STATUS_NAMES[j.status]] += 1
+    return jsend({"id": batch_id, "status": _batch_status(jobs), "jobs_count_per_status": per_status})
+
+
+@router.get(f"{PREFIX}/v1/jobs/{{job_id}}/status", tags=["Pasqal jobs"])
+def job_status(job_id: str, svc: Svc, caller: Caller) -> dict[str, Any]:
+    job = _job(svc, job_id, caller)
+    return jsend({"id": job.id, "status": STATUS_NAMES[job.status]})
+
+
+@router.get(f"{PREFIX}/v2/jobs", tags=["Pasqal jobs"])
+def list_jobs(
+    svc: Svc,
+    caller: Caller,
+    batch_id: str | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    order_by: str | None = None,
+    order_by_direction: str | None = None,
+) -> dict[str, Any]:
+    if batch_id is not None:
+        _, jobs = _batch(svc, batch_id, caller)
+    else:
+        found, _ = svc.store.jobs(limit=10_000)
+        jobs = [j for j in found if j.api == API and caller.may_use(j.twin)]
+    if (order_by_direction or "").upper() == "DESC":
+        jobs = list(reversed(jobs))
+    page = jobs[offset : offset + limit]
+    return jsend(
+        [_job_doc(j) for j in page], pagination={"total": len(jobs), "offset": offset, "end": offset + len(page)}
+    )
+
+
+@router.get(f"{PREFIX}/v1/jobs/{{job_id}}/results_link", tags=["Pasqal jobs"])
+def results_link(job_id: str, request: Request, svc: Svc, caller: Caller) -> dict[str, Any]:
+    """A short-lived signed link to the job's result, as Pasqal hands out a presigned store URL."""
+    job = _job(svc, job_id, caller)
+    if job.status != COMPLETED:
+        return jsend({"results_link": None})
+    expires = int(time.time()) + RESULT_LINK_TTL_S
+    sig = svc.auth.sign(job.id, expires)
+    url = str(request.url_for("download_result", job_id=job.id).include_query_params(expires=expires, sig=sig))
+    return jsend({"results_link": url})
+
+
+@router.get("/core-fast/results/{job_id}", tags=["Pasqal jobs"], name="download_result")
+def download_result(
+    job_id: str, svc: Svc, expires: Annotated[int, Query()], sig: Annotated[str, Query()]
+) -> JSONResponse:
+    if not svc.auth.link_ok(job_id, expires, sig):
+        raise ApiError(403, "The results link is invalid or has expired; ask for a new one.")
+    job = svc.store.get_job(job_id)
+    if job is None or job.result is None:
+        raise ApiError(404, f"No result for job {job_id}.")
+    return JSONResponse(json.loads(job.result))

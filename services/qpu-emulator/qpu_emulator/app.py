@@ -4,6 +4,7 @@ guards every request passes (size limit, vendor-shaped errors)."""
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -29,7 +30,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 class BodyLimit:
     """Refuse request bodies over `limit` bytes with 413, in the caller's vendor shape,
-    whether or not the client sent Content-Length."""
+    whether or not the client sent Content-Length. Gzip-encoded bodies (the pasqal-cloud
+    SDK sends them) are inflated here, and the limit holds for the inflated size too."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -57,6 +59,22 @@ class BodyLimit:
             chunks.append(body)
             more = msg.get("more_body", False)
         whole = b"".join(chunks)
+        headers = dict(scope.get("headers") or [])
+        if headers.get(b"content-encoding", b"").strip().lower() == b"gzip":
+            try:
+                inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+                whole = inflater.decompress(whole, self.limit + 1)
+                if len(whole) > self.limit or inflater.unconsumed_tail:
+                    await self._refuse(path, scope, receive, send)
+                    return
+            except zlib.error:
+                resp = errors.response_for(path, 400, "The request body is not valid gzip.")
+                await resp(scope, receive, send)
+                return
+            scope = dict(scope)
+            scope["headers"] = [
+                (k, v) for k, v in scope["headers"] if k not in (b"content-encoding", b"content-length")
+            ] + [(b"content-length", str(len(whole)).encode())]
         sent = False
 
         async def replay() -> Message:

@@ -90,6 +90,13 @@ class Authority:
                 out.add(t.name)
         return out
 
+    # -- signed links (like a store's presigned URL) ----------------------------
+    def sign(self, text: str, expires: int) -> str:
+        return _b64(hmac.new(self._key, f"{text}|{expires}".encode(), hashlib.sha256).digest())
+
+    def link_ok(self, text: str, expires: int, signature: str) -> bool:
+        return expires > time.time() and _same(signature, self.sign(text, expires))
+
     # -- checking --------------------------------------------------------------
     def _verify_jwt(self, token: str) -> Principal | None:
         parts = token.split(".")

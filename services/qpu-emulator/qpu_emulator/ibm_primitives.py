@@ -23,7 +23,7 @@ MAX_PUBS = 300
 
 @dataclass
 class Pub:
-    qasm: str
+    qasm: Any  # OpenQASM 3 text, or an encoded QPY circuit
     parameter_values: Any = None
     shots: int = 0  # sampler
     observables: Any = None  # estimator
@@ -55,6 +55,48 @@ def parse_qasm(text: str) -> Any:
             return qasm3.loads_experimental(text)
         except Exception:  # noqa: BLE001 - any failure: let the reference importer decide
             return qasm3.loads(text)
+
+
+def _unpack(value: str) -> bytes:
+    import base64
+    import zlib
+
+    raw = base64.standard_b64decode(value)
+    try:
+        return zlib.decompress(raw)
+    except zlib.error:
+        return raw  # qiskit-ibm-runtime compresses; tolerate clients that do not
+
+
+def load_circuit(item: Any) -> Any:
+    """A PUB's circuit: an OpenQASM 3 string (QRMI), or a QPY-encoded circuit as
+    qiskit-ibm-runtime sends it (``{"__type__": "QuantumCircuit", "__value__": base64}``)."""
+    if isinstance(item, str):
+        return parse_qasm(item)
+    if isinstance(item, dict) and item.get("__type__") == "QuantumCircuit" and isinstance(item.get("__value__"), str):
+        import io
+
+        from qiskit import qpy
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            circuits = qpy.load(io.BytesIO(_unpack(item["__value__"])))
+        if len(circuits) != 1:
+            raise ValueError(f"expected one circuit in the QPY payload, found {len(circuits)}")
+        return circuits[0]
+    raise TypeError("not an OpenQASM 3 string or a QPY-encoded circuit")
+
+
+def decode_array(value: Any) -> Any:
+    """Parameter values: plain nested lists, or an encoded ndarray (``{"__type__": "ndarray"}``)."""
+    if isinstance(value, dict) and value.get("__type__") == "ndarray":
+        inner = value.get("__value__")
+        if isinstance(inner, str):
+            import io
+
+            return np.load(io.BytesIO(_unpack(inner)), allow_pickle=False)
+        return np.asarray(inner)
+    return value
 
 
 def _opt(options: dict[str, Any], *path: str) -> Any:
@@ -94,14 +136,15 @@ def check_input(program: str, params: Any, twin: Twin) -> PrimitiveInput:
     pubs = []
     for i, raw in enumerate(pubs_in):
         where = f"params.pubs[{i}]"
-        items = [raw] if isinstance(raw, str) else raw
-        if not isinstance(items, list) or not items or not isinstance(items[0], str):
+        items = [raw] if isinstance(raw, str | dict) else raw
+        if not isinstance(items, list) or not items or not isinstance(items[0], str | dict):
             raise ApiError(400, f"{where} must be a list starting with an OpenQASM 3 string.")
         qasm = items[0]
         try:
-            circuit = parse_qasm(qasm)
-        except Exception as exc:  # the importer raises several types; all mean bad input here
-            raise ApiError(400, f"{where}: OpenQASM 3 could not be parsed: {str(exc).strip()[:300]}") from None
+            circuit = load_circuit(qasm)
+        except Exception as exc:  # the importers raise several types; all mean bad input here
+            what = "OpenQASM 3" if isinstance(qasm, str) else "the QPY circuit"
+            raise ApiError(400, f"{where}: {what} could not be parsed: {str(exc).strip()[:300]}") from None
         if circuit.num_qubits > twin.num_qubits:
             raise ApiError(
                 400,
@@ -142,6 +185,14 @@ def check_input(program: str, params: Any, twin: Twin) -> PrimitiveInput:
 
 def _check_values(values: Any, circuit: Any, where: str) -> Any:
     n = circuit.num_parameters
+    try:
+        values = decode_array(values)
+    except Exception:  # a broken encoding is bad input like any other
+        raise ApiError(400, f"{where}: parameter values could not be decoded.") from None
+    if isinstance(values, np.ndarray):
+        values = values.tolist()
+    if n == 0 and (values is None or np.size(values) == 0):
+        return None
     if values is None or values == []:
         if n:
             raise ApiError(400, f"{where}: the circuit has {n} parameters but no parameter values were given.")
@@ -225,7 +276,7 @@ def run_sampler(rt: TwinRuntime, inp: PrimitiveInput) -> tuple[dict[str, Any], l
     if inp.seed is not None:
         run_options["seed_simulator"] = inp.seed
     sampler = SamplerV2(options={"backend_options": rt.backend_options(), "run_options": run_options})
-    aer_pubs = [(rt.to_isa(parse_qasm(p.qasm)), p.parameter_values, p.shots) for p in inp.pubs]
+    aer_pubs = [(rt.to_isa(load_circuit(p.qasm)), p.parameter_values, p.shots) for p in inp.pubs]
     result = sampler.run(aer_pubs).result()
     out = []
     for pub_result, pub in zip(result, inp.pubs, strict=True):
@@ -256,9 +307,12 @@ def run_estimator(rt: TwinRuntime, inp: PrimitiveInput) -> tuple[dict[str, Any],
                 "default_precision": pub.precision,
             }
         )
-        circuit = rt.to_isa(parse_qasm(pub.qasm))
+        original = load_circuit(pub.qasm)
+        circuit = rt.to_isa(original)
         observables = ObservablesArray.coerce(pub.observables)
-        layout = circuit.layout
+        # Observables follow the circuit's qubits: map them only when we transpiled here
+        # (a client that sent an ISA circuit has already applied its layout).
+        layout = circuit.layout if circuit is not original else None
         mapped = np.empty(observables.shape, dtype=object)
         for idx in np.ndindex(observables.shape):
             op = SparsePauliOp.from_list(list(observables[idx].items()) or [("I" * observables.num_qubits, 0.0)])
