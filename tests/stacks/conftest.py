@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import subprocess
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,14 @@ from typing import Any
 import pulumi
 import pytest
 import yaml
+
+# The provider SDKs announce their own renamed resources when first imported;
+# not ours to fix. Importing them once here, quietly, keeps the test output clean.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import pulumi_kubernetes  # noqa: F401
+    import pulumi_openstack  # noqa: F401
+    import pulumi_ovh  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
 OVH_CLOUD = REPO / "inventories" / "ovh-cloud" / "site.yaml"
@@ -117,9 +126,3 @@ def ovh_cloud_doc() -> dict[str, Any]:
 @pytest.fixture
 def hybrid_doc() -> dict[str, Any]:
     return copy.deepcopy(_document(HYBRID))
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    # the provider SDKs announce their own renamed resources on import; not ours to fix
-    for module in ("pulumi_openstack", "pulumi_ovh", "pulumi_kubernetes"):
-        config.addinivalue_line("filterwarnings", f"ignore::DeprecationWarning:{module}.*")
