@@ -39,7 +39,7 @@ from site_survey import load_site
 
 ROOT = Path(__file__).resolve().parent.parent
 QPUSITE = [sys.executable, "-m", "qpusite"]
-DPKG_INSTALLED = r"dpkg-query -W -f '${db:Status-Abbrev} ${Package}\n' | awk '$1==\"ii\" {print $2}'"
+DPKG_INSTALLED = "dpkg-query -W -f '${db:Status-Abbrev} ${Package}\\n' | awk '$1==\"ii\" {print $2}'"
 
 
 def run_up(site: str, summary: Path) -> dict[str, object]:
@@ -81,19 +81,21 @@ def floor(site_name: str, image: str, address: str, network: str, packages: list
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("site", nargs="?", default="lab")
+    parser.add_argument("--floor-only", action="store_true", help="measure only the floor, on the running site")
     args = parser.parse_args()
     site = load_site(args.site)
     paths = site_paths(site, args.site)
     network = site_network(site)
 
-    subprocess.run([*QPUSITE, "down", args.site], cwd=ROOT, timeout=600, check=True)
-    cold = run_up(args.site, paths.summary_file)
-    if not cold["ok"]:
-        raise SystemExit(f"cold rollout not green (exit {cold['exit']}); see {paths.summary_file}")
-    rerun = run_up(args.site, paths.summary_file)
+    if not args.floor_only:
+        subprocess.run([*QPUSITE, "down", args.site], cwd=ROOT, timeout=600, check=True)
+        cold = run_up(args.site, paths.summary_file)
+        if not cold["ok"]:
+            raise SystemExit(f"cold rollout not green (exit {cold['exit']}); see {paths.summary_file}")
+        rerun = run_up(args.site, paths.summary_file)
 
     image = image_reference()
-    base = packages_in(["run", "--rm", image])
+    base = packages_in(["run", "--rm", "--network", "none", image])
     per_host = {
         h.name: packages_in(["exec", f"{container_prefix(site.site.name)}{h.name}"]) - base for h in site.hosts
     }
@@ -113,6 +115,10 @@ def main() -> int:
     used = {ipaddress.IPv4Address(h.address) for h in site.hosts} | {network.gateway}
     spare = next(str(a) for a in reversed(list(network.subnet.hosts())) if a not in used)
     floor_s = floor(site.site.name, image, spare, network.name, union, freeze)
+    print(f"floor: {len(union)} packages{' + runtime venv' if freeze else ''} in one container: {floor_s:.0f} s; "
+          f"host-equivalents {host_equivalents:.2f} ({installed_total} installs over {len(per_host)} hosts)")
+    if args.floor_only:
+        return 0
 
     rollout_cold = cold["rollout"]["seconds"]  # type: ignore[index]
     rerun_rollout = rerun["rollout"]["seconds"]  # type: ignore[index]
@@ -121,9 +127,7 @@ def main() -> int:
     print(f"cold up to green smoke: {cold['seconds']:.0f} s (rollout {rollout_cold:.0f} s) — target <= 360 s")
     print(f"re-run: up {rerun['seconds']:.1f} s, rollout {rerun_rollout:.1f} s, "
           f"changed={rerun['rollout']['totals']['changed']}, ok={rerun['ok']} — target <= 30 s")  # type: ignore[index]
-    print(f"floor: {len(union)} packages{' + runtime venv' if freeze else ''} in one container: {floor_s:.0f} s; "
-          f"host-equivalents {host_equivalents:.2f} ({installed_total} installs over {len(per_host)} hosts); "
-          f"1.5 x floor x host-equivalents = {budget:.0f} s")
+    print(f"budget: 1.5 x floor x host-equivalents = {budget:.0f} s")
     print(f"| {time.strftime('%Y-%m-%d')} | {len(site.hosts)} | {cold['seconds']:.0f} s | {rerun['seconds']:.0f} s "
           f"({rerun_rollout:.0f} s rollout) | {floor_s:.0f} s | {host_equivalents:.2f} | "
           f"{cold['seconds'] / (floor_s * host_equivalents):.2f} |")
