@@ -131,6 +131,16 @@ def plan(site_arg: str, program: Program, stack: str | None, environ: Mapping[st
     )
 
 
+def config_values(cloud_plan: CloudPlan) -> dict[str, Any]:
+    """The stack configuration to set: model-derived and plain inputs in clear, secrets marked secret
+    (Pulumi encrypts those in the stack file)."""
+    from pulumi import automation as auto
+
+    values = {k: auto.ConfigValue(value=v) for k, v in {**cloud_plan.config, **cloud_plan.plain_inputs}.items()}
+    values.update({k: auto.ConfigValue(value=v, secret=True) for k, v in cloud_plan.secrets.items()})
+    return values
+
+
 def run(
     cloud_plan: CloudPlan,
     action: Action,
@@ -153,9 +163,7 @@ def run(
             work_dir=str(cloud_plan.work_dir),
             opts=auto.LocalWorkspaceOptions(env_vars=env, pulumi_command=command),
         )
-        config = {k: auto.ConfigValue(value=v) for k, v in {**cloud_plan.config, **cloud_plan.plain_inputs}.items()}
-        config.update({k: auto.ConfigValue(value=v, secret=True) for k, v in cloud_plan.secrets.items()})
-        stack.set_all_config(config)
+        stack.set_all_config(config_values(cloud_plan))
         if action == "preview":
             stack.preview(on_output=on_output, diff=False)
             return {}

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from stacks.common import automation
-from stacks.common.automation import PulumiCliMissing, plan, run
+from stacks.common.automation import PulumiCliMissing, config_values, plan, run
 from tests.stacks.conftest import HYBRID, OVH_CLOUD, REPO
 
 QPUSITE = Path(sys.executable).with_name("qpusite")
@@ -130,3 +130,19 @@ def test_plan_carries_secrets_apart_from_plain_config(tmp_path, no_pulumi_env, s
         default.env["PULUMI_BACKEND_URL"].startswith("file://")
         and os.sep + ".state" in default.env["PULUMI_BACKEND_URL"]
     )
+
+
+def test_secrets_are_set_as_pulumi_secrets_and_nothing_else_is(tmp_path, no_pulumi_env, ssh_public_key_file):
+    site_dir = site_with_key(tmp_path, HYBRID, ssh_public_key_file)
+    values = config_values(plan(str(site_dir), "ovh", None, no_pulumi_env))
+    secret = {k for k, v in values.items() if v.secret}
+    assert secret == {"qpusite:wireguardPrivateKey"}
+    assert values["qpusite:wireguardPrivateKey"].value == "cloud-private"
+    assert values["openstack:region"].value == "GRA11" and not values["openstack:region"].secret
+    assert set(values) == {
+        "qpusite:siteFile",
+        "openstack:region",
+        "ovh:endpoint",
+        "qpusite:wireguardPrivateKey",
+        "qpusite:wireguardPeerPublicKey",
+    }
