@@ -11,6 +11,7 @@ import base64
 import io
 import json
 import re
+import secrets
 import shlex
 import zipfile
 from dataclasses import dataclass
@@ -120,9 +121,10 @@ def submit(ctx: Context, script: str, options: list[str], name: str, timeout_s: 
     if login is None:
         raise CheckFailed("the site model has no login or controller host to submit from")
     out_pattern = f"{OUTPUT_DIR}/qpusite-accept-%j.out"
-    argv = ["sbatch", "--parsable", "--wait", f"--job-name=qpusite-accept-{name}", f"--output={out_pattern}",
-            f"--chdir={OUTPUT_DIR}",
-            *options]
+    # A unique name finds the job again if sbatch --wait never returns (then it is cancelled).
+    job_name = f"qpusite-accept-{name}-{secrets.token_hex(4)}"
+    argv = ["sbatch", "--parsable", "--wait", f"--job-name={job_name}", f"--output={out_pattern}",
+            f"--chdir={OUTPUT_DIR}", *options]
     command = " ".join(shlex.quote(a) for a in argv)
     as_user = as_user or acceptance_user(ctx.site)
     if as_user != "root":
@@ -132,6 +134,10 @@ def submit(ctx: Context, script: str, options: list[str], name: str, timeout_s: 
                               "the site's policy profiles (create the account on login and compute nodes)")
         command = f"su -s /bin/sh {shlex.quote(as_user)} -c {shlex.quote(command)}"
     done = ctx.run(login.name, command, stdin=script, timeout_s=timeout_s)
+    if done.returncode == 124 and not done.stdout.strip():
+        # Leave nothing behind: the job may still be queued or running.
+        ctx.run(login.name, f"scancel --name={shlex.quote(job_name)}")
+        raise CheckFailed(f"job {job_name} did not finish within {timeout_s:.0f} s; cancelled it")
     if done.returncode == 127:
         raise MissingComponent("slurm", login.name, "no sbatch command")
     stderr = done.stderr.strip()

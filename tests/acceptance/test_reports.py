@@ -85,6 +85,8 @@ def test_html_is_self_contained_balanced_and_has_the_plots(lab_site: Site) -> No
     assert "script" not in parser.tags and not parser.urls  # nothing external, nothing executable
     assert parser.tags.count("svg") == 4  # GHZ per QPU, mirror grid, QV HOP, quench
     assert "GHZ fidelity per QPU" in page and "Mirror survival — sc_twin" in page
+    for chunk in page.split("<svg")[1:]:  # every chart is well-formed XML on its own
+        ET.fromstring("<svg" + chunk.split("</svg>")[0] + "</svg>")
     assert "log of port_bound &lt;&amp;&gt;" in page  # logs are escaped
     assert "FAILED — 2 check(s) failed" in page
 
