@@ -61,14 +61,15 @@ class LocalEmulator:
         self.proc = None
 
 
-def start(site_file: str | Path, state_dir: Path, workers: int = 2) -> LocalEmulator:
-    """Start the emulator with the site's twins; credentials are fresh random ones."""
+def start(site_file: str | Path, state_dir: Path, workers: int = 2, host: str = "127.0.0.1") -> LocalEmulator:
+    """Start the emulator with the site's twins; credentials are fresh random ones.
+    ``host`` is the listen address (loopback unless a test network must reach it)."""
     from site_survey import load_site
     from site_survey.derive import emulator_twins, qrmi_resources
 
     site = load_site(site_file)
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{host}:{port}"
     twins = [t for per_host in emulator_twins(site).values() for t in per_host]
     env: dict[str, str] = {}
     qpus: dict[str, str] = {}
@@ -93,7 +94,7 @@ def start(site_file: str | Path, state_dir: Path, workers: int = 2) -> LocalEmul
                         f"{res['name']}_QRMI_PASQAL_CLOUD_AUTH_ENDPOINT": f"{url}/auth/token",
                         f"{res['name']}_QRMI_PASQAL_CLOUD_AUTH_TOKEN": secret})
     state_dir.mkdir(parents=True, exist_ok=True)
-    config = {"listen": {"host": "127.0.0.1", "port": port}, "state_dir": str(state_dir), "workers": workers,
+    config = {"listen": {"host": host, "port": port}, "state_dir": str(state_dir), "workers": workers,
               "twins": twins}
     config_path = state_dir / "emulator.yaml"
     config_path.write_text(yaml.safe_dump(config))
@@ -107,7 +108,7 @@ def start(site_file: str | Path, state_dir: Path, workers: int = 2) -> LocalEmul
         if proc.poll() is not None:
             raise RuntimeError("emulator exited:\n" + log_path.read_text()[-3000:])
         try:
-            with urllib.request.urlopen(f"{url}/health", timeout=5) as resp:  # noqa: S310 - 127.0.0.1
+            with urllib.request.urlopen(f"{url}/health", timeout=5) as resp:  # noqa: S310 - our own server
                 body = json.loads(resp.read())
             if body.get("workers_ready") == body.get("workers"):
                 return emu
