@@ -104,7 +104,10 @@ class ConfigProblem(Exception):
 
 def _read_private(path: str) -> str:
     """Read a file that holds secrets, refusing it when other users can read it."""
-    st = os.stat(path)
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise ConfigProblem(f"cannot read {path}: {exc.strerror}") from None
     if st.st_mode & (stat.S_IRWXO):
         raise ConfigProblem(f"{path} is readable by other users (mode {oct(st.st_mode & 0o777)}); chmod 0600 it")
     return Path(path).read_text()

@@ -1,0 +1,100 @@
+"""roles/qrmid and roles/spank_qrmid: role conventions, and the configuration the
+qrmid role renders from the lab inventory is accepted by qrmid itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+ROLES = ("qrmid", "spank_qrmid")
+NODE_QRMID = REPO / ".venv-node" / "bin" / "qrmid"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_follows_the_conventions(role: str) -> None:
+    base = REPO / "roles" / role
+    defaults = yaml.safe_load((base / "defaults" / "main.yml").read_text())
+    spec = yaml.safe_load((base / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
+    assert set(defaults) == set(spec), f"defaults and argument_specs differ: {set(defaults) ^ set(spec)}"
+    assert all(k.startswith(role + "_") for k in defaults)
+    meta = yaml.safe_load((base / "meta" / "main.yml").read_text())["galaxy_info"]
+    assert meta["namespace"] == "qpusite" and meta["role_name"] == role
+    main = yaml.safe_load((base / "tasks" / "main.yml").read_text())
+    assert [t["ansible.builtin.include_tasks"] for t in main] == [
+        "validate.yml", "install.yml", "configure.yml", "service.yml"
+    ]
+    for handler in yaml.safe_load((base / "handlers" / "main.yml").read_text()):
+        assert "listen" in handler
+
+
+def test_secret_tasks_do_not_log() -> None:
+    tasks = yaml.safe_load((REPO / "roles" / "qrmid" / "tasks" / "configure.yml").read_text())
+    for task in tasks:
+        if any(word in task["name"].lower() for word in ("secret", "token")):
+            assert task.get("no_log") is True, task["name"]
+            assert task[next(k for k in task if k.startswith("ansible.builtin."))]["mode"] == "0600"
+
+
+RENDER = """
+- hosts: qgw
+  connection: local
+  gather_facts: false
+  vars_files:
+    - {repo}/roles/qrmid/defaults/main.yml
+    - {repo}/roles/qrmid/vars/main.yml
+  vars:
+    ansible_python_interpreter: "{{{{ ansible_playbook_python }}}}"
+  tasks:
+    - ansible.builtin.copy:
+        content: "{{{{ lookup('ansible.builtin.template', '{repo}/roles/qrmid/templates/config.json.j2') }}}}"
+        dest: {out}/config.json
+        mode: "0640"
+    - ansible.builtin.copy:
+        content: "{{{{ lookup('ansible.builtin.template', '{repo}/roles/qrmid/templates/secrets.json.j2') }}}}"
+        dest: {out}/secrets.json
+        mode: "0600"
+      no_log: true
+    - ansible.builtin.copy:
+        content: "{{{{ qrmid_operator_token }}}}\\n"
+        dest: {out}/operator.token
+        mode: "0600"
+"""
+
+
+def test_rendered_configuration_is_accepted_by_qrmid(tmp_path: Path) -> None:
+    out = tmp_path / "etc-qrmid"
+    out.mkdir()
+    play = tmp_path / "render.yml"
+    play.write_text(RENDER.format(repo=REPO, out=out))
+    secrets = tmp_path / "vault.yml"
+    secrets.write_text("vault_lab_sc_twin_apikey: k-sc\nvault_lab_fresnel_token: t-fresnel\n")
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}
+    bindir = Path(sys.executable).parent
+    argv = [str(bindir / "ansible-playbook"), "-i", str(REPO / "inventories/lab/site.yaml"), str(play),
+            "-e", f"@{secrets}", "-e", f"qrmid_config_dir={out}", "-e", f"qrmid_state_dir={out}/state",
+            "-e", "qrmid_operator_token=rendered-operator-token"]
+    r = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["listen_host"] == "10.77.0.20" and cfg["listen_port"] == 8470
+    assert cfg["public_url"] == "http://10.77.0.20:8470"
+    assert {r["name"] for r in cfg["resources"]} == {"sc_twin", "FRESNEL"}
+    assert "k-sc" not in (out / "config.json").read_text()  # values only in the 0600 secrets file
+    assert json.loads((out / "secrets.json").read_text()) == {
+        "vault_lab_sc_twin_apikey": "k-sc", "vault_lab_fresnel_token": "t-fresnel"
+    }
+    assert not (out / "secrets.json").stat().st_mode & stat.S_IROTH
+    if not NODE_QRMID.exists():
+        pytest.skip("node environment (.venv-node) without qrmid")
+    check = subprocess.run([str(NODE_QRMID), "--check", "--config", str(out / "config.json")],
+                           capture_output=True, text=True, timeout=120)
+    assert check.returncode == 0, check.stderr
+    assert "2 QPU resources" in check.stdout
