@@ -17,6 +17,10 @@ SLURM_CONF = "/etc/slurm/slurm.conf"
 QRMI_CONFIG = "/etc/slurm/qrmi_config.json"  # on compute nodes (roles/quantum_runtime)
 QRMI_CONFIG_GROUP = "qpusite-qrmi"  # may read it besides root; holds credentials
 MUNGE_KEY = "/etc/munge/munge.key"
+SPANK_PLUGIN = "/usr/local/lib/slurm/spank_qrmid.so"  # roles/spank_qrmid, on every Slurm host
+JOB_SUBMIT_LUA = "/etc/slurm/job_submit.lua"  # adds the QPUs' licenses, on the controller
+QRMID_DIR = "/etc/qrmid"  # roles/qrmid
+EMULATOR_CONFIG = "/etc/qpu-emulator/config.yaml"  # roles/emulator
 SLURMCTLD_PORT_KEY, SLURMD_PORT_KEY = "SlurmctldPort", "SlurmdPort"
 DEFAULT_SLURMCTLD_PORT, DEFAULT_SLURMD_PORT = 6817, 6818
 
@@ -83,6 +87,17 @@ def config_files(site: Site, host: Host) -> list[ConfigFile]:
         out.append(ConfigFile("slurm", SLURM_CONF, "root", "root", "0644"))
     if HostRole.compute in roles:
         out.append(ConfigFile("quantum runtime", QRMI_CONFIG, "root", QRMI_CONFIG_GROUP, "0640"))
+    if site.qpus and roles & {HostRole.controller, HostRole.login, HostRole.compute}:
+        out.append(ConfigFile("spank-qrmid plugin", SPANK_PLUGIN, "root", "root", "0755"))
+    if site.qpus and HostRole.controller in roles:
+        out.append(ConfigFile("spank-qrmid plugin", JOB_SUBMIT_LUA, "root", "root", "0644"))
+    if HostRole.qpu_access in roles:
+        # Credentials: readable by the daemon only; the configuration by root and the daemon's group.
+        out.append(ConfigFile("qrmid", f"{QRMID_DIR}/config.json", "root", "qrmid", "0640"))
+        out.append(ConfigFile("qrmid", f"{QRMID_DIR}/secrets.json", "qrmid", "qrmid", "0600"))
+        out.append(ConfigFile("qrmid", f"{QRMID_DIR}/operator.token", "qrmid", "qrmid", "0600"))
+    if HostRole.emulator in roles and any(q.emulator and q.emulator.host == host.name for q in site.qpus):
+        out.append(ConfigFile("qpu-emulator", EMULATOR_CONFIG, "root", "qpu-emulator", "0640"))
     return out
 
 

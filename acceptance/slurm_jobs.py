@@ -114,6 +114,18 @@ def acceptance_user(site: Site) -> str:
     return profiles[0].users[0]
 
 
+def require_submitter(ctx: Context, as_user: str | None = None) -> str:
+    """The user jobs are submitted as, after checking the account exists on the login node."""
+    login = login_host(ctx.site)
+    user = as_user or acceptance_user(ctx.site)
+    if login is not None and user != "root":
+        exists = ctx.run(login.name, f"id -u {shlex.quote(user)}")
+        if not exists.ok:
+            raise CheckFailed(f"user {user} does not exist on {login.name}; acceptance jobs run as a user of "
+                              "the site's policy profiles (create the account on login and compute nodes)")
+    return user
+
+
 def submit(ctx: Context, script: str, options: list[str], name: str, timeout_s: float = 240,
            as_user: str | None = None) -> JobOutcome:
     """``sbatch --wait`` on the login node; then the job's state and its output from the batch host."""
@@ -126,12 +138,8 @@ def submit(ctx: Context, script: str, options: list[str], name: str, timeout_s: 
     argv = ["sbatch", "--parsable", "--wait", f"--job-name={job_name}", f"--output={out_pattern}",
             f"--chdir={OUTPUT_DIR}", *options]
     command = " ".join(shlex.quote(a) for a in argv)
-    as_user = as_user or acceptance_user(ctx.site)
+    as_user = require_submitter(ctx, as_user)
     if as_user != "root":
-        exists = ctx.run(login.name, f"id -u {shlex.quote(as_user)}")
-        if not exists.ok:
-            raise CheckFailed(f"user {as_user} does not exist on {login.name}; acceptance jobs run as a user of "
-                              "the site's policy profiles (create the account on login and compute nodes)")
         command = f"su -s /bin/sh {shlex.quote(as_user)} -c {shlex.quote(command)}"
     done = ctx.run(login.name, command, stdin=script, timeout_s=timeout_s)
     if done.returncode == 124 and not done.stdout.strip():

@@ -99,6 +99,7 @@ def _access_host(site: Site) -> tuple[str, str]:
               "with the maintenance message; maintenance is always switched off again.", timeout_s=200)
 def drill_qpu_maintenance(ctx: Context, p: QpuParam) -> str:
     host, url = _access_host(ctx.site)
+    slurm_jobs.require_submitter(ctx)  # before maintenance goes on: no side effect when the drill cannot run
     message = "qpusite acceptance drill: maintenance"
     on = call(ctx, host, "PUT", url, f"/v1/qpus/{p.qpu}/maintenance", body={"message": message}, auth="operator")
     if on.status == -1:
