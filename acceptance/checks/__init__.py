@@ -1,6 +1,6 @@
 """The check catalogue. Each module registers its checks into REGISTRY on import;
 numbers group them: 01x host state, 02x cluster, 03x quantum runtime and QRMI
-configuration, 04x jobs, 05x monitoring, 06x negative drills, 07x benchmarks."""
+configuration, 04x jobs, 05x monitoring, 06x negative drills, 07x benchmarks, 08x the suite's own hygiene."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ def load_all() -> Registry:
         cluster,
         drills,
         host_state,
+        hygiene,
         jobs,
         monitoring,
         runtime,
