@@ -18,6 +18,7 @@ class Context:
     site_dir: Path
     log: Callable[[str], None]
     metrics: list[Metric] = field(default_factory=list)
+    job_user: str | None = None  # who submits acceptance jobs; None = derived from the policy profiles
     _remote: Remote | None = None
 
     @property

@@ -34,6 +34,7 @@ LOG_LIMIT = 64 * 1024  # characters of a check's log kept in reports
 @dataclass(frozen=True)
 class RunOptions:
     timeout_scale: float = 1.0  # multiply every check's timeout (slow machines)
+    job_user: str | None = None  # submit acceptance jobs as this user instead of the derived one
 
 
 Progress = Callable[[str, CheckInstance, CheckResult | None], None]  # event "start"|"done"
@@ -55,14 +56,15 @@ def _outcome(ctx: Context, instance: CheckInstance) -> tuple[Status, str]:
         return Status.failed, f"check error: {type(exc).__name__}: {exc}"
 
 
-def _child(instance: CheckInstance, site: Site, site_dir: Path, log_path: str, conn: Connection) -> None:
+def _child(instance: CheckInstance, site: Site, site_dir: Path, log_path: str, conn: Connection,
+           job_user: str | None) -> None:
     os.setsid()  # own process group: the parent can end the check and its children together
     with open(log_path, "a", encoding="utf-8", buffering=1) as log_file:
 
         def log(line: str) -> None:
             log_file.write(line + "\n")
 
-        ctx = Context(site=site, site_dir=site_dir, log=log)
+        ctx = Context(site=site, site_dir=site_dir, log=log, job_user=job_user)
         status, message = _outcome(ctx, instance)
         conn.send((status.value, message, [m.__dict__ for m in ctx.metrics]))
     conn.close()
@@ -88,7 +90,8 @@ def run_instance(instance: CheckInstance, site: Site, site_dir: Path, options: R
     with tempfile.NamedTemporaryFile("w", prefix="qpusite-accept-", suffix=".log", delete=False) as tmp:
         log_path = tmp.name
     started = time.monotonic()
-    proc = ctx_mp.Process(target=_child, args=(instance, site, site_dir, log_path, child), daemon=False)
+    proc = ctx_mp.Process(target=_child, args=(instance, site, site_dir, log_path, child, options.job_user),
+                          daemon=False)
     proc.start()
     child.close()
     payload: tuple[str, str, list[dict[str, Any]]] | None = None

@@ -114,10 +114,15 @@ def acceptance_user(site: Site) -> str:
     return profiles[0].users[0]
 
 
+def job_user(ctx: Context) -> str:
+    """The user acceptance jobs run as: the operator's choice (--job-user), else derived from the model."""
+    return ctx.job_user or acceptance_user(ctx.site)
+
+
 def require_submitter(ctx: Context, as_user: str | None = None) -> str:
     """The user jobs are submitted as, after checking the account exists on the login node."""
     login = login_host(ctx.site)
-    user = as_user or acceptance_user(ctx.site)
+    user = as_user or job_user(ctx)
     if login is not None and user != "root":
         exists = ctx.run(login.name, f"id -u {shlex.quote(user)}")
         if not exists.ok:

@@ -15,7 +15,7 @@ from acceptance.checks import REGISTRY, params
 from acceptance.checks.params import HostParam
 from acceptance.context import Context
 from acceptance.expectations import QRMI_CONFIG
-from acceptance.slurm_jobs import acceptance_user
+from acceptance.slurm_jobs import job_user
 from acceptance.spec import CheckFailed, MissingComponent, Tier, check
 from site_survey.derive import qrmi_resources
 from site_survey.model import SECRET_KEY_MARKERS
@@ -119,10 +119,10 @@ def qrmi_config_valid(ctx: Context, p: HostParam) -> str:
 
 
 @check(REGISTRY, 32, "job_user_account", tier=Tier.smoke, component="accounts", expand=params.each_runtime_host,
-       proves="The user acceptance jobs run as (a member of a policy profile allowed on every QPU) has an "
-              "account on the login and compute nodes.")
+       proves="The user acceptance jobs run as (--job-user, else a member of a policy profile allowed on every "
+              "QPU) has an account on the login and compute nodes.")
 def job_user_account(ctx: Context, p: HostParam) -> str:
-    user = acceptance_user(ctx.site)
+    user = job_user(ctx)
     done = ctx.run(p.host, f"id {shlex.quote(user)}")
     if not done.ok:
         raise CheckFailed(f"user {user} has no account on {p.host}; policy-profile users need accounts on "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -15,12 +16,16 @@ def run(args: argparse.Namespace) -> int:
     if args.timeout_scale <= 0:
         print(f"qpusite accept: --timeout-scale must be positive, got {args.timeout_scale}", file=sys.stderr)
         return 2
+    if args.job_user is not None and not re.fullmatch(r"[a-z_][a-z0-9_.-]{0,31}", args.job_user):
+        print(f"qpusite accept: --job-user {args.job_user!r} is not a user name (lower case, digits, '_.-')",
+              file=sys.stderr)
+        return 2
     output = Path(args.output) if args.output else None
     if output is not None and output.exists() and not output.is_dir():
         print(f"qpusite accept: --output {output} exists and is not a directory; give a directory", file=sys.stderr)
         return 2
     outcome = suite.run(args.site, Tier(args.tier), output, tuple(args.check or ()),
-                        options=RunOptions(timeout_scale=args.timeout_scale))
+                        options=RunOptions(timeout_scale=args.timeout_scale, job_user=args.job_user))
     return outcome.exit_code
 
 
@@ -37,5 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("-o", "--output", help="output directory (default reports/<site>/acceptance)")
     p.add_argument("--check", action="append", metavar="ID",
                    help="run only checks whose id contains ID or whose number is ID (repeatable)")
+    p.add_argument("--job-user", metavar="USER",
+                   help="submit acceptance jobs as USER (an account in a policy profile allowed on every QPU); "
+                        "default: the first user of such a profile in the model")
     p.add_argument("--timeout-scale", type=float, default=1.0, help="multiply every check's timeout (slow sites)")
     p.set_defaults(handler=run)

@@ -59,3 +59,20 @@ def test_accept_bad_tier_and_bad_output_are_bad_input(tmp_path: Path, capsys: py
     assert main(["accept", "lab", "--output", str(a_file)]) == 2
     assert "--output" in capsys.readouterr().err
     assert main(["accept", "lab", "--timeout-scale", "0"]) == 2
+
+
+def test_job_user_must_be_a_user_name(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["accept", "lab", "--job-user", "Robert'); DROP"]) == 2
+    assert "--job-user" in capsys.readouterr().err
+
+
+def test_job_user_is_derived_from_the_policy_profiles(lab_site) -> None:  # type: ignore[no-untyped-def]
+    from acceptance.context import Context
+    from acceptance.slurm_jobs import acceptance_user, job_user
+
+    # lab: 'development' (alice, fails fast in windows) and 'production' (bob) both allow every QPU
+    assert acceptance_user(lab_site) == "alice"
+    ctx = Context(site=lab_site, site_dir=LAB.parent, log=lambda _l: None)
+    assert job_user(ctx) == "alice"
+    ctx.job_user = "qpusite-accept"
+    assert job_user(ctx) == "qpusite-accept"
