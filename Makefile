@@ -1,0 +1,9 @@
+# Convenience targets; CI runs ./bootstrap test (tools/test.d/*.sh).
+SHELL := /bin/bash
+ROLES ?= common munge slurm node_exporter prometheus alertmanager quantum_runtime grafana_dashboards
+
+.PHONY: molecule
+# Every role's molecule scenario on systemd containers from the rehearsal's node image
+# (build it once with `qpusite up lab --skip-rollout`). About 1-3 min per role here.
+molecule:
+	tools/molecule.sh $(ROLES)

@@ -1,0 +1,218 @@
+"""The rollout's templates, rendered for the lab site with the rollout's own variables.
+
+tests/roles/render_templates.yml renders every template on the controller through
+ansible-playbook (the real Jinja environment and filters), with promtool, amtool
+and the qrmi_config.json schema check as `validate:` steps; these tests read the
+results and check what the files must say.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from site_survey import derive
+from site_survey.loader import load_site
+from tests.conftest import LAB, REPO
+
+PLAYBOOK = REPO / "tests" / "roles" / "render_templates.yml"
+SCHEMA = REPO / "roles" / "quantum_runtime" / "files" / "qrmi_config.schema.json"
+CHECKER = REPO / "roles" / "quantum_runtime" / "files" / "check_qrmi_config.py"
+PLUGIN = {"path": "/usr/lib/slurm/spank_test.so", "args": ["/etc/slurm/qrmi_config.json", "--env:X=1"]}
+
+pytestmark = pytest.mark.skipif(
+    not (shutil.which("promtool") and shutil.which("amtool")), reason="promtool/amtool missing (tools/apt/ansible.txt)"
+)
+
+
+@pytest.fixture(scope="module")
+def site() -> Any:
+    return load_site(LAB)
+
+
+@pytest.fixture(scope="module")
+def secrets(site: Any) -> dict[str, str]:
+    names = {v for r in derive.qrmi_resources(site) for v in r["secrets"].values()}
+    return {name: f"secret-value-of-{name}" for name in sorted(names)}
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory, secrets: dict[str, str]) -> Path:
+    out = tmp_path_factory.mktemp("rendered")
+    extra = {"out_dir": str(out), "slurm_plugstack_entries": [PLUGIN], **secrets}
+    (out / "extra.json").write_text(json.dumps(extra))
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "ansible-playbook"),
+            "-i", str(LAB), str(PLAYBOOK),
+            "-e", f"@{out / 'extra.json'}",
+            "-e", f"ansible_python_interpreter={sys.executable}",
+        ],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    (out / "extra.json").unlink()
+    assert not any(s in result.stdout for s in secrets.values()), "a secret was printed by the render run"
+    return out
+
+
+def _conf_lines(path: Path) -> list[str]:
+    return [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
+
+
+def test_slurm_conf_has_one_license_per_qpu_with_its_slots(rendered: Path, site: Any) -> None:
+    licenses = [line for line in _conf_lines(rendered / "slurm.conf") if line.startswith("Licenses=")]
+    assert len(licenses) == 1
+    pairs = dict(item.split(":") for item in licenses[0].removeprefix("Licenses=").split(","))
+    assert {k: int(v) for k, v in pairs.items()} == derive.qpu_licenses(site)
+
+
+def test_slurm_conf_nodes_partitions_and_addresses_come_from_the_model(rendered: Path, site: Any) -> None:
+    lines = _conf_lines(rendered / "slurm.conf")
+    nodes = [line for line in lines if line.startswith("NodeName=")]
+    expected = [f"NodeName={n['name']} NodeAddr={n['address']} CPUs={n['cpus']}" for n in derive.slurm_nodes(site)]
+    assert [" ".join(n.split()[:3]) for n in nodes] == expected
+    partitions = [line for line in lines if line.startswith("PartitionName=")]
+    assert partitions == ["PartitionName=debug Nodes=c1,c2 Default=YES MaxTime=60 State=UP"]
+    assert "SlurmctldHost=ctl(10.77.0.10)" in lines
+    assert "CommunicationParameters=NoInAddrAny,NoCtldInAddrAny" in lines
+
+
+def test_slurm_conf_model_overrides_win_over_role_defaults(rendered: Path) -> None:
+    lines = _conf_lines(rendered / "slurm.conf")
+    # The role's production default is proctrack/cgroup; the lab model overrides it for containers.
+    assert "ProctrackType=proctrack/linuxproc" in lines
+    assert "TaskPlugin=task/none" in lines
+    keys = [line.split("=", 1)[0] for line in lines if not line.startswith(("NodeName=", "PartitionName="))]
+    assert len(keys) == len(set(keys)), "a slurm.conf key is rendered twice"
+
+
+def test_plugstack_lists_spank_plugins_in_order_then_the_include(rendered: Path) -> None:
+    assert _conf_lines(rendered / "plugstack.conf") == [
+        "required /usr/lib/slurm/spank_test.so /etc/slurm/qrmi_config.json --env:X=1",
+        "include /etc/slurm/plugstack.conf.d/*.conf",
+    ]
+    assert _conf_lines(rendered / "gres.conf") == []
+
+
+def test_prometheus_scrapes_every_model_target_by_host_name(rendered: Path, site: Any) -> None:
+    config = yaml.safe_load((rendered / "prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    targets = derive.monitoring_targets(site)
+    assert set(jobs) == set(targets)
+    names = {h.address: h.name for h in site.hosts}
+    for job, addresses in targets.items():
+        statics = jobs[job]["static_configs"]
+        assert [s["targets"][0] for s in statics] == addresses
+        assert [s["labels"]["instance_name"] for s in statics] == [names[a.split(":")[0]] for a in addresses]
+    assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == targets["alertmanager"]
+
+
+def test_alertmanager_routes_to_the_model_contacts(rendered: Path) -> None:
+    config = yaml.safe_load((rendered / "alertmanager.yml").read_text())
+    receivers = {r["name"]: r for r in config["receivers"]}
+    assert [c["to"] for c in receivers["operators"]["email_configs"]] == ["ops@lab.example"]
+    assert config["route"]["receiver"] == "operators"
+    # The only on-call contact is an operator, who gets every alert already.
+    assert "email_configs" not in receivers["on-call"]
+    assert config["route"]["routes"][-1] == {"receiver": "operators"}
+
+
+def test_no_service_config_binds_every_address(rendered: Path) -> None:
+    for name in ("slurm.conf", "prometheus.yml", "alertmanager.yml"):
+        assert "0.0.0.0" not in (rendered / name).read_text(), name
+
+
+def test_qrmi_config_carries_settings_and_vaulted_secrets(rendered: Path, site: Any, secrets: dict[str, str]) -> None:
+    config = json.loads((rendered / "qrmi_config.json").read_text())
+    resources = {r["name"]: r for r in config["resources"]}
+    assert set(resources) == {q.name for q in site.qpus}
+    for model in derive.qrmi_resources(site):
+        env = resources[model["name"]]["environment"]
+        assert resources[model["name"]]["type"] == model["type"]
+        for key, value in model["environment"].items():
+            assert env[key] == value
+        for key, variable in model["secrets"].items():
+            assert env[key] == secrets[variable]
+    assert resources["sc_twin"]["environment"]["QRMI_IBM_QCS_ENDPOINT"].endswith("/v1")
+
+
+def _check(config: dict[str, Any], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    path = tmp_path / "qrmi_config.json"
+    path.write_text(json.dumps(config))
+    return subprocess.run(
+        [sys.executable, str(CHECKER), str(SCHEMA), str(path)], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_schema_rejects_a_missing_credential_without_printing_values(rendered: Path, tmp_path: Path) -> None:
+    config = json.loads((rendered / "qrmi_config.json").read_text())
+    assert _check(config, tmp_path).returncode == 0
+    sc = next(r for r in config["resources"] if r["name"] == "sc_twin")
+    del sc["environment"]["QRMI_IBM_QCS_IAM_APIKEY"]
+    result = _check(config, tmp_path)
+    assert result.returncode == 1
+    assert "missing QRMI_IBM_QCS_IAM_APIKEY" in result.stderr
+    assert "secret-value-of" not in result.stderr + result.stdout
+
+
+def test_schema_rejects_an_ibm_endpoint_without_v1(rendered: Path, tmp_path: Path) -> None:
+    config = json.loads((rendered / "qrmi_config.json").read_text())
+    sc = next(r for r in config["resources"] if r["name"] == "sc_twin")
+    sc["environment"]["QRMI_IBM_QCS_ENDPOINT"] = "http://10.77.0.20:8480"
+    result = _check(config, tmp_path)
+    assert result.returncode == 1
+    assert "QRMI_IBM_QCS_ENDPOINT" in result.stderr and "/v1$" in result.stderr
+
+
+def test_schema_rejects_unknown_types_and_non_string_values(tmp_path: Path) -> None:
+    bad_type = {"resources": [{"name": "q", "type": "ibm-nonsense", "environment": {}}]}
+    assert _check(bad_type, tmp_path).returncode == 1
+    bad_value = {"resources": [{"name": "q", "type": "pasqal-local", "environment": {"QRMI_WARDEN_URL": 5}}]}
+    assert _check(bad_value, tmp_path).returncode == 1
+    good = {"resources": [{"name": "q", "type": "pasqal-local", "environment": {"QRMI_WARDEN_URL": "http://a"}}]}
+    assert _check(good, tmp_path).returncode == 0
+
+
+def test_overview_dashboard_is_structurally_valid(rendered: Path, site: Any) -> None:
+    dashboard = json.loads((rendered / "qpusite-overview.json").read_text())
+    assert dashboard["title"] and len(dashboard["uid"]) <= 40
+    assert isinstance(dashboard["schemaVersion"], int)
+    panels = dashboard["panels"]
+    ids = [p["id"] for p in panels]
+    assert len(ids) == len(set(ids))
+    for panel in panels:
+        grid = panel["gridPos"]
+        assert set(grid) == {"x", "y", "w", "h"} and grid["x"] + grid["w"] <= 24 and grid["h"] > 0
+        for target in panel.get("targets", []):
+            assert target["expr"] and target["refId"]
+            assert target["datasource"]["uid"] == "prometheus"
+    # Panels never overlap.
+    cells = set()
+    for panel in panels:
+        g = panel["gridPos"]
+        mine = {(x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])}
+        assert not cells & mine, panel["title"]
+        cells |= mine
+    text = next(p for p in panels if p["type"] == "text")["options"]["content"]
+    for qpu in site.qpus:
+        assert f"| {qpu.name} |" in text
+
+
+def test_dashboard_queries_use_recorded_series_that_exist(rendered: Path) -> None:
+    rules = yaml.safe_load((REPO / "roles/prometheus/files/rules/qpusite-recording.yml").read_text())
+    recorded = {r["record"] for g in rules["groups"] for r in g["rules"]}
+    dashboard = json.loads((rendered / "qpusite-overview.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    used = {e for e in exprs if ":" in e and "{" not in e}
+    assert used and used <= recorded
