@@ -3,6 +3,7 @@ every check with its message, timing and log. No scripts, no external resources.
 
 from __future__ import annotations
 
+import math
 from html import escape
 from typing import Any
 
@@ -53,7 +54,7 @@ def _charts(record: RunRecord, history: list[RunRecord]) -> list[str]:
         charts.append(svg.line_chart(
             f"Ising-ring quench — {m.qpu}", times,
             {"device": m.detail.get("measured", []), "exact": m.detail.get("reference", [])},
-            None, lo=-1.0, hi=0.5, x_label="quench time (ns)", y_label="neighbour <ZZ>c"))
+            None, lo=-0.6, hi=0.2, x_label="quench time (ns)", y_label="<ZZ>c"))
     # History of every figure of this run, oldest first, this run last.
     runs = [*history[-9:], record]
     for key in sorted({(m.qpu, m.benchmark) for m in record.metrics()}):
@@ -65,11 +66,21 @@ def _charts(record: RunRecord, history: list[RunRecord]) -> list[str]:
             continue
         current = next(m for m in record.metrics() if (m.qpu, m.benchmark) == key)
         known = [v for v in values if v is not None]
-        hi = max([*known, current.threshold or 0.0]) * 1.1 or 1.0
-        charts.append(svg.line_chart(f"{key[1]} history — {key[0]}", list(range(len(runs))), {key[1]: values},
+        top = max([*known, current.threshold or 0.0]) * 1.1 or 1.0
+        hi = _nice_ceiling(top)
+        charts.append(svg.line_chart(f"{key[1]} history — {key[0]}", list(range(len(runs))), {"value": values},
                                      current.threshold, lo=0.0, hi=hi, x_label="run (oldest → this one)",
                                      x_ticks=[r.started[5:16].replace("T", " ") for r in runs]))
     return charts
+
+
+def _nice_ceiling(value: float) -> float:
+    """The next 1, 2, 2.5 or 5 × 10^k at or above value: readable axis ticks."""
+    exponent = math.floor(math.log10(value))
+    for step in (1.0, 2.0, 2.5, 5.0, 10.0):
+        if step * 10**exponent >= value:
+            return step * 10**exponent
+    return 10.0 ** (exponent + 1)
 
 
 def render(record: RunRecord, drift: list[Drift], history: list[RunRecord], paths: dict[str, str]) -> str:

@@ -28,6 +28,7 @@ def _frame(title: str, lo: float, hi: float, y_label: str) -> list[str]:
     ]
     for k in range(5):
         v = lo + (hi - lo) * k / 4
+        v = 0.0 if abs(v) < 1e-9 * max(abs(lo), abs(hi), 1.0) else v  # no 1.1e-16 for zero
         y = _y(v, lo, hi)
         parts.append(f'<line x1="{LEFT - 4}" y1="{y:.1f}" x2="{W - RIGHT}" y2="{y:.1f}" stroke="#ddd"/>')
         parts.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" font-size="10" text-anchor="end">{v:.3g}</text>')
@@ -46,7 +47,8 @@ def bar_chart(title: str, labels: Sequence[str], values: Sequence[float], thresh
         ok = limit is None or value >= limit
         parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{width:.1f}" height="{H - BOTTOM - y:.1f}" '
                      f'fill="{"#2ca02c" if ok else "#d62728"}"><title>{escape(label)}: {value:.4g}</title></rect>')
-        parts.append(f'<text x="{x + width / 2:.1f}" y="{y - 4:.1f}" font-size="10" '
+        # The value sits inside the top of the bar, clear of the threshold mark above it.
+        parts.append(f'<text x="{x + width / 2:.1f}" y="{y + 14:.1f}" font-size="11" fill="#fff" '
                      f'text-anchor="middle">{value:.3f}</text>')
         parts.append(f'<text x="{x + width / 2:.1f}" y="{H - BOTTOM + 14}" font-size="11" '
                      f'text-anchor="middle">{escape(label)}</text>')
