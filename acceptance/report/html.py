@@ -76,11 +76,11 @@ def _charts(record: RunRecord, history: list[RunRecord]) -> list[str]:
 
 def _nice_ceiling(value: float) -> float:
     """The next 1, 2, 2.5 or 5 × 10^k at or above value: readable axis ticks."""
-    exponent = math.floor(math.log10(value))
-    for step in (1.0, 2.0, 2.5, 5.0, 10.0):
-        if step * 10**exponent >= value:
-            return step * 10**exponent
-    return 10.0 ** (exponent + 1)
+    scale = 10.0 ** math.floor(math.log10(value))
+    for step in (1.0, 2.0, 2.5, 5.0):
+        if step * scale >= value:
+            return step * scale
+    return 10.0 * scale
 
 
 def render(record: RunRecord, drift: list[Drift], history: list[RunRecord], paths: dict[str, str]) -> str:
