@@ -1,28 +1,47 @@
-# Emulated QPU service (services/qpu-emulator), node environment.
-# 1. type checks of the service against the node environment's packages;
-# 2. the lab site's twins, as site_survey.derive renders them, are a valid service configuration;
-# 3. the service's tests: the real service on 127.0.0.1, driven by qrmi, raw HTTP and schemathesis.
+# Emulated QPU service (services/qpu-emulator) and its role (roles/emulator).
+# 1. type checks of the service against the node environment's packages; ansible-lint of the role;
+# 2. the lab site's emulator config as the role renders it (inventory plugin -> template, stand-in
+#    secrets) is accepted by the service's own parser, and the emulated QPUs' QRMI settings point
+#    at the emulator with the URL layout the service serves;
+# 3. the service's tests: the real service on 127.0.0.1, driven by qrmi, the vendors' SDKs,
+#    raw HTTP and schemathesis.
 set -euo pipefail
+export PATH="$PWD/.venv/bin:$PATH"
 .venv/bin/mypy --python-executable .venv-node/bin/python services/qpu-emulator/qpu_emulator
+ANSIBLE_INVENTORY_UNPARSED_FAILED=False timeout 600 .venv/bin/ansible-lint -q roles/emulator
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 .venv/bin/python - "$tmp" <<'PY'
-import json, sys
+import sys
+import yaml
 from site_survey import derive
 from site_survey.loader import load_site
 
 site = load_site("lab")
-out = sys.argv[1]
-for host, twins in derive.emulator_twins(site).items():
-    for t in twins:  # credentials come from the vault at rollout; placeholders here
-        t["credentials"] = {"api_keys": ["k"]} if t["api"] == "ibm" else {"tokens": ["t"]}
-    cfg = {"listen": {"host": "127.0.0.1", "port": 8480}, "state_dir": f"{out}/{host}.state", "twins": twins}
-    with open(f"{out}/{host}.json", "w") as f:
-        json.dump(cfg, f)
+# Stand-in values for every vaulted variable the QPUs name (a real site has them in its vault).
+names = {var for r in derive.qrmi_resources(site) for var in r["secrets"].values()}
+with open(f"{sys.argv[1]}/secrets.yml", "w") as f:
+    yaml.safe_dump({n: f"test-{n}" for n in sorted(names)}, f)
+# The emulated QPUs' QRMI settings use the layout the service serves on one port.
+for q in site.qpus:
+    if q.access.mode != "emulator":
+        continue
+    base = derive.emulator_base_url(site, q)
+    env = derive.qrmi_settings(site, q)
+    want = {
+        "ibm-quantum-compute-service": {"QRMI_IBM_QCS_ENDPOINT": f"{base}/v1", "QRMI_IBM_QCS_IAM_ENDPOINT": base},
+        "pasqal-cloud": {"QRMI_PASQAL_CLOUD_BASE_URL": base, "QRMI_PASQAL_CLOUD_AUTH_ENDPOINT": f"{base}/auth/token"},
+    }.get(q.qrmi.type.value, {})
+    for key, value in want.items():
+        assert env.get(key) == value, f"{q.name}: {key}={env.get(key)!r}, the emulator serves {value!r}"
 PY
-for cfg in "$tmp"/*.json; do
-  .venv-node/bin/qpu-emulator --config "$cfg" --check
+mkdir "$tmp/render"
+timeout 300 .venv/bin/ansible-playbook -i inventories/lab/site.yaml -e "@$tmp/secrets.yml" \
+  -e "emulator_render_dir=$tmp/render" roles/emulator/tests/render.yml >"$tmp/render.log" 2>&1 \
+  || { cat "$tmp/render.log"; exit 1; }
+for cfg in "$tmp"/render/*.yaml; do
+  .venv-node/bin/qpu-emulator --check --config "$cfg"
 done
 
 (cd services/qpu-emulator && timeout 1200 ../../.venv-node/bin/python -m pytest -q -p no:cacheprovider tests)
