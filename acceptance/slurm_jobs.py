@@ -13,6 +13,7 @@ import json
 import re
 import secrets
 import shlex
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,8 @@ NODE_DIR = Path(__file__).resolve().parent / "node"
 RESULT_PREFIX = "QPUSITE-RESULT "
 ERROR_PREFIX = "QPUSITE-ERROR "
 OUTPUT_DIR = "/tmp"  # on the node that ran the batch step
+FINAL_STATES = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL",
+                "DEADLINE", "PREEMPTED")
 
 
 def node_bundle() -> bytes:
@@ -71,6 +74,8 @@ class JobOutcome:
     output: str
     submit_error: str
     elapsed_s: float | None
+    # Set when the job was not over by the deadline and was cancelled: its state and reason then.
+    abandoned: str = ""
 
     def results(self) -> list[dict[str, Any]]:
         return [json.loads(ln[len(RESULT_PREFIX):]) for ln in self.output.splitlines() if ln.startswith(RESULT_PREFIX)]
@@ -132,15 +137,18 @@ def require_submitter(ctx: Context, as_user: str | None = None) -> str:
 
 
 def submit(ctx: Context, script: str, options: list[str], name: str, timeout_s: float = 240,
-           as_user: str | None = None) -> JobOutcome:
-    """``sbatch --wait`` on the login node; then the job's state and its output from the batch host."""
+           as_user: str | None = None, wait: bool = True) -> JobOutcome:
+    """``sbatch --wait`` on the login node; then the job's state and its output from the batch host.
+
+    With ``wait=False`` the job is polled instead, and cancelled if it is not over within
+    ``timeout_s`` (for jobs that may pend for ever, e.g. beyond a partition's limit)."""
     login = login_host(ctx.site)
     if login is None:
         raise CheckFailed("the site model has no login or controller host to submit from")
     out_pattern = f"{OUTPUT_DIR}/qpusite-accept-%j.out"
     # A unique name finds the job again if sbatch --wait never returns (then it is cancelled).
     job_name = f"qpusite-accept-{name}-{secrets.token_hex(4)}"
-    argv = ["sbatch", "--parsable", "--wait", f"--job-name={job_name}", f"--output={out_pattern}",
+    argv = ["sbatch", "--parsable", *(["--wait"] if wait else []), f"--job-name={job_name}", f"--output={out_pattern}",
             f"--chdir={OUTPUT_DIR}", *options]
     command = " ".join(shlex.quote(a) for a in argv)
     as_user = require_submitter(ctx, as_user)
@@ -160,14 +168,29 @@ def submit(ctx: Context, script: str, options: list[str], name: str, timeout_s: 
     if not match:
         return JobOutcome("", done.returncode, "NOT SUBMITTED", "", "", stderr, None)
     job_id = match.group(1)
+    abandoned = "" if wait else _wait_or_cancel(ctx, login.name, job_id, timeout_s)
     info = parse_scontrol_job(ctx.run(login.name, f"scontrol show job -o {job_id}").stdout)
     host = info.get("BatchHost", "")
     output = ""
     if host and ctx.site.host(host) is not None:
         path = f"{OUTPUT_DIR}/qpusite-accept-{job_id}.out"
         output = ctx.run(host, f"cat {path} 2>/dev/null; rm -f {path}").stdout
-    return JobOutcome(job_id, done.returncode, info.get("JobState", "?"), host, output, stderr,
-                      _elapsed_s(info.get("RunTime", "")))
+    exit_code = done.returncode if wait else int(info.get("ExitCode", "0:0").split(":")[0] or 0)
+    return JobOutcome(job_id, exit_code, info.get("JobState", "?"), host, output, stderr,
+                      _elapsed_s(info.get("RunTime", "")), abandoned)
+
+
+def _wait_or_cancel(ctx: Context, login: str, job_id: str, timeout_s: float) -> str:
+    """Poll the job until it is over; past ``timeout_s`` cancel it and say how it was left."""
+    deadline = time.monotonic() + timeout_s
+    info: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        info = parse_scontrol_job(ctx.run(login, f"scontrol show job -o {job_id}").stdout)
+        if info.get("JobState") in FINAL_STATES:
+            return ""
+        time.sleep(1)
+    ctx.run(login, f"scancel {job_id}")
+    return f"{info.get('JobState', '?')} (Reason={info.get('Reason', '?')}) after {timeout_s:.0f} s; cancelled"
 
 
 def _elapsed_s(text: str) -> float | None:

@@ -75,16 +75,22 @@ def drill_unauthorised_user(ctx: Context, p: QpuParam) -> str:
                   ("policy", "not authori", "no qpu policy", "denied", "not allowed"), "unauthorised user")
 
 
-@check(REGISTRY, 62, "drill_zero_time_limit", tier=Tier.l1, component="qpu access", expand=params.each_qpu,
-       proves="A job whose QPU time limit is zero seconds (NAME_QRMI_JOB_TIMEOUT_SECONDS=0) fails fast with a "
-              "clear message and leaves nothing acquired.", timeout_s=180)
+@check(REGISTRY, 62, "drill_zero_time_limit", tier=Tier.l1, component="slurm", expand=params.each_qpu,
+       proves="A QPU job submitted with a zero time limit (`sbatch --time=0`) is refused fast with a clear "
+              "message (e.g. EnforcePartLimits) and never acquires the QPU.", timeout_s=180)
 def drill_zero_time_limit(ctx: Context, p: QpuParam) -> str:
-    export = f"--export=ALL,{p.qpu}_QRMI_JOB_TIMEOUT_SECONDS=0"
+    # Slurm reads --time=0 as "no limit": on a partition with MaxTime such a job would pend for ever
+    # unless slurmctld refuses it at submission (EnforcePartLimits). Poll, never wait for ever.
+    script = slurm_jobs.batch_script(slurm_jobs.runtime_python(ctx), [["probe", "--qpu", p.qpu]])
     started = time.monotonic()
-    job = slurm_jobs.run_program(ctx, [p.qpu], [["probe", "--qpu", p.qpu]], f"drill-time-{p.qpu}",
-                                 timeout_s=150, extra_options=[export])
-    return _judge(ctx, job, time.monotonic() - started,
-                  ("time limit", "timeout", "timed out", "time_limit", "zero"), "zero time limit")
+    job = slurm_jobs.submit(ctx, script, [f"--qpu={p.qpu}", "--time=0"], f"drill-time-{p.qpu}",
+                            timeout_s=FAIL_FAST_S, wait=False)
+    elapsed = time.monotonic() - started
+    if job.abandoned:
+        raise CheckFailed(f"zero time limit: job {job.job_id} was accepted and left {job.abandoned}; refuse such "
+                          "jobs at submission (slurm.conf EnforcePartLimits=ALL)")
+    return _judge(ctx, job, elapsed, ("time limit", "timeout", "timed out", "time_limit", "limit"),
+                  "zero time limit")
 
 
 def _access_host(site: Site) -> tuple[str, str]:
