@@ -308,20 +308,22 @@ def create_app(state: App) -> FastAPI:
             a = await broker.wait_for_change(acq_id, min(wait_s, state.config.max_request_wait_s)) or a
         return render(a, p.trusted and p.kind == "munge", format)
 
+    # The job's credentials are dead when these return; the release at the QPU service
+    # finishes in the background unless the caller waits for it (wait_s).
     @app.post("/v1/acquisitions/{acq_id}/release", tags=["acquisitions"])
-    async def release(acq_id: str, p: Auth) -> dict[str, Any]:
+    async def release(acq_id: str, p: Auth, wait_s: float = Query(0, ge=0, le=300)) -> dict[str, Any]:
         need_trusted(p, "releasing")
         a = owned(store.get(acq_id), p)
-        done = await broker.release(a["id"], "released")
+        done = await broker.release(a["id"], "released", wait_s=wait_s)
         return broker.view(done or a)
 
     @app.delete("/v1/jobs/{job_id}/acquisitions", tags=["acquisitions"])
-    async def release_job(job_id: str, p: Auth) -> list[dict[str, Any]]:
+    async def release_job(job_id: str, p: Auth, wait_s: float = Query(0, ge=0, le=300)) -> list[dict[str, Any]]:
         need_trusted(p, "releasing")
         out = []
         for a in store.query(job_id=job_id):
             if a["state"] in ("waiting", "acquiring", "granted", "releasing"):
-                a = await broker.release(a["id"], "released") or a
+                a = await broker.release(a["id"], "released", wait_s=wait_s) or a
             out.append(broker.view(a))
         return out
 

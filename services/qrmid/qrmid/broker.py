@@ -65,6 +65,7 @@ class Broker:
         self._waiters: dict[str, Waiter] = {}
         self._instances: dict[tuple[str, str], Any] = {}  # (acq, qpu) -> qrmi instance holding the session
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._finishing: dict[str, asyncio.Task[None]] = {}
 
     # ------------------------------------------------------------ blocks
     def block(self, qpu: str, now: float | None = None) -> Block | None:
@@ -258,7 +259,12 @@ class Broker:
         return env
 
     # ------------------------------------------------------------ release
-    async def release(self, acq_id: str, outcome: str = "released", reason: str | None = None) -> dict[str, Any] | None:
+    async def release(
+        self, acq_id: str, outcome: str = "released", reason: str | None = None, wait_s: float | None = None
+    ) -> dict[str, Any] | None:
+        """End an acquisition: its job credentials die at once (committed before this returns);
+        qrmi's release at the service follows in the background, or within `wait_s` seconds
+        (None: wait until done). The QPU slot is free once the service has released it."""
         a = self.store.get(acq_id)
         if a is None:
             return None
@@ -268,27 +274,39 @@ class Broker:
             self._fail(a, "cancelled", reason or "released before it was granted")
             return self.store.get(acq_id)
         if a["state"] == "acquiring":
-            # the acquire task is mid-flight; mark the intent, it is honoured when it lands
+            # the acquire task is mid-flight: let it land, then release what it got
             while (cur := self.store.get(acq_id)) and cur["state"] == "acquiring":
                 await asyncio.sleep(0.01)
-            if cur is None or cur["state"] in ("released", "failed", "releasing"):
+            if cur is None or cur["state"] in ("released", "failed"):
                 return cur
-        self.store.update_acquisition(acq_id, state="releasing", outcome=outcome)
-        # credentials die first: the job loses access even if the service is slow to answer
-        self.store.revoke_credentials(acq_id)
+            a = cur
+        if a["state"] == "granted":
+            self.store.update_acquisition(acq_id, state="releasing", outcome=outcome,
+                                          message=reason or a.get("message"))
+            self.store.revoke_credentials(acq_id)
+        task = self._finishing.get(acq_id)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._finish_release(acq_id))
+            self._finishing[acq_id] = task
+            task.add_done_callback(lambda _t: self._finishing.pop(acq_id, None))
+        if wait_s is None:
+            await asyncio.shield(task)
+        elif wait_s > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(task), wait_s)
+        return self.store.get(acq_id)
+
+    async def _finish_release(self, acq_id: str) -> None:
         for h in self.store.holds(acq_id):
             if h["state"] == "held" and h["qrmi_token"] is not None:
                 await self._release_hold(acq_id, h["qpu"], h["qrmi_token"])
-        msg = a.get("message")
-        if reason:
-            msg = reason
-        self.store.update_acquisition(acq_id, state="released", released_at=time.time(), message=msg)
-        if outcome in ("reaped", "expired"):
+        self.store.update_acquisition(acq_id, state="released", released_at=time.time())
+        a = self.store.get(acq_id)
+        if a and a["outcome"] in ("reaped", "expired"):
             for q in a["qpus"]:
-                self.metrics.reaped.labels(q, outcome).inc()
+                self.metrics.reaped.labels(q, a["outcome"]).inc()
         self._notify(acq_id)
         await self.dispatch()
-        return self.store.get(acq_id)
 
     async def _release_hold(self, acq_id: str, qpu: str, token: str) -> bool:
         inst = self._instances.pop((acq_id, qpu), None)
@@ -321,7 +339,7 @@ class Broker:
                 self.store.update_hold(a["id"], h["qpu"], state="pending", qrmi_token=None, acquired_at=None)
             self.store.update_acquisition(a["id"], state="waiting", message="re-queued after a qrmid restart")
         for a in self.store.in_states("releasing"):
-            await self.release(a["id"], a.get("outcome") or "released")
+            await self.release(a["id"], a.get("outcome") or "released", wait_s=None)
         await self.dispatch()
 
     async def tick(self) -> None:

@@ -107,7 +107,8 @@ def test_metrics_follow_acquisitions(client: harness.Client) -> None:
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         _, m = client.request("GET", "/metrics", auth=None)
-        if 'qrmid_active_acquisitions{profile="production",qpu="sc_twin"} 0.0' in m:
+        if ('qrmid_active_acquisitions{profile="production",qpu="sc_twin"} 0.0' in m
+                and 'qrmid_releases_total{qpu="sc_twin",result="ok"} 1.0' in m):
             break
         time.sleep(0.2)
     assert 'qrmid_active_acquisitions{profile="production",qpu="sc_twin"} 0.0' in m

@@ -54,7 +54,7 @@ def test_bad_requests_get_4xx_and_change_nothing(client: harness.Client, munged:
     assert code == 201, first
     code, replay = client.request("POST", "/v1/acquisitions", raw=payload, auth=f"Munge {cred}")
     assert code == 401 and "replayed" in replay["detail"].lower()
-    client.request("POST", f"/v1/acquisitions/{first['id']}/release", {})
+    client.request("POST", f"/v1/acquisitions/{first['id']}/release?wait_s=10", {})
     after = json.loads(snapshot(client))
     # the one legitimate request is the only trace
     assert [r["job_id"] for r in after[0]] == ["2"]
@@ -138,7 +138,7 @@ def test_kill_9_while_acquiring_loses_and_leaks_nothing(make_qrmid, site, munged
     # a crash orphaned between the service's answer and qrmid's commit, which expire with the hold cap
     for r in rows:
         if r["state"] == "granted":
-            code, _ = client.request("POST", f"/v1/acquisitions/{r['id']}/release", {})
+            code, _ = client.request("POST", f"/v1/acquisitions/{r['id']}/release?wait_s=10", {})
             assert code == 200
     _, qpu = client.request("GET", "/v1/qpus/sc_twin", auth=None)
     assert qpu["in_use"] == 0
