@@ -57,6 +57,9 @@ def main() -> int:
                     help="paced: each requester starts a cycle every --interval s (jobs starting over time); "
                          "burst: each requester loops back-to-back (every requester always in flight)")
     ap.add_argument("--interval", type=float, default=1.0, help="paced mode: seconds between a requester's cycles")
+    ap.add_argument("--release-wait", action="store_true",
+                    help="release calls wait for the QPU service's release too (?wait_s=30); by default they "
+                         "return once the job's credentials are revoked, as the SPANK plugin's do")
     ap.add_argument("--warmup", type=int, default=1, help="unmeasured cycles per requester first (connections, "
                                                             "qrmi instances and their IAM tokens)")
     args = ap.parse_args()
@@ -78,6 +81,8 @@ def main() -> int:
         cycle_ms: list[float] = []
         errors: list[str] = []
         start = threading.Barrier(args.requesters)
+        release_query = "?wait_s=30" if args.release_wait else ""
+        done_states = ("released",) if args.release_wait else ("releasing", "released")
 
         def requester(n: int) -> None:
             client = harness.Client(qrmid.url, munged.socket)
@@ -97,9 +102,9 @@ def main() -> int:
                 if code != 201:
                     errors.append(f"acquire {job}: {code} {a}")
                     continue
-                code, r = client.request("POST", f"/v1/acquisitions/{a['id']}/release", {})
+                code, r = client.request("POST", f"/v1/acquisitions/{a['id']}/release{release_query}", {})
                 t2 = time.perf_counter()
-                if code != 200 or r.get("state") != "released":
+                if code != 200 or r.get("state") not in done_states:
                     errors.append(f"release {job}: {code} {r}")
                     continue
                 if c < 0:
@@ -120,6 +125,7 @@ def main() -> int:
         cycles = args.requesters * (args.cycles + args.warmup)
         cpu = {name: (cpu_seconds(proc.pid) - cpu0[name]) / cycles * 1000 for name, proc in procs}
         mode = f"paced, one cycle per {args.interval:g} s each" if args.mode == "paced" else "burst, back-to-back"
+        mode += ", release waits for the service" if args.release_wait else ""
         print(f"qrmid bench ({mode}): {args.requesters} concurrent requesters x {args.cycles} cycles on {args.qpu}, "
               f"{len(cycle_ms)} ok, {len(errors)} failed, {wall:.1f} s wall, "
               f"{len(cycle_ms) / wall:.1f} cycles/s")
@@ -127,6 +133,17 @@ def main() -> int:
             if values:
                 print(f"  {name:16s} p50 {statistics.median(values):7.1f} ms   p99 {pct(values, 99):7.1f} ms   "
                       f"max {max(values):7.1f} ms")
+        # every slot must come back: the background releases at the service all finished
+        deadline = time.monotonic() + 30
+        in_use = None
+        while time.monotonic() < deadline:
+            _, qpu = harness.Client(qrmid.url, munged.socket).request("GET", f"/v1/qpus/{args.qpu}", auth=None)
+            in_use = qpu["in_use"]
+            if in_use == 0:
+                break
+            time.sleep(0.2)
+        if in_use != 0:
+            errors.append(f"{in_use} slots still in use 30 s after the last release")
         print("  CPU per cycle: " + ", ".join(f"{k} {v:.2f} ms" for k, v in cpu.items()))
         for e in errors[:5]:
             print("  error:", e)

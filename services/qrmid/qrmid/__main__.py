@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         print(f"qrmid: configuration OK ({len(qrmi_resources)} QPU resources)")
         return 0
+    # qrmi's blocking calls run in worker threads; a short GIL switch interval keeps one
+    # of them from holding the event loop for the default 5 ms (tail latency under load)
+    sys.setswitchinterval(0.0005)
     app = create_app(App(config, secrets, token, qrmi_resources))
     uvicorn.run(app, host=config.listen_host, port=config.listen_port, log_level=args.log_level,
                 access_log=False, loop="auto", http="auto")
