@@ -39,3 +39,16 @@ def too_many_atoms(n: int) -> str:
     seq.declare_channel("ryd", "rydberg_global")
     seq.add(Pulse.ConstantPulse(duration=100, amplitude=1, detuning=0, phase=0), "ryd")
     return str(seq.to_abstract_repr())
+
+
+def parametrised_rotation() -> str:
+    """One atom, a resonant pulse whose duration is a variable `t` (ns): t=500 is a π pulse, t=0... none."""
+    from pulser import Pulse, Register, Sequence
+    from pulser.devices import AnalogDevice
+
+    reg = Register.from_coordinates([(0.0, 0.0)], prefix="q")
+    seq = Sequence(reg, AnalogDevice)
+    seq.declare_channel("ryd", "rydberg_global")
+    t = seq.declare_variable("t", dtype=int)
+    seq.add(Pulse.ConstantPulse(duration=t, amplitude=2 * math.pi, detuning=0, phase=0), "ryd")
+    return str(seq.to_abstract_repr())
