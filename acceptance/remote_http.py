@@ -8,28 +8,33 @@ credential made on that host (root on a Slurm host is a trusted principal);
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import shlex
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from acceptance.context import Context
 from acceptance.spec import CheckFailed
 
-QRMID_CONFIG = "/etc/qrmid/config.json"
+QRMID_CONFIG = "/etc/qrmid/config.json"  # roles/qrmid; QPUSITE_ACCEPT_QRMID_CONFIG overrides
+# munged's socket on the site's hosts; QPUSITE_ACCEPT_MUNGE_SOCKET overrides (a non-default munged)
+MUNGE_SOCKET_VARIABLE = "QPUSITE_ACCEPT_MUNGE_SOCKET"
 
 _CLIENT = r"""
-import hashlib, json, subprocess, sys, urllib.error, urllib.request
-method, url, path, auth, qrmid_config = sys.argv[1:6]
+import base64, json, subprocess, sys, urllib.error, urllib.request
+method, url, path, auth, qrmid_config, munge_socket, payload = sys.argv[1:8]
 body = sys.stdin.read().encode() or None
 headers = {"Accept": "application/json"}
 if body:
     headers["Content-Type"] = "application/json"
 if auth == "munge":
-    payload = "%s %s\n%s" % (method.upper(), path, hashlib.sha256(body or b"").hexdigest())
-    made = subprocess.run(["munge", "-s", payload], capture_output=True, text=True)
+    socket_args = ["-S", munge_socket] if munge_socket != "-" else []
+    made = subprocess.run(["munge", *socket_args], input=base64.b64decode(payload), capture_output=True)
     if made.returncode:
-        print(json.dumps({"status": -1, "error": "munge: " + made.stderr.strip()})); sys.exit(0)
-    headers["Authorization"] = "Munge " + made.stdout.strip()
+        print(json.dumps({"status": -1, "error": "munge: " + made.stderr.decode().strip()})); sys.exit(0)
+    headers["Authorization"] = "Munge " + made.stdout.decode().strip()
 elif auth == "operator":
     try:
         cfg = json.load(open(qrmid_config))
@@ -55,6 +60,12 @@ print(json.dumps({"status": status, "body": doc}))
 Auth = Literal["none", "munge", "operator"]
 
 
+def munge_payload(method: str, path: str, body: bytes) -> bytes:
+    """What qrmid expects a request's munge credential to carry: the request line and the raw
+    body (qrmid.munge_auth.request_payload; a node-side test keeps the two in step)."""
+    return f"{method.upper()} {path}\n".encode() + body
+
+
 @dataclass(frozen=True)
 class HttpReply:
     status: int  # -1: no connection
@@ -68,11 +79,15 @@ class HttpReply:
 
 def call(ctx: Context, host: str, method: str, base_url: str, path: str, body: Any = None,
          auth: Auth = "none", timeout_s: float = 40) -> HttpReply:
-    argv = f"python3 - {method} {base_url} '{path}' {auth} {QRMID_CONFIG}"
+    qrmid_config = os.environ.get("QPUSITE_ACCEPT_QRMID_CONFIG", QRMID_CONFIG)
+    munge_socket = os.environ.get(MUNGE_SOCKET_VARIABLE) or "-"
+    raw = json.dumps(body).encode() if body is not None else b""
+    payload = base64.b64encode(munge_payload(method, path, raw)).decode()
+    argv = " ".join(shlex.quote(a) for a in
+                    ("python3", "-", method, base_url, path, auth, qrmid_config, munge_socket, payload))
     # The script comes first on stdin, then the body: python3 - reads the script to EOF,
     # so the body is passed inside the script instead.
-    script = _CLIENT.replace("sys.stdin.read().encode() or None",
-                             repr(json.dumps(body).encode() if body is not None else None))
+    script = _CLIENT.replace("sys.stdin.read().encode() or None", repr(raw or None))
     done = ctx.run(host, argv, stdin=script, timeout_s=timeout_s)
     if not done.ok:
         raise CheckFailed(f"HTTP client failed on {host}: {done.stderr.strip()[-300:]}")

@@ -95,7 +95,8 @@ def ising_quench(ctx: Context, p: QpuParam) -> str:
     args = ["quench"]
     twin = qpu.emulator.pulser_device if qpu.emulator else None
     if twin is not None:  # compare like for like: the reference gets the twin's readout errors
-        args += ["--eps", str(twin.readout_false_positive), "--eps-prime", str(twin.readout_false_negative)]
+        args += ["--eps", str(twin.readout_false_positive), "--eps-prime", str(twin.readout_false_negative),
+                 "--c6", str(twin.interaction_coeff_rad_um6_us)]
     r = _run(ctx, p, args, "quench", 380)
     limit = qpu.benchmarks.quench_error_max
     return _judge(ctx, Metric(p.qpu, "ising_quench_error", float(r["value"]), limit, higher_is_better=False,

@@ -35,6 +35,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--atoms", type=int, default=6, help="quench ring size")
     p.add_argument("--eps", type=float, default=0.0, help="quench: P(read 1 | 0) of the device")
     p.add_argument("--eps-prime", type=float, default=0.0, help="quench: P(read 0 | 1) of the device")
+    p.add_argument("--c6", type=float, default=None,
+                   help="quench: C6 (rad µm^6/µs) when the QPU does not advertise its device")
     return p
 
 
@@ -53,7 +55,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     if args.program == "mirror":
         return programs.mirror(qpu, args.widths, args.depths, 3, shots or 300, args.seed or 5)
     if args.program == "quench":
-        return programs.quench(qpu, args.atoms, runs=shots or 500, eps=args.eps, eps_prime=args.eps_prime)
+        return programs.quench(qpu, args.atoms, runs=shots or 500, eps=args.eps, eps_prime=args.eps_prime,
+                               c6=args.c6)
     return programs.qscore(qpu, args.sizes, 5, shots or 500, args.seed or 3)
 
 

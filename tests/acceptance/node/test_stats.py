@@ -83,3 +83,11 @@ def test_qaoa_angles_beat_random_on_a_triangle() -> None:
     _g, _b, expected_cut = circuits.best_qaoa_angles(3, edges)
     assert circuits.max_cut(3, edges) == 2
     assert expected_cut > len(edges) / 2  # random assignment cuts half the edges
+
+
+def test_munge_payload_matches_what_qrmid_verifies() -> None:
+    qrmid_auth = pytest.importorskip("qrmid.munge_auth")
+    from acceptance.remote_http import munge_payload
+
+    for method, path, body in (("GET", "/v1/accounting?job_id=5", b""), ("PUT", "/v1/qpus/x/maintenance", b'{"a":1}')):
+        assert munge_payload(method, path, body) == qrmid_auth.request_payload(method, path, body)
