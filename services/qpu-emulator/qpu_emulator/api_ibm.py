@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from qpu_emulator import ibm_primitives, ibm_twin
 from qpu_emulator.auth import Principal
 from qpu_emulator.errors import ApiError
+from qpu_emulator.scheduler import RAN_TOO_LONG
 from qpu_emulator.service import Service
 from qpu_emulator.store import CANCELLED, COMPLETED, FAILED, FINAL_STATES, QUEUED, RUNNING, Job
 
@@ -280,7 +281,10 @@ def _job_doc(job: Job, svc: Service, exclude_params: bool = False) -> dict[str, 
         state["reason"] = job.error or "execution failed"
         state["reason_code"] = 1517
     if job.status == CANCELLED:
-        state["reason"] = "cancelled by the user"
+        ran_too_long = (job.error or "").startswith(RAN_TOO_LONG)
+        state["reason"] = job.error if ran_too_long else "cancelled by the user"
+        if ran_too_long:
+            status = "Cancelled - Ran too long"  # IBM's job status; state.status stays "Cancelled"
     twin = svc.config.twin(job.twin)
     doc: dict[str, Any] = {
         "id": job.id,

@@ -25,7 +25,8 @@ from qpu_emulator.store import CANCELLED, COMPLETED, FAILED, QUEUED, RUNNING, Jo
 
 log = logging.getLogger("qpu_emulator.scheduler")
 
-POLL_S = 0.05  # how often a busy slot looks for a cancel request
+POLL_S = 0.05
+RAN_TOO_LONG = "Ran too long"  # how often a busy slot looks for a cancel request
 WORKER_START_TIMEOUT_S = 120.0
 
 
@@ -195,8 +196,11 @@ class Scheduler:
         if job is None:
             return
         self._ensure_worker(slot)
-        if not self._store.transition(job_id, RUNNING, only_from=(QUEUED,), started=time.time()):
+        started = time.time()
+        if not self._store.transition(job_id, RUNNING, only_from=(QUEUED,), started=started):
             return  # cancelled meanwhile
+        # IBM jobs carry `cost`, the most seconds they may run (QRMI sends its job timeout there).
+        limit_s = job.cost if job.api == "ibm" and job.cost > 0 else None
         twin = self._config.twin(job.twin)
         if twin is None:
             self._store.transition(
@@ -236,6 +240,18 @@ class Scheduler:
                     started=None,
                     logs=job.logs + "interrupted by an emulator shutdown; queued again\n",
                 )
+                return
+            if limit_s is not None and time.time() - started > limit_s:
+                slot.kill()
+                self._store.transition(
+                    job_id,
+                    CANCELLED,
+                    only_from=(RUNNING,),
+                    finished=time.time(),
+                    error=f"{RAN_TOO_LONG}: the job's limit is {limit_s} s",
+                    logs=job.logs + f"cancelled: ran longer than its {limit_s} s limit\n",
+                )
+                self._finished(job_id)
                 return
             if event is not None:
                 slot.kill()

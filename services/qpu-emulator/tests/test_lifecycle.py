@@ -18,6 +18,7 @@ from conftest import (
     sampler_job,
     start,
     stop,
+    wait_final,
     wait_ibm_final,
 )
 from sequences import long_sequence, pi_pulse
@@ -210,3 +211,34 @@ def test_health_metrics_openapi(emulator: Emulator) -> None:
         "/health",
     ):
         assert path in spec["paths"], path
+
+
+def deep_noisy_qasm() -> str:
+    from qiskit import QuantumCircuit, qasm3
+
+    qc = QuantumCircuit(5, 5)
+    for layer in range(600):
+        for q in range(5):
+            qc.sx(q)
+            qc.rz(0.1 * layer, q)
+        for q in range(0, 4, 2 if layer % 2 else 1):
+            qc.cz(q, q + 1)
+    qc.measure(range(5), range(5))
+    return str(qasm3.dumps(qc))
+
+
+def test_job_time_limit_from_qrmi(emulator: Emulator) -> None:
+    """QRMI's job timeout travels as the IBM job's `cost`; a job running longer is cancelled."""
+    import json
+
+    import qrmi
+
+    r = qrmi_ibm(emulator, "noisy_twin", QRMI_IBM_QCS_TIMEOUT_SECONDS="1")
+    inp = json.dumps({"pubs": [[deep_noisy_qasm(), None, 20000]], "version": 2})  # ~4 s of simulation here
+    task = r.task_start(qrmi.Payload.QiskitPrimitive(input=inp, program_id="sampler"))
+    status, seen = wait_final(r, task)
+    assert status == qrmi.TaskStatus.Cancelled, seen
+    s, job = emulator.json("GET", f"/v1/jobs/{task}", headers=ibm_headers(emulator, "noisy_twin"))
+    assert job["status"] == "Cancelled - Ran too long" and job["state"]["status"] == "Cancelled", job
+    assert "1 s" in job["state"]["reason"]
+    assert 1.0 <= job["usage"]["seconds"] < 1.6  # stopped at its limit, not when the simulation ended
