@@ -242,3 +242,18 @@ def test_job_time_limit_from_qrmi(emulator: Emulator) -> None:
     assert job["status"] == "Cancelled - Ran too long" and job["state"]["status"] == "Cancelled", job
     assert "1 s" in job["state"]["reason"]
     assert 1.0 <= job["usage"]["seconds"] < 1.6  # stopped at its limit, not when the simulation ended
+
+
+def test_anonymous_use_only_when_configured(tmp_path: Path) -> None:
+    emu = start(tmp_path / "anon", workers=1, allow_anonymous=True)
+    try:
+        s, body = emu.json("GET", "/v1/backends")
+        assert s == 200 and {d["name"] for d in body["devices"]} == {"ideal_twin", "noisy_twin"}
+        s, b = emu.json("POST", "/v1/jobs", sampler_job(bell_qasm(), shots=50))
+        assert s == 200
+        assert wait_ibm_final(emu, b["id"], {})["status"] == "Completed"
+        # A wrong token is still refused: anonymous means no credentials, not any credentials.
+        s, _ = emu.json("GET", "/v1/backends", headers={"Authorization": "Bearer wrong"})
+        assert s == 401
+    finally:
+        stop(emu)
