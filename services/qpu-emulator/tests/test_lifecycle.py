@@ -257,3 +257,20 @@ def test_anonymous_use_only_when_configured(tmp_path: Path) -> None:
         assert s == 401
     finally:
         stop(emu)
+
+
+def test_qrmi_task_stop_cancels_a_running_ibm_job(emulator: Emulator) -> None:
+    import json
+
+    import qrmi
+
+    r = qrmi_ibm(emulator, "noisy_twin")
+    inp = json.dumps({"pubs": [[deep_noisy_qasm(), None, 20000]], "version": 2})
+    task = r.task_start(qrmi.Payload.QiskitPrimitive(input=inp, program_id="sampler"))
+    deadline = time.time() + 60
+    while r.task_status(task) != qrmi.TaskStatus.Running and time.time() < deadline:
+        time.sleep(0.02)
+    r.task_stop(task)
+    assert r.task_status(task) == qrmi.TaskStatus.Cancelled
+    s, job = emulator.json("GET", f"/v1/jobs/{task}", headers=ibm_headers(emulator, "noisy_twin"))
+    assert job["status"] == "Cancelled" and job["state"]["reason"] == "cancelled by the user", job
