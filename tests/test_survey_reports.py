@@ -104,3 +104,12 @@ def test_shared_loop_blocker_is_attributed_to_each_qpu_on_it(national: Path) -> 
     assert [f.check for f in result.for_qpu("pasqal_qhall") if f.severity.value == "blocker"] == ["cooling.capacity"]
     assert "Survey blockers for this QPU: 1" in (national / "safety" / "pasqal_qhall.md").read_text()
     assert "Survey blockers" not in (national / "safety" / "quandela_lab.md").read_text()
+
+
+def test_chart_names_qpus_counted_without_a_figure(national: Path) -> None:
+    """A bar at 0 % must not read as 'no load' when the load is simply unknown."""
+    root = ET.parse(national / "survey.html").getroot()
+    qhall_b = next(c for c in root.findall(f".//{SVG}svg") if c.get("data-room") == "qhall-b")
+    floor = next(g for g in qhall_b.iter(f"{SVG}g") if g.get("data-resource") == "floor load (heaviest QPU)")
+    label = "".join(floor.itertext())
+    assert "no figure: pasqal_qhall" in label

@@ -14,8 +14,10 @@ CSS = """
 body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; max-width: 78rem; }
 h1 { margin-bottom: 0.2rem; }
 table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; width: 100%; font-size: 0.9rem; }
-th, td { border: 1px solid #ccc; padding: 0.3rem 0.5rem; text-align: left; vertical-align: top; }
-th { background: #f2f2f2; }
+th, td { border: 1px solid #ccc; padding: 0.3rem 0.5rem; text-align: left; vertical-align: top;
+         overflow-wrap: anywhere; }
+th { background: #f2f2f2; overflow-wrap: normal; }
+tr.finding td:nth-child(1), tr.finding td:nth-child(8) { white-space: nowrap; overflow-wrap: normal; }
 .blocker { color: #b00020; font-weight: bold; }
 .warning { color: #9a6700; }
 .info { color: #555; }
@@ -38,7 +40,7 @@ def _bar_colour(bar: Bar) -> str:
 def headroom_svg(room: RoomHeadroom) -> str:
     """Horizontal bars: the track is what is available, the fill what is used (capped, with the ratio printed)."""
     label_w, height = 170, ROW_HEIGHT * len(room.bars) + 10
-    width = label_w + BAR_WIDTH + 150
+    width = label_w + BAR_WIDTH + 240 + 8 * max((len(", ".join(b.without_figure)) for b in room.bars), default=0)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="headroom" data-room="{escape(room.room)}" '
         f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">',
@@ -54,7 +56,9 @@ def headroom_svg(room: RoomHeadroom) -> str:
             f'<rect x="{label_w}" y="{y + 4}" width="{BAR_WIDTH}" height="18" fill="#eee" stroke="#999"/>',
             f'<rect x="{label_w}" y="{y + 4}" width="{fill:.1f}" height="18" fill="{_bar_colour(bar)}"/>',
             f'<text x="{label_w + BAR_WIDTH + 6}" y="{y + 17}" font-size="12">'
-            f"{escape(fmt(bar.used, bar.unit))} / {escape(fmt(bar.available, bar.unit))} ({pct})</text>",
+            f"{escape(fmt(bar.used, bar.unit))} / {escape(fmt(bar.available, bar.unit))} ({pct})"
+            + (f" — no figure: {escape(', '.join(bar.without_figure))}" if bar.without_figure else "")
+            + "</text>",
             "</g>",
         ]
     parts.append("</svg>")

@@ -72,6 +72,8 @@ class Bar:
     used: float
     available: float
     unit: str
+    # QPUs counted as zero because no figure is known for them: the chart says so.
+    without_figure: tuple[str, ...] = ()
 
     @property
     def ratio(self) -> float:

@@ -14,13 +14,19 @@ def room_headroom(ctx: SurveyContext) -> list[RoomHeadroom]:
         loops = ctx.loops_serving(room.name)
         if loops:
             # a loop's whole load counts, including QPUs in other rooms it serves: that is its real headroom
-            used = sum(ctx.number(q, "cooling_kw") or 0.0 for loop in loops for q in ctx.on_loop(loop))
-            bars.append(Bar("cooling (water loops)", used, sum(loop.capacity_kw for loop in loops), "kW"))
+            on_loops = [q for loop in loops for q in ctx.on_loop(loop)]
+            used = sum(ctx.number(q, "cooling_kw") or 0.0 for q in on_loops)
+            unknown = tuple(q.name for q in on_loops if ctx.number(q, "cooling_kw") is None)
+            bars.append(Bar("cooling (water loops)", used, sum(loop.capacity_kw for loop in loops), "kW", unknown))
         feeds = ctx.feeds_serving(room.name)
         if feeds:
             used = sum(ctx.demand_kva(q) for feed in feeds for q in ctx.on_feed(feed))
             bars.append(Bar("power (feeds)", used, sum(feed.capacity_kva for feed in feeds), "kVA"))
-        loads = [found[0] for q in ctx.in_room(room.name) if (found := required_load(ctx, q)) is not None]
-        bars.append(Bar("floor load (heaviest QPU)", max(loads, default=0.0), room.floor_load_rating_kg_m2, "kg/m²"))
+        in_room = ctx.in_room(room.name)
+        loads = [found[0] for q in in_room if (found := required_load(ctx, q)) is not None]
+        unknown = tuple(q.name for q in in_room if required_load(ctx, q) is None)
+        bars.append(
+            Bar("floor load (heaviest QPU)", max(loads, default=0.0), room.floor_load_rating_kg_m2, "kg/m²", unknown)
+        )
         out.append(RoomHeadroom(room.name, tuple(bars)))
     return out
