@@ -3,7 +3,7 @@
 Why a process per check: a check that hangs (an SSH session that never returns,
 a job stuck in a queue) must not stop the suite. The child starts its own
 process group, so on timeout the runner kills the check *and* everything it
-started (ssh, sbatch --wait, …), keeps the log written so far and goes on.
+started (ssh sessions, …), keeps the log written so far and goes on.
 """
 
 from __future__ import annotations

@@ -84,7 +84,7 @@ def drill_zero_time_limit(ctx: Context, p: QpuParam) -> str:
     script = slurm_jobs.batch_script(slurm_jobs.runtime_python(ctx), [["probe", "--qpu", p.qpu]])
     started = time.monotonic()
     job = slurm_jobs.submit(ctx, script, [f"--qpu={p.qpu}", "--time=0"], f"drill-time-{p.qpu}",
-                            timeout_s=FAIL_FAST_S, wait=False)
+                            timeout_s=FAIL_FAST_S)
     elapsed = time.monotonic() - started
     if job.abandoned:
         raise CheckFailed(f"zero time limit: job {job.job_id} was accepted and left {job.abandoned}; refuse such "
