@@ -46,7 +46,8 @@ def qpu_job_correct(ctx: Context, p: QpuParam) -> str:
     job = slurm_jobs.run_program(ctx, [p.qpu], [["probe", "--qpu", p.qpu]], f"probe-{p.qpu}", timeout_s=220)
     result = job.result()
     value = probe_value(result)
-    measure = result.get("detail", {}).get("measure", "value") if isinstance(result.get("detail"), dict) else "value"
+    detail = result.get("detail")
+    measure = detail.get("measure", "value") if isinstance(detail, dict) else "value"
     if value < PROBE_MIN:
         raise CheckFailed(f"{p.qpu}: {measure} = {value:.3f} < {PROBE_MIN} (job {job.job_id}): wrong answer")
     return f"{p.qpu}: {measure} = {value:.3f} (job {job.job_id} on {job.batch_host})"
