@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -33,6 +34,14 @@ def ansible_playbook() -> str:
     return str(beside) if beside.is_file() else "ansible-playbook"
 
 
+def timing_callback_available() -> bool:
+    """ansible.posix ships with the `ansible` package, not with ansible-core alone."""
+    try:
+        return importlib.util.find_spec("ansible_collections.ansible.posix") is not None
+    except ModuleNotFoundError:  # no ansible_collections package at all
+        return False
+
+
 def playbook_command(paths: SitePaths, extra: list[str] | None = None) -> list[str]:
     # Paths relative to the project root, as a person would type them; the command runs there.
     def rel(path: Path) -> str:
@@ -59,6 +68,9 @@ def run_playbook(
     log.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1", "PYTHONUNBUFFERED": "1"}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    if timing_callback_available() and "ANSIBLE_CALLBACKS_ENABLED" not in env:
+        # Per-task durations and the slowest tasks at the end of the log: what a slow rollout needs.
+        env["ANSIBLE_CALLBACKS_ENABLED"] = "ansible.posix.profile_tasks"
     started = time.monotonic()
     captured: list[str] = []
     with log.open("w", encoding="utf-8") as out:

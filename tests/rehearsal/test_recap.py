@@ -62,3 +62,14 @@ def test_failed_tasks_are_named_and_ignored_errors_left_out():
         'slurm : Start slurmd: fatal: [c1]: FAILED! => {"msg": "Unable to start service slurmd"}',
         'munge : Restart munge: failed: [ctl] (item=x) => {"msg": "boom"}',
     ]
+
+
+def test_the_timing_callbacks_tasks_recap_is_not_read_as_hosts():
+    output = (
+        "PLAY RECAP ****\n"
+        "c1                         : ok=1    changed=0    unreachable=0    failed=0    skipped=0   \n\n\n"
+        "TASKS RECAP ****\n"
+        "Saturday 21 November 2026  07:23:21 +0000 (0:00:03.246)       0:00:03.282 *****\n"
+        "ansible.builtin.ping ---------------------------------------------------- 3.25s\n"
+    )
+    assert set(parse_recap(output)) == {"c1"}
