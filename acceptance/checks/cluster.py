@@ -95,5 +95,3 @@ def slurm_qpu_licenses(ctx: Context, p: SiteParam) -> str:
     if wrong:
         raise CheckFailed("QPU licenses: " + "; ".join(wrong))
     return ", ".join(f"{n}:{c}" for n, c in sorted(found.items()) if ctx.site.qpu(n))
-
-
