@@ -141,6 +141,24 @@ def run_instance(instance: CheckInstance, site: Site, site_dir: Path, options: R
     )
 
 
+REACHABILITY_CHECK = "host_reachable"
+
+
+def hosts_of(param: Any) -> set[str]:
+    """The hosts a check's parameter names (host, or source and target of a pair)."""
+    return {h for h in (getattr(param, a, None) for a in ("host", "source", "target")) if isinstance(h, str)}
+
+
+def _unreachable_result(instance: CheckInstance, hosts: set[str]) -> CheckResult:
+    spec = instance.spec
+    names = ", ".join(sorted(hosts))
+    return CheckResult(
+        id=instance.id, number=spec.number, name=spec.name, label=instance.label, tier=spec.tier.value,
+        component=spec.component, status=Status.failed, duration_s=0.0,
+        message=f"not run: host {names} unreachable (see {REACHABILITY_CHECK})",
+    )
+
+
 def run_all(
     instances: list[CheckInstance],
     site: Site,
@@ -148,12 +166,21 @@ def run_all(
     options: RunOptions | None = None,
     progress: Progress | None = None,
 ) -> list[CheckResult]:
+    """Run every instance in order. Once a host fails the reachability check, the checks that
+    need that host are reported failed without trying (each would wait for SSH to time out)."""
     opts = options or RunOptions()
     results = []
+    unreachable: set[str] = set()
     for instance in instances:
         if progress:
             progress("start", instance, None)
-        result = run_instance(instance, site, site_dir, opts)
+        blocked = hosts_of(instance.param) & unreachable
+        if blocked and instance.spec.name != REACHABILITY_CHECK:
+            result = _unreachable_result(instance, blocked)
+        else:
+            result = run_instance(instance, site, site_dir, opts)
+        if instance.spec.name == REACHABILITY_CHECK and result.status.is_failure:
+            unreachable |= hosts_of(instance.param)
         results.append(result)
         if progress:
             progress("done", instance, result)

@@ -99,3 +99,32 @@ def test_timeout_scale_stretches_every_timeout(lab_site: Site, tmp_path: Path) -
     inst = _instances(reg, lab_site)[0]
     assert run_instance(inst, lab_site, tmp_path, RunOptions()).status == Status.failed
     assert run_instance(inst, lab_site, tmp_path, RunOptions(timeout_scale=4)).status == Status.passed
+
+
+def test_checks_on_an_unreachable_host_are_not_tried(lab_site: Site, tmp_path: Path) -> None:
+    from acceptance.checks.params import HostParam, PairParam
+
+    reg = Registry()
+    marker = tmp_path / "tried"
+
+    @check(reg, 10, "host_reachable", tier=Tier.smoke, component="host", proves="p.",
+           expand=lambda s: [HostParam("ctl"), HostParam("c1")])
+    def _reach(ctx: Context, p: HostParam) -> str:
+        if p.host == "c1":
+            raise CheckFailed("host c1 unreachable over SSH: Connection refused")
+        return "ok"
+
+    @check(reg, 20, "pair", tier=Tier.smoke, component="munge", proves="p.",
+           expand=lambda s: [PairParam("ctl", "c1"), PairParam("ctl", "qgw")])
+    def _pair(ctx: Context, p: PairParam) -> str:
+        with open(marker, "a") as f:  # runs in a child process: record on disk
+            f.write(p.label() + "\n")
+        return "ok"
+
+    results = run_all(_instances(reg, lab_site), lab_site, tmp_path)
+    by = {r.id: r for r in results}
+    assert by["020_pair[ctl->c1]"].status == Status.failed
+    assert by["020_pair[ctl->c1]"].message == "not run: host c1 unreachable (see host_reachable)"
+    assert by["020_pair[ctl->qgw]"].status == Status.passed
+    tried = marker.read_text().split()
+    assert tried == ["ctl->qgw"]
