@@ -25,7 +25,7 @@ MUNGE_SOCKET_VARIABLE = "QPUSITE_ACCEPT_MUNGE_SOCKET"
 _CLIENT = r"""
 import base64, json, subprocess, sys, urllib.error, urllib.request
 method, url, path, auth, qrmid_config, munge_socket, payload = sys.argv[1:8]
-body = sys.stdin.read().encode() or None
+body = __BODY__
 headers = {"Accept": "application/json"}
 if body:
     headers["Content-Type"] = "application/json"
@@ -79,15 +79,15 @@ class HttpReply:
 
 def call(ctx: Context, host: str, method: str, base_url: str, path: str, body: Any = None,
          auth: Auth = "none", timeout_s: float = 40) -> HttpReply:
+    """``method base_url+path`` made by python3 on ``host``; status -1 when nothing answered."""
     qrmid_config = os.environ.get("QPUSITE_ACCEPT_QRMID_CONFIG", QRMID_CONFIG)
     munge_socket = os.environ.get(MUNGE_SOCKET_VARIABLE) or "-"
     raw = json.dumps(body).encode() if body is not None else b""
     payload = base64.b64encode(munge_payload(method, path, raw)).decode()
     argv = " ".join(shlex.quote(a) for a in
                     ("python3", "-", method, base_url, path, auth, qrmid_config, munge_socket, payload))
-    # The script comes first on stdin, then the body: python3 - reads the script to EOF,
-    # so the body is passed inside the script instead.
-    script = _CLIENT.replace("sys.stdin.read().encode() or None", repr(raw or None))
+    # `python3 -` reads its script from stdin to the end, so the body travels inside the script.
+    script = _CLIENT.replace("__BODY__", repr(raw or None))
     done = ctx.run(host, argv, stdin=script, timeout_s=timeout_s)
     if not done.ok:
         raise CheckFailed(f"HTTP client failed on {host}: {done.stderr.strip()[-300:]}")
