@@ -1,4 +1,4 @@
-"""The suite's functional checks, drills and a benchmark end to end on real components:
+"""The suite's functional checks, drills, GHZ and Q-score end to end on real components:
 Debian's slurmctld + slurmd with the spank_qrmid plugin and job_submit.lua, qrmid, the
 qpu-emulator with the lab's twins and a private munged — all on 127.0.0.1, started by
 the plugin's own test harness (services/spank-qrmid/tests) and stopped by PID.
@@ -117,7 +117,7 @@ def local_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path,
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-CHECKS = ("021", "022", "040", "041", "042", "043", "060", "061", "062", "063", "070", "080")
+CHECKS = ("021", "022", "040", "041", "042", "043", "060", "061", "062", "063", "070", "074", "080")
 
 
 def test_functional_checks_drills_and_ghz_through_sbatch_qpu(
@@ -131,7 +131,7 @@ def test_functional_checks_drills_and_ghz_through_sbatch_qpu(
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     console = Console(file=io.StringIO(), width=200)
-    outcome = suite.run(str(site_file), Tier.l1, tmp_path / "out", CHECKS, console=console,
+    outcome = suite.run(str(site_file), Tier.l2, tmp_path / "out", CHECKS, console=console,
                         options=RunOptions(job_user=JOB_USER))
     by = {r.id: r for r in outcome.record.results}
     summary = "\n".join(f"{r.id}: {r.status.value}: {r.message}" for r in outcome.record.results)
@@ -144,7 +144,7 @@ def test_functional_checks_drills_and_ghz_through_sbatch_qpu(
                      "043_accounting_record", "060_drill_wrong_endpoint[sc_twin]",
                      "060_drill_wrong_endpoint[FRESNEL]", "061_drill_unauthorised_user[sc_twin]",
                      "063_drill_qpu_maintenance[sc_twin]", "063_drill_qpu_maintenance[FRESNEL]",
-                     "070_ghz_fidelity[sc_twin]", "080_nothing_left_behind"):
+                     "070_ghz_fidelity[sc_twin]", "074_qscore[sc_twin]", "080_nothing_left_behind"):
         passed(check_id)
     assert "no QPU policy profile" in by["061_drill_unauthorised_user[sc_twin]"].message
     assert "maintenance" in by["063_drill_qpu_maintenance[sc_twin]"].message
@@ -155,3 +155,6 @@ def test_functional_checks_drills_and_ghz_through_sbatch_qpu(
     assert "PartitionTimeLimit" in zero.message
     ghz = next(m for m in outcome.record.metrics() if m.benchmark == "ghz_fidelity")
     assert ghz.threshold == 0.8 and ghz.value >= 0.8
+    qscore = next(m for m in outcome.record.metrics() if m.benchmark == "qscore")
+    assert qscore.threshold is None and 4 <= qscore.value <= 8  # reported, not judged: lab sets no qscore_min
+    assert set(qscore.detail["per_size"]) == {"4", "5", "6", "7", "8"}
