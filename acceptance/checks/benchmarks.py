@@ -38,12 +38,14 @@ def _run(ctx: Context, p: QpuParam, args: list[str], name: str, timeout_s: float
 
 def _judge(ctx: Context, metric: Metric, unit: str = "") -> str:
     ctx.record(metric)
+    figure = f"{metric.qpu} {metric.benchmark} = {metric.value:.4g}{unit}"
+    if metric.threshold is None:
+        return f"{figure} (reported; the model sets no threshold)"
     cmp = ">=" if metric.higher_is_better else "<="
-    text = f"{metric.qpu} {metric.benchmark} = {metric.value:.4g}{unit} (threshold {cmp} {metric.threshold})"
     if not metric.meets_threshold():
-        raise CheckFailed(text.replace("(threshold", "below its threshold (") if metric.higher_is_better
-                          else text.replace("(threshold", "above its limit ("))
-    return text
+        side = "below its threshold" if metric.higher_is_better else "above its limit"
+        raise CheckFailed(f"{figure}: {side} ({cmp} {metric.threshold:g})")
+    return f"{figure} (threshold {cmp} {metric.threshold:g})"
 
 
 @check(REGISTRY, 70, "ghz_fidelity", tier=Tier.smoke, component="benchmark", expand=params.each_gate_qpu,

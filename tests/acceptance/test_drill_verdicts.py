@@ -42,3 +42,17 @@ def test_a_slow_refusal_fails_the_drill(lab_site: Site) -> None:
 def test_a_refusal_without_a_clear_message_fails_the_drill(lab_site: Site) -> None:
     with pytest.raises(CheckFailed, match="without a clear message"):
         _judge(ctx(lab_site), refused("error 17"), 1.0, ("maintenance",), "QPU in maintenance")
+
+
+def test_benchmark_verdicts_use_the_model_threshold(lab_site: Site) -> None:
+    from acceptance.checks.benchmarks import _judge as judge_benchmark
+    from acceptance.results import Metric
+
+    c = ctx(lab_site)
+    assert judge_benchmark(c, Metric("sc_twin", "ghz_fidelity", 0.87, 0.8)).endswith("(threshold >= 0.8)")
+    assert "reported; the model sets no threshold" in judge_benchmark(c, Metric("sc_twin", "qscore", 6.0, None))
+    with pytest.raises(CheckFailed, match="below its threshold"):
+        judge_benchmark(c, Metric("sc_twin", "mirror_survival", 0.5, 0.6))
+    with pytest.raises(CheckFailed, match="above its limit"):
+        judge_benchmark(c, Metric("FRESNEL", "ising_quench_error", 0.2, 0.1, higher_is_better=False))
+    assert [m.benchmark for m in c.metrics] == ["ghz_fidelity", "qscore", "mirror_survival", "ising_quench_error"]
