@@ -20,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # one line per proxied job request is noise; denials are logged by the proxy itself
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         config, secrets, token = load(args.config)
         qrmi_resources = resources.build(config, secrets)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+import httpx
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -369,7 +370,12 @@ def create_app(state: App) -> FastAPI:
             )
         except Denied as exc:
             state.metrics.proxied.labels(qpu, str(exc.status)).inc()
+            log.info("proxy %s %s /%s refused (%s): %s", qpu, request.method, path, exc.status, exc)
             return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+        except httpx.HTTPError as exc:
+            state.metrics.proxied.labels(qpu, "502").inc()
+            log.warning("proxy %s %s /%s: the QPU service did not answer: %s", qpu, request.method, path, exc)
+            return JSONResponse({"detail": f"the QPU service did not answer: {exc}"}, status_code=502)
         state.metrics.proxied.labels(qpu, str(resp.status_code)).inc()
         keep = {k: v for k, v in resp.headers.items() if k.lower() in ("content-type", "location", "retry-after")}
         return Response(resp.content, status_code=resp.status_code, headers=keep)
