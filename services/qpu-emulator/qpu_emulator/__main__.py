@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import sys
 
@@ -27,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.config}: ok ({len(cfg.twins)} twins, listen {cfg.listen.host}:{cfg.listen.port})")
         return 0
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # A crash in native code (qiskit, aer, sqlite) then leaves every thread's stack in the journal.
+    faulthandler.enable()
     import uvicorn
 
     from qpu_emulator.app import create_app

@@ -7,6 +7,7 @@ job exists; execution happens in a worker process (see workers.py).
 
 from __future__ import annotations
 
+import threading
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,13 +44,20 @@ class PrimitiveInput:
         return sum(p.shots for p in self.pubs)
 
 
+# Request handlers run in a thread pool; Qiskit's native (experimental) OpenQASM 3
+# importer is not documented as safe to call from several threads at once, and the
+# service crashed with SIGSEGV under concurrent acceptance jobs. Parsing is cheap
+# next to execution, so it is serialised.
+_QASM_LOCK = threading.Lock()
+
+
 def parse_qasm(text: str) -> Any:
     """OpenQASM 3 to a circuit: Qiskit's fast native importer, falling back to the
     reference importer for what the native one does not handle yet (e.g. ``input``
     parameters, which parametrised PUBs use)."""
     from qiskit import qasm3
 
-    with warnings.catch_warnings():
+    with _QASM_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             return qasm3.loads_experimental(text)
