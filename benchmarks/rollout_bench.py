@@ -60,19 +60,41 @@ def packages_in(podman_args: list[str]) -> set[str]:
     return set(podman.run([*podman_args, "sh", "-c", DPKG_INSTALLED]).stdout.split())
 
 
-def floor(site_name: str, image: str, address: str, network: str, packages: list[str], pip_freeze: str) -> float:
+VENVS = "find /opt -maxdepth 4 -name pyvenv.cfg -printf '%h\\n' 2>/dev/null | sort"
+
+
+def venv_requirements(container: str) -> dict[str, list[str]]:
+    """Each Python environment the rollout made under /opt → its `pip freeze` (pinned names only)."""
+    podman = podman_for_project()
+    out: dict[str, list[str]] = {}
+    for venv in podman.run(["exec", container, "sh", "-c", VENVS]).stdout.split():
+        frozen = podman.run(["exec", container, f"{venv}/bin/python", "-m", "pip", "freeze"], check=False)
+        out[venv] = [line for line in frozen.stdout.splitlines() if "==" in line]
+    return out
+
+
+def floor(site_name: str, image: str, address: str, network: str, packages: list[str],
+          venvs: dict[str, list[str]], wheelhouse: Path) -> float:
+    """Seconds for one shell script in one fresh container to do the same installs.
+
+    Python environments are installed offline from the controller's wheelhouse (mounted
+    read-only), as the roles do: nodes never reach PyPI.
+    """
     podman = podman_for_project()
     name = f"{container_prefix(site_name)}floor"
     podman.run(["rm", "--force", "--time", "5", name], check=False)
     podman.run(["run", "--detach", "--name", name, "--hostname", "floor", "--network", network, "--ip", address,
-                "--systemd=always", "--no-hosts", image])
+                "--systemd=always", "--no-hosts", "--volume", f"{wheelhouse}:/wheelhouse:ro", image])
     script = "set -e; export DEBIAN_FRONTEND=noninteractive; apt-get update -qq; "
     script += "apt-get install -y -qq --no-install-recommends " + " ".join(map(shlex.quote, packages)) + " >/dev/null"
-    if pip_freeze.strip():
-        script += "; python3 -m venv /opt/floor-venv; /opt/floor-venv/bin/pip install -q -r /dev/stdin"
+    script += "; links=$(find /wheelhouse -type d -name wheels -printf ' --find-links %p')"
+    for i, pins in enumerate(venvs.values()):
+        if pins:
+            script += (f"; python3 -m venv /opt/floor-{i}; printf '%s\\n' {' '.join(map(shlex.quote, pins))}"
+                       f" | /opt/floor-{i}/bin/pip install -q --no-index $links -r /dev/stdin")
     try:
         started = time.monotonic()
-        podman.run(["exec", "-i", name, "sh", "-c", script], input_text=pip_freeze, timeout=3600)
+        podman.run(["exec", "-i", name, "sh", "-c", script], timeout=3600)
         return time.monotonic() - started
     finally:
         podman.run(["rm", "--force", "--time", "5", name], check=False)
@@ -101,21 +123,22 @@ def main() -> int:
     }
     union = sorted(set().union(*per_host.values()))
     installed_total = sum(len(p) for p in per_host.values())
-    host_equivalents = installed_total / len(union) if union else 0.0
-    prefix = site.software.runtime.prefix
-    freeze = ""
+    venvs: dict[str, list[str]] = {}
+    venv_installs = 0
     for h in site.hosts:
-        got = podman_for_project().run(
-            ["exec", f"{container_prefix(site.site.name)}{h.name}", "sh", "-c",
-             f"test -x {shlex.quote(prefix)}/bin/pip && {shlex.quote(prefix)}/bin/pip freeze || true"]
-        ).stdout
-        if got.strip():
-            freeze = got
-            break
+        found = venv_requirements(f"{container_prefix(site.site.name)}{h.name}")
+        venv_installs += sum(len(p) for p in found.values())
+        for path, pins in found.items():
+            venvs.setdefault(path, pins)
+    venv_union = sum(len(p) for p in venvs.values())
+    # Host-equivalents: how many times the rollout does the full set of installs, over all hosts.
+    installed_total += venv_installs
+    host_equivalents = installed_total / (len(union) + venv_union) if union else 0.0
     used = {ipaddress.IPv4Address(h.address) for h in site.hosts} | {network.gateway}
     spare = next(str(a) for a in reversed(list(network.subnet.hosts())) if a not in used)
-    floor_s = floor(site.site.name, image, spare, network.name, union, freeze)
-    print(f"floor: {len(union)} packages{' + runtime venv' if freeze else ''} in one container: {floor_s:.0f} s; "
+    floor_s = floor(site.site.name, image, spare, network.name, union, venvs, ROOT / "build" / "wheelhouse")
+    print(f"floor: {len(union)} Debian packages + {len(venvs)} Python environment(s) ({venv_union} packages) "
+          f"in one container: {floor_s:.0f} s; "
           f"host-equivalents {host_equivalents:.2f} ({installed_total} installs over {len(per_host)} hosts)")
     if args.floor_only:
         return 0
