@@ -53,6 +53,16 @@ def unique_names(site: Site) -> Iterable[Problem]:
             yield Problem("qpus", f"QPU names differing only in case ({name!r}) confuse users and Slurm")
 
 
+def unique_accounts(site: Site) -> Iterable[Problem]:
+    accounts = site.software.accounts
+    yield from _duplicates("software.accounts", [a.name for a in accounts], "account")
+    uids = [a.uid for a in accounts]
+    for i, account in enumerate(accounts):
+        if uids.index(account.uid) != i:
+            other = accounts[uids.index(account.uid)].name
+            yield Problem(f"software.accounts[{i}].uid", f"uid is already used by account {other!r}", account.uid)
+
+
 def unique_addresses(site: Site) -> Iterable[Problem]:
     seen: dict[str, str] = {}
     for i, host in enumerate(site.hosts):
@@ -255,6 +265,7 @@ def ports_distinct(site: Site) -> Iterable[Problem]:
 
 RULES: tuple[Rule, ...] = (
     unique_names,
+    unique_accounts,
     unique_addresses,
     rooms_exist,
     contacts_exist,

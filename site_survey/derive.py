@@ -200,6 +200,7 @@ def site_vars(site: Site) -> dict[str, Any]:
         "qpusite_qpus": qpus(site),
         "qpusite_qrmi_resources": qrmi_resources(site),
         "qpusite_policy_profiles": [p.model_dump(mode="json") for p in site.software.policy_profiles],
+        "qpusite_accounts": [a.model_dump(mode="json") for a in site.software.accounts],
         "qpusite_monitoring": site.software.monitoring.model_dump(mode="json"),
         "qpusite_monitoring_targets": monitoring_targets(site),
         "qpusite_alert_receivers": alert_receivers(site),

@@ -626,6 +626,13 @@ class PolicyProfile(Strict):
     max_wait_min: int = Field(default=10, ge=0, description="Longest an acquisition waits for a window, minutes.")
 
 
+class Account(Strict):
+    name: str = Field(pattern=r"^[a-z_][a-z0-9_-]{0,31}$", description="Unix user name.")
+    uid: int = Field(ge=1000, le=60000, description="Numeric user id, the same on every host.")
+    groups: list[str] = Field(default_factory=list, description="Supplementary Unix groups (created if missing).")
+    comment: str = Field(default="", description="GECOS comment (e.g. the person's name).")
+
+
 class Monitoring(Strict):
     prometheus_port: int = Field(default=9090, ge=1, le=65535, description="Prometheus listen port.")
     alertmanager_port: int = Field(default=9093, ge=1, le=65535, description="Alertmanager listen port.")
@@ -645,6 +652,13 @@ class Software(Strict):
     topology: Literal["onprem", "cloud", "hybrid"] = Field(default="onprem", description="Where the site runs.")
     scheduler: Scheduler = Field(default_factory=Scheduler, description="Batch scheduler.")
     policy_profiles: list[PolicyProfile] = Field(default_factory=list, description="QPU access policy profiles.")
+    accounts: list[Account] = Field(
+        default_factory=list,
+        description=(
+            "Local user accounts the rollout creates on Slurm and QPU access hosts. Production sites usually take "
+            "users from a directory service and leave this empty; rehearsal and test sites list their users here."
+        ),
+    )
     monitoring: Monitoring = Field(default_factory=Monitoring, description="Monitoring options.")
     runtime: Runtime = Field(default_factory=Runtime, description="Quantum runtime on compute and login nodes.")
     qrmid_port: int = Field(default=8470, ge=1, le=65535, description="QRMI daemon listen port.")

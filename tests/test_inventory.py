@@ -70,6 +70,7 @@ def test_site_vars_from_the_model(lab_inventory: dict[str, Any]) -> None:
         "10.77.0.10:9100", "10.77.0.11:9100", "10.77.0.12:9100", "10.77.0.20:9100"
     ]
     assert hv["qpusite_slurm_conf_overrides"]["ProctrackType"] == "proctrack/linuxproc"
+    assert [(a["name"], a["uid"]) for a in hv["qpusite_accounts"]] == [("alice", 2001), ("bob", 2002)]
     assert {r["name"]: r["secrets"] for r in hv["qpusite_qrmi_resources"]} == {
         "sc_twin": {"QRMI_IBM_QCS_IAM_APIKEY": "vault_lab_sc_twin_apikey"},
         "FRESNEL": {"QRMI_PASQAL_CLOUD_AUTH_TOKEN": "vault_lab_fresnel_token"},

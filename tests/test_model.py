@@ -168,3 +168,13 @@ def test_every_field_has_a_description() -> None:
             if "description" not in spec:
                 missing.append(f"{name}.{field}")
     assert missing == []
+
+
+def test_accounts_need_distinct_uids(lab: dict[str, Any]) -> None:
+    lab["software"]["accounts"][1]["uid"] = lab["software"]["accounts"][0]["uid"]
+    assert any("software.accounts[1].uid" in p and "already used by account 'alice'" in p for p in problems(lab))
+
+
+def test_accounts_refuse_system_uids(lab: dict[str, Any]) -> None:
+    lab["software"]["accounts"][0]["uid"] = 0
+    assert any("software.accounts[0].uid" in p and "greater than or equal to 1000" in p for p in problems(lab))
