@@ -169,3 +169,31 @@ def test_accounting_has_every_job_with_its_times(stack) -> None:
         assert r["requested_at"] <= r["granted_at"] <= (r["hold_released_at"] or time.time())
         assert r["job_id"] and r["user"] in (PROFILE_USER, DEV_USER) and r["hold_s"] >= 0
     assert acct["totals_hold_s"]["by_user"][PROFILE_USER] > 0
+
+
+def test_a_value_the_user_set_is_not_overwritten(stack, workdir) -> None:
+    q, slurm = stack
+    job = submit(slurm, workdir, script(workdir, "envonly", "true"), "--qpu=FRESNEL",
+                 "--export=ALL,FRESNEL_QRMI_PASQAL_CLOUD_PROJECT_ID=my-own-project")
+    st = slurm.wait_state(job, {"COMPLETED", "FAILED", "CANCELLED"}, 120)
+    assert st["JobState"] == "COMPLETED", (st, output(workdir, job))
+    env = (workdir / f"job-{job}.env").read_text().splitlines()
+    assert "FRESNEL_QRMI_PASQAL_CLOUD_PROJECT_ID=my-own-project" in env
+    assert "QRMI_JOB_QPU_RESOURCES=FRESNEL" in env  # the rest is exported as usual
+
+
+def test_reaper_asks_the_real_slurm(stack) -> None:
+    # an acquisition for a job id slurmctld has never seen is released by qrmid's reaper (real squeue)
+    q, _ = stack
+    c = harness.Client(q.url, "")
+    auth = f"Bearer {harness.OPERATOR_TOKEN}"
+    code, a = c.request("POST", "/v1/acquisitions",
+                        {"job_id": "987654", "user": PROFILE_USER, "uid": 1, "qpus": ["FRESNEL"], "wait_s": 10},
+                        auth=auth)
+    assert code == 201, a
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and acquisitions(q, "987654")[0]["state"] != "released":
+        time.sleep(0.5)
+    row = acquisitions(q, "987654")[0]
+    assert row["state"] == "released" and row["outcome"] == "reaped", row
+    assert "gone from Slurm" in row["message"]
