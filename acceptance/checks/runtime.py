@@ -18,7 +18,7 @@ from acceptance.expectations import QRMI_CONFIG
 from acceptance.slurm_jobs import job_user
 from acceptance.spec import CheckFailed, MissingComponent, Tier, check
 from site_survey.derive import qrmi_resources
-from site_survey.model import SECRET_KEY_MARKERS
+from site_survey.model import SECRET_KEY_MARKERS, HostRole
 
 # Runs on the host with its system python3: read the config, redact secrets, and
 # try a TCP connection to every endpoint it names (is the QPU service reachable from here?).
@@ -71,8 +71,11 @@ def runtime_installed(ctx: Context, p: HostParam) -> str:
     return f"qrmi {version} in {rt.prefix}"
 
 
-def compare_qrmi_config(expected: list[dict[str, Any]], found: dict[str, Any]) -> list[str]:
-    """Differences between the model's QRMI resources and a host's (redacted) configuration."""
+def compare_qrmi_config(expected: list[dict[str, Any]], found: dict[str, Any], brokered: bool) -> list[str]:
+    """Differences between the model's QRMI resources and a host's (redacted) configuration.
+
+    ``brokered``: qrmid holds the site's credentials (the site has a qpu_access host), so a
+    credential on a compute node is a failure; without qrmid every secret must be set."""
     problems = []
     on_host = {r.get("name"): r for r in found.get("resources", [])}
     for want in expected:
@@ -88,7 +91,9 @@ def compare_qrmi_config(expected: list[dict[str, Any]], found: dict[str, Any]) -
             if env.get(key) != value:
                 problems.append(f"{name}: {key} is {env.get(key)!r}, model says {value!r}")
         for key in want["secrets"]:
-            if env.get(key) != "<set>":
+            if brokered and key in env:
+                problems.append(f"{name}: secret {key} is on this host although qrmid brokers access")
+            elif not brokered and env.get(key) != "<set>":
                 problems.append(f"{name}: secret {key} is {'empty' if key in env else 'absent'}")
     for extra in on_host:
         problems.append(f"resource {extra} is not in the model")
@@ -100,8 +105,9 @@ def compare_qrmi_config(expected: list[dict[str, Any]], found: dict[str, Any]) -
 
 @check(REGISTRY, 31, "qrmi_config_valid", tier=Tier.smoke, component="quantum_runtime",
        expand=params.each_qrmi_config_host,
-       proves="The host's qrmi_config.json lists exactly the model's QPUs with the model's settings, every "
-              "secret set, and every endpoint reachable from that host.")
+       proves="The host's qrmi_config.json lists exactly the model's QPUs with the model's settings, no site "
+              "credential where qrmid brokers access (every secret set where none does), and every endpoint "
+              "reachable from that host.")
 def qrmi_config_valid(ctx: Context, p: HostParam) -> str:
     argv = f"python3 - {shlex.quote(QRMI_CONFIG)} {shlex.quote(','.join(SECRET_KEY_MARKERS))}"
     done = ctx.run(p.host, argv, stdin=_INSPECT, timeout_s=40)
@@ -112,7 +118,8 @@ def qrmi_config_valid(ctx: Context, p: HostParam) -> str:
         raise MissingComponent("quantum runtime", p.host, f"no {QRMI_CONFIG}")
     if "error" in found:
         raise CheckFailed(f"{QRMI_CONFIG} on {p.host}: {found['error']}")
-    problems = compare_qrmi_config(qrmi_resources(ctx.site), found)
+    brokered = bool(ctx.site.hosts_with(HostRole.qpu_access))
+    problems = compare_qrmi_config(qrmi_resources(ctx.site), found, brokered)
     if problems:
         raise CheckFailed(f"{QRMI_CONFIG} on {p.host}: " + "; ".join(problems))
     return f"{len(found['resources'])} resource(s) match the model; {len(found['reach'])} endpoint(s) reachable"

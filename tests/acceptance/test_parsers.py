@@ -30,29 +30,36 @@ def test_scontrol_job_fields() -> None:
     assert slurm_jobs._elapsed_s("1-00:00:03") == 86403.0
 
 
-def _host_view(site: Site) -> dict:
+def _host_view(site: Site, embedded: bool = False) -> dict:
     """What the on-host inspector prints for a correct deployment (secrets redacted)."""
     resources = []
     for r in qrmi_resources(site):
         env = dict(r["environment"])
-        env.update({k: "<set>" for k in r["secrets"]})
+        if embedded:
+            env.update({k: "<set>" for k in r["secrets"]})
         resources.append({"name": r["name"], "type": r["type"], "environment": env})
     return {"resources": resources, "reach": {"10.77.0.20:8480": "ok"}}
 
 
 def test_matching_qrmi_config_has_no_problems(lab_site: Site) -> None:
-    assert compare_qrmi_config(qrmi_resources(lab_site), _host_view(lab_site)) == []
+    assert compare_qrmi_config(qrmi_resources(lab_site), _host_view(lab_site), brokered=True) == []
+    assert compare_qrmi_config(qrmi_resources(lab_site), _host_view(lab_site, embedded=True), brokered=False) == []
+
+
+def test_credential_on_a_node_fails_where_qrmid_brokers(lab_site: Site) -> None:
+    problems = compare_qrmi_config(qrmi_resources(lab_site), _host_view(lab_site, embedded=True), brokered=True)
+    assert "sc_twin: secret QRMI_IBM_QCS_IAM_APIKEY is on this host although qrmid brokers access" in problems
 
 
 def test_qrmi_config_differences_are_named(lab_site: Site) -> None:
-    view = _host_view(lab_site)
+    view = _host_view(lab_site, embedded=True)
     sc = next(r for r in view["resources"] if r["name"] == "sc_twin")
     sc["environment"]["QRMI_IBM_QCS_ENDPOINT"] = "http://10.77.0.99:8480/v1"
     sc["environment"]["QRMI_IBM_QCS_IAM_APIKEY"] = "<empty>"
     view["resources"] = [r for r in view["resources"] if r["name"] != "FRESNEL"] + [
         {"name": "extra", "type": "pasqal-cloud", "environment": {}}]
     view["reach"]["10.77.0.99:8480"] = "[Errno 111] Connection refused"
-    problems = compare_qrmi_config(qrmi_resources(lab_site), view)
+    problems = compare_qrmi_config(qrmi_resources(lab_site), view, brokered=False)
     text = "\n".join(problems)
     assert "sc_twin: QRMI_IBM_QCS_ENDPOINT is 'http://10.77.0.99:8480/v1'" in text
     assert "sc_twin: secret QRMI_IBM_QCS_IAM_APIKEY is empty" in text

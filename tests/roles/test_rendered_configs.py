@@ -133,8 +133,12 @@ def test_no_service_config_binds_every_address(rendered: Path) -> None:
         assert "0.0.0.0" not in (rendered / name).read_text(), name
 
 
-def test_qrmi_config_carries_settings_and_vaulted_secrets(rendered: Path, site: Any, secrets: dict[str, str]) -> None:
-    config = json.loads((rendered / "qrmi_config.json").read_text())
+def test_qrmi_config_holds_no_credential_where_qrmid_brokers(
+    rendered: Path, site: Any, secrets: dict[str, str]
+) -> None:
+    """lab has a qpu_access host (qrmid): compute nodes get the settings and no site credential."""
+    text = (rendered / "qrmi_config.json").read_text()
+    config = json.loads(text)
     resources = {r["name"]: r for r in config["resources"]}
     assert set(resources) == {q.name for q in site.qpus}
     for model in derive.qrmi_resources(site):
@@ -142,9 +146,18 @@ def test_qrmi_config_carries_settings_and_vaulted_secrets(rendered: Path, site: 
         assert resources[model["name"]]["type"] == model["type"]
         for key, value in model["environment"].items():
             assert env[key] == value
+        assert not set(model["secrets"]) & set(env), "a credential key reached a compute node's config"
+    assert not any(value in text for value in secrets.values())
+    assert resources["sc_twin"]["environment"]["QRMI_IBM_QCS_ENDPOINT"].endswith("/v1")
+
+
+def test_qrmi_config_embeds_vaulted_secrets_without_qrmid(rendered: Path, site: Any, secrets: dict[str, str]) -> None:
+    config = json.loads((rendered / "qrmi_config.embedded.json").read_text())
+    resources = {r["name"]: r for r in config["resources"]}
+    for model in derive.qrmi_resources(site):
+        env = resources[model["name"]]["environment"]
         for key, variable in model["secrets"].items():
             assert env[key] == secrets[variable]
-    assert resources["sc_twin"]["environment"]["QRMI_IBM_QCS_ENDPOINT"].endswith("/v1")
 
 
 def _check(config: dict[str, Any], tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -155,14 +168,14 @@ def _check(config: dict[str, Any], tmp_path: Path) -> subprocess.CompletedProces
     )
 
 
-def test_schema_rejects_a_missing_credential_without_printing_values(rendered: Path, tmp_path: Path) -> None:
-    config = json.loads((rendered / "qrmi_config.json").read_text())
+def test_schema_rejects_a_missing_setting_without_printing_values(rendered: Path, tmp_path: Path) -> None:
+    config = json.loads((rendered / "qrmi_config.embedded.json").read_text())
     assert _check(config, tmp_path).returncode == 0
     sc = next(r for r in config["resources"] if r["name"] == "sc_twin")
-    del sc["environment"]["QRMI_IBM_QCS_IAM_APIKEY"]
+    del sc["environment"]["QRMI_IBM_QCS_IAM_ENDPOINT"]
     result = _check(config, tmp_path)
     assert result.returncode == 1
-    assert "missing QRMI_IBM_QCS_IAM_APIKEY" in result.stderr
+    assert "missing QRMI_IBM_QCS_IAM_ENDPOINT" in result.stderr
     assert "secret-value-of" not in result.stderr + result.stdout
 
 
