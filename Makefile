@@ -1,6 +1,7 @@
 # Convenience targets; CI runs ./bootstrap test (tools/test.d/*.sh).
 SHELL := /bin/bash
-ROLES ?= common munge slurm node_exporter prometheus alertmanager quantum_runtime grafana_dashboards
+ROLES ?= common accounts munge qrmid spank_qrmid slurm node_exporter prometheus alertmanager grafana_dashboards \
+	quantum_runtime emulator
 
 .PHONY: molecule
 # Every role's molecule scenario on systemd containers from the rehearsal's node image
