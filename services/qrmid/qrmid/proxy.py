@@ -107,8 +107,13 @@ class CredentialExchange:
         auth = headers.get("authorization", "")
         fwd = {k: v for k, v in headers.items() if k.lower() not in HOP_BY_HOP}
         if res.type == "pasqal-cloud" and method == "GET" and PASQAL_PUBLIC.fullmatch(path.strip("/")):
-            # the device list is public upstream too (qrmi's status() sends no token): forward as is
+            # Device list and specs: qrmi's status() and target() send no job token. Reading them needs no
+            # job scope; qrmid adds the site's own token (the service may require one for specs, and the
+            # job never sees it), so status() and target() work from a job.
             base = res.environment["QRMI_PASQAL_CLOUD_BASE_URL"].rstrip("/")
+            site_token = self.secrets.get(qpu, {}).get("QRMI_PASQAL_CLOUD_AUTH_TOKEN", "")
+            if site_token:
+                fwd["Authorization"] = f"Bearer {site_token}"
             return await self.client.request(method, f"{base}/{path}" + (f"?{query}" if query else ""), headers=fwd)
         if not auth.lower().startswith("bearer "):
             raise Denied(401, "missing job credential")

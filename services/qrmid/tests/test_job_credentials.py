@@ -45,6 +45,9 @@ def test_unchanged_qrmi_code_runs_through_job_credentials(client: harness.Client
     assert (bell.get("01", 0) + bell.get("10", 0)) / 400 < 0.15, bell
     atom = counts["FRESNEL"]
     assert sum(atom.values()) == 400 and atom.get("1", 0) / 400 > 0.85, atom
+    # target() works through qrmid for both (Pasqal's device specs once came back 401)
+    targets = {d["qpu"]: d["target_keys"] for d in map(json.loads, job.stdout.splitlines()) if "counts" in d}
+    assert targets["sc_twin"] and targets["FRESNEL"], targets
 
     # what the job saw and wrote: no site credential anywhere
     seen = json.dumps(env) + job.stdout + job.stderr
