@@ -105,6 +105,44 @@ def cluster_service(site: Site, name: str, component: str, port: int, **extra: s
     }
 
 
+def single_statefulset(
+    site: Site,
+    component: str,
+    containers: list[dict[str, Any]],
+    volumes: list[dict[str, Any]],
+    claim: tuple[str, str],
+) -> dict[str, Any]:
+    """One replica with its own persistent volume (``claim`` = name, size), run under the
+    component's service account with no API token and the restricted pod security."""
+    claim_name, claim_size = claim
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": metadata(site, component, component),
+        "spec": {
+            "replicas": 1,
+            "serviceName": component,
+            "selector": {"matchLabels": selector(site, component)},
+            "template": {
+                "metadata": {"labels": metadata(site, component, component)["labels"]},
+                "spec": {
+                    "serviceAccountName": component,
+                    "automountServiceAccountToken": False,
+                    "securityContext": pod_security(),
+                    "containers": containers,
+                    "volumes": volumes,
+                },
+            },
+            "volumeClaimTemplates": [
+                {
+                    "metadata": {"name": claim_name},
+                    "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": claim_size}}},
+                }
+            ],
+        },
+    }
+
+
 def service_dns(site: Site, name: str) -> str:
     assert site.cloud is not None
     return f"{name}.{site.cloud.kubernetes.namespace}.svc"

@@ -17,11 +17,10 @@ from stacks.kubernetes.objects import (
     http_probe,
     image,
     metadata,
-    pod_security,
     resources,
-    selector,
     service_account,
     service_dns,
+    single_statefulset,
 )
 
 COMPONENT = "prometheus"
@@ -102,64 +101,32 @@ def prometheus_config(site: Site) -> dict[str, Any]:
 def _statefulset(site: Site) -> dict[str, Any]:
     mon = site.software.monitoring
     storage_gi = max(5, mon.retention_days)  # ~1 GiB per retained day for a site this size
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "StatefulSet",
-        "metadata": metadata(site, COMPONENT, COMPONENT),
-        "spec": {
-            "replicas": 1,
-            "serviceName": COMPONENT,
-            "selector": {"matchLabels": selector(site, COMPONENT)},
-            "template": {
-                "metadata": {"labels": metadata(site, COMPONENT, COMPONENT)["labels"]},
-                "spec": {
-                    "serviceAccountName": COMPONENT,
-                    "automountServiceAccountToken": False,
-                    "securityContext": pod_security(),
-                    "containers": [
-                        {
-                            "name": COMPONENT,
-                            "image": image(site, COMPONENT),
-                            "imagePullPolicy": "IfNotPresent",
-                            "args": [
-                                f"--config.file={CONFIG_DIR}/prometheus.yml",
-                                f"--storage.tsdb.path={DATA_DIR}",
-                                f"--storage.tsdb.retention.time={mon.retention_days}d",
-                                f"--web.listen-address=0.0.0.0:{mon.prometheus_port}",
-                            ],
-                            "ports": [{"name": "http", "containerPort": mon.prometheus_port}],
-                            "readinessProbe": http_probe("/-/ready", "http", 10),
-                            "livenessProbe": http_probe("/-/healthy", "http", 30),
-                            "resources": resources("250m", "512Mi", "1", "2Gi"),
-                            "securityContext": container_security(),
-                            "volumeMounts": [
-                                {
-                                    "name": "config",
-                                    "mountPath": f"{CONFIG_DIR}/prometheus.yml",
-                                    "subPath": "prometheus.yml",
-                                },
-                                {"name": "rules", "mountPath": f"{CONFIG_DIR}/rules", "readOnly": True},
-                                {"name": "data", "mountPath": DATA_DIR},
-                            ],
-                        }
-                    ],
-                    "volumes": [
-                        {"name": "config", "configMap": {"name": f"{COMPONENT}-config"}},
-                        {"name": "rules", "configMap": {"name": f"{COMPONENT}-rules"}},
-                    ],
-                },
-            },
-            "volumeClaimTemplates": [
-                {
-                    "metadata": {"name": "data"},
-                    "spec": {
-                        "accessModes": ["ReadWriteOnce"],
-                        "resources": {"requests": {"storage": f"{storage_gi}Gi"}},
-                    },
-                }
-            ],
-        },
+    container = {
+        "name": COMPONENT,
+        "image": image(site, COMPONENT),
+        "imagePullPolicy": "IfNotPresent",
+        "args": [
+            f"--config.file={CONFIG_DIR}/prometheus.yml",
+            f"--storage.tsdb.path={DATA_DIR}",
+            f"--storage.tsdb.retention.time={mon.retention_days}d",
+            f"--web.listen-address=0.0.0.0:{mon.prometheus_port}",
+        ],
+        "ports": [{"name": "http", "containerPort": mon.prometheus_port}],
+        "readinessProbe": http_probe("/-/ready", "http", 10),
+        "livenessProbe": http_probe("/-/healthy", "http", 30),
+        "resources": resources("250m", "512Mi", "1", "2Gi"),
+        "securityContext": container_security(),
+        "volumeMounts": [
+            {"name": "config", "mountPath": f"{CONFIG_DIR}/prometheus.yml", "subPath": "prometheus.yml"},
+            {"name": "rules", "mountPath": f"{CONFIG_DIR}/rules", "readOnly": True},
+            {"name": "data", "mountPath": DATA_DIR},
+        ],
     }
+    volumes = [
+        {"name": "config", "configMap": {"name": f"{COMPONENT}-config"}},
+        {"name": "rules", "configMap": {"name": f"{COMPONENT}-rules"}},
+    ]
+    return single_statefulset(site, COMPONENT, [container], volumes, ("data", f"{storage_gi}Gi"))
 
 
 def prometheus_manifests(site: Site) -> list[dict[str, Any]]:

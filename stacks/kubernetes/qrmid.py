@@ -20,11 +20,10 @@ from stacks.kubernetes.objects import (
     http_probe,
     image,
     metadata,
-    pod_security,
     resources,
-    selector,
     service_account,
     service_dns,
+    single_statefulset,
 )
 
 COMPONENT = "qrmid"
@@ -102,57 +101,34 @@ def _munged(site: Site) -> dict[str, Any]:
 
 def _statefulset(site: Site) -> dict[str, Any]:
     port = site.software.qrmid_port
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "StatefulSet",
-        "metadata": metadata(site, COMPONENT, COMPONENT),
-        "spec": {
-            # one broker per site: acquisitions and accounting must not be split between replicas
-            "replicas": 1,
-            "serviceName": COMPONENT,
-            "selector": {"matchLabels": selector(site, COMPONENT)},
-            "template": {
-                "metadata": {"labels": metadata(site, COMPONENT, COMPONENT)["labels"]},
-                "spec": {
-                    "serviceAccountName": COMPONENT,
-                    "automountServiceAccountToken": False,
-                    "securityContext": pod_security(),
-                    "containers": [
-                        {
-                            "name": COMPONENT,
-                            "image": image(site, COMPONENT),
-                            "imagePullPolicy": "IfNotPresent",
-                            "command": ["qrmid", "--config", f"{CONFIG_DIR}/config.json"],
-                            "ports": [{"name": "http", "containerPort": port}],
-                            "readinessProbe": http_probe("/healthz", "http", 5),
-                            "livenessProbe": http_probe("/healthz", "http", 30),
-                            "resources": resources("100m", "128Mi", "1", "512Mi"),
-                            "securityContext": container_security(),
-                            "volumeMounts": [
-                                {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
-                                {"name": "secrets", "mountPath": SECRETS_DIR, "readOnly": True},
-                                {"name": "munge-run", "mountPath": MUNGE_DIR, "readOnly": True},
-                                {"name": "state", "mountPath": STATE_DIR},
-                            ],
-                        },
-                        _munged(site),
-                    ],
-                    "volumes": [
-                        {"name": "config", "configMap": {"name": f"{COMPONENT}-config"}},
-                        {"name": "secrets", "secret": {"secretName": f"{COMPONENT}-secrets", "defaultMode": 0o400}},
-                        {"name": "munge-key", "secret": {"secretName": "munge-key", "defaultMode": 0o400}},
-                        {"name": "munge-run", "emptyDir": {"medium": "Memory"}},
-                    ],
-                },
-            },
-            "volumeClaimTemplates": [
-                {
-                    "metadata": {"name": "state"},
-                    "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
-                }
+    # one replica: acquisitions and accounting must not be split between brokers
+    containers = [
+        {
+            "name": COMPONENT,
+            "image": image(site, COMPONENT),
+            "imagePullPolicy": "IfNotPresent",
+            "command": ["qrmid", "--config", f"{CONFIG_DIR}/config.json"],
+            "ports": [{"name": "http", "containerPort": port}],
+            "readinessProbe": http_probe("/healthz", "http", 5),
+            "livenessProbe": http_probe("/healthz", "http", 30),
+            "resources": resources("100m", "128Mi", "1", "512Mi"),
+            "securityContext": container_security(),
+            "volumeMounts": [
+                {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+                {"name": "secrets", "mountPath": SECRETS_DIR, "readOnly": True},
+                {"name": "munge-run", "mountPath": MUNGE_DIR, "readOnly": True},
+                {"name": "state", "mountPath": STATE_DIR},
             ],
         },
-    }
+        _munged(site),
+    ]
+    volumes = [
+        {"name": "config", "configMap": {"name": f"{COMPONENT}-config"}},
+        {"name": "secrets", "secret": {"secretName": f"{COMPONENT}-secrets", "defaultMode": 0o400}},
+        {"name": "munge-key", "secret": {"secretName": "munge-key", "defaultMode": 0o400}},
+        {"name": "munge-run", "emptyDir": {"medium": "Memory"}},
+    ]
+    return single_statefulset(site, COMPONENT, containers, volumes, ("state", "1Gi"))
 
 
 def qrmid_manifests(site: Site, values: Mapping[str, str]) -> list[dict[str, Any]]:
