@@ -8,12 +8,13 @@ import time
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from qpu_emulator import ibm_primitives, ibm_twin
 from qpu_emulator.auth import Principal
+from qpu_emulator.deps import Caller, Svc, service
 from qpu_emulator.errors import ApiError
 from qpu_emulator.scheduler import RAN_TOO_LONG
 from qpu_emulator.service import Service
@@ -23,19 +24,6 @@ IAM_GRANT = "urn:ibm:params:oauth:grant-type:apikey"
 STATUS_NAMES = {QUEUED: "Queued", RUNNING: "Running", COMPLETED: "Completed", FAILED: "Failed", CANCELLED: "Cancelled"}
 
 router = APIRouter()
-
-
-def service(request: Request) -> Service:
-    svc: Service = request.app.state.service
-    return svc
-
-
-def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
-    return service(request).auth.principal(authorization)
-
-
-Svc = Annotated[Service, Depends(service)]
-Caller = Annotated[Principal, Depends(principal)]
 
 
 def _iso(ts: float | None) -> str | None:

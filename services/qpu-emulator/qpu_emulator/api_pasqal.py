@@ -10,12 +10,13 @@ import time
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from qpu_emulator import pasqal_twin
 from qpu_emulator.auth import Principal
+from qpu_emulator.deps import Caller, Svc, service
 from qpu_emulator.errors import ApiError
 from qpu_emulator.service import Service
 from qpu_emulator.store import CANCELLED, COMPLETED, FAILED, QUEUED, RUNNING, Job
@@ -25,19 +26,6 @@ API = "pasqal-cloud"
 PREFIX = "/core-fast/api"
 
 router = APIRouter()
-
-
-def service(request: Request) -> Service:
-    svc: Service = request.app.state.service
-    return svc
-
-
-def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
-    return service(request).auth.principal(authorization)
-
-
-Svc = Annotated[Service, Depends(service)]
-Caller = Annotated[Principal, Depends(principal)]
 
 
 RESULT_LINK_TTL_S = 600
