@@ -3,7 +3,12 @@ maintenance, priority among waiters), acquire/release through qrmi, job-scoped
 credentials, hold deadlines, and recovery after a restart.
 
 States: waiting → acquiring → granted → releasing → released, or → failed.
-Every transition is committed to SQLite before it is acted on or announced.
+Every transition is committed to the store before it is acted on or announced.
+
+Calls that open something at the service are bracketed by durable rows: the hold's
+intent (state 'acquiring', started_at, the acquirer process) is committed before
+the call, the token (the session id) by the acquirer process before it answers;
+recover() releases every recorded token after a restart.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from qrmid import credentials as creds
+from qrmid.acquirer import alive
 from qrmid.config import Config
 from qrmid.metrics import Metrics
 from qrmid.policy import PolicyRefusal, decide
@@ -63,7 +69,8 @@ class Broker:
         self.tz = ZoneInfo(config.timezone)
         self._lock = asyncio.Lock()
         self._waiters: dict[str, Waiter] = {}
-        self._instances: dict[tuple[str, str], Any] = {}  # (acq, qpu) -> qrmi instance holding the session
+        # the process that calls qrmi's acquire() (shared by all resources); None: in-process
+        self.acquirer = next((r.acquirer for r in resources.values() if r.acquirer is not None), None)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._finishing: dict[str, asyncio.Task[None]] = {}
 
@@ -97,7 +104,11 @@ class Broker:
                 )
             return existing  # idempotent: a retried request gets the same acquisition
         decision = decide(
-            self.config.policy_profiles, req["user"], req.get("groups") or [], qpus, req.get("time_limit_s"),
+            self.config.policy_profiles,
+            req["user"],
+            req.get("groups") or [],
+            qpus,
+            req.get("time_limit_s"),
             req.get("profile"),
         )
         profile = decision.profile
@@ -173,9 +184,7 @@ class Broker:
                     else:
                         self._set_message(a, "waiting: " + text)
                     continue
-                busy = [
-                    q for q in a["qpus"] if used.get(q, 0) >= self.config.qpu(q).slots or q in claimed
-                ]
+                busy = [q for q in a["qpus"] if used.get(q, 0) >= self.config.qpu(q).slots or q in claimed]
                 if busy:
                     if now >= a["wait_deadline"]:
                         self._fail(a, "timeout", f"QPU {', '.join(busy)} stayed busy for the profile's maximum wait")
@@ -203,19 +212,22 @@ class Broker:
         self._notify(a["id"])
 
     async def _acquire(self, a: dict[str, Any]) -> None:
-        got: list[tuple[str, str]] = []
         try:
+            worker = await self.acquirer.start() if self.acquirer is not None else None
             for q in a["qpus"]:
-                self.store.update_hold(a["id"], q, state="acquiring")
-                token, inst = await self.resources[q].acquire()
-                # commit the token before anything else can observe the grant
-                self.store.update_hold(a["id"], q, qrmi_token=token, state="held", acquired_at=time.time())
-                self._instances[(a["id"], q)] = inst
-                got.append((q, token))
+                # the intent, durable before the service is asked
+                self.store.update_hold(
+                    a["id"], q, state="acquiring", started_at=time.time(), worker=worker, qrmi_token=None
+                )
+                token = await self.resources[q].acquire(a["id"])
+                if self.acquirer is None:  # the acquirer process has committed the token already
+                    self.store.update_hold(a["id"], q, qrmi_token=token, state="held", acquired_at=time.time())
         except Exception as exc:
             log.warning("acquire of %s for job %s failed: %s", a["qpus"], a["job_id"], exc)
-            for q, token in got:
-                await self._release_hold(a["id"], q, token)
+            # whatever the store says was acquired (also a token the acquirer recorded after its answer was lost)
+            for h in self.store.holds(a["id"]):
+                if h["state"] == "held" and h["qrmi_token"]:
+                    await self._release_hold(a["id"], h["qpu"], h["qrmi_token"])
             self._fail(a, "failed", f"QRMI could not acquire {', '.join(a['qpus'])}: {exc}")
             await self.dispatch()
             return
@@ -281,8 +293,9 @@ class Broker:
                 return cur
             a = cur
         if a["state"] == "granted":
-            self.store.update_acquisition(acq_id, state="releasing", outcome=outcome,
-                                          message=reason or a.get("message"))
+            self.store.update_acquisition(
+                acq_id, state="releasing", outcome=outcome, message=reason or a.get("message")
+            )
             self.store.revoke_credentials(acq_id)
         task = self._finishing.get(acq_id)
         if task is None:
@@ -309,9 +322,8 @@ class Broker:
         await self.dispatch()
 
     async def _release_hold(self, acq_id: str, qpu: str, token: str) -> bool:
-        inst = self._instances.pop((acq_id, qpu), None)
         try:
-            await self.resources[qpu].release(token, inst)
+            await self.resources[qpu].release(token)
         except Exception as exc:
             log.warning("release of %s (%s) failed: %s", qpu, acq_id, exc)
             self.store.update_hold(acq_id, qpu, state="release_failed", released_at=time.time(), error=str(exc))
@@ -322,25 +334,60 @@ class Broker:
         return True
 
     async def retry_failed_releases(self) -> None:
-        rows = self.store.db.execute(
-            "SELECT acquisition_id, qpu, qrmi_token FROM holds WHERE state='release_failed' AND qrmi_token IS NOT NULL"
-        ).fetchall()
-        for acq_id, qpu, token in rows:
-            await self._release_hold(acq_id, qpu, token)
+        for h in self.store.failed_releases():
+            await self._release_hold(h["acquisition_id"], h["qpu"], h["qrmi_token"])
 
     # ------------------------------------------------------------ recovery and timers
-    async def recover(self) -> None:
+    async def recover(self, worker_wait_s: float = 120.0) -> None:
         """After a restart: finish what a crash interrupted, from the tables alone."""
-        for a in self.store.in_states("acquiring"):
+        interrupted = self.store.in_states("acquiring")
+        await self._wait_for_workers(interrupted, worker_wait_s)
+        for a in interrupted:
             # roll back to waiting: release what was recorded, the request is granted again
             for h in self.store.holds(a["id"]):
-                if h["qrmi_token"] and h["state"] == "held":
+                if h["qrmi_token"] and h["state"] in ("held", "acquiring"):
                     await self._release_hold(a["id"], h["qpu"], h["qrmi_token"])
-                self.store.update_hold(a["id"], h["qpu"], state="pending", qrmi_token=None, acquired_at=None)
+                elif h["state"] == "acquiring":
+                    # asked the service, no answer recorded: the acquirer process died too (or its
+                    # record failed). IBM's API cannot list sessions, so a session it may have opened
+                    # stays unknown; it cannot be used (the proxy admits only recorded sessions)
+                    # and ends with its max_ttl, capped at the longest profile hold.
+                    log.warning(
+                        "acquisition %s: the call to %s started at %s by acquirer %s left no token; a session "
+                        "the service may have opened then is unknown to qrmid and expires with its max_ttl",
+                        a["id"],
+                        h["qpu"],
+                        datetime.fromtimestamp(h["started_at"] or 0, UTC).isoformat(),
+                        h["worker"],
+                    )
+                self.store.update_hold(
+                    a["id"], h["qpu"], state="pending", qrmi_token=None, acquired_at=None, started_at=None, worker=None
+                )
             self.store.update_acquisition(a["id"], state="waiting", message="re-queued after a qrmid restart")
         for a in self.store.in_states("releasing"):
             await self.release(a["id"], a.get("outcome") or "released", wait_s=None)
+        if self.acquirer is not None:
+            await self.acquirer.start()  # only now: recovery must not mistake it for the previous one
         await self.dispatch()
+
+    async def _wait_for_workers(self, interrupted: list[dict[str, Any]], timeout: float) -> None:
+        """An acquirer process of the previous qrmid still running finishes its calls and records
+        their tokens; wait for it (bounded) so that recovery sees every token."""
+        mine = self.acquirer.identity if self.acquirer is not None else None
+        workers = {
+            h["worker"]
+            for a in interrupted
+            for h in self.store.holds(a["id"])
+            if h["state"] == "acquiring" and h["worker"] and h["worker"] != mine
+        }
+        deadline = time.monotonic() + timeout
+        for w in workers:
+            if alive(w):
+                log.info("waiting for the previous acquirer process %s to record its calls", w)
+            while alive(w) and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            if alive(w):
+                log.warning("previous acquirer process %s still runs after %.0f s; recovering anyway", w, timeout)
 
     async def tick(self) -> None:
         """Once a second: hold deadlines, wait timeouts, windows that closed."""
@@ -403,8 +450,13 @@ class Broker:
             "hold_s": a["hold_s"],
             "waiting_until": until,
             "holds": [
-                {"qpu": h["qpu"], "state": h["state"], "acquired_at": h["acquired_at"], "released_at": h["released_at"],
-                 "error": h["error"]}
+                {
+                    "qpu": h["qpu"],
+                    "state": h["state"],
+                    "acquired_at": h["acquired_at"],
+                    "released_at": h["released_at"],
+                    "error": h["error"],
+                }
                 for h in holds
             ],
         }

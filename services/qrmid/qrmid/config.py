@@ -14,8 +14,9 @@ import os
 import stat
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 
 class Strict(BaseModel):
@@ -63,12 +64,43 @@ class Reaper(Strict):
     grace_s: float = 30.0
 
 
+class Database(Strict):
+    """A PostgreSQL database instead of the default SQLite file. The password is never in
+    the configuration: ``password_secret`` names the key of the secrets file that holds it
+    (the role renders the vaulted variable of that name there); none = no password (peer
+    or trust authentication on a unix socket, or a ~/.pgpass of the qrmid user)."""
+
+    url: str = Field(description="postgresql://user@host:port/dbname or postgresql:///dbname?host=/run/postgresql")
+    password_secret: str | None = None
+    connect_timeout_s: int = 10
+    _password: str | None = PrivateAttr(default=None)
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_without_password(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ValueError(f"database.url must be a postgresql:// URL (got scheme {parts.scheme!r})")
+        if parts.password is not None or "password=" in parts.query:
+            raise ValueError("database.url carries a password; put it in the secrets file, name it in password_secret")
+        return value
+
+    @property
+    def password(self) -> str | None:
+        return self._password
+
+    def with_password(self, password: str | None) -> Database:
+        self._password = password
+        return self
+
+
 class Config(Strict):
     listen_host: str = "127.0.0.1"
     listen_port: int = 8470
     # URL that compute nodes use to reach qrmid; goes into the job's environment
     public_url: str = "http://127.0.0.1:8470"
-    database: str = "/var/lib/qrmid/qrmid.sqlite"
+    # a path: SQLite (the default); {"url": "postgresql://…", "password_secret": "<key>"}: PostgreSQL
+    database: str | Database = "/var/lib/qrmid/qrmid.sqlite"
     timezone: str = "UTC"
     operator_token_file: str | None = None
     secrets_file: str | None = None
@@ -120,9 +152,18 @@ def load(path: str) -> tuple[Config, dict[str, dict[str, str]], str | None]:
     except (OSError, ValueError) as exc:
         raise ConfigProblem(f"{path}: {exc}") from None
     secrets: dict[str, dict[str, str]] = {}
+    raw: dict[str, Any] = {}
     if config.secrets_file:
-        raw: dict[str, Any] = json.loads(_read_private(config.secrets_file))
+        raw = json.loads(_read_private(config.secrets_file))
         secrets = resolve_secrets(config, raw)
+    if isinstance(config.database, Database) and config.database.password_secret:
+        value = raw.get(config.database.password_secret)
+        if not isinstance(value, str):
+            raise ConfigProblem(
+                f"database.password_secret names {config.database.password_secret!r}, which the secrets file "
+                f"({config.secrets_file or 'none configured'}) does not hold"
+            )
+        config.database.with_password(value)
     token = None
     if config.operator_token_file:
         token = _read_private(config.operator_token_file).strip() or None

@@ -17,8 +17,17 @@ from qrmid.broker import Broker
 log = logging.getLogger("qrmid.reaper")
 
 TERMINAL = {
-    "BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED",
-    "TIMEOUT", "REVOKED", "SPECIAL_EXIT",
+    "BOOT_FAIL",
+    "CANCELLED",
+    "COMPLETED",
+    "DEADLINE",
+    "FAILED",
+    "NODE_FAIL",
+    "OUT_OF_MEMORY",
+    "PREEMPTED",
+    "TIMEOUT",
+    "REVOKED",
+    "SPECIAL_EXIT",
 }
 
 
@@ -26,8 +35,13 @@ async def slurm_job_states(timeout: float = 10.0) -> dict[str, str] | None:
     """{job id: state} for every job slurmctld knows, or None when it cannot be asked."""
     try:
         proc = await asyncio.create_subprocess_exec(
-            "squeue", "--noheader", "--all", "--states=all", "--format=%i %T",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            "squeue",
+            "--noheader",
+            "--all",
+            "--states=all",
+            "--format=%i %T",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         out, err = await asyncio.wait_for(proc.communicate(), timeout)
     except (OSError, TimeoutError) as exc:

@@ -1,9 +1,10 @@
 """The site's QPU resources, driven through the real `qrmi` library.
 
-qrmi's QuantumResource keeps per-instance state (IBM: the open session id and the
-cached IAM token), so each acquisition borrows one instance from a small pool and
-keeps it until release; a release after a restart uses a fresh instance, which
-only needs the token. qrmi calls block, so they run in worker threads.
+qrmi's QuantumResource keeps per-instance state (the cached IAM token), so calls
+borrow an instance from a small pool; a release needs only the token. qrmi calls
+block, so they run in worker threads. ``acquire()`` runs in the acquirer process
+(qrmid/acquirer.py), which records the token before it answers and survives a
+killed qrmid.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import qrmi
 
+from qrmid.acquirer import Acquirer
 from qrmid.config import Config, Resource
 
 RESOURCE_TYPES = {
@@ -38,19 +40,41 @@ class QpuStatus:
 
 
 class QrmiResource:
-    def __init__(self, resource: Resource, secrets: dict[str, str], session_max_ttl_s: int | None):
-        self.name = resource.name
-        self.type = resource.type
-        self.kind = getattr(qrmi.ResourceType, RESOURCE_TYPES[resource.type])
+    def __init__(
+        self,
+        resource: Resource,
+        secrets: dict[str, str],
+        session_max_ttl_s: int | None,
+        acquirer: Acquirer | None = None,
+    ):
         env = {**resource.environment, **secrets}
-        # A session qrmid opened but could not record (crash between the service's
-        # answer and the commit) must not outlive the longest hold: cap its TTL.
+        # A session qrmid opened but could not record (qrmid *and* its acquirer process
+        # killed between the service's answer and the commit) must not outlive the
+        # longest hold: cap its TTL.
         if resource.type == "ibm-quantum-compute-service" and session_max_ttl_s:
             env.setdefault("QRMI_IBM_QCS_SESSION_MAX_TTL", str(session_max_ttl_s))
+        self._setup(resource.name, resource.type, env)
+        self.acquirer = acquirer
+
+    @classmethod
+    def from_env(cls, name: str, type_: str, env: dict[str, str]) -> QrmiResource:
+        """The acquirer process's copy: the resolved settings qrmid sent it."""
+        self = cls.__new__(cls)
+        self._setup(name, type_, env)
+        self.acquirer = None
+        return self
+
+    def _setup(self, name: str, type_: str, env: dict[str, str]) -> None:
+        self.name = name
+        self.type = type_
+        self.kind = getattr(qrmi.ResourceType, RESOURCE_TYPES[type_])
         self._env = env
         self._idle: list[Any] = []
         self._lock = threading.Lock()
         self.status = QpuStatus()
+
+    def settings(self) -> dict[str, Any]:
+        return {"type": self.type, "env": dict(self._env)}
 
     # instances -----------------------------------------------------------
     def _new(self) -> Any:
@@ -66,18 +90,14 @@ class QrmiResource:
                 self._idle.append(inst)
 
     # blocking calls (run in threads) ---------------------------------------
-    def acquire_blocking(self) -> tuple[str, Any]:
-        inst = self._borrow()
-        try:
-            return inst.acquire(), inst
-        except BaseException:
-            # an instance whose acquire failed may hold half a session: drop it
-            raise
+    def acquire_blocking(self) -> str:
+        # a fresh instance each time: one that acquired keeps its session and would hand it out again
+        return str(self._new().acquire())
 
-    def release_blocking(self, token: str, inst: Any | None) -> None:
-        target = inst if inst is not None else self._new()
-        target.release(token)
-        self._give_back(target)
+    def release_blocking(self, token: str) -> None:
+        inst = self._borrow()
+        inst.release(token)  # a failed release drops the instance
+        self._give_back(inst)
 
     def status_blocking(self) -> QpuStatus:
         inst = self._borrow()
@@ -94,11 +114,14 @@ class QrmiResource:
         return self.status
 
     # async wrappers --------------------------------------------------------
-    async def acquire(self) -> tuple[str, Any]:
-        return await asyncio.to_thread(self.acquire_blocking)
+    async def acquire(self, acq_id: str) -> str:
+        """Acquire for acquisition `acq_id`; the caller has written the intent (hold 'acquiring')."""
+        if self.acquirer is None:
+            return await asyncio.to_thread(self.acquire_blocking)
+        return await self.acquirer.acquire(acq_id, self.name)
 
-    async def release(self, token: str, inst: Any | None = None) -> None:
-        await asyncio.to_thread(self.release_blocking, token, inst)
+    async def release(self, token: str) -> None:
+        await asyncio.to_thread(self.release_blocking, token)
 
     async def refresh_status(self) -> QpuStatus:
         return await asyncio.to_thread(self.status_blocking)
@@ -124,4 +147,8 @@ def build(config: Config, secrets: dict[str, dict[str, str]]) -> dict[str, QrmiR
         if r.type not in RESOURCE_TYPES:
             raise ValueError(f"resource {r.name}: unknown QRMI type {r.type!r}")
         out[r.name] = QrmiResource(r, secrets.get(r.name, {}), longest_hold.get(r.name))
+    # one acquirer process for all resources; it gets their resolved settings over its stdin
+    acquirer = Acquirer(config.database, {name: res.settings() for name, res in out.items()})
+    for res in out.values():
+        res.acquirer = acquirer
     return out

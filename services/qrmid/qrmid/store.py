@@ -1,24 +1,39 @@
-"""SQLite persistence: acquisitions, their per-QPU holds (= accounting records),
-job-scoped credentials (hashes only), maintenance switches, the munge replay cache.
+"""Persistence: acquisitions, their per-QPU holds (= accounting records and the
+intents of calls to the service), job-scoped credentials (hashes only), maintenance
+switches, the munge replay cache.
 
-WAL with synchronous=NORMAL survives a killed process (not a power cut) and keeps
-a write under a millisecond. Every state change is written *before* the effect it
-announces is visible to a client, so a restart resumes from the table alone.
+Two backends behind one interface and one schema:
+
+- SQLite (default): WAL with synchronous=NORMAL survives a killed process (not a power
+  cut) and keeps a write under a millisecond.
+- PostgreSQL (``database: {url: postgresql://…}``, psycopg 3, the ``postgresql`` extra):
+  autocommit, every statement durable when it returns (synchronous_commit as the server
+  sets it).
+
+Every state change is written *before* the effect it announces is visible to a client,
+so a restart resumes from the tables alone. One connection per Store, serialised by a
+lock: the event loop and qrmi's worker threads share it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
+import threading
 import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from qrmid.config import Database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS acquisitions (
     id TEXT PRIMARY KEY,
     job_id TEXT NOT NULL,
-    user TEXT NOT NULL,
+    "user" TEXT NOT NULL,
     uid INTEGER,
     profile TEXT NOT NULL,
     priority INTEGER NOT NULL DEFAULT 0,
@@ -27,12 +42,12 @@ CREATE TABLE IF NOT EXISTS acquisitions (
     outcome TEXT,                     -- released | reaped | expired | refused | failed | timeout
     message TEXT,
     hold_s INTEGER NOT NULL,
-    wait_deadline REAL,               -- a waiting request fails after this
+    wait_deadline DOUBLE PRECISION,   -- a waiting request fails after this
     during_calibration TEXT NOT NULL DEFAULT 'wait',
-    requested_at REAL NOT NULL,
-    granted_at REAL,
-    released_at REAL,
-    deadline REAL                     -- granted_at + hold_s
+    requested_at DOUBLE PRECISION NOT NULL,
+    granted_at DOUBLE PRECISION,
+    released_at DOUBLE PRECISION,
+    deadline DOUBLE PRECISION         -- granted_at + hold_s
 );
 CREATE INDEX IF NOT EXISTS acq_job ON acquisitions(job_id);
 CREATE INDEX IF NOT EXISTS acq_state ON acquisitions(state);
@@ -40,10 +55,12 @@ CREATE TABLE IF NOT EXISTS holds (
     acquisition_id TEXT NOT NULL REFERENCES acquisitions(id),
     qpu TEXT NOT NULL,
     qrmi_token TEXT,                  -- what qrmi's acquire() returned (IBM: the session id)
-    state TEXT NOT NULL,              -- acquiring | held | released | release_failed
-    acquired_at REAL,
-    released_at REAL,
+    state TEXT NOT NULL,              -- pending | acquiring | held | released | release_failed
+    acquired_at DOUBLE PRECISION,
+    released_at DOUBLE PRECISION,
     error TEXT,
+    started_at DOUBLE PRECISION,      -- intent: when qrmid asked the service (written before it asks)
+    worker TEXT,                      -- "<pid>:<start time>" of the acquirer process that asked
     PRIMARY KEY (acquisition_id, qpu)
 );
 CREATE TABLE IF NOT EXISTS credentials (
@@ -51,7 +68,7 @@ CREATE TABLE IF NOT EXISTS credentials (
     acquisition_id TEXT NOT NULL,
     qpu TEXT NOT NULL,
     kind TEXT NOT NULL,               -- job-key | bearer
-    expires_at REAL NOT NULL,
+    expires_at DOUBLE PRECISION NOT NULL,
     revoked INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS cred_acq ON credentials(acquisition_id);
@@ -60,27 +77,70 @@ CREATE TABLE IF NOT EXISTS remote_objects (
     qpu TEXT NOT NULL,
     remote_id TEXT NOT NULL,          -- a task/batch/job id created through the proxy
     kind TEXT NOT NULL DEFAULT 'task',  -- task (what the user submitted) | part (e.g. a batch's jobs)
-    created_at REAL NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (qpu, remote_id)
 );
 CREATE TABLE IF NOT EXISTS maintenance (
     qpu TEXT PRIMARY KEY,
     message TEXT NOT NULL,
-    since REAL NOT NULL,
-    until REAL,
+    since DOUBLE PRECISION NOT NULL,
+    until DOUBLE PRECISION,
     set_by TEXT
 );
 CREATE TABLE IF NOT EXISTS seen_credentials (
     digest TEXT PRIMARY KEY,
-    seen_at REAL NOT NULL
+    seen_at DOUBLE PRECISION NOT NULL
 );
 """
 
 ACTIVE = ("waiting", "acquiring", "granted", "releasing")
+# columns added after the first release: (table, column, type); added on open when missing
+MIGRATIONS = (
+    ("holds", "started_at", "DOUBLE PRECISION"),
+    ("holds", "worker", "TEXT"),
+)
 
 
-class Store:
+@dataclass
+class Result:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    rowcount: int = -1
+
+    def fetchone(self) -> dict[str, Any] | None:
+        return self.rows[0] if self.rows else None
+
+    def fetchall(self) -> list[dict[str, Any]]:
+        return self.rows
+
+
+class Connection:
+    """One database connection, `?` placeholders, rows as dicts, serialised by a lock."""
+
+    kind = "sqlite"
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        raise NotImplementedError
+        yield
+
+    def columns(self, table: str) -> set[str]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class SqliteConnection(Connection):
+    kind = "sqlite"
+
     def __init__(self, path: str):
+        super().__init__()
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -88,14 +148,121 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA busy_timeout=5000")
-        self.db.executescript(SCHEMA)
 
-    # ------------------------------------------------------------- helpers
-    def tx(self) -> sqlite3.Connection:
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:
+        with self.lock:
+            cur = self.db.execute(sql, params)
+            rows = [dict(r) for r in cur.fetchall()] if cur.description else []
+            return Result(rows, cur.rowcount)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+    def script(self, sql: str) -> None:
+        with self.lock:
+            self.db.executescript(sql)
+
+    def columns(self, table: str) -> set[str]:
+        return {r["name"] for r in self.execute(f"PRAGMA table_info({table})").rows}
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()
+
+
+class PostgresConnection(Connection):
+    kind = "postgresql"
+
+    def __init__(self, database: Database):
+        super().__init__()
+        try:
+            import psycopg
+            from psycopg.rows import dict_row
+        except ImportError:  # pragma: no cover - depends on the installation
+            raise RuntimeError(
+                "database.url is PostgreSQL but psycopg is not installed: install qrmid[postgresql]"
+            ) from None
+        self._psycopg = psycopg
+        self._dict_row = dict_row
+        self.database = database
+        self.db = self._connect()
+
+    def _connect(self) -> Any:
+        kwargs: dict[str, Any] = {
+            "autocommit": True,
+            "row_factory": self._dict_row,
+            "connect_timeout": self.database.connect_timeout_s,
+            "application_name": "qrmid",
+        }
+        if self.database.password is not None:
+            kwargs["password"] = self.database.password
+        return self._psycopg.connect(self.database.url, **kwargs)
+
+    def _live(self) -> Any:
+        # a server restart or a dropped connection: reconnect on the next statement
+        if self.db.closed or self.db.broken:
+            self.db = self._connect()
         return self.db
 
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:
+        with self.lock:
+            cur = self._live().execute(sql.replace("?", "%s"), tuple(params))
+            rows = list(cur.fetchall()) if cur.description else []
+            return Result(rows, cur.rowcount)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.lock, self._live().transaction():
+            yield
+
+    def script(self, sql: str) -> None:
+        with self.lock:
+            for statement in sql.split(";"):
+                lines = [ln.split("--")[0] for ln in statement.splitlines()]
+                if "".join(lines).strip():
+                    self._live().execute("\n".join(lines))
+
+    def columns(self, table: str) -> set[str]:
+        rows = self.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema=current_schema() AND table_name=?",
+            (table,),
+        ).rows
+        return {r["column_name"] for r in rows}
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()
+
+
+def connect(database: str | Database) -> SqliteConnection | PostgresConnection:
+    if isinstance(database, Database):
+        return PostgresConnection(database)
+    return SqliteConnection(database)
+
+
+class Store:
+    def __init__(self, database: str | Database):
+        self.db = connect(database)
+        self.kind = self.db.kind
+        self.db.script(SCHEMA)
+        for table, column, kind in MIGRATIONS:
+            if column not in self.db.columns(table):
+                self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ------------------------------------------------------------- helpers
     @staticmethod
-    def _acq(row: sqlite3.Row | None) -> dict[str, Any] | None:
+    def _acq(row: dict[str, Any] | None) -> dict[str, Any] | None:
         if row is None:
             return None
         d = dict(row)
@@ -106,41 +273,36 @@ class Store:
     def insert_acquisition(self, a: dict[str, Any]) -> None:
         cols = list(a)
         vals = [json.dumps(v) if k == "qpus" else v for k, v in a.items()]
-        with self.db:
-            self.db.execute("BEGIN IMMEDIATE")
+        names = ",".join(f'"{c}"' for c in cols)
+        with self.db.transaction():
             self.db.execute(
-                f"INSERT INTO acquisitions ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})",  # noqa: S608
+                f"INSERT INTO acquisitions ({names}) VALUES ({','.join('?' * len(cols))})",  # noqa: S608
                 vals,
             )
             for q in a["qpus"]:
                 self.db.execute("INSERT INTO holds (acquisition_id, qpu, state) VALUES (?, ?, 'pending')", (a["id"], q))
 
     def update_acquisition(self, acq_id: str, **fields: Any) -> None:
-        sets = ",".join(f"{k}=?" for k in fields)
+        sets = ",".join(f'"{k}"=?' for k in fields)
         self.db.execute(f"UPDATE acquisitions SET {sets} WHERE id=?", [*fields.values(), acq_id])  # noqa: S608
 
     def get(self, acq_id: str) -> dict[str, Any] | None:
         return self._acq(self.db.execute("SELECT * FROM acquisitions WHERE id=?", (acq_id,)).fetchone())
 
     def active_for_job(self, job_id: str) -> dict[str, Any] | None:
-        row = self.db.execute(
-            f"SELECT * FROM acquisitions WHERE job_id=? AND state IN {ACTIVE} ORDER BY requested_at DESC LIMIT 1",  # noqa: S608
-            (job_id,),
-        ).fetchone()
-        return self._acq(row)
+        sql = f"SELECT * FROM acquisitions WHERE job_id=? AND state IN {ACTIVE} ORDER BY requested_at DESC LIMIT 1"  # noqa: S608
+        return self._acq(self.db.execute(sql, (job_id,)).fetchone())
 
     def in_states(self, *states: str) -> list[dict[str, Any]]:
         marks = ",".join("?" * len(states))
-        rows = self.db.execute(
-            f"SELECT * FROM acquisitions WHERE state IN ({marks}) ORDER BY requested_at", states  # noqa: S608
-        ).fetchall()
-        return [a for a in (self._acq(r) for r in rows) if a]
+        sql = f"SELECT * FROM acquisitions WHERE state IN ({marks}) ORDER BY requested_at"  # noqa: S608
+        return [a for a in (self._acq(r) for r in self.db.execute(sql, states).fetchall()) if a]
 
     def query(self, **filters: Any) -> list[dict[str, Any]]:
         where, args = [], []
         for key in ("job_id", "user", "uid", "state", "profile"):
             if filters.get(key) is not None:
-                where.append(f"{key}=?")
+                where.append(f'"{key}"=?')
                 args.append(filters[key])
         if filters.get("qpu"):
             where.append("id IN (SELECT acquisition_id FROM holds WHERE qpu=?)")
@@ -158,26 +320,35 @@ class Store:
 
     # -------------------------------------------------------------- holds
     def holds(self, acq_id: str) -> list[dict[str, Any]]:
-        return [dict(r) for r in self.db.execute("SELECT * FROM holds WHERE acquisition_id=? ORDER BY qpu", (acq_id,))]
+        return self.db.execute("SELECT * FROM holds WHERE acquisition_id=? ORDER BY qpu", (acq_id,)).fetchall()
 
     def update_hold(self, acq_id: str, qpu: str, **fields: Any) -> None:
-        sets = ",".join(f"{k}=?" for k in fields)
-        self.db.execute(
-            f"UPDATE holds SET {sets} WHERE acquisition_id=? AND qpu=?", [*fields.values(), acq_id, qpu]  # noqa: S608
-        )
+        sets = ",".join(f'"{k}"=?' for k in fields)
+        sql = f"UPDATE holds SET {sets} WHERE acquisition_id=? AND qpu=?"  # noqa: S608
+        self.db.execute(sql, [*fields.values(), acq_id, qpu])
+
+    def failed_releases(self) -> list[dict[str, Any]]:
+        """Holds whose release at the service failed and is to be retried."""
+        return self.db.execute(
+            "SELECT acquisition_id, qpu, qrmi_token FROM holds WHERE state='release_failed' AND qrmi_token IS NOT NULL"
+        ).fetchall()
 
     def occupied(self) -> dict[str, int]:
         """Slots in use per QPU: holds of acquisitions that are acquiring, granted or releasing."""
         rows = self.db.execute(
-            "SELECT h.qpu, COUNT(*) FROM holds h JOIN acquisitions a ON a.id=h.acquisition_id "
+            "SELECT h.qpu AS qpu, COUNT(*) AS n FROM holds h JOIN acquisitions a ON a.id=h.acquisition_id "
             "WHERE a.state IN ('acquiring','granted','releasing') GROUP BY h.qpu"
         ).fetchall()
-        return {r[0]: r[1] for r in rows}
+        return {r["qpu"]: int(r["n"]) for r in rows}
 
     def accounting(self, **filters: Any) -> list[dict[str, Any]]:
         where, args = [], []
         for key, col in (
-            ("job_id", "a.job_id"), ("user", "a.user"), ("uid", "a.uid"), ("qpu", "h.qpu"), ("profile", "a.profile")
+            ("job_id", "a.job_id"),
+            ("user", 'a."user"'),
+            ("uid", "a.uid"),
+            ("qpu", "h.qpu"),
+            ("profile", "a.profile"),
         ):
             if filters.get(key) is not None:
                 where.append(f"{col}=?")
@@ -189,7 +360,7 @@ class Store:
             where.append("a.requested_at<?")
             args.append(filters["until"])
         sql = (
-            "SELECT a.id AS acquisition_id, a.job_id, a.user, a.profile, h.qpu, h.qrmi_token, a.state, a.outcome, "
+            'SELECT a.id AS acquisition_id, a.job_id, a."user", a.profile, h.qpu, h.qrmi_token, a.state, a.outcome, '
             "a.message, a.requested_at, a.granted_at, h.acquired_at, h.released_at AS hold_released_at, "
             "a.released_at, h.state AS hold_state, h.error "
             "FROM holds h JOIN acquisitions a ON a.id=h.acquisition_id"
@@ -198,16 +369,17 @@ class Store:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY a.requested_at"
         out = []
-        tasks = dict(
-            self.db.execute(
-                "SELECT acquisition_id || '/' || qpu, COUNT(*) FROM remote_objects WHERE kind='task' GROUP BY 1"
+        tasks = {
+            (r["acquisition_id"], r["qpu"]): int(r["n"])
+            for r in self.db.execute(
+                "SELECT acquisition_id, qpu, COUNT(*) AS n FROM remote_objects WHERE kind='task' "
+                "GROUP BY acquisition_id, qpu"
             ).fetchall()
-        )
-        for r in self.db.execute(sql, args).fetchall():
-            d = dict(r)
+        }
+        for d in self.db.execute(sql, args).fetchall():
             start, end = d["acquired_at"], d["hold_released_at"]
             d["hold_s"] = round((end or time.time()) - start, 3) if start else 0.0
-            d["tasks"] = tasks.get(f"{d['acquisition_id']}/{d['qpu']}", 0)
+            d["tasks"] = tasks.get((d["acquisition_id"], d["qpu"]), 0)
             d.pop("qrmi_token")  # the session id is an acquisition token: not for every reader
             out.append(d)
         return out
@@ -220,16 +392,15 @@ class Store:
         )
 
     def credential(self, digest: str) -> dict[str, Any] | None:
-        row = self.db.execute("SELECT * FROM credentials WHERE digest=?", (digest,)).fetchone()
-        return dict(row) if row else None
+        return self.db.execute("SELECT * FROM credentials WHERE digest=?", (digest,)).fetchone()
 
     def revoke_credentials(self, acq_id: str) -> None:
         self.db.execute("UPDATE credentials SET revoked=1 WHERE acquisition_id=?", (acq_id,))
 
     def add_remote_object(self, acq_id: str, qpu: str, remote_id: str, kind: str = "task") -> None:
         self.db.execute(
-            "INSERT OR IGNORE INTO remote_objects (acquisition_id, qpu, remote_id, kind, created_at) "
-            "VALUES (?,?,?,?,?)",
+            "INSERT INTO remote_objects (acquisition_id, qpu, remote_id, kind, created_at) "
+            "VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
             (acq_id, qpu, remote_id, kind, time.time()),
         )
 
@@ -237,15 +408,17 @@ class Store:
         row = self.db.execute(
             "SELECT acquisition_id FROM remote_objects WHERE qpu=? AND remote_id=?", (qpu, remote_id)
         ).fetchone()
-        return row[0] if row else None
+        return row["acquisition_id"] if row else None
 
     # -------------------------------------------------------- maintenance
     def maintenance(self) -> dict[str, dict[str, Any]]:
-        return {r["qpu"]: dict(r) for r in self.db.execute("SELECT * FROM maintenance")}
+        return {r["qpu"]: r for r in self.db.execute("SELECT * FROM maintenance").fetchall()}
 
     def set_maintenance(self, qpu: str, message: str, until: float | None, set_by: str) -> None:
         self.db.execute(
-            "INSERT OR REPLACE INTO maintenance (qpu, message, since, until, set_by) VALUES (?,?,?,?,?)",
+            "INSERT INTO maintenance (qpu, message, since, until, set_by) VALUES (?,?,?,?,?) "
+            "ON CONFLICT (qpu) DO UPDATE SET message=excluded.message, since=excluded.since, "
+            "until=excluded.until, set_by=excluded.set_by",
             (qpu, message, time.time(), until, set_by),
         )
 
@@ -256,9 +429,10 @@ class Store:
     def remember_credential(self, digest: str, ttl_s: float) -> bool:
         """True when the credential is new; False when it was seen before (a replay)."""
         now = time.time()
-        try:
-            self.db.execute("INSERT INTO seen_credentials (digest, seen_at) VALUES (?,?)", (digest, now))
-        except sqlite3.IntegrityError:
+        added = self.db.execute(
+            "INSERT INTO seen_credentials (digest, seen_at) VALUES (?,?) ON CONFLICT DO NOTHING", (digest, now)
+        ).rowcount
+        if added != 1:
             return False
         if int(now) % 60 == 0:  # prune now and then; munge credentials expire after their TTL anyway
             self.db.execute("DELETE FROM seen_credentials WHERE seen_at<?", (now - ttl_s,))

@@ -1,0 +1,202 @@
+"""The process that opens sessions at the service, and outlives a killed qrmid.
+
+qrmi's ``acquire()`` makes the service create a session (IBM: ``POST /v1/sessions``)
+and returns its id. If qrmid died between the service's commit and qrmid's record of
+the id, the session would be unknown to qrmid, and IBM's API can neither list sessions
+nor create one idempotently, so nothing could find it again. So qrmid does not call
+``acquire()`` itself: this helper does, and records the token in the intent row (the
+hold, written by qrmid with state ``acquiring``, ``started_at`` and this process's
+identity *before* the request is sent) before it answers.
+
+A ``kill -9`` of qrmid does not stop the helper: it sees its input close, finishes the
+calls in flight, records their tokens and exits. It ignores SIGTERM and SIGINT for the
+same reason (systemd sends SIGTERM to the whole unit when the main process dies; it
+waits for the helper, up to TimeoutStopSec). The restarted qrmid waits for a previous
+helper that is still running, then releases every recorded token (Broker.recover).
+
+Protocol (JSON lines): first line on stdin ``{"database": ..., "resources": {name:
+{"type": t, "env": {...}}}}`` (site secrets travel only over this pipe); then requests
+``{"id": n, "acquisition_id": a, "qpu": q}``; answers on stdout ``{"id": n, "token": t}``
+or ``{"id": n, "error": "..."}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("qrmid.acquirer")
+
+
+def identity(pid: int) -> str | None:
+    """``"<pid>:<start time>"`` of a running process (pid reuse does not match), None when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return f"{pid}:{fields[19]}"  # field 22 of proc(5): start time in clock ticks after boot
+
+
+def alive(ident: str | None) -> bool:
+    if not ident:
+        return False
+    pid = ident.split(":", 1)[0]
+    return pid.isdigit() and identity(int(pid)) == ident
+
+
+# ---------------------------------------------------------------- qrmid's side
+class Acquirer:
+    """qrmid's handle on the helper: started on demand, restarted when it died."""
+
+    def __init__(self, database: Any, resources: dict[str, dict[str, Any]]):
+        self._init = {"database": _database_spec(database), "resources": resources}
+        self._proc: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._pending: dict[int, asyncio.Future[str]] = {}
+        self._next = 0
+        self._start_lock = asyncio.Lock()
+        self.identity: str | None = None
+
+    async def start(self) -> str:
+        """Start the helper when none runs; returns its identity (recorded in each intent)."""
+        async with self._start_lock:
+            if self._proc is not None and self._proc.returncode is None and self.identity:
+                return self.identity
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "qrmid.acquirer",
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                limit=1 << 20,
+            )
+            assert proc.stdin is not None
+            proc.stdin.write(json.dumps(self._init).encode() + b"\n")
+            await proc.stdin.drain()
+            self._proc = proc
+            self.identity = identity(proc.pid) or f"{proc.pid}:?"
+            self._reader = asyncio.get_running_loop().create_task(self._read(proc))
+            log.info("acquirer process %s started", self.identity)
+            return self.identity
+
+    async def _read(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        while line := await proc.stdout.readline():
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            fut = self._pending.pop(int(msg.get("id", -1)), None)
+            if fut is None or fut.done():
+                continue
+            if "token" in msg:
+                fut.set_result(str(msg["token"]))
+            else:
+                fut.set_exception(RuntimeError(str(msg.get("error", "acquirer gave no token"))))
+        await proc.wait()
+        log.warning("acquirer process %s exited with %s", self.identity, proc.returncode)
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(RuntimeError("the acquirer process exited during the call"))
+        self._pending.clear()
+
+    async def acquire(self, acq_id: str, qpu: str) -> str:
+        """Send one acquire to the helper (the intent row must already name the helper)."""
+        await self.start()
+        proc = self._proc
+        assert proc is not None and proc.stdin is not None
+        self._next += 1
+        n = self._next
+        fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._pending[n] = fut
+        proc.stdin.write(json.dumps({"id": n, "acquisition_id": acq_id, "qpu": qpu}).encode() + b"\n")
+        await proc.stdin.drain()
+        return await fut
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Close the helper's input: it finishes what is in flight and exits."""
+        proc = self._proc
+        if proc is None or proc.returncode is not None:
+            return
+        if proc.stdin is not None:
+            proc.stdin.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(proc.wait(), timeout)
+
+
+def _database_spec(database: Any) -> Any:
+    if isinstance(database, str):
+        return database
+    return {"url": database.url, "connect_timeout_s": database.connect_timeout_s, "password": database.password}
+
+
+# ---------------------------------------------------------------- the helper
+def main() -> int:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from qrmid.config import Database
+    from qrmid.resources import QrmiResource
+    from qrmid.store import Store
+
+    init = json.loads(sys.stdin.readline() or "null")
+    if not init:
+        return 0
+    db = init["database"]
+    if isinstance(db, dict):
+        password = db.pop("password", None)
+        db = Database.model_validate(db).with_password(password)
+    store = Store(db)
+    resources = {name: QrmiResource.from_env(name, r["type"], r["env"]) for name, r in init["resources"].items()}
+    out_lock = threading.Lock()
+
+    def answer(msg: dict[str, Any]) -> None:
+        with out_lock, contextlib.suppress(OSError, ValueError):  # qrmid gone: the row is the answer
+            sys.stdout.write(json.dumps(msg) + "\n")
+            sys.stdout.flush()
+
+    def work(req: dict[str, Any]) -> None:
+        n, acq_id, qpu = req["id"], req["acquisition_id"], req["qpu"]
+        res = resources.get(qpu)
+        if res is None:
+            answer({"id": n, "error": f"unknown QPU {qpu}"})
+            return
+        try:
+            token = res.acquire_blocking()
+        except Exception as exc:
+            answer({"id": n, "error": str(exc) or type(exc).__name__})
+            return
+        try:
+            store.update_hold(acq_id, qpu, qrmi_token=token, state="held", acquired_at=time.time())
+        except Exception as exc:
+            # not recorded: nobody could release it later, so release it now
+            log.error("could not record the token of %s/%s (%s); releasing it", acq_id, qpu, exc)
+            with contextlib.suppress(Exception):
+                res.release_blocking(token)
+            answer({"id": n, "error": f"could not record the acquisition: {exc}"})
+            return
+        answer({"id": n, "token": token})
+
+    with ThreadPoolExecutor(max_workers=64, thread_name_prefix="acquire") as pool:
+        for line in sys.stdin:
+            with contextlib.suppress(ValueError, KeyError):
+                pool.submit(work, json.loads(line))
+    # input closed (qrmid stopped or was killed): the pool finished every call in flight
+    log.info("acquirer %s: input closed, calls in flight recorded, exiting", os.getpid())
+    store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
