@@ -225,10 +225,11 @@ class PostgresConnection(Connection):
 
     def script(self, sql: str) -> None:
         with self.lock:
-            for statement in sql.split(";"):
-                lines = [ln.split("--")[0] for ln in statement.splitlines()]
-                if "".join(lines).strip():
-                    self._live().execute("\n".join(lines))
+            # one statement per execute; comments (which may hold ';') dropped first
+            text = "\n".join(ln.split("--")[0] for ln in sql.splitlines())
+            for statement in text.split(";"):
+                if statement.strip():
+                    self._live().execute(statement)
 
     def columns(self, table: str) -> set[str]:
         rows = self.execute(

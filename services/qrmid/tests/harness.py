@@ -1,12 +1,17 @@
 """Real components for the tests: munged (own key and socket), the QPU emulator
-from services/qpu-emulator, and qrmid itself, each a subprocess on 127.0.0.1 or a
-unix socket in a temp dir, stopped by PID. Configuration comes from the lab site
-(inventories/lab/site.yaml) through site_survey.derive, as the roles render it."""
+from services/qpu-emulator, a throwaway PostgreSQL cluster (Debian's server binaries),
+and qrmid itself, each a subprocess on 127.0.0.1 or a unix socket in a temp dir,
+stopped by PID. Configuration comes from the lab site (inventories/lab/site.yaml)
+through site_survey.derive, as the roles render it."""
 
 from __future__ import annotations
 
+import glob
+import itertools
 import json
 import os
+import pwd
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,7 +27,8 @@ REPO = Path(__file__).resolve().parents[3]
 SITE_APIKEY = "site-ibm-apikey-DO-NOT-LEAK-7f3a9c"
 SITE_TOKEN = "site-pasqal-token-DO-NOT-LEAK-51be02"
 OPERATOR_TOKEN = "operator-token-DO-NOT-LEAK-c0ffee"
-SITE_SECRETS = (SITE_APIKEY, SITE_TOKEN, OPERATOR_TOKEN)
+DB_PASSWORD = "qrmid-db-password-DO-NOT-LEAK-9d4e1a"
+SITE_SECRETS = (SITE_APIKEY, SITE_TOKEN, OPERATOR_TOKEN, DB_PASSWORD)
 
 
 def free_port() -> int:
@@ -83,6 +89,94 @@ def start_munged(tmp: Path) -> Munged:
     return Munged(tmp, sock, proc)
 
 
+# ------------------------------------------------------------------ PostgreSQL
+def postgres_bindir() -> Path | None:
+    """Debian's server binaries (package postgresql): /usr/lib/postgresql/<major>/bin, newest first."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]), reverse=True)
+    if found:
+        return Path(found[0]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb and shutil.which("postgres") else None
+
+
+@dataclass
+class Postgres:
+    dir: Path
+    port: int
+    proc: subprocess.Popen[bytes]
+    _names: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def admin(self, dbname: str = "postgres") -> Any:
+        import psycopg
+
+        return psycopg.connect(host=str(self.dir / "sock"), port=self.port, user="postgres", dbname=dbname,
+                               autocommit=True)
+
+    def new_database(self) -> str:
+        """A fresh database owned by the password-authenticated role qrmid."""
+        name = f"qrmid_{os.getpid()}_{next(self._names)}"
+        with self.admin() as conn:
+            conn.execute(f'CREATE DATABASE "{name}" OWNER qrmid')
+        return name
+
+    def url(self, dbname: str) -> str:
+        """What qrmid is configured with: TCP on 127.0.0.1, password authentication (scram), no password."""
+        return f"postgresql://qrmid@127.0.0.1:{self.port}/{dbname}"
+
+
+def start_postgres(tmp: Path) -> Postgres:
+    """initdb + postgres in `tmp` (listening on 127.0.0.1:<free port> and a unix socket in `tmp`),
+    as `nobody` when the tests run as root (the server refuses root)."""
+    bindir = postgres_bindir()
+    assert bindir is not None
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "sock").mkdir()
+    nobody = pwd.getpwnam("nobody")
+
+    def as_nobody() -> None:
+        os.setgid(nobody.pw_gid)
+        os.setgroups([])
+        os.setuid(nobody.pw_uid)
+
+    demote = as_nobody if os.geteuid() == 0 else None
+    if demote is not None:
+        for path in (tmp, tmp / "sock"):
+            os.chown(path, nobody.pw_uid, nobody.pw_gid)
+
+    log = tmp / "postgres.log"
+    init = subprocess.run(
+        [str(bindir / "initdb"), "-D", str(tmp / "data"), "-U", "postgres", "--auth-local=trust",
+         "--auth-host=scram-sha-256", "--no-locale", "-E", "UTF8", "--no-sync"],
+        capture_output=True, preexec_fn=demote, cwd=tmp, timeout=120,
+    )
+    if init.returncode != 0:
+        raise RuntimeError("initdb failed: " + init.stderr.decode()[-2000:])
+    port = free_port()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(bindir / "postgres"), "-D", str(tmp / "data"), "-p", str(port), "-k", str(tmp / "sock"),
+             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200"],
+            stdout=out, stderr=subprocess.STDOUT, preexec_fn=demote, cwd=tmp,
+        )
+    pg = Postgres(tmp, port, proc)
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError("postgres exited: " + log.read_text()[-2000:])
+        try:
+            with pg.admin() as conn:
+                conn.execute(f"CREATE ROLE qrmid LOGIN PASSWORD '{DB_PASSWORD}'")
+            return pg
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def stop_postgres(pg: Postgres) -> None:
+    stop(pg.proc, signal.SIGINT, 30)  # SIGINT: fast shutdown
+
+
 # ------------------------------------------------------------------ lab site
 def lab_site_vars() -> dict[str, Any]:
     sys.path.insert(0, str(REPO))
@@ -126,7 +220,8 @@ def start_emulator(tmp: Path, site: dict[str, Any]) -> Emulator:
 # ------------------------------------------------------------------ qrmid
 def qrmid_config(tmp: Path, site: dict[str, Any], emulator_url: str, munge_socket: str, port: int,
                  **overrides: Any) -> Path:
-    """The configuration roles/qrmid renders, with endpoints pointed at the test emulator."""
+    """The configuration roles/qrmid renders, with endpoints pointed at the test emulator.
+    The secrets file also holds the database password (used when `database` names it)."""
     resources = []
     for r in site["qpusite_qrmi_resources"]:
         env = dict(r["environment"])
@@ -136,7 +231,8 @@ def qrmid_config(tmp: Path, site: dict[str, Any], emulator_url: str, munge_socke
                 env[k] = emulator_url + ("/" + rest if rest else "")
         resources.append({**r, "environment": env})
     secrets = tmp / "secrets.json"
-    secrets.write_text(json.dumps({"vault_lab_sc_twin_apikey": SITE_APIKEY, "vault_lab_fresnel_token": SITE_TOKEN}))
+    secrets.write_text(json.dumps({"vault_lab_sc_twin_apikey": SITE_APIKEY, "vault_lab_fresnel_token": SITE_TOKEN,
+                                   "vault_qrmid_database_password": DB_PASSWORD}))
     secrets.chmod(0o600)
     token = tmp / "operator.token"
     token.write_text(OPERATOR_TOKEN + "\n")
