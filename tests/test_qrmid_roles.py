@@ -98,3 +98,33 @@ def test_rendered_configuration_is_accepted_by_qrmid(tmp_path: Path) -> None:
                            capture_output=True, text=True, timeout=120)
     assert check.returncode == 0, check.stderr
     assert "2 QPU resources" in check.stdout
+
+
+def test_rendered_postgresql_configuration_keeps_the_password_in_the_secrets_file(tmp_path: Path) -> None:
+    out = tmp_path / "etc-qrmid"
+    out.mkdir()
+    play = tmp_path / "render.yml"
+    play.write_text(RENDER.format(repo=REPO, out=out))
+    secrets = tmp_path / "vault.yml"
+    secrets.write_text(
+        "vault_lab_sc_twin_apikey: k-sc\nvault_lab_fresnel_token: t-fresnel\nvault_qrmid_database_password: pg-secret-1\n"
+    )
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}
+    bindir = Path(sys.executable).parent
+    argv = [str(bindir / "ansible-playbook"), "-i", str(REPO / "inventories/lab/site.yaml"), str(play),
+            "-e", f"@{secrets}", "-e", f"qrmid_config_dir={out}", "-e", f"qrmid_state_dir={out}/state",
+            "-e", "qrmid_operator_token=rendered-operator-token",
+            "-e", "qrmid_database_url=postgresql://qrmid@db.example:5432/qrmid"]
+    r = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["database"] == {
+        "url": "postgresql://qrmid@db.example:5432/qrmid", "password_secret": "vault_qrmid_database_password"
+    }
+    assert "pg-secret-1" not in (out / "config.json").read_text()
+    assert json.loads((out / "secrets.json").read_text())["vault_qrmid_database_password"] == "pg-secret-1"
+    if not NODE_QRMID.exists():
+        pytest.skip("node environment (.venv-node) without qrmid")
+    check = subprocess.run([str(NODE_QRMID), "--check", "--config", str(out / "config.json")],
+                           capture_output=True, text=True, timeout=120)
+    assert check.returncode == 0, check.stderr
