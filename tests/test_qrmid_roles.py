@@ -107,7 +107,8 @@ def test_rendered_postgresql_configuration_keeps_the_password_in_the_secrets_fil
     play.write_text(RENDER.format(repo=REPO, out=out))
     secrets = tmp_path / "vault.yml"
     secrets.write_text(
-        "vault_lab_sc_twin_apikey: k-sc\nvault_lab_fresnel_token: t-fresnel\nvault_qrmid_database_password: pg-secret-1\n"
+        "vault_lab_sc_twin_apikey: k-sc\nvault_lab_fresnel_token: t-fresnel\n"
+        "vault_qrmid_database_password: pg-secret-1\n"
     )
     env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}
     bindir = Path(sys.executable).parent
