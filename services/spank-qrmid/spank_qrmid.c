@@ -7,20 +7,33 @@
  * plugstack.conf:
  *   required /usr/lib/slurm/spank_qrmid.so url=http://10.77.0.20:8470 [munge_socket=PATH]
  *            [timeout=30] [max_wait=3600]
+ * (the same file on login and compute nodes; slurmd reads it too, for the job epilog)
  *
  * Contexts:
  * - local/allocator (sbatch, salloc, srun): records the QPU list in the job's SPANK
  *   environment (QRMID_QPUS; Slurm forwards the option itself there too) so
  *   job_submit.lua on the controller can add the QPUs' licenses — the job then
  *   waits in Slurm's queue, not on a node.
- * - remote, batch step (slurmstepd, as root): asks qrmid for the acquisition, signed
- *   with a munge credential that carries the request itself; exports what qrmid
- *   returns (QRMI_JOB_QPU_RESOURCES, QRMI_JOB_QPU_TYPES, SLURM_JOB_QPU_*, QRMI_JOB_ID,
- *   QRMI_JOB_UID, <name>_QRMI_JOB_ACQUISITION_TOKEN, <name>_QRMI_JOB_TIMEOUT_SECONDS,
- *   per-resource settings with job-scoped credentials) without overwriting values the
- *   user set; releases in slurm_spank_exit (also on scancel).
- * - remote, task init: prints qrmid's messages on the job's stderr, and fails the job
- *   with the reason when no QPU could be acquired.
+ * - remote (slurmstepd, as root), every step of a job with --qpu (the batch step,
+ *   srun steps, salloc's steps; not the extern step): removes every QRMI variable
+ *   the user brought (QRMI_*, QRMID_*, SLURM_JOB_QPU_*, <name>_QRMI_*), asks qrmid
+ *   for the job's acquisition, signed with a munge credential that carries the
+ *   request itself, and exports what qrmid returns (QRMI_JOB_QPU_RESOURCES,
+ *   QRMI_JOB_QPU_TYPES, SLURM_JOB_QPU_*, QRMI_JOB_ID, QRMI_JOB_UID,
+ *   <name>_QRMI_JOB_ACQUISITION_TOKEN, <name>_QRMI_JOB_TIMEOUT_SECONDS, per-resource
+ *   settings with job-scoped credentials), overwriting whatever was there. qrmid
+ *   answers every step of a job with the job's one acquisition (same job id → same
+ *   acquisition), so a job acquires once however many steps and tasks it runs.
+ *   A step other than the batch step only joins what the job was submitted with
+ *   (its licenses, read from slurmctld), and never starts a second acquisition
+ *   once the job's first one has ended (hold limit, reaper). The job's time limit
+ *   (from slurmctld) goes with the request; qrmid caps the hold with it.
+ * - remote, task init: prints qrmid's messages on the step's stderr, and fails the
+ *   step with the reason when no QPU could be acquired.
+ * - release: the batch step's slurm_spank_exit (sbatch jobs, also on scancel), and
+ *   slurm_spank_job_epilog in slurmd (job_script context) for every job with --qpu
+ *   when the job ends on the node — the release of salloc/srun jobs, whose steps
+ *   come and go while the acquisition stays.
  *
  * Only libc and libmunge: HTTP/1.1 over a plain socket to qrmid (a cluster-internal
  * service), responses in qrmid's line format (?format=env).
@@ -47,9 +60,14 @@
 
 SPANK_PLUGIN(qrmid, 1);
 
-#ifndef SLURM_BATCH_SCRIPT
-#define SLURM_BATCH_SCRIPT (0xfffffffb)
-#endif
+/*
+ * The Slurm API of the process that loads the plugin (slurmstepd, srun, sbatch and
+ * slurmd all link libslurmfull): the job's licenses and time limit come from
+ * slurmctld. Weak, so that a process without it still loads the plugin.
+ */
+#pragma weak slurm_load_job
+#pragma weak slurm_free_job_info_msg
+#pragma weak slurm_strerror
 
 #define MAX_RESPONSE (1024 * 1024)
 #define POLL_WAIT_S 20
@@ -65,7 +83,8 @@ static int cfg_max_wait_s = 3600;
 static char *opt_qpus = NULL;
 static char *opt_profile = NULL;
 
-/* state of the batch step */
+/* state of the step (remote context) */
+static int joined = 0;       /* this step acquires for the job (batch step or another step with --qpu) */
 static int sent_request = 0;
 static char *failure = NULL; /* shown on the job's stderr, then the job fails */
 static char *notice = NULL;  /* shown on the job's stderr */
@@ -377,7 +396,50 @@ static char *json_qpus(const char *list)
     return out;
 }
 
-/* export env=K=V lines; a value the user already set stays */
+/*
+ * The QRMI contract belongs to qrmid: whatever the user brought for it is removed
+ * before qrmid's values go in — QRMI_* (incl. QRMI_LIST_DELIMITER), QRMID_*,
+ * SLURM_JOB_QPU_*, and <name>_QRMI_* for any name. A value the user set (e.g.
+ * <qpu>_QRMI_JOB_TIMEOUT_SECONDS=0, which qrmi reads as "no limit") never survives.
+ */
+static int contract_variable(const char *name, size_t len)
+{
+    static const char *prefixes[] = {"QRMI_", "QRMID_", "SLURM_JOB_QPU_"};
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+        if (len >= strlen(prefixes[i]) && !strncmp(name, prefixes[i], strlen(prefixes[i])))
+            return 1;
+    return memmem(name, len, "_QRMI_", 6) != NULL;
+}
+
+static int scrub_environment(spank_t sp)
+{
+    char **env = NULL, **names = NULL;
+    size_t n = 0, count = 0;
+    int removed = 0;
+    if (spank_get_item(sp, S_JOB_ENV, &env) != ESPANK_SUCCESS || !env)
+        return 0;
+    for (char **e = env; *e; e++)
+        n++;
+    names = calloc(n + 1, sizeof(char *));
+    if (!names)
+        return 0;
+    for (char **e = env; *e; e++) {
+        const char *eq = strchr(*e, '=');
+        size_t len = eq ? (size_t)(eq - *e) : strlen(*e);
+        if (contract_variable(*e, len))
+            names[count++] = strndup(*e, len);
+    }
+    /* unset after the scan: spank_unsetenv changes the array being read */
+    for (size_t i = 0; i < count; i++) {
+        if (names[i] && spank_unsetenv(sp, names[i]) == ESPANK_SUCCESS)
+            removed++;
+        free(names[i]);
+    }
+    free(names);
+    return removed;
+}
+
+/* export env=K=V lines, overwriting: qrmid's values are the contract */
 static int export_environment(spank_t sp, const char *body)
 {
     int count = 0;
@@ -389,10 +451,10 @@ static int export_environment(spank_t sp, const char *body)
             char *eq = kv ? strchr(kv, '=') : NULL;
             if (eq) {
                 *eq = 0;
-                spank_err_t rc = spank_setenv(sp, kv, eq + 1, 0);
+                spank_err_t rc = spank_setenv(sp, kv, eq + 1, 1);
                 if (rc == ESPANK_SUCCESS)
                     count++;
-                else if (rc != ESPANK_ENV_EXISTS)
+                else
                     slurm_error("qrmid: cannot set %s: %s", kv, spank_strerror(rc));
             }
             free(kv);
@@ -402,16 +464,93 @@ static int export_environment(spank_t sp, const char *body)
     return count;
 }
 
+/* first "key":"value" (or "key":null → NULL) in a compact JSON answer */
+static char *json_string(const char *body, const char *key)
+{
+    char *pat = xstrdup_printf("\"%s\":\"", key);
+    const char *d = pat ? strstr(body, pat) : NULL;
+    char *out = NULL, *o;
+    if (d) {
+        d += strlen(pat);
+        out = malloc(strlen(d) + 1);
+        for (o = out; out && *d && *d != '"'; d++) {
+            if (*d == '\\' && d[1])
+                d++;
+            *o++ = *d;
+        }
+        if (out)
+            *o = 0;
+    }
+    free(pat);
+    return out;
+}
+
+/* ------------------------------------------------------------------ the job, from slurmctld */
+
+struct job_facts {
+    int known;           /* slurmctld answered */
+    char *licenses;      /* "sc_twin:1,FRESNEL:1" */
+    long time_left_s;    /* 0: no limit known */
+};
+
+static void load_job(uint32_t job_id, struct job_facts *jf, char **err)
+{
+    job_info_msg_t *msg = NULL;
+    memset(jf, 0, sizeof(*jf));
+    if (!slurm_load_job || !slurm_free_job_info_msg) {
+        *err = strdup("this Slurm process offers no slurm_load_job()");
+        return;
+    }
+    if (slurm_load_job(&msg, job_id, SHOW_ALL) != 0 || !msg || msg->record_count < 1) {
+        int e = errno;
+        *err = xstrdup_printf("slurmctld did not describe job %u: %s", job_id,
+                              slurm_strerror ? slurm_strerror(e) : strerror(e));
+        if (msg)
+            slurm_free_job_info_msg(msg);
+        return;
+    }
+    slurm_job_info_t *job = &msg->job_array[0];
+    jf->known = 1;
+    jf->licenses = strdup(job->licenses ? job->licenses : "");
+    time_t now = time(NULL);
+    if (job->time_limit != INFINITE && job->time_limit != NO_VAL && job->end_time > now)
+        jf->time_left_s = (long)(job->end_time - now);
+    slurm_free_job_info_msg(msg);
+}
+
+/* every QPU in the list is one of the job's licenses (what job_submit.lua added at submission) */
+static char *unlicensed(const char *qpus, const char *licenses)
+{
+    char *copy = strdup(qpus), *save = NULL, *missing = NULL;
+    for (char *q = strtok_r(copy, ",", &save); q; q = strtok_r(NULL, ",", &save)) {
+        int found = 0;
+        for (const char *l = licenses; l && *l;) {
+            size_t len = strcspn(l, ":*@,");
+            if (len == strlen(q) && !strncmp(l, q, len))
+                found = 1;
+            l = strchr(l, ',');
+            l = l ? l + 1 : NULL;
+        }
+        if (!found) {
+            char *m = missing ? xstrdup_printf("%s,%s", missing, q) : strdup(q);
+            free(missing);
+            missing = m;
+        }
+    }
+    free(copy);
+    return missing;
+}
+
 /* ------------------------------------------------------------------ acquisition */
 
-static void acquire(spank_t sp, uint32_t job_id)
+static void acquire(spank_t sp, uint32_t job_id, long time_limit_s)
 {
     uid_t uid;
     gid_t gid;
     struct passwd pw, *found = NULL;
     char pwbuf[4096];
     char *groups = NULL, *qpus = NULL, *req = NULL, *body = NULL, *err = NULL, *acq = NULL, *msg = NULL;
-    char path[256];
+    char path[256], limit[64] = "";
     int status = -1;
     time_t started = time(NULL);
 
@@ -425,8 +564,10 @@ static void acquire(spank_t sp, uint32_t job_id)
     }
     groups = json_groups(pw.pw_name, gid);
     qpus = json_qpus(opt_qpus);
-    req = xstrdup_printf("{\"job_id\":\"%u\",\"user\":\"%s\",\"uid\":%u,\"groups\":%s,\"qpus\":%s%s%s%s,\"wait_s\":%d}",
-                         job_id, pw.pw_name, (unsigned)uid, groups, qpus ? qpus : "[]",
+    if (time_limit_s > 0)
+        snprintf(limit, sizeof(limit), ",\"time_limit_s\":%ld", time_limit_s);
+    req = xstrdup_printf("{\"job_id\":\"%u\",\"user\":\"%s\",\"uid\":%u,\"groups\":%s,\"qpus\":%s%s%s%s%s,\"wait_s\":%d}",
+                         job_id, pw.pw_name, (unsigned)uid, groups, qpus ? qpus : "[]", limit,
                          opt_profile ? ",\"profile\":\"" : "", opt_profile ? opt_profile : "",
                          opt_profile ? "\"" : "", POLL_WAIT_S);
     sent_request = 1;
@@ -512,12 +653,43 @@ static void release(uint32_t job_id)
     free(err);
 }
 
-static int batch_step(spank_t sp, uint32_t *job_id)
+/*
+ * A step other than the batch step joins the job's acquisition; it never starts a
+ * second one after the first has ended (hold limit reached, reaped, released):
+ * a job holds its QPUs once, for at most what qrmid granted. NULL: go ahead.
+ */
+static char *ended_acquisition(uint32_t job_id)
 {
-    uint32_t step = 0;
+    char path[128], *body = NULL, *err = NULL, *out = NULL;
+    snprintf(path, sizeof(path), "/v1/acquisitions?job_id=%u&limit=1", job_id);
+    int status = http_call("GET", path, NULL, cfg_timeout_s, &body, &err);
+    if (status == 200 && body) {
+        char *state = json_string(body, "state");
+        if (state && (!strcmp(state, "released") || !strcmp(state, "releasing"))) {
+            char *id = json_string(body, "id"), *outcome = json_string(body, "outcome");
+            char *message = json_string(body, "message");
+            out = xstrdup_printf("the job's QPU acquisition %s has ended (%s%s%s); a job holds its QPU(s) once — "
+                                 "submit a new job for more QPU time",
+                                 id ? id : "?", outcome ? outcome : state, message ? ": " : "", message ? message : "");
+            free(id);
+            free(outcome);
+            free(message);
+        }
+        free(state);
+    }
+    /* qrmid unreachable: the POST that follows reports it */
+    free(body);
+    free(err);
+    return out;
+}
+
+/* remote context, a step that runs the user's program (not the extern step) */
+static int job_step(spank_t sp, uint32_t *job_id, uint32_t *step_id)
+{
     if (spank_remote(sp) != 1)
         return 0;
-    if (spank_get_item(sp, S_JOB_STEPID, &step) != ESPANK_SUCCESS || step != SLURM_BATCH_SCRIPT)
+    if (spank_get_item(sp, S_JOB_STEPID, step_id) != ESPANK_SUCCESS || *step_id == SLURM_EXTERN_CONT ||
+        *step_id == SLURM_PENDING_STEP)
         return 0;
     return spank_get_item(sp, S_JOB_ID, job_id) == ESPANK_SUCCESS;
 }
@@ -538,7 +710,9 @@ int slurm_spank_init(spank_t sp, int ac, char **av)
 
 int slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
 {
-    uint32_t job_id = 0;
+    uint32_t job_id = 0, step_id = 0;
+    struct job_facts jf;
+    char *err = NULL;
     (void)ac;
     (void)av;
     if (!opt_qpus)
@@ -550,17 +724,44 @@ int slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
             slurm_error("qrmid: cannot pass --qpu to the controller");
         return 0;
     }
-    if (batch_step(sp, &job_id))
-        acquire(sp, job_id);
+    if (!job_step(sp, &job_id, &step_id))
+        return 0;
+    joined = 1;
+    int removed = scrub_environment(sp);
+    if (removed)
+        slurm_info("qrmid: job %u.%u: removed %d QRMI variable(s) the job brought; qrmid's values replace them",
+                   job_id, step_id, removed);
+    load_job(job_id, &jf, &err);
+    if (step_id != SLURM_BATCH_SCRIPT) {
+        /*
+         * srun/salloc steps: --qpu reaches the step from the submitting side (srun's
+         * options or the allocation's environment), which the user controls; only the
+         * QPUs the job holds licenses for may be used, as in the batch step.
+         */
+        char *missing = NULL;
+        if (!jf.known)
+            set_failure(xstrdup_printf("cannot check the job's QPU licenses: %s", err ? err : "unknown error"));
+        else if ((missing = unlicensed(opt_qpus, jf.licenses)) != NULL)
+            set_failure(xstrdup_printf("--qpu=%s: job %u was not submitted with QPU(s) %s (its licenses: %s); "
+                                       "submit the job itself with --qpu (sbatch/salloc/srun --qpu=%s)",
+                                       opt_qpus, job_id, missing, jf.licenses[0] ? jf.licenses : "none", opt_qpus));
+        else
+            set_failure(ended_acquisition(job_id));
+        free(missing);
+    }
+    if (!failure)
+        acquire(sp, job_id, jf.time_left_s);
+    free(jf.licenses);
+    free(err);
     return 0;
 }
 
 int slurm_spank_task_init(spank_t sp, int ac, char **av)
 {
-    uint32_t job_id = 0;
+    uint32_t job_id = 0, step_id = 0;
     (void)ac;
     (void)av;
-    if (!opt_qpus || !batch_step(sp, &job_id))
+    if (!opt_qpus || !joined || !job_step(sp, &job_id, &step_id))
         return 0;
     if (notice)
         fprintf(stderr, "qrmid: %s\n", notice);
@@ -574,10 +775,34 @@ int slurm_spank_task_init(spank_t sp, int ac, char **av)
 
 int slurm_spank_exit(spank_t sp, int ac, char **av)
 {
-    uint32_t job_id = 0;
+    uint32_t job_id = 0, step_id = 0;
     (void)ac;
     (void)av;
-    if (sent_request && batch_step(sp, &job_id))
+    /* the batch script is the job: its end is the job's end. Other steps leave the
+       acquisition to the job epilog, for the steps that follow. */
+    if (sent_request && job_step(sp, &job_id, &step_id) && step_id == SLURM_BATCH_SCRIPT)
+        release(job_id);
+    return 0;
+}
+
+/*
+ * slurmd, when the job ends on this node (job_script context; the job's --qpu comes
+ * from slurmctld's record of the submission). Releases what any step acquired;
+ * runs on every node of the job — the release is idempotent. Never fails: a
+ * failing epilog would drain the node; qrmid's reaper catches a missed release.
+ */
+int slurm_spank_job_epilog(spank_t sp, int ac, char **av)
+{
+    uint32_t job_id = 0;
+    char *qpus = NULL;
+    if (spank_option_getopt(sp, &qpu_option, &qpus) != ESPANK_SUCCESS || !qpus || !*qpus)
+        return 0;
+    parse_args(ac, av); /* slurm_spank_init is not called in this context */
+    if (spank_get_item(sp, S_JOB_ID, &job_id) != ESPANK_SUCCESS || !job_id) {
+        const char *id = getenv("SLURM_JOB_ID");
+        job_id = id ? (uint32_t)strtoul(id, NULL, 10) : 0;
+    }
+    if (job_id)
         release(job_id);
     return 0;
 }

@@ -23,6 +23,9 @@ import harness  # noqa: E402
 import slurm_harness  # noqa: E402
 
 PROFILE_USER, DEV_USER, OUTSIDER = "daemon", "bin", "nobody"
+# a one-minute QPU hold for PROFILE_USER, chosen explicitly with --qpu-profile=short
+# (lowest priority, so never the default): jobs that outlive their hold
+SHORT_PROFILE = "short"
 
 
 def profiles(site: dict[str, Any]) -> list[dict[str, Any]]:
@@ -30,6 +33,9 @@ def profiles(site: dict[str, Any]) -> list[dict[str, Any]]:
     for p in site["qpusite_policy_profiles"]:
         users = [PROFILE_USER] if p["name"] == "production" else [DEV_USER]
         out.append({**p, "users": users, "groups": []})
+    qpus = sorted({q for p in out for q in p["qpus"]})
+    out.append({"name": SHORT_PROFILE, "users": [PROFILE_USER], "groups": [], "qpus": qpus, "max_hold_min": 1,
+                "priority": -1, "during_calibration": "wait", "max_wait_min": 5})
     return out
 
 

@@ -171,15 +171,46 @@ def test_accounting_has_every_job_with_its_times(stack) -> None:
     assert acct["totals_hold_s"]["by_user"][PROFILE_USER] > 0
 
 
-def test_a_value_the_user_set_is_not_overwritten(stack, workdir) -> None:
+# what a user might export before submitting, to stretch or redirect QPU access
+BOGUS = {
+    "sc_twin_QRMI_JOB_TIMEOUT_SECONDS": "0",  # qrmi reads 0 as "no time limit"
+    "QRMI_JOB_QPU_RESOURCES": "other",
+    "QRMI_JOB_QPU_TYPES": "pasqal-local",
+    "SLURM_JOB_QPU_RESOURCES": "other",
+    "sc_twin_QRMI_IBM_QCS_ENDPOINT": "http://127.0.0.1:9/v1",
+    "sc_twin_QRMI_JOB_ACQUISITION_TOKEN": "my-own-session",
+    "QRMI_LIST_DELIMITER": ";",
+    "QRMID_ACQUISITION_ID": "acq-forged",
+    "other_QRMI_PASQAL_CLOUD_AUTH_TOKEN": "x",
+}
+
+
+def env_lines(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+
+
+def test_qrmid_values_replace_what_the_user_exported(stack, workdir) -> None:
     q, slurm = stack
-    job = submit(slurm, workdir, script(workdir, "envonly", "true"), "--qpu=FRESNEL",
-                 "--export=ALL,FRESNEL_QRMI_PASQAL_CLOUD_PROJECT_ID=my-own-project")
+    job_path = script(workdir, "envonly", "true")
+    r = slurm.run("env", *(f"{k}={v}" for k, v in BOGUS.items()), "sbatch", "--parsable", "--time=5",
+                  f"--output={workdir}/job-%j.out", f"--error={workdir}/job-%j.err", "--qpu=sc_twin",
+                  str(job_path), user=PROFILE_USER)
+    assert r.returncode == 0, r.stderr
+    job = r.stdout.strip().split(";")[0]
     st = slurm.wait_state(job, {"COMPLETED", "FAILED", "CANCELLED"}, 120)
     assert st["JobState"] == "COMPLETED", (st, output(workdir, job))
-    env = (workdir / f"job-{job}.env").read_text().splitlines()
-    assert "FRESNEL_QRMI_PASQAL_CLOUD_PROJECT_ID=my-own-project" in env
-    assert "QRMI_JOB_QPU_RESOURCES=FRESNEL" in env  # the rest is exported as usual
+    env = env_lines(workdir / f"job-{job}.env")
+    row = acquisitions(q, job)[0]
+    assert env["QRMI_JOB_QPU_RESOURCES"] == "sc_twin" and env["SLURM_JOB_QPU_RESOURCES"] == "sc_twin"
+    assert env["QRMI_JOB_QPU_TYPES"] == "ibm-quantum-compute-service"
+    assert env["QRMID_ACQUISITION_ID"] == row["id"]
+    assert env["sc_twin_QRMI_IBM_QCS_ENDPOINT"] == f"{q.url}/proxy/sc_twin/v1"
+    assert env["sc_twin_QRMI_JOB_ACQUISITION_TOKEN"] not in ("", "my-own-session")
+    # the job's time limit (5 min) went to qrmid, which capped the hold with it
+    assert 0 < row["hold_s"] <= 300, row
+    assert 0 < int(env["sc_twin_QRMI_JOB_TIMEOUT_SECONDS"]) <= row["hold_s"], env
+    for gone in ("QRMI_LIST_DELIMITER", "other_QRMI_PASQAL_CLOUD_AUTH_TOKEN"):
+        assert gone not in env, (gone, env[gone])
 
 
 def test_reaper_asks_the_real_slurm(stack) -> None:
