@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 import uvicorn
@@ -11,6 +12,30 @@ import uvicorn
 from qrmid import resources
 from qrmid.api import App, create_app
 from qrmid.config import ConfigProblem, load
+
+# The distributions' CA bundles (Debian/Ubuntu, RHEL/Fedora, SUSE): the same certificates
+# update-ca-certificates / update-ca-trust also spread over /etc/ssl/certs.
+CA_BUNDLES = (
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+)
+
+
+def default_ca_bundle() -> None:
+    """Point qrmi's TLS (rustls, native roots) at the CA bundle file when nothing is configured.
+
+    Without SSL_CERT_FILE / SSL_CERT_DIR, rustls-native-certs loads the probed bundle *and*
+    every file of /etc/ssl/certs, for each qrmi instance: 3.6 ms of CPU with the GIL held
+    (qrmid's event loop stands still meanwhile); the bundle alone, the same CAs, 0.5 ms.
+    qrmid makes an instance per acquire (in its acquirer process) and for releases.
+    An operator's own SSL_CERT_FILE or SSL_CERT_DIR is left as it is."""
+    if "SSL_CERT_FILE" in os.environ or "SSL_CERT_DIR" in os.environ:
+        return
+    for path in CA_BUNDLES:
+        if os.path.isfile(path):
+            os.environ["SSL_CERT_FILE"] = path  # inherited by the acquirer process
+            return
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # one line per proxied job request is noise; denials are logged by the proxy itself
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    default_ca_bundle()
     try:
         config, secrets, token = load(args.config)
         qrmi_resources = resources.build(config, secrets)
