@@ -66,8 +66,13 @@ QrmidFactory = Callable[..., harness.Qrmid]
 
 
 @pytest.fixture
-def make_qrmid(tmp_path: Path, site: dict[str, Any], emulator: harness.Emulator,
-               munged: harness.Munged, database: str | dict[str, str]) -> Iterator[QrmidFactory]:
+def make_qrmid(
+    tmp_path: Path,
+    site: dict[str, Any],
+    emulator: harness.Emulator,
+    munged: harness.Munged,
+    database: str | dict[str, str],
+) -> Iterator[QrmidFactory]:
     started: list[harness.Qrmid] = []
 
     def make(**overrides: Any) -> harness.Qrmid:

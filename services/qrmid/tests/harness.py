@@ -77,9 +77,18 @@ def start_munged(tmp: Path) -> Munged:
     key.chmod(0o600)
     sock = str(tmp / "munge.sock")
     proc = subprocess.Popen(
-        ["munged", "--foreground", "--force", f"--key-file={key}", f"--socket={sock}",
-         f"--pid-file={tmp / 'munged.pid'}", f"--log-file={tmp / 'munged.log'}", f"--seed-file={tmp / 'munged.seed'}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            "munged",
+            "--foreground",
+            "--force",
+            f"--key-file={key}",
+            f"--socket={sock}",
+            f"--pid-file={tmp / 'munged.pid'}",
+            f"--log-file={tmp / 'munged.log'}",
+            f"--seed-file={tmp / 'munged.seed'}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 15
     while not os.path.exists(sock):
@@ -109,8 +118,9 @@ class Postgres:
     def admin(self, dbname: str = "postgres") -> Any:
         import psycopg
 
-        return psycopg.connect(host=str(self.dir / "sock"), port=self.port, user="postgres", dbname=dbname,
-                               autocommit=True)
+        return psycopg.connect(
+            host=str(self.dir / "sock"), port=self.port, user="postgres", dbname=dbname, autocommit=True
+        )
 
     def new_database(self) -> str:
         """A fresh database owned by the password-authenticated role qrmid."""
@@ -145,18 +155,48 @@ def start_postgres(tmp: Path) -> Postgres:
 
     log = tmp / "postgres.log"
     init = subprocess.run(
-        [str(bindir / "initdb"), "-D", str(tmp / "data"), "-U", "postgres", "--auth-local=trust",
-         "--auth-host=scram-sha-256", "--no-locale", "-E", "UTF8", "--no-sync"],
-        capture_output=True, preexec_fn=demote, cwd=tmp, timeout=120,
+        [
+            str(bindir / "initdb"),
+            "-D",
+            str(tmp / "data"),
+            "-U",
+            "postgres",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "--no-locale",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ],
+        capture_output=True,
+        preexec_fn=demote,
+        cwd=tmp,
+        timeout=120,
     )
     if init.returncode != 0:
         raise RuntimeError("initdb failed: " + init.stderr.decode()[-2000:])
     port = free_port()
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [str(bindir / "postgres"), "-D", str(tmp / "data"), "-p", str(port), "-k", str(tmp / "sock"),
-             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200"],
-            stdout=out, stderr=subprocess.STDOUT, preexec_fn=demote, cwd=tmp,
+            [
+                str(bindir / "postgres"),
+                "-D",
+                str(tmp / "data"),
+                "-p",
+                str(port),
+                "-k",
+                str(tmp / "sock"),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+                "-c",
+                "max_connections=200",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=demote,
+            cwd=tmp,
         )
     pg = Postgres(tmp, port, proc)
     deadline = time.monotonic() + 60
@@ -204,22 +244,25 @@ def start_emulator(tmp: Path, site: dict[str, Any]) -> Emulator:
         for t in host_twins:
             creds = {"api_keys": [SITE_APIKEY]} if t["api"] == "ibm" else {"tokens": [SITE_TOKEN]}
             twins.append({**t, "credentials": creds})
-    cfg = {"listen": {"host": "127.0.0.1", "port": port}, "state_dir": str(tmp / "state"), "workers": 1,
-           "twins": twins}
+    cfg = {"listen": {"host": "127.0.0.1", "port": port}, "state_dir": str(tmp / "state"), "workers": 1, "twins": twins}
     path = tmp / "emulator.json"
     path.write_text(json.dumps(cfg))
     log = tmp / "emulator.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "qpu_emulator", "--config", str(path), "--log-level", "warning"],
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "qpu_emulator", "--config", str(path), "--log-level", "warning"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     wait_http(url + "/health", 90, proc)
     return Emulator(url, proc, log)
 
 
 # ------------------------------------------------------------------ qrmid
-def qrmid_config(tmp: Path, site: dict[str, Any], emulator_url: str, munge_socket: str, port: int,
-                 **overrides: Any) -> Path:
+def qrmid_config(
+    tmp: Path, site: dict[str, Any], emulator_url: str, munge_socket: str, port: int, **overrides: Any
+) -> Path:
     """The configuration roles/qrmid renders, with endpoints pointed at the test emulator.
     The secrets file also holds the database password (used when `database` names it)."""
     resources = []
@@ -231,8 +274,15 @@ def qrmid_config(tmp: Path, site: dict[str, Any], emulator_url: str, munge_socke
                 env[k] = emulator_url + ("/" + rest if rest else "")
         resources.append({**r, "environment": env})
     secrets = tmp / "secrets.json"
-    secrets.write_text(json.dumps({"vault_lab_sc_twin_apikey": SITE_APIKEY, "vault_lab_fresnel_token": SITE_TOKEN,
-                                   "vault_qrmid_database_password": DB_PASSWORD}))
+    secrets.write_text(
+        json.dumps(
+            {
+                "vault_lab_sc_twin_apikey": SITE_APIKEY,
+                "vault_lab_fresnel_token": SITE_TOKEN,
+                "vault_qrmid_database_password": DB_PASSWORD,
+            }
+        )
+    )
     secrets.chmod(0o600)
     token = tmp / "operator.token"
     token.write_text(OPERATOR_TOKEN + "\n")
@@ -271,7 +321,9 @@ class Qrmid:
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "qrmid", "--config", str(self.config), "--log-level", "info"],
-                stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **self.env},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **self.env},
             )
         wait_http(self.url + "/healthz", 60, self.proc)
         return self
@@ -296,9 +348,17 @@ class Client:
         self.url = url
         self.munge = Munge(munge_socket)
 
-    def request(self, method: str, path: str, body: Any = None, *, auth: str | None = "munge",
-                raw: bytes | None = None, headers: dict[str, str] | None = None,
-                timeout: float = 60) -> tuple[int, Any]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        auth: str | None = "munge",
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 60,
+    ) -> tuple[int, Any]:
         from qrmid.munge_auth import request_payload
 
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
@@ -307,8 +367,9 @@ class Client:
             hdrs["Authorization"] = "Munge " + self.munge.encode(request_payload(method, path, data))
         elif auth is not None:
             hdrs["Authorization"] = auth
-        req = urllib.request.Request(self.url + path, data=data if method != "GET" else None, method=method,
-                                     headers=hdrs)
+        req = urllib.request.Request(
+            self.url + path, data=data if method != "GET" else None, method=method, headers=hdrs
+        )
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
                 return resp.status, _decode(resp.read(), resp.headers.get("content-type", ""))

@@ -26,9 +26,19 @@ def open_store(database: str | dict[str, str]) -> Store:
 def acquisition(acq_id: str, job: str, user: str = "bob", qpus: tuple[str, ...] = ("sc_twin",)) -> dict[str, Any]:
     now = time.time()
     return {
-        "id": acq_id, "job_id": job, "user": user, "uid": 1001, "profile": "production", "priority": 10,
-        "qpus": list(qpus), "state": "waiting", "message": None, "hold_s": 600, "wait_deadline": now + 60,
-        "during_calibration": "wait", "requested_at": now,
+        "id": acq_id,
+        "job_id": job,
+        "user": user,
+        "uid": 1001,
+        "profile": "production",
+        "priority": 10,
+        "qpus": list(qpus),
+        "state": "waiting",
+        "message": None,
+        "hold_s": 600,
+        "wait_deadline": now + 60,
+        "during_calibration": "wait",
+        "requested_at": now,
     }
 
 
@@ -70,8 +80,10 @@ def test_store_round_trip_and_accounting(database: str | dict[str, str], backend
     ]
     store.update_hold("acq-1", "sc_twin", state="released", released_at=started + 11, error=None)
     rows = store.accounting(user="bob")
-    assert {r["qpu"]: (r["hold_s"], r["tasks"]) for r in rows} == {"sc_twin": (10.0, 1), "FRESNEL": (pytest.approx(
-        time.time() - started - 1, abs=5), 1)}
+    assert {r["qpu"]: (r["hold_s"], r["tasks"]) for r in rows} == {
+        "sc_twin": (10.0, 1),
+        "FRESNEL": (pytest.approx(time.time() - started - 1, abs=5), 1),
+    }
     assert all("qrmi_token" not in r for r in rows)
     assert store.accounting(user="nobody") == []
 
