@@ -23,15 +23,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import random
 import shutil
+import socket
 import statistics
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "services" / "qrmid" / "tests"))
@@ -62,6 +65,36 @@ def cpu_seconds(pid: int, children: bool = False) -> float:
     return total
 
 
+class PluginClient:
+    """The SPANK plugin's exchange (services/spank-qrmid, http_call): a munge credential over
+    "<METHOD> <path>\\n<body>", one HTTP/1.1 request with ``Connection: close`` written on a
+    new TCP connection, the answer read to EOF. What the plugin does in C, with as little
+    Python as possible around it; urllib (``--client urllib``) costs ~0.5 ms CPU per request
+    more and holds the client threads' shared GIL longer."""
+
+    def __init__(self, url: str, munge_socket: str):
+        from qrmid.munge_auth import Munge, request_payload
+
+        self.host, _, port = url.removeprefix("http://").partition(":")
+        self.addr = (self.host, int(port))
+        self.munge = Munge(munge_socket)
+        self.payload = request_payload
+
+    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else b""
+        cred = self.munge.encode(self.payload(method, path, data))
+        req = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.addr[1]}\r\nAuthorization: Munge {cred}\r\n"
+               f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\nConnection: close\r\n\r\n"
+               ).encode() + data
+        with socket.create_connection(self.addr, timeout=60) as sock:
+            sock.sendall(req)
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        head, _, payload = b"".join(chunks).partition(b"\r\n\r\n")
+        return int(head.split(None, 2)[1]), json.loads(payload or b"null")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--requesters", type=int, default=50)
@@ -74,6 +107,9 @@ def main() -> int:
     ap.add_argument("--release-wait", action="store_true",
                     help="release calls wait for the QPU service's release too (?wait_s=30); by default they "
                          "return once the job's credentials are revoked, as the SPANK plugin's do")
+    ap.add_argument("--client", choices=("plugin", "urllib"), default="plugin",
+                    help="plugin: the SPANK plugin's exchange on a raw socket (default); urllib: the test suite's "
+                         "client (more CPU per request in this process)")
     ap.add_argument("--warmup", type=int, default=1, help="unmeasured cycles per requester first (connections, "
                                                             "qrmi instances and their IAM tokens)")
     args = ap.parse_args()
@@ -104,7 +140,7 @@ def main() -> int:
         done_states = ("released",) if args.release_wait else ("releasing", "released")
 
         def requester(n: int) -> None:
-            client = harness.Client(qrmid.url, munged.socket)
+            client = (PluginClient if args.client == "plugin" else harness.Client)(qrmid.url, munged.socket)
             start.wait()
             # paced requesters start spread over one interval, as jobs do, then keep their rhythm
             t_next = time.perf_counter() + random.uniform(0, args.interval)  # noqa: S311 (load spread, not crypto)
@@ -148,6 +184,7 @@ def main() -> int:
         cpu = {name: (cpu_seconds(pid, kids) - cpu0[name]) / cycles * 1000 for name, (pid, kids) in procs.items()}
         mode = f"paced, one cycle per {args.interval:g} s each" if args.mode == "paced" else "burst, back-to-back"
         mode += ", release waits for the service" if args.release_wait else ""
+        mode += ", urllib client" if args.client == "urllib" else ""
         print(f"qrmid bench ({mode}): {args.requesters} concurrent requesters x {args.cycles} cycles on {args.qpu}, "
               f"{len(cycle_ms)} ok, {len(errors)} failed, {wall:.1f} s wall, "
               f"{len(cycle_ms) / wall:.1f} cycles/s")
