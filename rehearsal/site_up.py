@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rehearsal import smoke
-from rehearsal.hosts import container_specs, ensure_containers
+from rehearsal.errors import RehearsalInputError
+from rehearsal.hosts import ContainerSpec, container_specs, ensure_containers, site_containers
 from rehearsal.image import ensure_image
 from rehearsal.lock import exclusive
 from rehearsal.network import NetworkSpec, ensure_network, site_network
@@ -74,7 +75,9 @@ def _timestamp() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
-def bring_up(site_arg: str, progress: Progress, *, skip_rollout: bool = False, skip_smoke: bool = False) -> UpReport:
+def bring_up(
+    site_arg: str, progress: Progress, *, skip_rollout: bool = False, skip_smoke: bool = False, check: bool = False
+) -> UpReport:
     started = time.monotonic()
     site = load_site(site_arg)  # SiteModelError → exit 2, before anything is touched
     paths = site_paths(site, site_arg)
@@ -86,7 +89,25 @@ def bring_up(site_arg: str, progress: Progress, *, skip_rollout: bool = False, s
         report.network = network
         phase.done(f"podman, debootstrap, runc, ssh present; network {network.subnet} from {network.source}")
     with exclusive(site_lock(site.site.name), f"the rehearsal of site {site.site.name}"):
-        return _bring_up_locked(site, paths, network, report, progress, started, skip_rollout, skip_smoke)
+        return _bring_up_locked(site, paths, network, report, progress, started, skip_rollout, skip_smoke, check)
+
+
+def require_running_site(podman: Podman, site: Site, specs: list[ContainerSpec]) -> None:
+    """--check dry-runs the rollout on the site as it is: every host's container must be up, as specified."""
+    existing = site_containers(podman, site.site.name)
+    missing = [
+        spec.host
+        for spec in specs
+        if spec.name not in existing
+        or not existing[spec.name].running
+        or existing[spec.name].spec_hash != spec.spec_hash()
+    ]
+    if missing:
+        raise RehearsalInputError(
+            f"--check dry-runs the rollout on the running rehearsal of {site.site.name}, but host(s) "
+            f"{', '.join(missing)} have no running container as the model describes them: "
+            f"run `qpusite up {site.site.name}` first"
+        )
 
 
 def site_lock(site_name: str) -> Path:
@@ -102,6 +123,7 @@ def _bring_up_locked(
     started: float,
     skip_rollout: bool,
     skip_smoke: bool,
+    check: bool = False,
 ) -> UpReport:
     podman = podman_for_project()
 
@@ -118,6 +140,8 @@ def _bring_up_locked(
     with progress.phase("hosts") as phase:
         public_key = ensure_key_pair(paths.private_key, f"qpusite-rehearsal-{site.site.name}")
         specs = container_specs(site, network, image.reference)
+        if check:
+            require_running_site(podman, site, specs)
         report.container_actions = ensure_containers(podman, site, specs, public_key)
         added = ensure_secrets(paths.secrets_file, vaulted_variables(site))
         if added:
@@ -145,9 +169,10 @@ def _bring_up_locked(
         report.seconds = time.monotonic() - started
         return report
 
-    with progress.phase("rollout") as phase:
-        command = playbook_command(paths)
-        log = paths.reports_dir / f"rollout-{_timestamp()}.log"
+    with progress.phase("rollout --check" if check else "rollout") as phase:
+        # --check --diff: what a re-run would change, changing nothing (a converged site shows changed=0)
+        command = playbook_command(paths, ["--check", "--diff"] if check else None)
+        log = paths.reports_dir / f"rollout-{'check-' if check else ''}{_timestamp()}.log"
         counter = {"tasks": 0}
 
         def on_line(line: str) -> None:

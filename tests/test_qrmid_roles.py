@@ -28,7 +28,7 @@ def test_role_follows_the_conventions(role: str) -> None:
     meta = yaml.safe_load((base / "meta" / "main.yml").read_text())["galaxy_info"]
     assert meta["namespace"] == "qpusite" and meta["role_name"] == role
     main = yaml.safe_load((base / "tasks" / "main.yml").read_text())
-    assert [t["ansible.builtin.include_tasks"] for t in main] == [
+    assert [t["ansible.builtin.import_tasks"] for t in main] == [
         "validate.yml", "install.yml", "configure.yml", "service.yml"
     ]
     for handler in yaml.safe_load((base / "handlers" / "main.yml").read_text()):

@@ -20,7 +20,9 @@ def run(args: argparse.Namespace) -> int:
         console = Console(width=max(console.width, 120))
     progress = Progress(console)
     try:
-        report = bring_up(args.site, progress, skip_rollout=args.skip_rollout, skip_smoke=args.skip_smoke)
+        report = bring_up(
+            args.site, progress, skip_rollout=args.skip_rollout, skip_smoke=args.skip_smoke, check=args.check
+        )
     except RehearsalInputError as exc:
         print(f"qpusite up: {exc}", file=sys.stderr)
         return 2
@@ -46,4 +48,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("site", nargs="?", default="lab", help="site name under inventories/, or a path (default: lab)")
     p.add_argument("--skip-rollout", action="store_true", help="only bring the hosts up and wait for SSH")
     p.add_argument("--skip-smoke", action="store_true", help="run the rollout but not the smoke checks")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="on a site that is up: run site.yml with --check --diff, i.e. show what a re-run would change "
+        "and change nothing (a converged site reports changed=0)",
+    )
     p.set_defaults(handler=run)

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
-from rehearsal.hosts import authorise_script, container_specs, hosts_file, run_arguments
+import pytest
+
+from rehearsal.errors import RehearsalInputError
+from rehearsal.hosts import SPEC_LABEL, authorise_script, container_specs, hosts_file, run_arguments
 from rehearsal.network import site_network
+from rehearsal.site_up import require_running_site
 
 
 def specs_for(site, cpus=2):
@@ -64,3 +68,38 @@ def test_other_users_are_created_with_sudo_when_the_model_escalates(make_site):
     assert "useradd --create-home --shell /bin/bash deploy" in script
     assert "deploy ALL=(ALL) NOPASSWD: ALL" in script
     assert "Port 2222" in script
+
+
+class _ListingPodman:
+    """Answers `podman ps --format json` with the given containers; anything else is a test failure."""
+
+    def __init__(self, listing: list[dict[str, object]]):
+        self.listing = listing
+
+    def json(self, args: list[str]) -> list[dict[str, object]]:
+        assert args[0] == "ps"
+        return self.listing
+
+
+def _listing(specs, *, running=True, drift=None):  # type: ignore[no-untyped-def]
+    return [
+        {
+            "Names": [s.name],
+            "State": "running" if running else "exited",
+            "Labels": {SPEC_LABEL: "other" if s.host == drift else s.spec_hash()},
+        }
+        for s in specs
+    ]
+
+
+def test_check_mode_needs_every_host_running_as_specified(make_site):
+    site = make_site()
+    specs = container_specs(site, site_network(site), "localhost/qpusite-node:test")
+    require_running_site(_ListingPodman(_listing(specs)), site, specs)  # type: ignore[arg-type]
+
+    with pytest.raises(RehearsalInputError, match=r"host\(s\) c1 .*run `qpusite up lab` first"):
+        require_running_site(_ListingPodman(_listing(specs, drift="c1")), site, specs)  # type: ignore[arg-type]
+    with pytest.raises(RehearsalInputError, match=r"ctl, c1, c2, qgw"):
+        require_running_site(_ListingPodman(_listing(specs, running=False)), site, specs)  # type: ignore[arg-type]
+    with pytest.raises(RehearsalInputError, match=r"qgw"):
+        require_running_site(_ListingPodman(_listing(specs[:-1])), site, specs)  # type: ignore[arg-type]

@@ -1,7 +1,7 @@
 # Rehearsal of the lab site on systemd containers: a cold `qpusite up lab` (the site's
 # containers, network and rehearsal state removed first; the cached node image is kept),
-# the idempotence re-run (containers reused, PLAY RECAP changed=0, smoke green), then
-# `qpusite down lab`. Needs root and the packages in tools/apt/rehearsal.txt.
+# the idempotence re-run (containers reused, PLAY RECAP changed=0, smoke green), a
+# `--check --diff` run that must find nothing to change, then `qpusite down lab`. Needs root and the packages in tools/apt/rehearsal.txt.
 # QPUSITE_REHEARSAL_SITE=<name or path to site.yaml> rehearses another site the same way.
 set -euo pipefail
 QPUSITE=.venv/bin/qpusite
@@ -61,6 +61,11 @@ echo "60-rehearsal: idempotence re-run"
 rm -f "$SUMMARY"
 timeout 900 "$QPUSITE" up "$SITE" || true
 check_summary "re-run" noop
+
+echo "60-rehearsal: check mode after converge (site.yml --check --diff: nothing to change, nothing failed)"
+rm -f "$SUMMARY"
+timeout 900 "$QPUSITE" up "$SITE" --check || true
+check_summary "check" noop
 
 echo "60-rehearsal: down"
 trap - EXIT
