@@ -1,10 +1,11 @@
 """06x — negative drills: what must fail, fails fast, says why, and leaves no QPU acquired.
 
-Each drill changes nothing that outlives it: a wrong endpoint and a zero timeout
-are set in the job's own environment (the plugin never overwrites what the user
-set), the unauthorised user is an existing account outside every policy
-profile, and maintenance is switched on through qrmid's operator API and always
-switched off again.
+Each drill changes nothing that outlives it: the wrong endpoint is set inside the
+job's own program (the plugin overwrites every QRMI variable a user exports, which
+the same drill checks first), the zero time limit is the job's own option, the
+unauthorised user is an existing account outside every policy profile, and
+maintenance is switched on through qrmid's operator API and always switched off
+again.
 """
 
 from __future__ import annotations
@@ -50,16 +51,22 @@ def _judge(ctx: Context, job: slurm_jobs.JobOutcome, elapsed: float, words: tupl
 
 
 @check(REGISTRY, 60, "drill_wrong_endpoint", tier=Tier.l1, component="qpu access", expand=params.each_qpu,
-       proves="A job whose QRMI endpoint is wrong fails fast with a message naming the connection problem, "
-              "and qrmid holds nothing afterwards.", timeout_s=180)
+       proves="A wrong QRMI endpoint exported at submission does not reach the job (the plugin sets qrmid's "
+              "values), and a job whose own code points qrmi at a wrong endpoint fails fast with a message "
+              "naming the connection problem; qrmid holds nothing afterwards.", timeout_s=240)
 def drill_wrong_endpoint(ctx: Context, p: QpuParam) -> str:
     key = ENDPOINT_KEYS.get(p.qrmi_type)
     if key is None:
         raise CheckFailed(f"no endpoint drill for QRMI type {p.qrmi_type}")
-    export = f"--export=ALL,{p.qpu}_{key[0]}={DEAD_ENDPOINT}{key[1]}"
+    wrong = f"{p.qpu}_{key[0]}={DEAD_ENDPOINT}{key[1]}"
+    exported = slurm_jobs.run_program(ctx, [p.qpu], [["probe", "--qpu", p.qpu, "--shots", "100"]],
+                                      f"drill-export-{p.qpu}", timeout_s=150, extra_options=[f"--export=ALL,{wrong}"])
+    if not (exported.exit_code == 0 and exported.results()):
+        raise CheckFailed(f"wrong endpoint exported at submission: job {exported.job_id} failed; the plugin must "
+                          f"replace a user's {p.qpu}_{key[0]} with qrmid's: {exported.describe()[:200]}")
     started = time.monotonic()
-    job = slurm_jobs.run_program(ctx, [p.qpu], [["probe", "--qpu", p.qpu]], f"drill-endpoint-{p.qpu}",
-                                 timeout_s=150, extra_options=[export])
+    job = slurm_jobs.run_program(ctx, [p.qpu], [["probe", "--qpu", p.qpu, "--env", wrong]], f"drill-endpoint-{p.qpu}",
+                                 timeout_s=150)
     return _judge(ctx, job, time.monotonic() - started,
                   ("connect", "connection", "refused", "endpoint", "error sending request"), "wrong endpoint")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -18,6 +19,13 @@ def _ints(text: str) -> list[int]:
         return [int(x) for x in text.split(",") if x]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _assignment(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -35,6 +43,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--atoms", type=int, default=6, help="quench ring size")
     p.add_argument("--eps", type=float, default=0.0, help="quench: P(read 1 | 0) of the device")
     p.add_argument("--eps-prime", type=float, default=0.0, help="quench: P(read 0 | 1) of the device")
+    p.add_argument("--env", type=_assignment, action="append", default=[], metavar="KEY=VALUE",
+                   help="set in this program's environment before the QPU is opened (drills: code that points "
+                        "qrmi somewhere else than the job was given)")
     p.add_argument("--c6", type=float, default=None,
                    help="quench: C6 (rad µm^6/µs) when the QPU does not advertise its device")
     return p
@@ -44,6 +55,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     from acceptance.node import programs
     from acceptance.node.qpu import open_qpu
 
+    os.environ.update(dict(args.env))
     qpu = open_qpu(args.qpu)
     shots = args.shots
     if args.program == "probe":
