@@ -50,7 +50,7 @@ class Profile(Strict):
     users: list[str] = Field(default_factory=list)
     groups: list[str] = Field(default_factory=list)
     qpus: list[str]
-    max_hold_min: int
+    max_hold_min: int = Field(gt=0)  # 0 would be read as "no hold at all", never "unlimited"
     priority: int = 0
     during_calibration: Literal["wait", "fail"] = "wait"
     max_wait_min: int = 10

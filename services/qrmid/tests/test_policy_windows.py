@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import harness
+import pytest
 from conftest import without_windows
 from test_acquire import acquire
 
@@ -113,3 +114,12 @@ def test_metrics_follow_acquisitions(client: harness.Client) -> None:
         time.sleep(0.2)
     assert 'qrmid_active_acquisitions{profile="production",qpu="sc_twin"} 0.0' in m
     assert 'qrmid_releases_total{qpu="sc_twin",result="ok"} 1.0' in m
+
+
+def test_a_zero_hold_profile_is_refused_at_load() -> None:
+    import pydantic
+    from qrmid.config import Profile
+
+    with pytest.raises(pydantic.ValidationError, match="max_hold_min"):
+        Profile(name="p", qpus=["q"], max_hold_min=0)
+    assert Profile(name="p", qpus=["q"], max_hold_min=1).max_hold_min == 1
