@@ -3,6 +3,7 @@ on the login node, a trusted munge principal)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from acceptance.context import Context
@@ -48,3 +49,26 @@ def accounting(ctx: Context, job_id: str) -> list[dict[str, Any]]:
     body = _get(ctx, f"/v1/accounting?job_id={job_id}").body
     records = body.get("records", []) if isinstance(body, dict) else []
     return list(records)
+
+
+def wait_over(ctx: Context, job_id: str, timeout_s: float, poll_s: float = 0.25) -> tuple[list[dict[str, Any]], float]:
+    """Poll the job's acquisitions until there is one and none is active any more (released or
+    failed), for at most ``timeout_s``; returns the last rows seen and the seconds it took."""
+    started = time.monotonic()
+    rows = acquisitions(ctx, job_id)
+    while not (rows and not any(a.get("state") in ACTIVE_STATES for a in rows)):
+        if time.monotonic() - started >= timeout_s:
+            break
+        time.sleep(poll_s)
+        rows = acquisitions(ctx, job_id)
+    return rows, time.monotonic() - started
+
+
+def wait_granted(ctx: Context, job_id: str, timeout_s: float, poll_s: float = 0.5) -> list[dict[str, Any]]:
+    """Poll until the job has a granted acquisition (or ``timeout_s`` passes); the last rows seen."""
+    deadline = time.monotonic() + timeout_s
+    rows = acquisitions(ctx, job_id)
+    while not any(a.get("state") == "granted" for a in rows) and time.monotonic() < deadline:
+        time.sleep(poll_s)
+        rows = acquisitions(ctx, job_id)
+    return rows

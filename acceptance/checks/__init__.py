@@ -18,6 +18,7 @@ def load_all() -> Registry:
         host_state,
         hygiene,
         jobs,
+        lifecycle,
         monitoring,
         runtime,
     )

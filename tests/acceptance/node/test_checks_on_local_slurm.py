@@ -117,7 +117,8 @@ def local_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path,
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-CHECKS = ("021", "022", "040", "041", "042", "043", "060", "061", "062", "063", "070", "074", "080")
+CHECKS = ("021", "022", "040", "041", "042", "043", "044", "045", "046", "060", "061", "062", "063", "070",
+          "074", "080")
 
 
 def test_functional_checks_drills_and_ghz_through_sbatch_qpu(
@@ -141,13 +142,18 @@ def test_functional_checks_drills_and_ghz_through_sbatch_qpu(
 
     for check_id in ("021_slurm_nodes_idle", "022_slurm_qpu_licenses", "040_batch_job_runs",
                      "041_qpu_job_correct[sc_twin]", "041_qpu_job_correct[FRESNEL]", "042_multi_qpu_job",
-                     "043_accounting_record", "060_drill_wrong_endpoint[sc_twin]",
+                     "043_accounting_record", "044_scancel_releases[sc_twin]", "044_scancel_releases[FRESNEL]",
+                     "045_srun_qpu_job[sc_twin]", "045_srun_qpu_job[FRESNEL]", "046_salloc_qpu_steps[sc_twin]",
+                     "046_salloc_qpu_steps[FRESNEL]", "060_drill_wrong_endpoint[sc_twin]",
                      "060_drill_wrong_endpoint[FRESNEL]", "061_drill_unauthorised_user[sc_twin]",
                      "063_drill_qpu_maintenance[sc_twin]", "063_drill_qpu_maintenance[FRESNEL]",
                      "070_ghz_fidelity[sc_twin]", "074_qscore[sc_twin]", "080_nothing_left_behind"):
         passed(check_id)
     assert "no QPU policy profile" in by["061_drill_unauthorised_user[sc_twin]"].message
     assert "maintenance" in by["063_drill_qpu_maintenance[sc_twin]"].message
+    # scancel released within the bound; srun/salloc: one acquisition, released by the job epilog
+    assert "after scancel" in by["044_scancel_releases[FRESNEL]"].message
+    assert "2 steps on acq-" in by["046_salloc_qpu_steps[FRESNEL]"].message
     # This Slurm has a partition MaxTime and no EnforcePartLimits: a zero time limit (Slurm's
     # "unlimited") pends for ever. The drill must say so, cancel the job, and not hang.
     zero = by["062_drill_zero_time_limit[sc_twin]"]
