@@ -28,7 +28,7 @@ def default_ca_bundle() -> None:
     Without SSL_CERT_FILE / SSL_CERT_DIR, rustls-native-certs loads the probed bundle *and*
     every file of /etc/ssl/certs, for each qrmi instance: 3.6 ms of CPU with the GIL held
     (qrmid's event loop stands still meanwhile); the bundle alone, the same CAs, 0.5 ms.
-    qrmid makes an instance per acquire (in its acquirer process) and for releases.
+    qrmid's acquirer process makes instances as its pool of them grows, qrmid for releases.
     An operator's own SSL_CERT_FILE or SSL_CERT_DIR is left as it is. httpx (the job proxy)
     honours SSL_CERT_FILE too, so the proxy trusts the same system CAs as qrmi (not certifi's)."""
     if "SSL_CERT_FILE" in os.environ or "SSL_CERT_DIR" in os.environ:

@@ -14,10 +14,18 @@ same reason (systemd sends SIGTERM to the whole unit when the main process dies;
 waits for the helper, up to TimeoutStopSec). The restarted qrmid waits for a previous
 helper that is still running, then releases every recorded token (Broker.recover).
 
+The helper also releases the sessions it opened, each on the qrmi instance that opened
+it, and then reuses that instance for a later acquire: a reused instance has its IAM
+token and its connections already, so its next acquire is one call instead of three
+(see resources.py for why an instance is reused only after its own release). A
+release changes nothing that recovery depends on: qrmid records its outcome, and
+after a crash re-releases what it had not recorded as released.
+
 Protocol (JSON lines): first line on stdin ``{"database": ..., "resources": {name:
 {"type": t, "env": {...}}}}`` (site secrets travel only over this pipe); then requests
-``{"id": n, "acquisition_id": a, "qpu": q}``; answers on stdout ``{"id": n, "token": t}``
-or ``{"id": n, "error": "..."}``.
+``{"id": n, "acquisition_id": a, "qpu": q}`` (acquire) or ``{"id": n, "op": "release",
+"qpu": q, "token": t}``; answers on stdout ``{"id": n, "token": t}``, ``{"id": n,
+"released": true}`` or ``{"id": n, "error": "..."}``.
 """
 
 from __future__ import annotations
@@ -63,7 +71,7 @@ class Acquirer:
         self._init = {"database": _database_spec(database), "resources": resources}
         self._proc: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._pending: dict[int, asyncio.Future[str]] = {}
+        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._next = 0
         self._start_lock = asyncio.Lock()
         self.identity: str | None = None
@@ -100,10 +108,10 @@ class Acquirer:
             fut = self._pending.pop(int(msg.get("id", -1)), None)
             if fut is None or fut.done():
                 continue
-            if "token" in msg:
-                fut.set_result(str(msg["token"]))
+            if "error" in msg:
+                fut.set_exception(RuntimeError(str(msg["error"]) or "acquirer call failed"))
             else:
-                fut.set_exception(RuntimeError(str(msg.get("error", "acquirer gave no token"))))
+                fut.set_result(msg)
         await proc.wait()
         log.warning("acquirer process %s exited with %s", self.identity, proc.returncode)
         for fut in self._pending.values():
@@ -111,18 +119,36 @@ class Acquirer:
                 fut.set_exception(RuntimeError("the acquirer process exited during the call"))
         self._pending.clear()
 
+    def running_as(self, ident: str) -> bool:
+        """True when the helper that runs now is `ident` (the one that recorded a hold)."""
+        proc = self._proc
+        return proc is not None and proc.returncode is None and self.identity == ident
+
+    async def _call(self, proc: asyncio.subprocess.Process, msg: dict[str, Any]) -> dict[str, Any]:
+        assert proc.stdin is not None
+        self._next += 1
+        n = self._next
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[n] = fut
+        proc.stdin.write(json.dumps({"id": n, **msg}).encode() + b"\n")
+        await proc.stdin.drain()
+        return await fut
+
     async def acquire(self, acq_id: str, qpu: str) -> str:
         """Send one acquire to the helper (the intent row must already name the helper)."""
         await self.start()
+        assert self._proc is not None
+        answer = await self._call(self._proc, {"acquisition_id": acq_id, "qpu": qpu})
+        if "token" not in answer:
+            raise RuntimeError("acquirer gave no token")
+        return str(answer["token"])
+
+    async def release(self, qpu: str, token: str) -> None:
+        """Release a session this helper opened, on the instance that opened it."""
         proc = self._proc
-        assert proc is not None and proc.stdin is not None
-        self._next += 1
-        n = self._next
-        fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._pending[n] = fut
-        proc.stdin.write(json.dumps({"id": n, "acquisition_id": acq_id, "qpu": qpu}).encode() + b"\n")
-        await proc.stdin.drain()
-        return await fut
+        if proc is None or proc.returncode is not None:
+            raise RuntimeError("the acquirer process that opened the session is gone")
+        await self._call(proc, {"op": "release", "qpu": qpu, "token": token})
 
     async def stop(self, timeout: float = 30.0) -> None:
         """Close the helper's input: it finishes what is in flight and exits."""
@@ -167,11 +193,20 @@ def main() -> int:
             sys.stdout.flush()
 
     def work(req: dict[str, Any]) -> None:
-        n, acq_id, qpu = req["id"], req["acquisition_id"], req["qpu"]
+        n, qpu = req["id"], req["qpu"]
         res = resources.get(qpu)
         if res is None:
             answer({"id": n, "error": f"unknown QPU {qpu}"})
             return
+        if req.get("op") == "release":
+            try:
+                res.release_owned(str(req["token"]))
+            except Exception as exc:
+                answer({"id": n, "error": str(exc) or type(exc).__name__})
+                return
+            answer({"id": n, "released": True})
+            return
+        acq_id = req["acquisition_id"]
         try:
             token = res.acquire_blocking()
         except Exception as exc:
@@ -183,7 +218,7 @@ def main() -> int:
             # not recorded: nobody could release it later, so release it now
             log.error("could not record the token of %s/%s (%s); releasing it", acq_id, qpu, exc)
             with contextlib.suppress(Exception):
-                res.release_blocking(token)
+                res.release_owned(token)
             answer({"id": n, "error": f"could not record the acquisition: {exc}"})
             return
         answer({"id": n, "token": token})

@@ -8,7 +8,9 @@ Every transition is committed to the store before it is acted on or announced.
 Calls that open something at the service are bracketed by durable rows: the hold's
 intent (state 'acquiring', started_at, the acquirer process) is committed before
 the call, the token (the session id) by the acquirer process before it answers;
-recover() releases every recorded token after a restart.
+recover() releases every recorded token after a restart. The acquirer process also
+releases the sessions it opened (on the qrmi instance that opened them, which it then
+reuses); qrmid records each release's outcome.
 """
 
 from __future__ import annotations
@@ -227,7 +229,7 @@ class Broker:
             # whatever the store says was acquired (also a token the acquirer recorded after its answer was lost)
             for h in self.store.holds(a["id"]):
                 if h["state"] == "held" and h["qrmi_token"]:
-                    await self._release_hold(a["id"], h["qpu"], h["qrmi_token"])
+                    await self._release_hold(a["id"], h["qpu"], h["qrmi_token"], h["worker"])
             self._fail(a, "failed", f"QRMI could not acquire {', '.join(a['qpus'])}: {exc}")
             await self.dispatch()
             return
@@ -312,7 +314,7 @@ class Broker:
     async def _finish_release(self, acq_id: str) -> None:
         for h in self.store.holds(acq_id):
             if h["state"] == "held" and h["qrmi_token"] is not None:
-                await self._release_hold(acq_id, h["qpu"], h["qrmi_token"])
+                await self._release_hold(acq_id, h["qpu"], h["qrmi_token"], h["worker"])
         self.store.update_acquisition(acq_id, state="released", released_at=time.time())
         a = self.store.get(acq_id)
         if a and a["outcome"] in ("reaped", "expired"):
@@ -321,9 +323,11 @@ class Broker:
         self._notify(acq_id)
         await self.dispatch()
 
-    async def _release_hold(self, acq_id: str, qpu: str, token: str) -> bool:
+    async def _release_hold(self, acq_id: str, qpu: str, token: str, worker: str | None = None) -> bool:
+        """Release one recorded token; `worker` (the acquirer process that recorded it) releases
+        it on the qrmi instance that opened the session while it runs, qrmid itself otherwise."""
         try:
-            await self.resources[qpu].release(token)
+            await self.resources[qpu].release(token, worker)
         except Exception as exc:
             log.warning("release of %s (%s) failed: %s", qpu, acq_id, exc)
             self.store.update_hold(acq_id, qpu, state="release_failed", released_at=time.time(), error=str(exc))
@@ -335,7 +339,7 @@ class Broker:
 
     async def retry_failed_releases(self) -> None:
         for h in self.store.failed_releases():
-            await self._release_hold(h["acquisition_id"], h["qpu"], h["qrmi_token"])
+            await self._release_hold(h["acquisition_id"], h["qpu"], h["qrmi_token"], h["worker"])
 
     # ------------------------------------------------------------ recovery and timers
     async def recover(self, worker_wait_s: float = 120.0) -> None:

@@ -1,10 +1,19 @@
 """The site's QPU resources, driven through the real `qrmi` library.
 
-qrmi's QuantumResource keeps per-instance state (the cached IAM token), so calls
-borrow an instance from a small pool; a release needs only the token. qrmi calls
-block, so they run in worker threads. ``acquire()`` runs in the acquirer process
-(qrmid/acquirer.py), which records the token before it answers and survives a
-killed qrmid.
+qrmi's QuantumResource keeps per-instance state (the cached IAM token, kept-alive
+connections, and the session it acquired), so calls borrow an instance from a small
+pool. qrmi calls block, so they run in worker threads. ``acquire()`` runs in the
+acquirer process (qrmid/acquirer.py), which records the token before it answers and
+survives a killed qrmid; the release of a session it opened runs there too, on the
+instance that opened it.
+
+An instance that acquired hands its session out again on its next ``acquire()``
+until that session is released, so it is *owned* by its token until its own release
+completed; only then does it go back to the pool of instances to acquire with (its
+next ``acquire()`` opens a new session with one call, no IAM round trip). An
+instance whose acquire or release failed is dropped. Releases of tokens whose
+instance is gone (another process opened them, or a retried release) use separate
+instances that never acquire.
 """
 
 from __future__ import annotations
@@ -69,7 +78,9 @@ class QrmiResource:
         self.type = type_
         self.kind = getattr(qrmi.ResourceType, RESOURCE_TYPES[type_])
         self._env = env
-        self._idle: list[Any] = []
+        self._idle: list[Any] = []  # never acquire: release of foreign tokens, status
+        self._ready: list[Any] = []  # to acquire with: fresh, or their own session released
+        self._owned: dict[str, Any] = {}  # token -> the instance that acquired it (not yet released)
         self._lock = threading.Lock()
         self.status = QpuStatus()
 
@@ -91,8 +102,30 @@ class QrmiResource:
 
     # blocking calls (run in threads) ---------------------------------------
     def acquire_blocking(self) -> str:
-        # a fresh instance each time: one that acquired keeps its session and would hand it out again
-        return str(self._new().acquire())
+        """Open a session on a ready instance, which the token then owns until release_blocking."""
+        with self._lock:
+            inst = self._ready.pop() if self._ready else None
+        if inst is None:
+            inst = self._new()
+        token = str(inst.acquire())  # a failed acquire drops the instance
+        with self._lock:
+            if token in self._owned:
+                # an instance handed out a session another acquisition holds: never hand it twice
+                raise RuntimeError(f"qrmi returned a session that is already held ({self.name})")
+            self._owned[token] = inst
+        return token
+
+    def release_owned(self, token: str) -> None:
+        """Release `token` on the instance that acquired it, then make that instance ready again."""
+        with self._lock:
+            inst = self._owned.pop(token, None)
+        if inst is None:
+            self.release_blocking(token)
+            return
+        inst.release(token)  # raises: the instance is dropped (its session state is unknown)
+        with self._lock:
+            if len(self._ready) < 64:
+                self._ready.append(inst)
 
     def release_blocking(self, token: str) -> None:
         inst = self._borrow()
@@ -120,8 +153,13 @@ class QrmiResource:
             return await asyncio.to_thread(self.acquire_blocking)
         return await self.acquirer.acquire(acq_id, self.name)
 
-    async def release(self, token: str) -> None:
-        await asyncio.to_thread(self.release_blocking, token)
+    async def release(self, token: str, worker: str | None = None) -> None:
+        """Release `token`; `worker`: the acquirer process that recorded it. That process, while
+        it runs, releases on the instance that opened the session; otherwise it is done here."""
+        if self.acquirer is not None and worker and self.acquirer.running_as(worker):
+            await self.acquirer.release(self.name, token)
+            return
+        await asyncio.to_thread(self.release_owned, token)
 
     async def refresh_status(self) -> QpuStatus:
         return await asyncio.to_thread(self.status_blocking)

@@ -91,6 +91,7 @@ CREATE TABLE IF NOT EXISTS seen_credentials (
     digest TEXT PRIMARY KEY,
     seen_at DOUBLE PRECISION NOT NULL
 );
+CREATE INDEX IF NOT EXISTS seen_cred_at ON seen_credentials(seen_at);  -- the prune's range
 """
 
 ACTIVE = ("waiting", "acquiring", "granted", "releasing")
@@ -253,6 +254,7 @@ class Store:
     def __init__(self, database: str | Database):
         self.db = connect(database)
         self.kind = self.db.kind
+        self._pruned_at = 0.0
         self.db.script(SCHEMA)
         for table, column, kind in MIGRATIONS:
             if column not in self.db.columns(table):
@@ -331,7 +333,8 @@ class Store:
     def failed_releases(self) -> list[dict[str, Any]]:
         """Holds whose release at the service failed and is to be retried."""
         return self.db.execute(
-            "SELECT acquisition_id, qpu, qrmi_token FROM holds WHERE state='release_failed' AND qrmi_token IS NOT NULL"
+            "SELECT acquisition_id, qpu, qrmi_token, worker FROM holds "
+            "WHERE state='release_failed' AND qrmi_token IS NOT NULL"
         ).fetchall()
 
     def occupied(self) -> dict[str, int]:
@@ -435,6 +438,7 @@ class Store:
         ).rowcount
         if added != 1:
             return False
-        if int(now) % 60 == 0:  # prune now and then; munge credentials expire after their TTL anyway
+        if now - self._pruned_at >= 60:  # prune once a minute; munge credentials expire after their TTL anyway
+            self._pruned_at = now
             self.db.execute("DELETE FROM seen_credentials WHERE seen_at<?", (now - ttl_s,))
         return True

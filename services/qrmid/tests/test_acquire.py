@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import harness
 
 
@@ -92,3 +94,50 @@ def test_env_format_for_the_plugin(client: harness.Client) -> None:
     env = dict(line[4:].split("=", 1) for line in lines if line.startswith("env="))
     assert env["QRMI_JOB_QPU_RESOURCES"] == "FRESNEL"
     assert env["FRESNEL_QRMI_PASQAL_CLOUD_PROJECT_ID"] == "lab-project"
+
+
+def test_an_instance_is_reused_only_after_its_own_release(tmp_path, site, emulator, munged) -> None:
+    """What the acquirer process relies on, with the real qrmi against the emulator: an instance
+    that acquired hands the same session out again until it is released (so it is owned by its
+    token until then); after its release its next acquire opens a new session, and the
+    pool hands that ready instance out again instead of making one."""
+    from qrmid.config import load
+    from qrmid.resources import build
+
+    cfg = harness.qrmid_config(tmp_path, site, emulator.url, munged.socket, harness.free_port())
+    config, secrets, _ = load(str(cfg))
+    res = build(config, secrets)["sc_twin"]
+    res.acquirer = None  # in this process
+
+    raw = res._new()
+    first = str(raw.acquire())
+    assert str(raw.acquire()) == first  # the hazard: not released yet, the same session again
+    raw.release(first)
+    second = str(raw.acquire())
+    assert second != first
+    raw.release(second)
+
+    made = 0
+    new = res._new
+
+    def counting() -> object:
+        nonlocal made
+        made += 1
+        return new()
+
+    res._new = counting  # type: ignore[method-assign]
+    a = res.acquire_blocking()
+    b = res.acquire_blocking()  # the first is owned by `a`: a second instance
+    assert a != b and made == 2
+    res.release_owned(a)
+    c = res.acquire_blocking()  # the instance `a` released, reused
+    assert c not in (a, b) and made == 2
+    res.release_owned(b)
+    res.release_owned(c)
+    res.release_owned(c)  # unknown now (already released): a release-only instance does it
+    state = emulator.log.parent / "state"
+    db = sqlite3.connect(f"file:{state / 'jobs.sqlite3'}?mode=ro", uri=True)
+    marks = ",".join("?" * 5)
+    rows = db.execute(f"SELECT id, state FROM sessions WHERE id IN ({marks})", (first, second, a, b, c)).fetchall()  # noqa: S608
+    db.close()
+    assert len(rows) == 5 and all(st == "closed" for _, st in rows), rows

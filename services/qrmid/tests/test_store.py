@@ -172,3 +172,32 @@ def test_postgres_password_comes_from_the_secrets_file_only(tmp_path: Path, post
     config, _, _ = load(str(write({"url": url})))
     with pytest.raises(Exception, match="password"):  # noqa: B017
         Store(config.database)
+
+
+def test_the_replay_cache_prune_uses_an_index_also_on_an_old_database(
+    database: str | dict[str, str], backend: str, tmp_path: Path
+) -> None:
+    """remember_credential prunes by seen_at: that range has an index, which an existing database
+    gains when qrmid opens it; the prune runs at most once a minute and keeps what is recent."""
+    if backend == "sqlite":
+        assert isinstance(database, str)
+        old = sqlite3.connect(database)
+        old.executescript("CREATE TABLE seen_credentials (digest TEXT PRIMARY KEY, seen_at DOUBLE PRECISION NOT NULL)")
+        old.close()
+    store = open_store(database)
+    if backend == "sqlite":
+        plan = store.db.execute("EXPLAIN QUERY PLAN DELETE FROM seen_credentials WHERE seen_at<?", (1.0,)).rows
+        assert any("seen_cred_at" in str(r["detail"]) for r in plan), plan
+    else:
+        rows = store.db.execute("SELECT indexdef FROM pg_indexes WHERE tablename='seen_credentials'").rows
+        assert any("(seen_at)" in r["indexdef"] for r in rows), rows
+    store.db.execute("INSERT INTO seen_credentials (digest, seen_at) VALUES ('old', ?)", (time.time() - 7200,))
+    assert store.remember_credential("new-1", 3600) is True
+    assert store.remember_credential("new-1", 3600) is False  # a replay
+    left = {r["digest"] for r in store.db.execute("SELECT digest FROM seen_credentials").rows}
+    assert left == {"new-1"}  # the first call pruned what was past its TTL
+    store.db.execute("INSERT INTO seen_credentials (digest, seen_at) VALUES ('old-2', ?)", (time.time() - 7200,))
+    assert store.remember_credential("new-2", 3600) is True
+    left = {r["digest"] for r in store.db.execute("SELECT digest FROM seen_credentials").rows}
+    assert left == {"new-1", "new-2", "old-2"}  # not pruned again within the minute
+    store.close()
