@@ -100,7 +100,7 @@ def scancel_releases(ctx: Context, p: QpuParam) -> str:
         rows, _ = qrmid_records.wait_over(ctx, job, RELEASE_BOUND_S + RELEASE_PATIENCE_S)
         waited = time.monotonic() - started
     finally:
-        if slurm_jobs.wait_state(ctx, job, (), 30) not in slurm_jobs.FINAL_STATES:
+        if slurm_jobs.job_state(ctx, job) not in slurm_jobs.FINAL_STATES:  # a check that failed early
             slurm_jobs.cancel(ctx, job)
             slurm_jobs.wait_state(ctx, job, (), 30)
         outcome = slurm_jobs.collect(ctx, job, sub.stderr)  # reads and removes the job's output file
