@@ -44,25 +44,23 @@ class PrimitiveInput:
         return sum(p.shots for p in self.pubs)
 
 
-# Request handlers run in a thread pool; Qiskit's native (experimental) OpenQASM 3
-# importer is not documented as safe to call from several threads at once, and the
-# service crashed with SIGSEGV under concurrent acceptance jobs. Parsing is cheap
-# next to execution, so it is serialised.
+# Only the reference importer (qiskit-qasm3-import). Qiskit's native importer
+# (`loads_experimental`) crashed the whole service with SIGSEGV inside the parser,
+# even with calls serialised (faulthandler showed one thread in it, the others
+# idle), and it rejects what transpiled circuits commonly contain (`ecr`, constant
+# expressions such as `pi/2`), so most inputs fell back to the reference importer
+# anyway: ~2-5 ms for a 5-qubit ISA circuit. The lock keeps the pure-Python parser
+# (not documented as thread-safe) to one request thread at a time.
 _QASM_LOCK = threading.Lock()
 
 
 def parse_qasm(text: str) -> Any:
-    """OpenQASM 3 to a circuit: Qiskit's fast native importer, falling back to the
-    reference importer for what the native one does not handle yet (e.g. ``input``
-    parameters, which parametrised PUBs use)."""
+    """OpenQASM 3 to a circuit with Qiskit's reference importer."""
     from qiskit import qasm3
 
     with _QASM_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        try:
-            return qasm3.loads_experimental(text)
-        except Exception:  # noqa: BLE001 - any failure: let the reference importer decide
-            return qasm3.loads(text)
+        return qasm3.loads(text)
 
 
 def _unpack(value: str) -> bytes:
