@@ -69,20 +69,31 @@ RENDER = """
 """
 
 
-def test_rendered_configuration_is_accepted_by_qrmid(tmp_path: Path) -> None:
+LAB_VAULT = "vault_lab_sc_twin_apikey: k-sc\nvault_lab_fresnel_token: t-fresnel\n"
+
+
+def render_qrmid_files(tmp_path: Path, vault: str, extra_vars: tuple[str, ...] = ()) -> Path:
+    """Render roles/qrmid's config, secrets and token for the lab model into a temp dir; returns it."""
     out = tmp_path / "etc-qrmid"
     out.mkdir()
     play = tmp_path / "render.yml"
     play.write_text(RENDER.format(repo=REPO, out=out))
     secrets = tmp_path / "vault.yml"
-    secrets.write_text("vault_lab_sc_twin_apikey: k-sc\nvault_lab_fresnel_token: t-fresnel\n")
+    secrets.write_text(vault)
     env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}
     bindir = Path(sys.executable).parent
     argv = [str(bindir / "ansible-playbook"), "-i", str(REPO / "inventories/lab/site.yaml"), str(play),
             "-e", f"@{secrets}", "-e", f"qrmid_config_dir={out}", "-e", f"qrmid_state_dir={out}/state",
             "-e", "qrmid_operator_token=rendered-operator-token"]
+    for assignment in extra_vars:
+        argv += ["-e", assignment]
     r = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return out
+
+
+def test_rendered_configuration_is_accepted_by_qrmid(tmp_path: Path) -> None:
+    out = render_qrmid_files(tmp_path, LAB_VAULT)
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["listen_host"] == "10.77.0.20" and cfg["listen_port"] == 8470
     assert cfg["public_url"] == "http://10.77.0.20:8470"
@@ -101,23 +112,11 @@ def test_rendered_configuration_is_accepted_by_qrmid(tmp_path: Path) -> None:
 
 
 def test_rendered_postgresql_configuration_keeps_the_password_in_the_secrets_file(tmp_path: Path) -> None:
-    out = tmp_path / "etc-qrmid"
-    out.mkdir()
-    play = tmp_path / "render.yml"
-    play.write_text(RENDER.format(repo=REPO, out=out))
-    secrets = tmp_path / "vault.yml"
-    secrets.write_text(
-        "vault_lab_sc_twin_apikey: k-sc\nvault_lab_fresnel_token: t-fresnel\n"
-        "vault_qrmid_database_password: pg-secret-1\n"
+    out = render_qrmid_files(
+        tmp_path,
+        LAB_VAULT + "vault_qrmid_database_password: pg-secret-1\n",
+        ("qrmid_database_url=postgresql://qrmid@db.example:5432/qrmid",),
     )
-    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}
-    bindir = Path(sys.executable).parent
-    argv = [str(bindir / "ansible-playbook"), "-i", str(REPO / "inventories/lab/site.yaml"), str(play),
-            "-e", f"@{secrets}", "-e", f"qrmid_config_dir={out}", "-e", f"qrmid_state_dir={out}/state",
-            "-e", "qrmid_operator_token=rendered-operator-token",
-            "-e", "qrmid_database_url=postgresql://qrmid@db.example:5432/qrmid"]
-    r = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["database"] == {
         "url": "postgresql://qrmid@db.example:5432/qrmid", "password_secret": "vault_qrmid_database_password"

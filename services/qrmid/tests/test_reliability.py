@@ -118,6 +118,14 @@ def acquirer_children(parent: int) -> set[int]:
 KILL_ROUNDS = 4
 
 
+def assert_exited(pids: set[int], within_s: float = 10.0) -> None:
+    """Every process in `pids` has exited within `within_s` (polled, bounded)."""
+    deadline = time.monotonic() + within_s
+    while any(Path(f"/proc/{pid}").exists() for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in pids if Path(f"/proc/{pid}").exists()], pids
+
+
 def test_kill_9_while_acquiring_loses_and_leaks_nothing(make_qrmid, site, munged, emulator, backend) -> None:
     """Repeatedly kill -9 qrmid while 12 acquisitions open IBM sessions at the service. After each
     restart every job gets exactly one grant, slots in use equal grants, and once everything is
@@ -178,10 +186,7 @@ def test_kill_9_while_acquiring_loses_and_leaks_nothing(make_qrmid, site, munged
         assert orphans == {}, f"round {rnd}: {len(orphans)} session(s) left open at the service: {orphans}"
     print(f"kill -9 rounds: {KILL_ROUNDS}, requests cut by the kill: {interrupted}, orphaned sessions: 0")
     # the killed daemons' acquirer processes finished their calls and exited
-    deadline = time.monotonic() + 10
-    while any(Path(f"/proc/{pid}").exists() for pid in orphaned_helpers) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not [pid for pid in orphaned_helpers if Path(f"/proc/{pid}").exists()], orphaned_helpers
+    assert_exited(orphaned_helpers)
 
 
 def test_kill_9_while_releasing_leaves_no_session_open(make_qrmid, site, munged, emulator, backend) -> None:
@@ -230,10 +235,7 @@ def test_kill_9_while_releasing_leaves_no_session_open(make_qrmid, site, munged,
         orphans = open_sessions(state, started)
         assert orphans == {}, f"round {rnd}: {len(orphans)} session(s) left open at the service: {orphans}"
     print(f"kill -9 during releases: 3 rounds, {cut} releases unfinished at the kill, orphaned sessions: 0")
-    deadline = time.monotonic() + 10
-    while any(Path(f"/proc/{pid}").exists() for pid in helpers) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not [pid for pid in helpers if Path(f"/proc/{pid}").exists()], helpers
+    assert_exited(helpers)
 
 
 def acquisition_state(q: harness.Qrmid, acq_id: str) -> str | None:
