@@ -118,6 +118,14 @@ def acquirer_children(parent: int) -> set[int]:
 KILL_ROUNDS = 4
 
 
+def assert_round_left_nothing(client: harness.Client, emulator_state: Path, since: float, rnd: int) -> None:
+    """sc_twin's slots are all free, and (the service's own view) every session opened since `since` is closed."""
+    _, qpu = client.request("GET", "/v1/qpus/sc_twin", auth=None)
+    assert qpu["in_use"] == 0
+    orphans = open_sessions(emulator_state, since)
+    assert orphans == {}, f"round {rnd}: {len(orphans)} session(s) left open at the service: {orphans}"
+
+
 def assert_exited(pids: set[int], within_s: float = 10.0) -> None:
     """Every process in `pids` has exited within `within_s` (polled, bounded)."""
     deadline = time.monotonic() + within_s
@@ -179,11 +187,7 @@ def test_kill_9_while_acquiring_loses_and_leaks_nothing(make_qrmid, site, munged
             if r["state"] == "granted":
                 code, _ = client.request("POST", f"/v1/acquisitions/{r['id']}/release?wait_s=10", {})
                 assert code == 200
-        _, qpu = client.request("GET", "/v1/qpus/sc_twin", auth=None)
-        assert qpu["in_use"] == 0
-        # the service's own view: every session opened this round is closed again
-        orphans = open_sessions(state, started)
-        assert orphans == {}, f"round {rnd}: {len(orphans)} session(s) left open at the service: {orphans}"
+        assert_round_left_nothing(client, state, started, rnd)
     print(f"kill -9 rounds: {KILL_ROUNDS}, requests cut by the kill: {interrupted}, orphaned sessions: 0")
     # the killed daemons' acquirer processes finished their calls and exited
     assert_exited(orphaned_helpers)
@@ -230,10 +234,7 @@ def test_kill_9_while_releasing_leaves_no_session_open(make_qrmid, site, munged,
             code, done = client.request("POST", f"/v1/acquisitions/{acq_id}/release?wait_s=20", {})
             assert code == 200 and done["state"] == "released", done
             assert all(h["state"] == "released" for h in done["holds"]), done
-        _, qpu = client.request("GET", "/v1/qpus/sc_twin", auth=None)
-        assert qpu["in_use"] == 0
-        orphans = open_sessions(state, started)
-        assert orphans == {}, f"round {rnd}: {len(orphans)} session(s) left open at the service: {orphans}"
+        assert_round_left_nothing(client, state, started, rnd)
     print(f"kill -9 during releases: 3 rounds, {cut} releases unfinished at the kill, orphaned sessions: 0")
     assert_exited(helpers)
 
