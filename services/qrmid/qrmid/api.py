@@ -18,25 +18,23 @@ import gc
 import hmac
 import logging
 import time
-import urllib.parse
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-import httpx
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
-from qrmid import reaper
+from qrmid import job_access, reaper
 from qrmid.broker import Broker, FailFast, UnknownQpu
 from qrmid.config import Config
 from qrmid.metrics import Metrics
 from qrmid.munge_auth import EMUNGE_CRED_REPLAYED, Munge, MungeError, request_payload
 from qrmid.policy import PolicyRefusal
-from qrmid.proxy import CredentialExchange, Denied
+from qrmid.proxy import CredentialExchange
 from qrmid.resources import QrmiResource
 from qrmid.store import Store
 
@@ -353,39 +351,6 @@ def create_app(state: App) -> FastAPI:
                 totals[key][val] = round(totals[key].get(val, 0.0) + r["hold_s"], 3)
         return {"records": rows, "totals_hold_s": totals}
 
-    # ----------------------------------------------------------- job credentials
-    iam_form = {"requestBody": {"content": {"application/x-www-form-urlencoded": {"schema": {
-        "type": "object", "required": ["apikey"],
-        "properties": {"grant_type": {"type": "string"}, "apikey": {"type": "string"}}}}}}}
-
-    @app.post("/iam/{qpu}/identity/token", tags=["job credentials"], openapi_extra=iam_form)
-    async def iam_token(qpu: str, request: Request) -> Any:
-        """IBM-IAM-compatible token endpoint: a job key in, a short-lived bearer token out."""
-        form = urllib.parse.parse_qs((await request.body()).decode(errors="replace"))
-        apikey = (form.get("apikey") or [""])[0]
-        try:
-            return state.exchange.issue_bearer(qpu, apikey)
-        except Denied as exc:
-            state.metrics.auth_failures.labels("job-credential").inc()
-            return JSONResponse({"errorCode": "BXNIM0415E", "errorMessage": str(exc)}, status_code=exc.status)
-
-    @app.api_route("/proxy/{qpu}/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-                   tags=["job credentials"])
-    async def proxy(qpu: str, path: str, request: Request) -> Response:
-        try:
-            resp = await state.exchange.forward(
-                qpu, path, request.method, request.url.query, dict(request.headers), await request.body()
-            )
-        except Denied as exc:
-            state.metrics.proxied.labels(qpu, str(exc.status)).inc()
-            log.info("proxy %s %s /%s refused (%s): %s", qpu, request.method, path, exc.status, exc)
-            return JSONResponse({"detail": str(exc)}, status_code=exc.status)
-        except httpx.HTTPError as exc:
-            state.metrics.proxied.labels(qpu, "502").inc()
-            log.warning("proxy %s %s /%s: the QPU service did not answer: %s", qpu, request.method, path, exc)
-            return JSONResponse({"detail": f"the QPU service did not answer: {exc}"}, status_code=502)
-        state.metrics.proxied.labels(qpu, str(resp.status_code)).inc()
-        keep = {k: v for k, v in resp.headers.items() if k.lower() in ("content-type", "location", "retry-after")}
-        return Response(resp.content, status_code=resp.status_code, headers=keep)
+    app.include_router(job_access.router(state))
 
     return app
