@@ -16,6 +16,7 @@ from acceptance import qrmid_records, slurm_jobs
 from acceptance.checks import REGISTRY, params
 from acceptance.checks.params import QpuParam
 from acceptance.context import Context
+from acceptance.expectations import login_host
 from acceptance.remote_http import call
 from acceptance.spec import CheckFailed, MissingComponent, Tier, check
 from site_survey.model import HostRole, Site
@@ -129,3 +130,72 @@ def drill_qpu_maintenance(ctx: Context, p: QpuParam) -> str:
         if not off.ok:
             raise CheckFailed(f"could not take {p.qpu} out of maintenance: {off.status} {str(off.body)[:200]}")
     return _judge(ctx, job, elapsed, ("maintenance",), "QPU in maintenance")
+
+
+@check(REGISTRY, 64, "drill_license_without_qpu", tier=Tier.l1, component="slurm", expand=params.each_qpu,
+       proves="A job asking for the QPU's Slurm license directly (`sbatch -L NAME:1`, no --qpu) is refused at "
+              "submission: QPU licenses come only with --qpu, so nobody can block the QPU past qrmid.",
+       timeout_s=120)
+def drill_license_without_qpu(ctx: Context, p: QpuParam) -> str:
+    sub = slurm_jobs.sbatch(ctx, "#!/bin/bash\ntrue\n", [f"--licenses={p.qpu}:1", "--time=1"],
+                            f"drill-license-{p.qpu}")
+    if sub.job_id:
+        slurm_jobs.cancel(ctx, sub.job_id)
+        raise CheckFailed(f"sbatch -L {p.qpu}:1 without --qpu was accepted as job {sub.job_id} (cancelled); QPU "
+                          "licenses must be refused unless they come from --qpu")
+    words = ("--qpu", "qpu license", "license")
+    if not any(w in sub.stderr.lower() for w in words):
+        raise CheckFailed(f"sbatch -L {p.qpu}:1 was refused without a clear message: {sub.stderr[:200]}")
+    return f"refused: {sub.stderr[:200]}"
+
+
+@check(REGISTRY, 65, "drill_license_kept_on_update", tier=Tier.l1, component="slurm", expand=params.each_qpu,
+       proves="The owner of a pending --qpu job cannot remove its QPU license with `scontrol update` (and so "
+              "cannot start without waiting for the QPU).", timeout_s=120)
+def drill_license_kept_on_update(ctx: Context, p: QpuParam) -> str:
+    script = slurm_jobs.batch_script(slurm_jobs.runtime_python(ctx), [["probe", "--qpu", p.qpu]])
+    sub = slurm_jobs.sbatch(ctx, script, [f"--qpu={p.qpu}", "--time=1", "--hold"], f"drill-update-{p.qpu}")
+    if not sub.job_id:
+        raise CheckFailed(f"could not submit a held --qpu job: {sub.stderr[:200]}")
+    login = login_host(ctx.site)
+    assert login is not None  # sbatch() checked
+    user = slurm_jobs.require_submitter(ctx)
+    try:
+        done = ctx.run(login.name, slurm_jobs.as_user_command(
+            user, f"scontrol update jobid={sub.job_id} licenses=''"), timeout_s=30)
+        info = slurm_jobs.parse_scontrol_job(ctx.run(login.name, f"scontrol show job -o {sub.job_id}").stdout)
+    finally:
+        slurm_jobs.cancel(ctx, sub.job_id)
+    licenses = info.get("Licenses", "")
+    if p.qpu not in licenses:
+        raise CheckFailed(f"job {sub.job_id}: its owner removed the QPU license (now {licenses or 'none'!r})")
+    if done.returncode == 0:
+        raise CheckFailed(f"job {sub.job_id}: scontrol update licenses= by its owner exited 0; it must be refused")
+    return f"refused ({(done.stderr or done.stdout).strip()[:160]}); licenses still {licenses}"
+
+
+@check(REGISTRY, 66, "drill_cross_job_objects", tier=Tier.l1, component="qrmid", expand=params.each_qpu,
+       proves="A job cannot reach another job's tasks through qrmid's proxy with its own credentials: dot "
+              "segments in every encoding, encoded slashes, empty segments, repeated query keys and foreign ids "
+              "are all refused with a 4xx, while the job's own task stays readable.", timeout_s=420)
+def drill_cross_job_objects(ctx: Context, p: QpuParam) -> str:
+    first = slurm_jobs.run_program(ctx, [p.qpu], [["plant", "--qpu", p.qpu]], f"drill-plant-{p.qpu}",
+                                   timeout_s=180)
+    foreign = str(first.result().get("value") or "")
+    if not foreign:
+        raise CheckFailed(f"job {first.job_id} planted no task: {first.describe()[:200]}")
+    second = slurm_jobs.run_program(ctx, [p.qpu], [["escape", "--qpu", p.qpu, "--foreign", foreign]],
+                                    f"drill-escape-{p.qpu}", timeout_s=220)
+    result = second.result()
+    detail = result.get("detail")
+    if not isinstance(detail, dict):
+        raise CheckFailed(f"job {second.job_id} reported no attempts: {result}")
+    if detail.get("control_status") != 200:
+        raise CheckFailed(f"job {second.job_id} could not read its own task ({detail.get('control_status')}): "
+                          "the proxy refuses legitimate use, so the refusals prove nothing")
+    leaked = detail.get("not_refused") or []
+    if leaked:
+        shown = "; ".join(f"{a['method']} {a['path']} -> {a['status']}" for a in leaked[:5])
+        raise CheckFailed(f"job {second.job_id} reached past its own acquisition ({len(leaked)} of "
+                          f"{len(detail.get('attempts') or [])}): {shown}")
+    return f"{len(detail.get('attempts') or [])} attempts on job {first.job_id}'s task refused (4xx); own task 200"

@@ -30,7 +30,7 @@ def _assignment(text: str) -> tuple[str, str]:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m acceptance.node", description=__doc__)
-    p.add_argument("program", choices=["probe", "ghz", "qv", "mirror", "quench", "qscore"])
+    p.add_argument("program", choices=["probe", "ghz", "qv", "mirror", "quench", "qscore", "plant", "escape"])
     p.add_argument("--qpu", help="resource name (default: the job's only QPU)")
     p.add_argument("--shots", type=int, default=None, help="shots per circuit / runs per sequence")
     p.add_argument("--seed", type=int, default=None)
@@ -46,6 +46,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--env", type=_assignment, action="append", default=[], metavar="KEY=VALUE",
                    help="set in this program's environment before the QPU is opened (drills: code that points "
                         "qrmi somewhere else than the job was given)")
+    p.add_argument("--foreign", default=None,
+                   help="escape: another job's task/batch id that this job must not reach (from 'plant')")
     p.add_argument("--c6", type=float, default=None,
                    help="quench: C6 (rad µm^6/µs) when the QPU does not advertise its device")
     return p
@@ -58,6 +60,14 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     os.environ.update(dict(args.env))
     qpu = open_qpu(args.qpu)
     shots = args.shots
+    if args.program in ("plant", "escape"):
+        from acceptance.node import escape
+
+        if args.program == "plant":
+            return escape.plant(qpu)
+        if not args.foreign:
+            raise ValueError("escape needs --foreign ID (a task of another job, from 'plant')")
+        return escape.escape(qpu, args.foreign)
     if args.program == "probe":
         return programs.probe(qpu, shots or 500, args.seed)
     if args.program == "ghz":

@@ -117,8 +117,8 @@ def local_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path,
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-CHECKS = ("021", "022", "040", "041", "042", "043", "044", "045", "046", "060", "061", "062", "063", "070",
-          "074", "080")
+CHECKS = ("021", "022", "040", "041", "042", "043", "044", "045", "046", "060", "061", "062", "063", "064",
+          "065", "066", "070", "074", "080")
 
 
 def test_functional_checks_drills_and_ghz_through_sbatch_qpu(
@@ -149,6 +149,13 @@ def test_functional_checks_drills_and_ghz_through_sbatch_qpu(
                      "063_drill_qpu_maintenance[sc_twin]", "063_drill_qpu_maintenance[FRESNEL]",
                      "070_ghz_fidelity[sc_twin]", "074_qscore[sc_twin]", "080_nothing_left_behind"):
         passed(check_id)
+    # the broker cannot be bypassed: no QPU license without --qpu, none removed by its owner, no
+    # other job's task through the proxy (each drill also proves legitimate use still works)
+    for qpu in ("sc_twin", "FRESNEL"):
+        for check_id in (f"064_drill_license_without_qpu[{qpu}]", f"065_drill_license_kept_on_update[{qpu}]",
+                         f"066_drill_cross_job_objects[{qpu}]"):
+            passed(check_id)
+        assert "refused (4xx)" in by[f"066_drill_cross_job_objects[{qpu}]"].message
     assert "no QPU policy profile" in by["061_drill_unauthorised_user[sc_twin]"].message
     assert "maintenance" in by["063_drill_qpu_maintenance[sc_twin]"].message
     # scancel released within the bound; srun/salloc: one acquisition, released by the job epilog
