@@ -1,6 +1,6 @@
 """Where the rehearsal keeps its files.
 
-Per site: the SSH key pair and the generated secrets live in
+Per site: the SSH key pair, the generated secrets and the site CA live in
 ``inventories/<site>/.rehearsal/`` (the lab model's hosts point their
 ``connection.private_key_file`` there); logs go to ``reports/<site>/rehearsal/``.
 Shared by all sites: the podman configuration, store and image cache under
@@ -44,6 +44,15 @@ class SitePaths:
     @property
     def secrets_file(self) -> Path:
         return self.rehearsal_dir / "secrets.yml"
+
+    @property
+    def tls_dir(self) -> Path:
+        """The rehearsal's site CA and host certificates (rehearsal/site_ca.py)."""
+        return self.rehearsal_dir / "tls"
+
+    @property
+    def ca_certificate(self) -> Path:
+        return self.tls_dir / "ca.crt"
 
     @property
     def reports_dir(self) -> Path:

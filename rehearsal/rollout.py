@@ -57,6 +57,9 @@ def playbook_command(paths: SitePaths, extra: list[str] | None = None) -> list[s
         "-e", f"@{rel(paths.secrets_file)}",
         # The rehearsal's own key, whatever key the model names for the real site.
         "-e", f"ansible_ssh_private_key_file={paths.private_key}",
+        # The rehearsal's own site CA (qpusite up makes one when the model turns TLS on), whatever CA file
+        # the model names for the real site.
+        *(["-e", f"qpusite_tls_ca_certificate_file={paths.ca_certificate}"] if paths.ca_certificate.is_file() else []),
         *(extra or []),
     ]
 

@@ -43,14 +43,33 @@ def ensure_secrets(path: Path, variables: list[str]) -> list[str]:
     added = [v for v in variables if v not in current]
     if added or not path.is_file():
         current.update({v: new_value(v) for v in added})
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = "# Rehearsal-only random secrets (qpusite up); real sites use an ansible-vault file.\n"
-        text += yaml.safe_dump(dict(sorted(current.items())), default_flow_style=False, width=1 << 16)
-        # Created 0600 from the first byte: the values never sit in a readable file.
-        tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
+        _write(path, current)
     path.chmod(0o600)
     return added
+
+
+def _write(path: Path, values: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "# Rehearsal-only random secrets (qpusite up); real sites use an ansible-vault file.\n"
+    text += yaml.safe_dump(dict(sorted(values.items())), default_flow_style=False, width=1 << 16)
+    # Created 0600 from the first byte: the values never sit in a readable file.
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def put_secrets(path: Path, values: dict[str, str]) -> list[str]:
+    """Set `values` (e.g. the rehearsal CA's host certificates and keys) in `path`; returns the names changed."""
+    current: dict[str, str] = {}
+    if path.is_file():
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if isinstance(loaded, dict):
+            current = {str(k): str(v) for k, v in loaded.items()}
+    changed = sorted(k for k, v in values.items() if current.get(k) != v)
+    if changed or not path.is_file():
+        current.update(values)
+        _write(path, current)
+    path.chmod(0o600)
+    return changed

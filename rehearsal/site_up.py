@@ -21,7 +21,8 @@ from rehearsal.prerequisites import check_prerequisites
 from rehearsal.progress import Progress
 from rehearsal.recap import HostRecap, totals
 from rehearsal.rollout import RolloutResult, playbook_command, run_playbook
-from rehearsal.secrets_file import ensure_secrets, vaulted_variables
+from rehearsal.secrets_file import ensure_secrets, put_secrets, vaulted_variables
+from rehearsal.site_ca import ensure_site_ca
 from rehearsal.ssh import Ssh, SshTarget
 from rehearsal.sshkeys import ensure_key_pair
 from site_survey import load_site
@@ -146,6 +147,14 @@ def _bring_up_locked(
         added = ensure_secrets(paths.secrets_file, vaulted_variables(site))
         if added:
             phase.note(f"generated rehearsal secrets {', '.join(added)} in {display_path(paths.secrets_file)}")
+        if site.facility.network.tls.enabled:
+            issued = ensure_site_ca(paths.tls_dir, site)
+            put_secrets(paths.secrets_file, issued.secrets)
+            if issued.ca_created or issued.issued:
+                phase.note(
+                    f"site CA {display_path(issued.ca_certificate)} ({'new' if issued.ca_created else 'kept'}); "
+                    f"certificates issued for {', '.join(issued.issued) or 'no host'}"
+                )
         by_action: dict[str, int] = {}
         for action in report.container_actions.values():
             by_action[action] = by_action.get(action, 0) + 1

@@ -35,13 +35,48 @@ def groups(site: Site) -> dict[str, list[str]]:
     return out
 
 
+def url_scheme(site: Site) -> str:
+    """https when the model turns TLS on for the QPU access path (qrmid, emulators), else http."""
+    return "https" if site.facility.network.tls.enabled else "http"
+
+
 def emulator_base_url(site: Site, qpu: Qpu) -> str | None:
     if qpu.emulator is None:
         return None
     host = site.host(qpu.emulator.host)
     if host is None:
         return None
-    return f"http://{host.address}:{site.software.emulator_port}"
+    return f"{url_scheme(site)}://{host.address}:{site.software.emulator_port}"
+
+
+def qrmid_url(site: Site) -> str | None:
+    """The URL jobs, the SPANK plugin and acceptance use to reach qrmid (the first qpu_access host)."""
+    access = site.hosts_with(HostRole.qpu_access)
+    if not access:
+        return None
+    return f"{url_scheme(site)}://{access[0].address}:{site.software.qrmid_port}"
+
+
+def tls_vault_name(host: str, what: str) -> str:
+    """Default vaulted variable of a service host's certificate or key: vault_tls_<host>_<what>."""
+    return f"vault_tls_{host.replace('-', '_')}_{what}"
+
+
+def tls(site: Site) -> dict[str, Any]:
+    """TLS settings for the rollout: the CA file as the model names it, and per service host the vaulted
+    variables of its certificate and key (the values never pass through here)."""
+    conf = site.facility.network.tls
+    hosts: dict[str, dict[str, str]] = {}
+    if conf.enabled:
+        for h in site.hosts:
+            if HostRole.qpu_access not in h.roles and HostRole.emulator not in h.roles:
+                continue
+            ref = conf.hosts.get(h.name)
+            hosts[h.name] = {
+                "certificate": ref.certificate.vault if ref else tls_vault_name(h.name, "certificate"),
+                "key": ref.key.vault if ref else tls_vault_name(h.name, "key"),
+            }
+    return {"enabled": conf.enabled, "ca_certificate_file": conf.ca_certificate_file or "", "hosts": hosts}
 
 
 def qrmi_settings(site: Site, qpu: Qpu) -> dict[str, str]:
@@ -193,6 +228,8 @@ def site_vars(site: Site) -> dict[str, Any]:
         "qpusite_qrmid_address": access[0].address if access else None,
         "qpusite_qrmid_port": site.software.qrmid_port,
         "qpusite_emulator_port": site.software.emulator_port,
+        "qpusite_qrmid_url": qrmid_url(site),
+        "qpusite_tls": tls(site),
         "qpusite_slurm_nodes": slurm_nodes(site),
         "qpusite_slurm_partitions": slurm_partitions(site),
         "qpusite_slurm_conf_overrides": dict(site.software.scheduler.conf_overrides),

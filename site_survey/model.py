@@ -284,6 +284,46 @@ class NetworkLink(Strict):
     measured_on: str | None = Field(default=None, description="Date of the measurement (ISO 8601).")
 
 
+class HostTls(Strict):
+    """A service host's certificate and key, as references to vaulted variables (never the PEM text)."""
+
+    certificate: SecretRef = Field(description="Vaulted variable holding the host's PEM certificate (leaf first).")
+    key: SecretRef = Field(description="Vaulted variable holding the host's PEM private key.")
+
+
+class SiteTls(Strict):
+    """TLS on the QPU access path: qrmid and the emulators serve HTTPS with certificates from the site's CA."""
+
+    enabled: bool = Field(
+        default=False,
+        description=(
+            "Serve qrmid and the emulators over HTTPS and install the site CA into every host's trust store; "
+            "false keeps plain HTTP."
+        ),
+    )
+    ca_certificate_file: str | None = Field(
+        default=None,
+        description=(
+            "The site CA's certificate (PEM, public), relative to the site directory or absolute. Required when "
+            "enabled; a rehearsal (`qpusite up`) makes a CA of its own and uses that instead."
+        ),
+    )
+    hosts: dict[Name, HostTls] = Field(
+        default_factory=dict,
+        description=(
+            "Certificate and key per service host (roles qpu_access, emulator), issued by the site CA for the "
+            "host's name, FQDN and address. A host not listed uses the vaulted variables "
+            "vault_tls_<host>_certificate and vault_tls_<host>_key ('-' in the host name becomes '_')."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _ca_when_enabled(self) -> SiteTls:
+        if self.enabled and not self.ca_certificate_file:
+            raise ValueError("tls.enabled needs tls.ca_certificate_file (the site CA's PEM certificate)")
+        return self
+
+
 class Network(Strict):
     admin_cidrs: list[str] = Field(
         default_factory=list, description="Networks administrators connect from (SSH, operator APIs)."
@@ -291,6 +331,7 @@ class Network(Strict):
     vlans: list[Vlan] = Field(default_factory=list, description="Site VLANs; host addresses must fall in one.")
     links: list[NetworkLink] = Field(default_factory=list, description="Measured links from host roles to QPUs.")
     domain: str = Field(default="site.internal", description="DNS domain appended to host names.")
+    tls: SiteTls = Field(default_factory=SiteTls, description="TLS on the QPU access path and the site CA.")
 
     @field_validator("admin_cidrs")
     @classmethod
