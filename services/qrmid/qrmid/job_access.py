@@ -1,5 +1,12 @@
 """Routes a running job uses with its job-scoped credentials: the IBM-IAM-compatible
-token endpoint and the forwarding proxy to the QPU services (see proxy.py)."""
+token endpoint and the forwarding proxy to the QPU services (see proxy.py).
+
+The proxy route reads the request line as the client sent it (the ASGI scope's
+``raw_path`` and ``query_string``, still percent-encoded), never FastAPI's decoded
+``path``: what qrmid checks is what it forwards (vendor_routes.py). Bodies are
+bounded before they are read (Content-Length, then a count while streaming) and
+read only once the job credential is valid.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,7 @@ import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from qrmid import vendor_routes
 from qrmid.proxy import Denied
 
 if TYPE_CHECKING:
@@ -21,6 +29,37 @@ log = logging.getLogger("qrmid.api")
 IAM_FORM = {"requestBody": {"content": {"application/x-www-form-urlencoded": {"schema": {
     "type": "object", "required": ["apikey"],
     "properties": {"grant_type": {"type": "string"}, "apikey": {"type": "string"}}}}}}}
+MAX_IAM_BODY_BYTES = 16 * 1024
+KEEP_RESPONSE_HEADERS = ("content-type", "retry-after")
+
+
+def check_length(request: Request, limit: int) -> None:
+    """413 from the declared Content-Length alone, before a byte of the body is read."""
+    declared = request.headers.get("content-length")
+    if declared is None:
+        return
+    if not declared.isdigit() or len(declared) > 18:
+        raise Denied(400, "malformed Content-Length")
+    if int(declared) > limit:
+        raise Denied(413, f"request body larger than {limit} bytes")
+
+
+async def read_bounded(request: Request, limit: int) -> bytes:
+    """The body, counted while it streams in: 413 as soon as it passes `limit` (chunked bodies too)."""
+    check_length(request, limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Denied(413, f"request body larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def refusal(exc: Denied) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=headers)
 
 
 def router(state: App) -> APIRouter:
@@ -29,9 +68,10 @@ def router(state: App) -> APIRouter:
     @r.post("/iam/{qpu}/identity/token", openapi_extra=IAM_FORM)
     async def iam_token(qpu: str, request: Request) -> Any:
         """IBM-IAM-compatible token endpoint: a job key in, a short-lived bearer token out."""
-        form = urllib.parse.parse_qs((await request.body()).decode(errors="replace"))
-        apikey = (form.get("apikey") or [""])[0]
         try:
+            raw = await read_bounded(request, MAX_IAM_BODY_BYTES)
+            form = urllib.parse.parse_qs(raw.decode(errors="replace"))
+            apikey = (form.get("apikey") or [""])[0]
             return state.exchange.issue_bearer(qpu, apikey)
         except Denied as exc:
             state.metrics.auth_failures.labels("job-credential").inc()
@@ -39,20 +79,32 @@ def router(state: App) -> APIRouter:
 
     @r.api_route("/proxy/{qpu}/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     async def proxy(qpu: str, path: str, request: Request) -> Response:
+        """Forward an allow-listed request of the job to its QPU's service (see vendor_routes)."""
+        label = state.exchange.metric_label(qpu)
+        raw_path = request.scope.get("raw_path")
+        raw_query = request.scope.get("query_string", b"")
+        where = f"{request.method} {raw_path!r}"
         try:
-            resp = await state.exchange.forward(
-                qpu, path, request.method, request.url.query, dict(request.headers), await request.body()
+            if not isinstance(raw_path, bytes) or not isinstance(raw_query, bytes):
+                raise Denied(400, "the server gave no raw request path")
+            check_length(request, vendor_routes.MAX_BODY_BYTES)
+            prepared = state.exchange.prepare(
+                request.method, raw_path, raw_query, request.headers.get("authorization", "")
             )
+            body = await read_bounded(request, vendor_routes.MAX_BODY_BYTES)
+            resp = await state.exchange.send(prepared, request.headers, body)
         except Denied as exc:
-            state.metrics.proxied.labels(qpu, str(exc.status)).inc()
-            log.info("proxy %s %s /%s refused (%s): %s", qpu, request.method, path, exc.status, exc)
-            return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+            state.metrics.proxied.labels(label, str(exc.status)).inc()
+            if exc.status == 401:
+                state.metrics.auth_failures.labels("job-credential").inc()
+            log.info("proxy %s %s refused (%s): %s", label, where[:300], exc.status, exc)
+            return refusal(exc)
         except httpx.HTTPError as exc:
-            state.metrics.proxied.labels(qpu, "502").inc()
-            log.warning("proxy %s %s /%s: the QPU service did not answer: %s", qpu, request.method, path, exc)
-            return JSONResponse({"detail": f"the QPU service did not answer: {exc}"}, status_code=502)
-        state.metrics.proxied.labels(qpu, str(resp.status_code)).inc()
-        keep = {k: v for k, v in resp.headers.items() if k.lower() in ("content-type", "location", "retry-after")}
+            state.metrics.proxied.labels(label, "502").inc()
+            log.warning("proxy %s %s: the QPU service did not answer: %s", label, where[:300], exc)
+            return JSONResponse({"detail": f"the QPU service did not answer: {type(exc).__name__}"}, status_code=502)
+        state.metrics.proxied.labels(label, str(resp.status_code)).inc()
+        keep = {k: v for k, v in resp.headers.items() if k.lower() in KEEP_RESPONSE_HEADERS}
         return Response(resp.content, status_code=resp.status_code, headers=keep)
 
     return r

@@ -4,36 +4,41 @@ the site's before calling the real QPU service.
 
 The proxy is also where a job is kept to its own acquisition: it may use its own
 session, and read only the tasks/batches it created, even though every job shares
-the site's one service account upstream.
+the site's one service account upstream. How a request is read, matched and
+rebuilt is in vendor_routes.py: the path checked is byte for byte the path sent.
+
+Order of work for one request: canonical path and query (no I/O) → allow-listed
+route → the job credential (401 before anything else is said, except on the
+public device list) → every id scoped to the acquisition → the body, bounded and
+rewritten → upstream, with the site's credential only on authenticated routes.
 """
 
 from __future__ import annotations
 
-import json
+import os
 import re
+import ssl
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from qrmid import credentials as creds
+from qrmid import vendor_routes as vr
 from qrmid.config import Config, Resource
 from qrmid.store import Store
 
-HOP_BY_HOP = {
-    "host", "authorization", "content-length", "connection", "keep-alive", "transfer-encoding", "te", "trailer",
-    "upgrade", "proxy-authorization", "accept-encoding",
-}
+Denied = vr.Refused  # the proxy's refusals: a 4xx status and a message for the job
+DEBIAN_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+UNKNOWN_QPU = "unknown"  # the metrics label of anything that is not a proxied QPU
 
 
-PASQAL_PUBLIC = re.compile(r"core-fast/api/v1/devices(/public-specs|/specs/\w+)?")
-
-
-class Denied(Exception):
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
+def tls_context() -> ssl.SSLContext:
+    """Verify upstream with the system's CA store (where a site installs its own CA), not certifi's."""
+    cafile = os.environ.get("SSL_CERT_FILE") or (DEBIAN_CA_BUNDLE if os.path.exists(DEBIAN_CA_BUNDLE) else None)
+    return ssl.create_default_context(cafile=cafile)
 
 
 @dataclass(frozen=True)
@@ -44,16 +49,36 @@ class JobGrant:
     expires_at: float
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A request qrmid has decided to forward: everything but the body."""
+
+    resource: Resource
+    match: vr.Match
+    grant: JobGrant | None  # None: a public route, sent with no credential
+    context: vr.Context
+
+
 class CredentialExchange:
     def __init__(self, config: Config, store: Store, secrets: dict[str, dict[str, str]]):
         self.config = config
         self.store = store
         self.secrets = secrets
-        self.client = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
+        self.client = httpx.AsyncClient(
+            timeout=httpx.Timeout(60.0, connect=10.0), verify=tls_context(), follow_redirects=False
+        )
         self._site_tokens: dict[str, tuple[str, float]] = {}
 
     async def close(self) -> None:
         await self.client.aclose()
+
+    def proxied(self, qpu: str) -> Resource | None:
+        res = self.config.resource(qpu)
+        return res if res is not None and res.type in creds.PROXY_TYPES else None
+
+    def metric_label(self, qpu: str) -> str:
+        """Only configured QPU names become metric labels: anything else is one series, not one each."""
+        return qpu if self.proxied(qpu) is not None else UNKNOWN_QPU
 
     # --------------------------------------------------------- validation
     def check(self, credential: str, qpu: str, kind: str) -> JobGrant:
@@ -98,116 +123,104 @@ class CredentialExchange:
         return str(body["access_token"])
 
     # --------------------------------------------------------- proxy
-    async def forward(
-        self, qpu: str, path: str, method: str, query: str, headers: dict[str, str], body: bytes
-    ) -> httpx.Response:
-        res = self.config.resource(qpu)
-        if res is None or res.type not in creds.PROXY_TYPES:
-            raise Denied(404, f"no proxied QPU named {qpu}")
-        auth = headers.get("authorization", "")
-        fwd = {k: v for k, v in headers.items() if k.lower() not in HOP_BY_HOP}
-        if res.type == "pasqal-cloud" and method == "GET" and PASQAL_PUBLIC.fullmatch(path.strip("/")):
-            # Device list and specs: qrmi's status() and target() send no job token. Reading them needs no
-            # job scope; qrmid adds the site's own token (the service may require one for specs, and the
-            # job never sees it), so status() and target() work from a job.
-            base = res.environment["QRMI_PASQAL_CLOUD_BASE_URL"].rstrip("/")
-            site_token = self.secrets.get(qpu, {}).get("QRMI_PASQAL_CLOUD_AUTH_TOKEN", "")
-            if site_token:
-                fwd["Authorization"] = f"Bearer {site_token}"
-            return await self.client.request(method, f"{base}/{path}" + (f"?{query}" if query else ""), headers=fwd)
-        if not auth.lower().startswith("bearer "):
+    def authenticate(self, res: Resource, authorization: str) -> JobGrant:
+        scheme, _, value = authorization.partition(" ")
+        credential = value.strip()
+        if scheme.lower() != "bearer" or not credential:
             raise Denied(401, "missing job credential")
-        credential = auth.split(None, 1)[1].strip()
-        if res.type == "ibm-quantum-compute-service":
-            grant = self.check(credential, qpu, "bearer")
-            body = self._scope_ibm(grant, method, path, query, body)
-            upstream_token = await self.site_ibm_token(res)
+        kind = "bearer" if res.type == vr.IBM else "job-key"
+        return self.check(credential, res.name, kind)
+
+    def prepare(self, method: str, raw_path: bytes, raw_query: bytes, authorization: str) -> Prepared:
+        """Decide whether (and what) to forward, from the raw request line; or Denied."""
+        head = raw_path.split(b"/", 3)
+        if len(head) < 4 or head[0] or head[1] != b"proxy" or not vr.SEGMENT.fullmatch(head[2]):
+            raise Denied(400, "not a proxy path in canonical form")
+        res = self.proxied(head[2].decode("ascii"))
+        if res is None:
+            raise Denied(404, "no proxied QPU by that name")
+        m: vr.Match | None = None
+        refusal: vr.Refused | None = None
+        try:
+            m = vr.match(res.type, method, vr.split_path(raw_path)[2:], vr.parse_query(raw_query))
+        except vr.Refused as exc:
+            refusal = exc
+        if m is not None and not m.route.authenticated:
+            ctx = vr.Context(res.name, None)
+            self._scope_query(m, ctx, None)
+            return Prepared(res, vr.apply_rule(m, ctx), None, ctx)
+        # every other answer needs a valid job credential first, a refusal included
+        grant = self.authenticate(res, authorization)
+        if m is None:
+            raise refusal or Denied(403, "this path is not reachable through qrmid")
+        ctx = vr.Context(res.name, grant.session, res.environment.get("QRMI_PASQAL_CLOUD_PROJECT_ID") or None)
+        for name, value in m.params.items():
+            self._scope(m.route.params.get(name, vr.Scope.NONE), value, name, ctx, grant)
+        self._scope_query(m, ctx, grant)
+        return Prepared(res, vr.apply_rule(m, ctx), grant, ctx)
+
+    def _scope_query(self, m: vr.Match, ctx: vr.Context, grant: JobGrant | None) -> None:
+        for key, value in m.query.items():
+            self._scope(m.route.query[key].scope, value, key, ctx, grant)
+
+    def _scope(self, scope: vr.Scope, value: str, name: str, ctx: vr.Context, grant: JobGrant | None) -> None:
+        if scope is vr.Scope.NONE:
+            return
+        if scope is vr.Scope.QPU:
+            if value != ctx.qpu:
+                raise Denied(403, f"{name}: this job may use only its own QPU, {ctx.qpu}")
+            return
+        if grant is None:  # a public route never names a job-owned object
+            raise Denied(403, f"{name} needs a job credential")
+        if scope is vr.Scope.SESSION:
+            if grant.session is None or value != grant.session:
+                raise Denied(403, "this job may use only its own session")
+            return
+        if self.store.remote_owner(grant.qpu, value) != grant.acquisition_id:
+            raise Denied(404, f"no object {value} in this job's acquisition")
+
+    def upstream_url(self, p: Prepared) -> str:
+        res = p.resource
+        if res.type == vr.IBM:
             base = re.sub(r"/v1/?$", "", res.environment["QRMI_IBM_QCS_ENDPOINT"].rstrip("/"))
         else:
-            grant = self.check(credential, qpu, "job-key")
-            self._scope_pasqal(grant, method, path)
-            upstream_token = self.secrets.get(qpu, {}).get("QRMI_PASQAL_CLOUD_AUTH_TOKEN", "")
             base = res.environment["QRMI_PASQAL_CLOUD_BASE_URL"].rstrip("/")
-        fwd["Authorization"] = f"Bearer {upstream_token}"
-        url = f"{base}/{path}" + (f"?{query}" if query else "")
-        resp = await self.client.request(method, url, headers=fwd, content=body)
-        if resp.status_code < 300:
-            self._record_created(grant, res.type, method, path, resp)
+        path, query = p.match.upstream_path(), p.match.upstream_query()
+        url = base + path + (f"?{query}" if query else "")
+        # what httpx will put on the wire must be what was checked (no dot-segment or other rewriting)
+        sent = httpx.URL(url).raw_path
+        expected = httpx.URL(base).raw_path.rstrip(b"/") + path.encode() + (b"?" + query.encode() if query else b"")
+        if sent != expected:
+            raise RuntimeError(f"upstream URL changed on the way out: {sent!r} != {expected!r}")
+        return url
+
+    async def send(self, p: Prepared, headers: Mapping[str, str], body: bytes) -> httpx.Response:
+        """Forward a prepared request with the site's credential (none on public routes)."""
+        content = vr.rewrite_body(p.match.route.body, body, p.context)
+        fwd = vr.forward_headers(headers)
+        fwd["User-Agent"] = "qrmid"
+        if content is not None:
+            fwd["Content-Type"] = "application/json"
+        res = p.resource
+        if p.grant is not None:
+            if res.type == vr.IBM:
+                fwd["Authorization"] = f"Bearer {await self.site_ibm_token(res)}"
+                crn = res.environment.get("QRMI_IBM_QCS_SERVICE_CRN")
+                if crn:
+                    fwd["Service-CRN"] = crn  # the site's instance, whatever the job names
+            else:
+                token = self.secrets.get(res.name, {}).get("QRMI_PASQAL_CLOUD_AUTH_TOKEN", "")
+                fwd["Authorization"] = f"Bearer {token}"
+        resp = await self.client.request(p.match.route.method, self.upstream_url(p), headers=fwd, content=content)
+        if resp.status_code < 300 and p.grant is not None and p.match.route.records is not vr.Records.NOTHING:
+            self._record_created(p, resp)
         return resp
 
-    # A job may use only its own session and the tasks it created.
-    def _owned(self, grant: JobGrant, remote_id: str) -> None:
-        if self.store.remote_owner(grant.qpu, remote_id) != grant.acquisition_id:
-            raise Denied(404, f"no task {remote_id} in this job's acquisition")
-
-    def _scope_ibm(self, grant: JobGrant, method: str, path: str, query: str, body: bytes) -> bytes:
-        parts = path.strip("/").split("/")
-        if parts[:1] != ["v1"]:
-            raise Denied(403, "only the /v1 API is reachable through qrmid")
-        what = parts[1] if len(parts) > 1 else ""
-        if what == "backends" and method == "GET":
-            return body
-        if what == "sessions":
-            if len(parts) == 2:
-                raise Denied(403, f"sessions are opened by qrmid; this job's session is {grant.session}")
-            if parts[2] != grant.session:
-                raise Denied(403, "this job may use only its own session")
-            return body
-        if what == "jobs":
-            if len(parts) == 2 and method == "GET":
-                q = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
-                # qrmi's status() counts the backend's pending jobs: allowed without their inputs
-                # (exclude_params); anything else must stay within the job's own session
-                backend_queue = q.get("backend") == grant.qpu and q.get("exclude_params") == "true"
-                if q.get("session_id") != grant.session and not backend_queue:
-                    raise Denied(403, "list jobs with session_id=<this job's session>")
-                return body
-            if len(parts) == 2 and method == "POST":
-                try:
-                    doc = json.loads(body or b"{}")
-                except ValueError:
-                    raise Denied(400, "job request body is not JSON") from None
-                if doc.get("session_id") not in (None, grant.session):
-                    raise Denied(403, "tasks must run in this job's session")
-                doc["session_id"] = grant.session  # tasks always land in the acquired session
-                return json.dumps(doc).encode()
-            self._owned(grant, parts[2])
-            return body
-        raise Denied(403, f"/{path} is not reachable through qrmid")
-
-    def _scope_pasqal(self, grant: JobGrant, method: str, path: str) -> None:
-        m = re.fullmatch(r"core-fast/api/v(\d)/(\w[\w-]*)(?:/([^/]+))?(?:/.*)?", path.strip("/"))
-        if m is None:
-            raise Denied(403, f"/{path} is not reachable through qrmid")
-        what, ident = m.group(2), m.group(3)
-        if what == "devices" and method == "GET":
-            return
-        if what == "batches" and ident is None and method == "POST":
-            return
-        if what in ("batches", "jobs") and ident is not None:
-            self._owned(grant, ident)
-            return
-        raise Denied(403, f"/{path} is not reachable through qrmid")
-
-    def _record_created(self, grant: JobGrant, rtype: str, method: str, path: str, resp: httpx.Response) -> None:
+    def _record_created(self, p: Prepared, resp: httpx.Response) -> None:
+        assert p.grant is not None
         try:
             doc = resp.json()
         except ValueError:
             return
-        if not isinstance(doc, dict):
-            return
-        p = path.strip("/")
-        if rtype == "ibm-quantum-compute-service":
-            if method == "POST" and p == "v1/jobs" and doc.get("id"):
-                self.store.add_remote_object(grant.acquisition_id, grant.qpu, str(doc["id"]))
-            return
-        data = doc.get("data")
-        if not isinstance(data, dict):
-            return
-        if (method == "POST" and p.endswith("/batches")) or "/batches/" in p:
-            if data.get("id") and method == "POST":
-                self.store.add_remote_object(grant.acquisition_id, grant.qpu, str(data["id"]))
-            ids = list(data.get("job_ids") or []) + [j.get("id") for j in data.get("jobs") or [] if isinstance(j, dict)]
-            for jid in ids:
-                if jid:
-                    self.store.add_remote_object(grant.acquisition_id, grant.qpu, str(jid), "part")
+        for remote_id, kind in vr.created_ids(p.match.route.records, p.match.route.method, doc):
+            self.store.add_remote_object(p.grant.acquisition_id, p.grant.qpu, remote_id, kind)
