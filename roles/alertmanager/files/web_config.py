@@ -1,0 +1,33 @@
+# Alertmanager's --web.config.file with one basic-auth user, its password bcrypt-hashed.
+# argv: check|write PASSWORD_FILE WEB_CONFIG USER. Prints "unchanged" when WEB_CONFIG already names USER with a
+# hash of the password (nothing is written), else "changed" (and writes it, 0640 root:prometheus, unless check).
+import crypt
+import grp
+import os
+import sys
+
+mode, password_file, web_config, user = sys.argv[1:5]
+with open(password_file, encoding="utf-8") as handle:
+    password = handle.read()
+try:
+    with open(web_config, encoding="utf-8") as handle:
+        lines = handle.read().splitlines()
+except FileNotFoundError:
+    lines = []
+current = [line.split(":", 1)[1].strip().strip("'\"") for line in lines if line.strip().startswith(user + ":")]
+if lines and lines[0] == "basic_auth_users:" and len(lines) == 2 and current and crypt.crypt(password, current[0]) == current[0]:
+    print("unchanged")
+    sys.exit(0)
+print("changed")
+if mode != "write":
+    sys.exit(0)
+hashed = crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1 << 10))
+if not hashed or not hashed.startswith("$2"):
+    sys.exit("this host's crypt() has no bcrypt")
+tmp = web_config + ".tmp"
+fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+with os.fdopen(fd, "w", encoding="utf-8") as handle:
+    handle.write(f"basic_auth_users:\n  {user}: '{hashed}'\n")
+os.chown(tmp, 0, grp.getgrnam("prometheus").gr_gid)
+os.chmod(tmp, 0o640)
+os.replace(tmp, web_config)
