@@ -56,14 +56,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"qrmid: {exc}", file=sys.stderr)
         return 2
     if args.check:
-        print(f"qrmid: configuration OK ({len(qrmi_resources)} QPU resources)")
+        https = ", HTTPS" if config.tls is not None else ""
+        print(f"qrmid: configuration OK ({len(qrmi_resources)} QPU resources, cluster {config.cluster}{https})")
         return 0
     # qrmi's blocking calls run in worker threads; a short GIL switch interval keeps one
     # of them from holding the event loop for the default 5 ms (tail latency under load)
     sys.setswitchinterval(0.0005)
     app = create_app(App(config, secrets, token, qrmi_resources))
+    tls = config.tls  # HTTPS when set (certificate and key checked by load())
     uvicorn.run(app, host=config.listen_host, port=config.listen_port, log_level=args.log_level,
-                access_log=False, loop="auto", http="auto")
+                access_log=False, loop="auto", http="auto",
+                ssl_certfile=tls.certificate_file if tls else None, ssl_keyfile=tls.key_file if tls else None)
     return 0
 
 

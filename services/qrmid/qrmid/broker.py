@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import secrets as pysecrets
 import time
 from dataclasses import dataclass, field
@@ -27,14 +28,19 @@ from zoneinfo import ZoneInfo
 
 from qrmid import credentials as creds
 from qrmid.acquirer import alive
-from qrmid.config import Config
+from qrmid.config import CONTROL, Config
 from qrmid.metrics import Metrics
+from qrmid.models import AcquireRequest, AcquisitionRow, HoldState, Outcome, State
 from qrmid.policy import PolicyRefusal, decide
 from qrmid.resources import QrmiResource
-from qrmid.store import Store
+from qrmid.store import Store, StoreUnavailable
 from qrmid.windows import Block, active_window
 
 log = logging.getLogger("qrmid")
+
+# retries of a failed release at the service: 1 s, 2 s, 4 s … at most every 60 s
+RETRY_FIRST_S = 1.0
+RETRY_MAX_S = 60.0
 
 
 class UnknownQpu(Exception):
@@ -43,6 +49,26 @@ class UnknownQpu(Exception):
 
 class FailFast(Exception):
     """The QPU is in a window/maintenance and the profile says fail: 409 with why and until when."""
+
+
+class IdentityConflict(Exception):
+    """The job id (on this cluster) has an acquisition of another user/uid: 409, and nothing of it."""
+
+
+class UnsafeEnvironment(RuntimeError):
+    """A variable qrmid would hand a job does not pass the allow-list (never emitted)."""
+
+
+def check_environment(env: dict[str, str], qpus: list[str]) -> None:
+    """Every key is one of the job variables (QRMI_*, QRMID_*, SLURM_JOB_QPU_*, <qpu>_QRMI_*) and
+    no value holds a control character (the plugin's env= lines and the job's environment)."""
+    prefixes = "|".join(re.escape(q) + "_QRMI" for q in qpus)
+    allowed = re.compile(rf"^(QRMI|QRMID|SLURM_JOB_QPU{'|' + prefixes if prefixes else ''})_[A-Z0-9_]{{1,100}}$")
+    for key, value in env.items():
+        if not allowed.match(key):
+            raise UnsafeEnvironment(f"refusing to hand a job the variable {key!r}: not a QRMI job variable")
+        if CONTROL.search(value):
+            raise UnsafeEnvironment(f"refusing to hand a job {key}: its value contains a control character")
 
 
 @dataclass
@@ -75,6 +101,10 @@ class Broker:
         self.acquirer = next((r.acquirer for r in resources.values() if r.acquirer is not None), None)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._finishing: dict[str, asyncio.Task[None]] = {}
+        # releases whose record could not be written (database unavailable): retried by tick()
+        self._unsaved_releases: dict[str, tuple[str, str | None]] = {}
+        # failed releases at the service: acquisition id -> (attempts, next attempt at)
+        self._retry: dict[str, tuple[int, float]] = {}
 
     # ------------------------------------------------------------ blocks
     def block(self, qpu: str, now: float | None = None) -> Block | None:
@@ -90,28 +120,36 @@ class Broker:
         return f"QPU {qpu} is unavailable ({b.message}) until {until}"
 
     # ------------------------------------------------------------ admission
-    async def request(self, req: dict[str, Any]) -> dict[str, Any]:
-        """Admit or refuse a request; returns the (possibly existing) acquisition row."""
-        qpus: list[str] = list(dict.fromkeys(req["qpus"]))  # keep order, drop repeats
+    async def request(self, req: AcquireRequest) -> AcquisitionRow:
+        """Admit or refuse a request; returns the (possibly existing) acquisition row. An acquisition
+        is the job's on its cluster: (cluster, job id) names it, and only the same user and uid get
+        it again; anyone else gets IdentityConflict and nothing of it."""
+        qpus: list[str] = list(dict.fromkeys(req.qpus))  # keep order, drop repeats
         unknown = [q for q in qpus if q not in self.resources]
         if unknown:
             raise UnknownQpu(
                 f"unknown QPU(s): {', '.join(unknown)}; this site has {', '.join(sorted(self.resources)) or 'none'}"
             )
-        existing = self.store.active_for_job(str(req["job_id"]))
+        cluster = req.cluster or self.config.cluster
+        existing = self.store.active_for_job(cluster, req.job_id)
         if existing is not None:
+            if existing["user"] != req.user or existing["uid"] != req.uid:
+                raise IdentityConflict(
+                    f"job {req.job_id} on cluster {cluster} has an acquisition of another user; a job id is "
+                    f"not reused while its acquisition is active (user {req.user}, uid {req.uid} refused)"
+                )
             if sorted(existing["qpus"]) != sorted(qpus):
                 raise PolicyRefusal(
-                    f"job {req['job_id']} already holds an acquisition for {', '.join(existing['qpus'])}"
+                    f"job {req.job_id} already holds an acquisition for {', '.join(existing['qpus'])}"
                 )
             return existing  # idempotent: a retried request gets the same acquisition
         decision = decide(
             self.config.policy_profiles,
-            req["user"],
-            req.get("groups") or [],
+            req.user,
+            req.groups,
             qpus,
-            req.get("time_limit_s"),
-            req.get("profile"),
+            req.time_limit_s,
+            req.profile,
         )
         profile = decision.profile
         now = time.time()
@@ -124,11 +162,12 @@ class Broker:
                         self._block_text(q, b) + f"; profile '{profile.name}' fails fast during windows, "
                         "resubmit after the window (e.g. sbatch --begin=<time>)"
                     )
-        acq = {
+        acq: dict[str, Any] = {
             "id": "acq-" + pysecrets.token_hex(8),
-            "job_id": str(req["job_id"]),
-            "user": req["user"],
-            "uid": req.get("uid"),
+            "cluster": cluster,
+            "job_id": req.job_id,
+            "user": req.user,
+            "uid": req.uid,
             "profile": profile.name,
             "priority": profile.priority,
             "qpus": qpus,
@@ -141,9 +180,11 @@ class Broker:
         }
         self.store.insert_acquisition(acq)
         await self.dispatch()
-        return self.store.get(acq["id"]) or acq
+        row = self.store.get(acq["id"])
+        assert row is not None
+        return row
 
-    async def wait_for_change(self, acq_id: str, timeout: float) -> dict[str, Any] | None:
+    async def wait_for_change(self, acq_id: str, timeout: float) -> AcquisitionRow | None:
         """Block until the acquisition leaves 'waiting'/'acquiring' or the timeout passes."""
         deadline = time.monotonic() + timeout
         while True:
@@ -181,14 +222,14 @@ class Broker:
                     text = self._block_text(q, b)
                     if a["during_calibration"] == "fail":
                         self._fail(a, "refused", text + f"; profile '{a['profile']}' fails fast during windows")
-                    elif now >= a["wait_deadline"]:
+                    elif now >= (a["wait_deadline"] or now):
                         self._fail(a, "timeout", text + "; waited the profile's maximum")
                     else:
                         self._set_message(a, "waiting: " + text)
                     continue
                 busy = [q for q in a["qpus"] if used.get(q, 0) >= self.config.qpu(q).slots or q in claimed]
                 if busy:
-                    if now >= a["wait_deadline"]:
+                    if now >= (a["wait_deadline"] or now):
                         self._fail(a, "timeout", f"QPU {', '.join(busy)} stayed busy for the profile's maximum wait")
                     else:
                         self._set_message(a, f"waiting: QPU {', '.join(busy)} is held by other jobs")
@@ -201,11 +242,11 @@ class Broker:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 
-    def _set_message(self, a: dict[str, Any], message: str) -> None:
+    def _set_message(self, a: AcquisitionRow, message: str) -> None:
         if a.get("message") != message:
             self.store.update_acquisition(a["id"], message=message)
 
-    def _fail(self, a: dict[str, Any], outcome: str, message: str) -> None:
+    def _fail(self, a: AcquisitionRow, outcome: str, message: str) -> None:
         self.store.update_acquisition(
             a["id"], state="failed", outcome=outcome, message=message, released_at=time.time()
         )
@@ -213,7 +254,7 @@ class Broker:
             self.metrics.acquisitions.labels(q, outcome).inc()
         self._notify(a["id"])
 
-    async def _acquire(self, a: dict[str, Any]) -> None:
+    async def _acquire(self, a: AcquisitionRow) -> None:
         try:
             worker = await self.acquirer.start() if self.acquirer is not None else None
             for q in a["qpus"]:
@@ -234,14 +275,20 @@ class Broker:
             await self.dispatch()
             return
         now = time.time()
-        self.store.update_acquisition(a["id"], state="granted", granted_at=now, deadline=now + a["hold_s"])
+        cur = self.store.get(a["id"])
+        self.store.update_acquisition(a["id"], state=State.GRANTED, granted_at=now, deadline=now + a["hold_s"])
         for q in a["qpus"]:
             self.metrics.wait_seconds.labels(q).observe(now - a["requested_at"])
             self.metrics.acquisitions.labels(q, "granted").inc()
+        if cur is not None and cur["outcome"]:
+            # the job released while its acquire was in flight: never hand this out, release it
+            self._notify(a["id"])
+            await self.release(a["id"], cur["outcome"], cur["message"], wait_s=0)
+            return
         self._notify(a["id"])
 
     # ------------------------------------------------------------ job view
-    def environment(self, a: dict[str, Any]) -> dict[str, str]:
+    def environment(self, a: AcquisitionRow) -> dict[str, str]:
         """Mint job-scoped credentials and return the job's environment (granted acquisitions only)."""
         env: dict[str, str] = {}
         types = []
@@ -255,7 +302,8 @@ class Broker:
             credential = ""
             if res.type in creds.PROXY_TYPES:
                 credential = creds.new_secret("qrmid-job")
-                self.store.add_credential(creds.digest(credential), a["id"], h["qpu"], "job-key", a["deadline"])
+                expires = a["deadline"] or time.time()
+                self.store.add_credential(creds.digest(credential), a["id"], h["qpu"], "job-key", expires)
             env.update(creds.job_environment(res, self.config.public_url, credential, h["qrmi_token"] or "", timeout))
         names = ",".join(a["qpus"])
         env.update(
@@ -268,56 +316,111 @@ class Broker:
                 "QRMID_ACQUISITION_ID": a["id"],
             }
         )
-        if a.get("uid") is not None:
+        if a["uid"] is not None:
             env["QRMI_JOB_UID"] = str(a["uid"])
+        check_environment(env, a["qpus"])
         return env
 
     # ------------------------------------------------------------ release
     async def release(
-        self, acq_id: str, outcome: str = "released", reason: str | None = None, wait_s: float | None = None
-    ) -> dict[str, Any] | None:
+        self, acq_id: str, outcome: str = Outcome.RELEASED, reason: str | None = None, wait_s: float | None = None
+    ) -> AcquisitionRow | None:
         """End an acquisition: its job credentials die at once (committed before this returns);
         qrmi's release at the service follows in the background, or within `wait_s` seconds
-        (None: wait until done). The QPU slot is free once the service has released it."""
+        (None: wait until done). The QPU slot is free once the service has released it.
+
+        An acquisition whose acquire is in flight is marked (its outcome, durable): the acquire
+        task releases it as soon as it lands, and it is never handed out. When the database
+        cannot be written, the release is kept in memory, its credentials are dead in memory,
+        and tick() commits it once the database takes writes again (StoreUnavailable is raised
+        to the caller meanwhile)."""
+        self._revoke_in_memory(acq_id)
+        try:
+            return await self._release(acq_id, outcome, reason, wait_s)
+        except StoreUnavailable:
+            self._unsaved_releases.setdefault(acq_id, (outcome, reason))
+            raise
+
+    def _revoke_in_memory(self, acq_id: str) -> None:
+        self.store._revoked_in_memory.add(acq_id)  # noqa: SLF001 - the store's own guard, set before any write
+
+    async def _release(
+        self, acq_id: str, outcome: str, reason: str | None, wait_s: float | None
+    ) -> AcquisitionRow | None:
         a = self.store.get(acq_id)
         if a is None:
+            self.store._revoked_in_memory.discard(acq_id)  # noqa: SLF001
             return None
-        if a["state"] in ("released", "failed"):
+        if a["state"] in (State.RELEASED, State.FAILED):
+            self.store._revoked_in_memory.discard(acq_id)  # noqa: SLF001
             return a
-        if a["state"] == "waiting":
-            self._fail(a, "cancelled", reason or "released before it was granted")
+        if a["state"] == State.WAITING:
+            self._fail(a, Outcome.CANCELLED, reason or "released before it was granted")
+            self.store._revoked_in_memory.discard(acq_id)  # noqa: SLF001
             return self.store.get(acq_id)
-        if a["state"] == "acquiring":
-            # the acquire task is mid-flight: let it land, then release what it got
-            while (cur := self.store.get(acq_id)) and cur["state"] == "acquiring":
-                await asyncio.sleep(0.01)
-            if cur is None or cur["state"] in ("released", "failed"):
-                return cur
-            a = cur
-        if a["state"] == "granted":
-            self.store.update_acquisition(
-                acq_id, state="releasing", outcome=outcome, message=reason or a.get("message")
-            )
+        if a["state"] == State.ACQUIRING:
+            # the acquire is in flight: mark it (durably); the acquire task releases what it got
+            self.store.update_acquisition(acq_id, outcome=outcome, message=reason or a["message"])
             self.store.revoke_credentials(acq_id)
+            deadline = time.monotonic() + (wait_s if wait_s is not None else 1e9)
+            while (cur := self.store.get(acq_id)) is not None and cur["state"] == State.ACQUIRING:
+                if time.monotonic() >= deadline:
+                    return cur
+                await asyncio.sleep(0.05)
+            finishing = self._finishing.get(acq_id)
+            if finishing is not None:
+                await self._wait(finishing, None if wait_s is None else max(0.0, deadline - time.monotonic()))
+            return self.store.get(acq_id)
+        if a["state"] == State.GRANTED:
+            self.store.update_acquisition(
+                acq_id, state=State.RELEASING, outcome=outcome, message=reason or a["message"]
+            )
+        self.store.revoke_credentials(acq_id)
         task = self._finishing.get(acq_id)
         if task is None:
             task = asyncio.get_running_loop().create_task(self._finish_release(acq_id))
-            self._finishing[acq_id] = task
-            task.add_done_callback(lambda _t: self._finishing.pop(acq_id, None))
+            self._track(acq_id, task)
+        await self._wait(task, wait_s)
+        return self.store.get(acq_id)
+
+    def _track(self, acq_id: str, task: asyncio.Task[None]) -> None:
+        self._finishing[acq_id] = task
+
+        def done(t: asyncio.Task[None]) -> None:
+            if self._finishing.get(acq_id) is t:
+                del self._finishing[acq_id]
+
+        task.add_done_callback(done)
+
+    @staticmethod
+    async def _wait(task: asyncio.Task[None], wait_s: float | None) -> None:
         if wait_s is None:
             await asyncio.shield(task)
         elif wait_s > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(task), wait_s)
-        return self.store.get(acq_id)
 
     async def _finish_release(self, acq_id: str) -> None:
+        """Release every hold at the service. The acquisition is released (its slots free) only when
+        all succeeded; otherwise it stays releasing and tick() retries with backoff."""
+        ok = True
         for h in self.store.holds(acq_id):
-            if h["state"] == "held" and h["qrmi_token"] is not None:
-                await self._release_hold(acq_id, h["qpu"], h["qrmi_token"], h["worker"])
-        self.store.update_acquisition(acq_id, state="released", released_at=time.time())
+            if h["state"] in (HoldState.HELD, HoldState.RELEASE_FAILED) and h["qrmi_token"] is not None:
+                ok = await self._release_hold(acq_id, h["qpu"], h["qrmi_token"], h["worker"]) and ok
+        if not ok:
+            attempts, _ = self._retry.get(acq_id, (0, 0.0))
+            delay = min(RETRY_MAX_S, RETRY_FIRST_S * 2**attempts)
+            self._retry[acq_id] = (attempts + 1, time.monotonic() + delay)
+            self.store.update_acquisition(
+                acq_id, message=f"the release at the QPU service failed; retrying (attempt {attempts + 1})"
+            )
+            self._notify(acq_id)
+            return
+        self._retry.pop(acq_id, None)
+        self.store.update_acquisition(acq_id, state=State.RELEASED, released_at=time.time())
+        self.store._revoked_in_memory.discard(acq_id)  # noqa: SLF001
         a = self.store.get(acq_id)
-        if a and a["outcome"] in ("reaped", "expired"):
+        if a and a["outcome"] in (Outcome.REAPED, Outcome.EXPIRED):
             for q in a["qpus"]:
                 self.metrics.reaped.labels(q, a["outcome"]).inc()
         self._notify(acq_id)
@@ -330,16 +433,44 @@ class Broker:
             await self.resources[qpu].release(token, worker)
         except Exception as exc:
             log.warning("release of %s (%s) failed: %s", qpu, acq_id, exc)
-            self.store.update_hold(acq_id, qpu, state="release_failed", released_at=time.time(), error=str(exc))
+            self.store.update_hold(
+                acq_id, qpu, state=HoldState.RELEASE_FAILED, released_at=time.time(), error=str(exc)[:500]
+            )
             self.metrics.releases.labels(qpu, "failed").inc()
             return False
-        self.store.update_hold(acq_id, qpu, state="released", released_at=time.time(), error=None)
+        self.store.update_hold(acq_id, qpu, state=HoldState.RELEASED, released_at=time.time(), error=None)
         self.metrics.releases.labels(qpu, "ok").inc()
         return True
 
     async def retry_failed_releases(self) -> None:
-        for h in self.store.failed_releases():
-            await self._release_hold(h["acquisition_id"], h["qpu"], h["qrmi_token"], h["worker"])
+        """Releases that failed at the service (due now), and releases the database could not record."""
+        for acq_id, (outcome, reason) in list(self._unsaved_releases.items()):
+            try:
+                await self._release(acq_id, outcome, reason, 0)
+            except StoreUnavailable:
+                return  # still unwritable: next round
+            del self._unsaved_releases[acq_id]
+        now = time.monotonic()
+        pending = {h["acquisition_id"] for h in self.store.failed_releases()}
+        pending |= {a["id"] for a in self.store.in_states(State.RELEASING)}
+        for acq_id in pending:
+            if acq_id in self._finishing or self._retry.get(acq_id, (0, 0.0))[1] > now:
+                continue
+            a = self.store.get(acq_id)
+            if a is None:
+                continue
+            if a["state"] in (State.RELEASED, State.FAILED):
+                # an older qrmid marked it released although a hold failed: finish the hold only
+                for h in self.store.holds(acq_id):
+                    token = h["qrmi_token"]
+                    if h["state"] != HoldState.RELEASE_FAILED or not token:
+                        continue
+                    if not await self._release_hold(acq_id, h["qpu"], token, h["worker"]):
+                        attempts, _ = self._retry.get(acq_id, (0, 0.0))
+                        self._retry[acq_id] = (attempts + 1, now + min(RETRY_MAX_S, 2**attempts))
+                continue
+            task = asyncio.get_running_loop().create_task(self._finish_release(acq_id))
+            self._track(acq_id, task)
 
     # ------------------------------------------------------------ recovery and timers
     async def recover(self, worker_wait_s: float = 120.0) -> None:
@@ -367,6 +498,12 @@ class Broker:
                 self.store.update_hold(
                     a["id"], h["qpu"], state="pending", qrmi_token=None, acquired_at=None, started_at=None, worker=None
                 )
+            if a["outcome"]:  # the job released it while the acquire was in flight: it ends here
+                self.store.update_acquisition(
+                    a["id"], state=State.FAILED, outcome=Outcome.CANCELLED, released_at=time.time(),
+                    message="released by the job while qrmid was acquiring; qrmid restarted",
+                )
+                continue
             self.store.update_acquisition(a["id"], state="waiting", message="re-queued after a qrmid restart")
         for a in self.store.in_states("releasing"):
             await self.release(a["id"], a.get("outcome") or "released", wait_s=None)
@@ -374,7 +511,7 @@ class Broker:
             await self.acquirer.start()  # only now: recovery must not mistake it for the previous one
         await self.dispatch()
 
-    async def _wait_for_workers(self, interrupted: list[dict[str, Any]], timeout: float) -> None:
+    async def _wait_for_workers(self, interrupted: list[AcquisitionRow], timeout: float) -> None:
         """An acquirer process of the previous qrmid still running finishes its calls and records
         their tokens; wait for it (bounded) so that recovery sees every token."""
         mine = self.acquirer.identity if self.acquirer is not None else None
@@ -394,11 +531,13 @@ class Broker:
                 log.warning("previous acquirer process %s still runs after %.0f s; recovering anyway", w, timeout)
 
     async def tick(self) -> None:
-        """Once a second: hold deadlines, wait timeouts, windows that closed."""
+        """Once a second: hold deadlines, wait timeouts, windows that closed, releases to retry
+        (whether or not the Slurm reaper runs)."""
         now = time.time()
         for a in self.store.in_states("granted"):
             if a["deadline"] and a["deadline"] <= now:
                 await self.release(a["id"], "expired", f"hold limit of {a['hold_s']} s reached")
+        await self.retry_failed_releases()
         await self.dispatch()
         self.refresh_gauges()
 
@@ -424,12 +563,12 @@ class Broker:
                     active[(q, a["profile"])] = active.get((q, a["profile"]), 0) + 1
                 else:
                     waiting[q] = waiting.get(q, 0) + 1
-        for (q, p), n in active.items():
-            self.metrics.active.labels(q, p).set(n)
+        for (q, prof), n in active.items():
+            self.metrics.active.labels(q, prof).set(n)
         for q, n in waiting.items():
             self.metrics.waiting.labels(q).set(n)
 
-    def view(self, a: dict[str, Any]) -> dict[str, Any]:
+    def view(self, a: AcquisitionRow) -> dict[str, Any]:
         """Public description of an acquisition (no credentials)."""
         holds = self.store.holds(a["id"])
         until = None
@@ -440,6 +579,7 @@ class Broker:
                     until = b.until.isoformat()
         return {
             "id": a["id"],
+            "cluster": a["cluster"],
             "job_id": a["job_id"],
             "user": a["user"],
             "profile": a["profile"],

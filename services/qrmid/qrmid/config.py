@@ -11,12 +11,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import ssl
 import stat
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# what a QPU's settings may be called (they reach the job as <name>_<KEY>)
+SETTING_KEY = re.compile(r"^QRMI_[A-Z0-9_]{1,100}$")
 
 
 class Strict(BaseModel):
@@ -24,11 +31,23 @@ class Strict(BaseModel):
 
 
 class Resource(Strict):
-    name: str
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
     type: str
     environment: dict[str, str] = Field(default_factory=dict, description="Non-secret QRMI settings (no prefix).")
     # key -> name of the vaulted variable; the value itself comes from the secrets file
     secrets: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("environment", "secrets")
+    @classmethod
+    def _settings(cls, value: dict[str, str]) -> dict[str, str]:
+        """Keys and values reach a job's environment and the plugin's line protocol: QRMI_* keys
+        only, no control characters (a newline would be a line of its own)."""
+        for key, val in value.items():
+            if not SETTING_KEY.match(key):
+                raise ValueError(f"environment key {key!r} is not a QRMI setting (QRMI_[A-Z0-9_]+)")
+            if CONTROL.search(val):
+                raise ValueError(f"environment value of {key} contains a control character")
+        return value
 
 
 class Window(Strict):
@@ -94,7 +113,17 @@ class Database(Strict):
         return self
 
 
+class Tls(Strict):
+    """Serve HTTPS: the certificate (chain, PEM) and its private key (PEM, readable by qrmid only)."""
+
+    certificate_file: str
+    key_file: str
+
+
 class Config(Strict):
+    # the Slurm cluster (ClusterName) of the jobs that do not name theirs; the reaper asks this
+    # cluster's squeue, so it releases only this cluster's acquisitions
+    cluster: str = Field(default="cluster", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     listen_host: str = "127.0.0.1"
     listen_port: int = 8470
     # URL that compute nodes use to reach qrmid; goes into the job's environment
@@ -117,6 +146,18 @@ class Config(Strict):
     qpus: list[Qpu] = Field(default_factory=list)
     policy_profiles: list[Profile] = Field(default_factory=list)
     reaper: Reaper = Field(default_factory=Reaper)
+    tls: Tls | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            if not value or CONTROL.search(value):
+                raise ValueError
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError(f"timezone {value!r} is not a known IANA time zone (e.g. Europe/Paris, UTC)") from None
+        return value
 
     @field_validator("public_url")
     @classmethod
@@ -167,7 +208,21 @@ def load(path: str) -> tuple[Config, dict[str, dict[str, str]], str | None]:
     token = None
     if config.operator_token_file:
         token = _read_private(config.operator_token_file).strip() or None
+    if config.tls is not None:
+        check_tls(config.tls)
     return config, secrets, token
+
+
+def check_tls(tls: Tls) -> None:
+    """The certificate and key load and belong together; the key is not readable by others."""
+    for path in (tls.certificate_file, tls.key_file):
+        if not os.path.isfile(path):
+            raise ConfigProblem(f"tls: {path} does not exist")
+    _read_private(tls.key_file)
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(tls.certificate_file, tls.key_file)
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigProblem(f"tls: cannot use {tls.certificate_file} with {tls.key_file}: {exc}") from None
 
 
 def resolve_secrets(config: Config, raw: dict[str, Any]) -> dict[str, dict[str, str]]:
@@ -181,7 +236,8 @@ def resolve_secrets(config: Config, raw: dict[str, Any]) -> dict[str, dict[str, 
     missing = []
     for res in config.resources:
         values: dict[str, str] = {}
-        per_resource = raw.get(res.name) if isinstance(raw.get(res.name), dict) else {}
+        found = raw.get(res.name)
+        per_resource: dict[str, Any] = found if isinstance(found, dict) else {}
         for key, var in res.secrets.items():
             if key in per_resource:
                 values[key] = str(per_resource[key])
@@ -189,6 +245,9 @@ def resolve_secrets(config: Config, raw: dict[str, Any]) -> dict[str, dict[str, 
                 values[key] = str(raw[var])
             else:
                 missing.append(f"{res.name}.{key} (variable {var})")
+        for key, val in values.items():
+            if CONTROL.search(val):
+                raise ConfigProblem(f"secrets file: the value for {res.name}.{key} contains a control character")
         out[res.name] = values
     if missing:
         raise ConfigProblem("secrets file lacks: " + ", ".join(missing))

@@ -1,13 +1,39 @@
 """Prometheus metrics qrmid exports on /metrics (its own registry, so tests can
-run several daemons in one process)."""
+run several daemons in one process).
+
+Label values come only from known sets: a QPU label is one of the site's QPUs (anything
+else, e.g. a name in an anonymous request's path, is counted as ``other``), a status code
+label is a three-digit code. A caller cannot create series."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+OTHER = "other"
+
+
+class QpuCounter:
+    """A counter labelled (qpu, <second label>) whose qpu label is a known QPU or ``other``."""
+
+    def __init__(self, counter: Counter, qpus: frozenset[str], values: frozenset[str] | None = None):
+        self._counter = counter
+        self._qpus = qpus
+        self._values = values
+
+    def labels(self, qpu: str, value: str) -> Counter:
+        q = qpu if qpu in self._qpus else OTHER
+        if self._values is not None:
+            v = value if value in self._values else OTHER
+        else:  # an HTTP status code
+            v = value if len(value) == 3 and value.isdigit() else OTHER
+        return self._counter.labels(q, v)
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, qpus: Iterable[str] = ()) -> None:
+        known = frozenset(qpus)
         r = self.registry = CollectorRegistry()
         self.qpu_up = Gauge("qrmid_qpu_up", "1 when QRMI reports the QPU online", ["qpu"], registry=r)
         self.qpu_maintenance = Gauge(
@@ -37,6 +63,11 @@ class Metrics:
         self.auth_failures = Counter(
             "qrmid_auth_failures_total", "Rejected credentials by reason", ["reason"], registry=r
         )
-        self.proxied = Counter(
-            "qrmid_proxy_requests_total", "Job requests forwarded to QPU services", ["qpu", "code"], registry=r
+        self.proxied = QpuCounter(
+            Counter("qrmid_proxy_requests_total", "Job requests forwarded to QPU services", ["qpu", "code"],
+                    registry=r),
+            known,
+        )
+        self.database_errors = Counter(
+            "qrmid_database_errors_total", "Requests answered 503 because the database failed", registry=r
         )

@@ -65,10 +65,10 @@ class Munge:
         self._free.argtypes = [ctypes.c_void_p]
         self._socket = socket
 
-    def _ctx(self) -> ctypes.c_void_p | None:
+    def _ctx(self) -> int | None:
         if not self._socket:
             return None
-        ctx = self._lib.munge_ctx_create()
+        ctx: int | None = self._lib.munge_ctx_create()
         self._lib.munge_ctx_set(ctypes.c_void_p(ctx), MUNGE_OPT_SOCKET, ctypes.c_char_p(self._socket.encode()))
         return ctx
 

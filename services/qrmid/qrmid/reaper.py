@@ -31,6 +31,34 @@ TERMINAL = {
 }
 
 
+# %A: the job id (what the plugin sends; an array task's own id, a het component's own id);
+# %i: what users see (`10_1` for array tasks, `20+1` for het components, `10_[2-5]` pending)
+SQUEUE_FORMAT = "%A|%i|%T"
+
+
+def parse_listing(text: str) -> dict[str, str]:
+    """{job id: state} from `squeue --format=%A|%i|%T`. Every job id a job is known by maps to
+    its state: its own id (%A) and, for a het job component `N+k`, the het job's id N too (the
+    leader). A job id listed several times (het components) keeps the state of a running one."""
+    states: dict[str, str] = {}
+
+    def put(job: str, state: str) -> None:
+        if job and (job not in states or states[job] in TERMINAL):
+            states[job] = state
+
+    for line in text.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) != 3:
+            continue
+        own, shown, state = (p.strip() for p in parts)
+        put(own, state)
+        if "+" in shown:
+            put(shown.split("+", 1)[0], state)
+        elif "_" not in shown:
+            put(shown, state)
+    return states
+
+
 async def slurm_job_states(timeout: float = 10.0) -> dict[str, str] | None:
     """{job id: state} for every job slurmctld knows, or None when it cannot be asked."""
     try:
@@ -39,7 +67,7 @@ async def slurm_job_states(timeout: float = 10.0) -> dict[str, str] | None:
             "--noheader",
             "--all",
             "--states=all",
-            "--format=%i %T",
+            f"--format={SQUEUE_FORMAT}",
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
@@ -50,12 +78,7 @@ async def slurm_job_states(timeout: float = 10.0) -> dict[str, str] | None:
     if proc.returncode != 0:
         log.warning("squeue failed (%s): %s", proc.returncode, err.decode().strip())
         return None
-    states = {}
-    for line in out.decode().splitlines():
-        parts = line.split()
-        if len(parts) == 2:
-            states[parts[0]] = parts[1]
-    return states
+    return parse_listing(out.decode(errors="replace"))
 
 
 def slurm_enabled(mode: str) -> bool:
@@ -67,7 +90,8 @@ async def reap_once(broker: Broker) -> list[str]:
     reaped: list[str] = []
     if not slurm_enabled(broker.config.reaper.slurm):
         return reaped
-    active = broker.store.in_states("granted", "waiting")
+    # squeue answers for its own cluster: acquisitions of other clusters are not its to judge
+    active = [a for a in broker.store.in_states("granted", "waiting") if a["cluster"] == broker.config.cluster]
     if not active:
         return reaped
     states = await slurm_job_states()
@@ -83,5 +107,4 @@ async def reap_once(broker: Broker) -> list[str]:
             log.info("reaping %s: %s", a["id"], why)
             await broker.release(a["id"], "reaped", why)
             reaped.append(a["id"])
-    await broker.retry_failed_releases()
     return reaped

@@ -76,7 +76,7 @@ class QrmiResource:
     def _setup(self, name: str, type_: str, env: dict[str, str]) -> None:
         self.name = name
         self.type = type_
-        self.kind = getattr(qrmi.ResourceType, RESOURCE_TYPES[type_])
+        self.kind = getattr(qrmi.ResourceType, RESOURCE_TYPES[type_])  # type: ignore[attr-defined]
         self._env = env
         self._idle: list[Any] = []  # never acquire: release of foreign tokens, status
         self._ready: list[Any] = []  # to acquire with: fresh, or their own session released
@@ -89,7 +89,7 @@ class QrmiResource:
 
     # instances -----------------------------------------------------------
     def _new(self) -> Any:
-        return qrmi.QuantumResource.from_config(self.name, self.kind, dict(self._env))
+        return qrmi.QuantumResource.from_config(self.name, self.kind, dict(self._env))  # type: ignore[attr-defined]
 
     def _borrow(self) -> Any:
         with self._lock:

@@ -19,19 +19,34 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
+import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from qrmid.config import Database
+from qrmid.models import ACTIVE_STATES, AcquisitionRow, CredentialRow, HoldRow, MaintenanceRow
+
+log = logging.getLogger("qrmid.store")
+
+# job credentials per acquisition and QPU: a job that renews its bearer token holds one or two;
+# minting more drops the oldest (the database stays bounded whatever a job does)
+MAX_BEARERS = 32
+MAX_JOB_KEYS = 1024  # one per step (srun) of the job
+
+
+class StoreUnavailable(RuntimeError):
+    """The database cannot be read or written (full disk, server gone): callers answer 503."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS acquisitions (
     id TEXT PRIMARY KEY,
+    cluster TEXT NOT NULL DEFAULT '',  -- Slurm cluster of the job (job ids repeat across clusters)
     job_id TEXT NOT NULL,
     "user" TEXT NOT NULL,
     uid INTEGER,
@@ -72,6 +87,7 @@ CREATE TABLE IF NOT EXISTS credentials (
     revoked INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS cred_acq ON credentials(acquisition_id);
+CREATE INDEX IF NOT EXISTS cred_expires ON credentials(expires_at);  -- the prune's range
 CREATE TABLE IF NOT EXISTS remote_objects (
     acquisition_id TEXT NOT NULL,
     qpu TEXT NOT NULL,
@@ -92,13 +108,18 @@ CREATE TABLE IF NOT EXISTS seen_credentials (
     seen_at DOUBLE PRECISION NOT NULL
 );
 CREATE INDEX IF NOT EXISTS seen_cred_at ON seen_credentials(seen_at);  -- the prune's range
+CREATE TABLE IF NOT EXISTS health (
+    id INTEGER PRIMARY KEY,           -- one row: /healthz writes it to prove the database takes writes
+    at DOUBLE PRECISION NOT NULL
+);
 """
 
-ACTIVE = ("waiting", "acquiring", "granted", "releasing")
+ACTIVE = tuple(str(s) for s in ACTIVE_STATES)
 # columns added after the first release: (table, column, type); added on open when missing
 MIGRATIONS = (
     ("holds", "started_at", "DOUBLE PRECISION"),
     ("holds", "worker", "TEXT"),
+    ("acquisitions", "cluster", "TEXT NOT NULL DEFAULT ''"),
 )
 
 
@@ -133,6 +154,9 @@ class Connection:
     def columns(self, table: str) -> set[str]:
         raise NotImplementedError
 
+    def probe(self) -> None:
+        raise NotImplementedError
+
     def close(self) -> None:
         raise NotImplementedError
 
@@ -142,6 +166,7 @@ class SqliteConnection(Connection):
 
     def __init__(self, path: str):
         super().__init__()
+        self.path = path
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -152,20 +177,42 @@ class SqliteConnection(Connection):
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:
         with self.lock:
-            cur = self.db.execute(sql, params)
-            rows = [dict(r) for r in cur.fetchall()] if cur.description else []
+            try:
+                cur = self.db.execute(sql, params)
+                rows = [dict(r) for r in cur.fetchall()] if cur.description else []
+            except sqlite3.OperationalError as exc:
+                raise StoreUnavailable(f"the database cannot be used: {exc}") from exc
             return Result(rows, cur.rowcount)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         with self.lock:
-            self.db.execute("BEGIN IMMEDIATE")
+            self.execute("BEGIN IMMEDIATE")
             try:
                 yield
+                self.execute("COMMIT")
             except BaseException:
-                self.db.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error, StoreUnavailable):
+                    self.db.execute("ROLLBACK")
                 raise
-            self.db.execute("COMMIT")
+
+    def probe(self) -> None:
+        """A real write: the row in the database, and one page of a file next to it (with a WAL
+        that has room, SQLite still commits on a full file system; the next checkpoint will not)."""
+        self.execute("INSERT INTO health (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at=excluded.at",
+                     (time.time(),))
+        if self.path != ":memory:":
+            probe = Path(self.path).with_name(Path(self.path).name + ".probe")
+            try:
+                fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                try:
+                    os.write(fd, b"\0" * 4096)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                    probe.unlink(missing_ok=True)
+            except OSError as exc:
+                raise StoreUnavailable(f"the database's directory cannot be written: {exc.strerror}") from exc
 
     def script(self, sql: str) -> None:
         with self.lock:
@@ -215,9 +262,16 @@ class PostgresConnection(Connection):
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:
         with self.lock:
-            cur = self._live().execute(sql.replace("?", "%s"), tuple(params))
-            rows = list(cur.fetchall()) if cur.description else []
+            try:
+                cur = self._live().execute(sql.replace("?", "%s"), tuple(params))
+                rows = list(cur.fetchall()) if cur.description else []
+            except self._psycopg.OperationalError as exc:
+                raise StoreUnavailable(f"the database cannot be used: {exc}") from exc
             return Result(rows, cur.rowcount)
+
+    def probe(self) -> None:
+        self.execute("INSERT INTO health (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at=excluded.at",
+                     (time.time(),))
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -251,26 +305,39 @@ def connect(database: str | Database) -> SqliteConnection | PostgresConnection:
 
 
 class Store:
-    def __init__(self, database: str | Database):
+    def __init__(self, database: str | Database, cluster: str | None = None):
         self.db = connect(database)
         self.kind = self.db.kind
         self._pruned_at = 0.0
+        # while the database cannot be written (full disk): credentials seen and acquisitions whose
+        # job credentials are revoked, kept in memory so neither a replay nor a dead credential passes
+        self._seen_in_memory: dict[str, float] = {}
+        self._revoked_in_memory: set[str] = set()
         self.db.script(SCHEMA)
         for table, column, kind in MIGRATIONS:
             if column not in self.db.columns(table):
                 self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        if cluster:  # rows written before acquisitions named their cluster: this qrmid's cluster
+            self.db.execute("UPDATE acquisitions SET cluster=? WHERE cluster=''", (cluster,))
 
     def close(self) -> None:
         self.db.close()
 
+    def probe(self) -> None:
+        """Raise StoreUnavailable unless the database takes a write now."""
+        self.db.probe()
+
     # ------------------------------------------------------------- helpers
     @staticmethod
-    def _acq(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    def _acq(row: dict[str, Any] | None) -> AcquisitionRow | None:
         if row is None:
             return None
         d = dict(row)
         d["qpus"] = json.loads(d["qpus"])
-        return d
+        return cast(AcquisitionRow, d)
+
+    def _acqs(self, rows: list[dict[str, Any]]) -> list[AcquisitionRow]:
+        return [a for a in (self._acq(r) for r in rows) if a is not None]
 
     # ------------------------------------------------------- acquisitions
     def insert_acquisition(self, a: dict[str, Any]) -> None:
@@ -289,21 +356,24 @@ class Store:
         sets = ",".join(f'"{k}"=?' for k in fields)
         self.db.execute(f"UPDATE acquisitions SET {sets} WHERE id=?", [*fields.values(), acq_id])  # noqa: S608
 
-    def get(self, acq_id: str) -> dict[str, Any] | None:
+    def get(self, acq_id: str) -> AcquisitionRow | None:
         return self._acq(self.db.execute("SELECT * FROM acquisitions WHERE id=?", (acq_id,)).fetchone())
 
-    def active_for_job(self, job_id: str) -> dict[str, Any] | None:
-        sql = f"SELECT * FROM acquisitions WHERE job_id=? AND state IN {ACTIVE} ORDER BY requested_at DESC LIMIT 1"  # noqa: S608
-        return self._acq(self.db.execute(sql, (job_id,)).fetchone())
+    def active_for_job(self, cluster: str, job_id: str) -> AcquisitionRow | None:
+        sql = (
+            "SELECT * FROM acquisitions WHERE cluster=? AND job_id=? "  # noqa: S608
+            f"AND state IN {ACTIVE} ORDER BY requested_at DESC LIMIT 1"
+        )
+        return self._acq(self.db.execute(sql, (cluster, job_id)).fetchone())
 
-    def in_states(self, *states: str) -> list[dict[str, Any]]:
+    def in_states(self, *states: str) -> list[AcquisitionRow]:
         marks = ",".join("?" * len(states))
         sql = f"SELECT * FROM acquisitions WHERE state IN ({marks}) ORDER BY requested_at"  # noqa: S608
-        return [a for a in (self._acq(r) for r in self.db.execute(sql, states).fetchall()) if a]
+        return self._acqs(self.db.execute(sql, [str(s) for s in states]).fetchall())
 
-    def query(self, **filters: Any) -> list[dict[str, Any]]:
+    def query(self, **filters: Any) -> list[AcquisitionRow]:
         where, args = [], []
-        for key in ("job_id", "user", "uid", "state", "profile"):
+        for key in ("cluster", "job_id", "user", "uid", "state", "profile"):
             if filters.get(key) is not None:
                 where.append(f'"{key}"=?')
                 args.append(filters[key])
@@ -319,35 +389,38 @@ class Store:
         sql = "SELECT * FROM acquisitions" + (" WHERE " + " AND ".join(where) if where else "")  # noqa: S608
         sql += " ORDER BY requested_at DESC LIMIT ?"
         args.append(int(filters.get("limit") or 1000))
-        return [a for a in (self._acq(r) for r in self.db.execute(sql, args).fetchall()) if a]
+        return self._acqs(self.db.execute(sql, args).fetchall())
 
     # -------------------------------------------------------------- holds
-    def holds(self, acq_id: str) -> list[dict[str, Any]]:
-        return self.db.execute("SELECT * FROM holds WHERE acquisition_id=? ORDER BY qpu", (acq_id,)).fetchall()
+    def holds(self, acq_id: str) -> list[HoldRow]:
+        rows = self.db.execute("SELECT * FROM holds WHERE acquisition_id=? ORDER BY qpu", (acq_id,)).fetchall()
+        return cast(list[HoldRow], rows)
 
     def update_hold(self, acq_id: str, qpu: str, **fields: Any) -> None:
         sets = ",".join(f'"{k}"=?' for k in fields)
         sql = f"UPDATE holds SET {sets} WHERE acquisition_id=? AND qpu=?"  # noqa: S608
         self.db.execute(sql, [*fields.values(), acq_id, qpu])
 
-    def failed_releases(self) -> list[dict[str, Any]]:
+    def failed_releases(self) -> list[HoldRow]:
         """Holds whose release at the service failed and is to be retried."""
-        return self.db.execute(
-            "SELECT acquisition_id, qpu, qrmi_token, worker FROM holds "
-            "WHERE state='release_failed' AND qrmi_token IS NOT NULL"
+        rows = self.db.execute(
+            "SELECT * FROM holds WHERE state='release_failed' AND qrmi_token IS NOT NULL"
         ).fetchall()
+        return cast(list[HoldRow], rows)
 
     def occupied(self) -> dict[str, int]:
-        """Slots in use per QPU: holds of acquisitions that are acquiring, granted or releasing."""
+        """Slots in use per QPU: holds of acquisitions that are acquiring, granted or releasing, and
+        holds whose release at the service has not succeeded (the session may still be open)."""
         rows = self.db.execute(
             "SELECT h.qpu AS qpu, COUNT(*) AS n FROM holds h JOIN acquisitions a ON a.id=h.acquisition_id "
-            "WHERE a.state IN ('acquiring','granted','releasing') GROUP BY h.qpu"
+            "WHERE a.state IN ('acquiring','granted','releasing') OR h.state='release_failed' GROUP BY h.qpu"
         ).fetchall()
         return {r["qpu"]: int(r["n"]) for r in rows}
 
     def accounting(self, **filters: Any) -> list[dict[str, Any]]:
         where, args = [], []
         for key, col in (
+            ("cluster", "a.cluster"),
             ("job_id", "a.job_id"),
             ("user", 'a."user"'),
             ("uid", "a.uid"),
@@ -364,8 +437,8 @@ class Store:
             where.append("a.requested_at<?")
             args.append(filters["until"])
         sql = (
-            'SELECT a.id AS acquisition_id, a.job_id, a."user", a.profile, h.qpu, h.qrmi_token, a.state, a.outcome, '
-            "a.message, a.requested_at, a.granted_at, h.acquired_at, h.released_at AS hold_released_at, "
+            'SELECT a.id AS acquisition_id, a.cluster, a.job_id, a."user", a.profile, h.qpu, h.qrmi_token, a.state, '
+            "a.outcome, a.message, a.requested_at, a.granted_at, h.acquired_at, h.released_at AS hold_released_at, "
             "a.released_at, h.state AS hold_state, h.error "
             "FROM holds h JOIN acquisitions a ON a.id=h.acquisition_id"
         )
@@ -390,16 +463,43 @@ class Store:
 
     # -------------------------------------------------------- credentials
     def add_credential(self, digest: str, acq_id: str, qpu: str, kind: str, expires_at: float) -> None:
-        self.db.execute(
-            "INSERT INTO credentials (digest, acquisition_id, qpu, kind, expires_at) VALUES (?,?,?,?,?)",
-            (digest, acq_id, qpu, kind, expires_at),
-        )
+        """Record a job credential (its digest). Per acquisition and QPU at most MAX_BEARERS bearer
+        tokens and MAX_JOB_KEYS job keys are kept: minting more drops the oldest."""
+        keep = MAX_BEARERS if kind == "bearer" else MAX_JOB_KEYS
+        with self.db.transaction():
+            self.db.execute(
+                "INSERT INTO credentials (digest, acquisition_id, qpu, kind, expires_at) VALUES (?,?,?,?,?)",
+                (digest, acq_id, qpu, kind, expires_at),
+            )
+            self.db.execute(
+                "DELETE FROM credentials WHERE digest IN (SELECT digest FROM credentials "
+                "WHERE acquisition_id=? AND qpu=? AND kind=? ORDER BY expires_at DESC LIMIT 1000000000 OFFSET ?)",
+                (acq_id, qpu, kind, keep),
+            )
 
-    def credential(self, digest: str) -> dict[str, Any] | None:
-        return self.db.execute("SELECT * FROM credentials WHERE digest=?", (digest,)).fetchone()
+    def credential(self, digest: str) -> CredentialRow | None:
+        row = self.db.execute("SELECT * FROM credentials WHERE digest=?", (digest,)).fetchone()
+        if row is not None and row["acquisition_id"] in self._revoked_in_memory:
+            row["revoked"] = 1
+        return cast(CredentialRow | None, row)
 
     def revoke_credentials(self, acq_id: str) -> None:
+        """The acquisition's job credentials die now: in memory first (so they die even when the
+        database cannot be written), then in the database."""
+        self._revoked_in_memory.add(acq_id)
         self.db.execute("UPDATE credentials SET revoked=1 WHERE acquisition_id=?", (acq_id,))
+        self._revoked_in_memory.discard(acq_id)
+
+    def prune(self, replay_ttl_s: float) -> None:
+        """Retention: job credentials that expired or were revoked (they answer 401 either way) and
+        munge credentials older than the replay window."""
+        now = time.time()
+        self.db.execute("DELETE FROM credentials WHERE expires_at<? OR revoked=1", (now,))
+        self.db.execute("DELETE FROM seen_credentials WHERE seen_at<?", (now - replay_ttl_s,))
+        self._pruned_at = now
+        for digest, seen in list(self._seen_in_memory.items()):
+            if seen < now - replay_ttl_s:
+                del self._seen_in_memory[digest]
 
     def add_remote_object(self, acq_id: str, qpu: str, remote_id: str, kind: str = "task") -> None:
         self.db.execute(
@@ -412,11 +512,11 @@ class Store:
         row = self.db.execute(
             "SELECT acquisition_id FROM remote_objects WHERE qpu=? AND remote_id=?", (qpu, remote_id)
         ).fetchone()
-        return row["acquisition_id"] if row else None
+        return str(row["acquisition_id"]) if row else None
 
     # -------------------------------------------------------- maintenance
-    def maintenance(self) -> dict[str, dict[str, Any]]:
-        return {r["qpu"]: r for r in self.db.execute("SELECT * FROM maintenance").fetchall()}
+    def maintenance(self) -> dict[str, MaintenanceRow]:
+        return {r["qpu"]: cast(MaintenanceRow, r) for r in self.db.execute("SELECT * FROM maintenance").fetchall()}
 
     def set_maintenance(self, qpu: str, message: str, until: float | None, set_by: str) -> None:
         self.db.execute(
@@ -431,11 +531,22 @@ class Store:
 
     # ------------------------------------------------------ replay cache
     def remember_credential(self, digest: str, ttl_s: float) -> bool:
-        """True when the credential is new; False when it was seen before (a replay)."""
+        """True when the credential is new; False when it was seen before (a replay). While the
+        database cannot be written, seen credentials are kept in memory (munged's own replay
+        check still applies), so a full disk does not lock Slurm out of releases."""
         now = time.time()
-        added = self.db.execute(
-            "INSERT INTO seen_credentials (digest, seen_at) VALUES (?,?) ON CONFLICT DO NOTHING", (digest, now)
-        ).rowcount
+        if digest in self._seen_in_memory:
+            return False
+        try:
+            added = self.db.execute(
+                "INSERT INTO seen_credentials (digest, seen_at) VALUES (?,?) ON CONFLICT DO NOTHING", (digest, now)
+            ).rowcount
+        except StoreUnavailable as exc:
+            if self.db.execute("SELECT 1 FROM seen_credentials WHERE digest=?", (digest,)).fetchone():
+                return False
+            log.warning("replay cache in memory only: %s", exc)
+            self._seen_in_memory[digest] = now
+            return True
         if added != 1:
             return False
         if now - self._pruned_at >= 60:  # prune once a minute; munge credentials expire after their TTL anyway

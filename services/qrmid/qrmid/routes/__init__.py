@@ -1,0 +1,1 @@
+"""qrmid's API routers; each declares who may call it through the dependencies of auth.py."""
