@@ -21,11 +21,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         cfg = config_mod.load(args.config)
+        config_mod.check_files(cfg, args.config)
     except config_mod.ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    scheme = "https" if cfg.listen.tls is not None else "http"
     if args.check:
-        print(f"{args.config}: ok ({len(cfg.twins)} twins, listen {cfg.listen.host}:{cfg.listen.port})")
+        print(f"{args.config}: ok ({len(cfg.twins)} twins, listen {scheme}://{cfg.listen.host}:{cfg.listen.port})")
         return 0
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # A crash in native code (qiskit, aer, sqlite) then leaves every thread's stack in the journal.
@@ -34,12 +36,15 @@ def main(argv: list[str] | None = None) -> int:
 
     from qpu_emulator.app import create_app
 
+    tls = cfg.listen.tls
     uvicorn.run(
         create_app(cfg),
         host=cfg.listen.host,
         port=cfg.listen.port,
         log_level=args.log_level,
         access_log=args.log_level == "debug",
+        ssl_certfile=str(tls.certificate_file) if tls else None,
+        ssl_keyfile=str(tls.key_file) if tls else None,
     )
     return 0
 

@@ -78,7 +78,7 @@ async def iam_token(request: Request) -> IamToken:
     twins = svc.auth.twins_for_api_key(apikey)
     if not twins:
         raise ApiError(400, "Provided API key could not be found.", iam_code="BXNIM0415E")
-    token, exp = svc.auth.issue("apikey:" + apikey[-4:], twins)
+    token, exp = svc.auth.issue(svc.auth.api_key_subject(apikey), twins)
     return IamToken(access_token=token, expires_in=svc.config.token_ttl_s, expiration=exp)
 
 
@@ -247,7 +247,7 @@ class JobCreate(BaseModel):
     backend: str = Field(min_length=1)
     params: dict[str, Any] | None = None
     session_id: str | None = None
-    cost: int | None = Field(default=None, ge=0)
+    cost: int | None = Field(default=None, ge=0, le=2**31 - 1)
     log_level: str | None = None  # clients differ in case ("debug", "WARNING"); not used
     tags: list[str] | None = None
     private: bool | None = None
@@ -314,7 +314,13 @@ def create_job(body: JobCreate, svc: Svc, caller: Caller) -> JobCreated:
             raise ApiError(400, f"Session {body.session_id} runs on another backend.")
         if s["state"] == "closed" or not s["accepting_jobs"]:
             raise ApiError(409, f"Session {body.session_id} is not accepting jobs.")
-    inp = ibm_primitives.check_input(body.program_id, body.params, twin)
+    if svc.test_hooks and body.program_id.startswith("test-crash:"):
+        svc.checkers.check(("crash-for-tests", int(body.program_id.split(":", 1)[1])))
+    bounds = svc.bounds(twin)
+    # Sizes first, in this process and without building anything; then the full check
+    # (circuits built) in a checker process, where a crash or a memory blow-up costs this request only.
+    ibm_primitives.check_input(body.program_id, body.params, twin, bounds, build=False)
+    inp = svc.checkers.check(("ibm", body.program_id, body.params, twin.model_dump_json(), bounds))
     job = Job(
         id=svc.new_id(),
         api="ibm",

@@ -138,7 +138,7 @@ def device_specs(device_type: str, svc: Svc, caller: Caller) -> dict[str, Any]:
 
 class JobSpec(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    runs: int = Field(ge=1)
+    runs: int = Field(ge=1, le=10**9)
     variables: dict[str, Any] | None = None
 
 
@@ -223,9 +223,16 @@ def _batch_doc(svc: Service, b: dict[str, Any], jobs: list[Job], v2: bool) -> di
 @router.post(f"{PREFIX}/v1/batches", tags=["Pasqal batches"])
 def create_batch(body: BatchCreate, svc: Svc, caller: Caller) -> dict[str, Any]:
     twin = svc.twin_for(body.device_type, API, caller, what="Device")
+    twin_json = twin.model_dump_json()
+    checked: set[str] = set()
     for i, spec in enumerate(body.jobs):
         try:
-            pasqal_twin.check_sequence(body.sequence_builder, spec.runs, spec.variables, twin)
+            # Sizes first, from the JSON alone; then the sequence is built in a checker process.
+            pasqal_twin.prescan_sequence(body.sequence_builder, spec.runs, spec.variables, twin)
+            key = json.dumps(spec.variables, sort_keys=True)
+            if key not in checked:  # runs do not change what is built
+                svc.checkers.check(("pasqal", body.sequence_builder, spec.runs, spec.variables, twin_json))
+                checked.add(key)
         except ApiError as exc:
             exc.message = f"jobs[{i}]: {exc.message}" if len(body.jobs) > 1 else exc.message
             raise

@@ -3,7 +3,9 @@ guards every request passes (size limit, vendor-shaped errors)."""
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
@@ -28,10 +30,44 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
+MAX_NUMBER_DIGITS = 30  # integer literals longer than this are refused (no count or id needs more)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_NUMBER_DIGITS:
+        raise ValueError(f"an integer of {len(text)} digits is larger than any value this API takes")
+    return int(text)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} overflows a 64-bit float")
+    return value
+
+
+def json_problem(body: bytes) -> str | None:
+    """Why a JSON body is refused (NaN/Infinity, numbers too large, not UTF-8), or None."""
+    try:
+        json.loads(body, parse_constant=_refuse_constant, parse_int=_bounded_int, parse_float=_finite_float)
+    except RecursionError:
+        return "The request body is nested too deeply."
+    except ValueError as exc:  # JSONDecodeError and our own refusals
+        return f"The request body is not acceptable JSON: {str(exc)[:200]}"
+    return None
+
+
 class BodyLimit:
     """Refuse request bodies over `limit` bytes with 413, in the caller's vendor shape,
-    whether or not the client sent Content-Length. Gzip-encoded bodies (the pasqal-cloud
-    SDK sends them) are inflated here, and the limit holds for the inflated size too."""
+    whether or not the client sent Content-Length (chunked bodies are counted as they
+    arrive and never read past the limit). Gzip/deflate bodies (the pasqal-cloud SDK
+    sends gzip) are inflated here incrementally, and the limit holds for the inflated
+    size too; other encodings get 415. JSON bodies with NaN/Infinity or absurd numbers
+    get 400 before any handler parses them."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -42,10 +78,15 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(path, scope, receive, send)
-            return
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            if not declared.strip().isdigit():
+                await self._error(path, 400, "Content-Length is not a number.", scope, receive, send)
+                return
+            if len(declared.strip()) > 15 or int(declared) > self.limit:
+                await self._refuse(path, scope, receive, send)
+                return
         chunks, size, more = [], 0, True
         while more:
             msg = await receive()
@@ -59,22 +100,39 @@ class BodyLimit:
             chunks.append(body)
             more = msg.get("more_body", False)
         whole = b"".join(chunks)
-        headers = dict(scope.get("headers") or [])
-        if headers.get(b"content-encoding", b"").strip().lower() == b"gzip":
+        encoding = headers.get(b"content-encoding", b"").strip().lower()
+        if encoding in (b"gzip", b"x-gzip", b"deflate"):
+            wbits = 16 + zlib.MAX_WBITS if encoding != b"deflate" else zlib.MAX_WBITS
             try:
-                inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+                inflater = zlib.decompressobj(wbits=wbits)
                 whole = inflater.decompress(whole, self.limit + 1)
                 if len(whole) > self.limit or inflater.unconsumed_tail:
                     await self._refuse(path, scope, receive, send)
                     return
             except zlib.error:
-                resp = errors.response_for(path, 400, "The request body is not valid gzip.")
-                await resp(scope, receive, send)
+                await self._error(
+                    path, 400, f"The request body is not valid {encoding.decode()}.", scope, receive, send
+                )
                 return
             scope = dict(scope)
             scope["headers"] = [
                 (k, v) for k, v in scope["headers"] if k not in (b"content-encoding", b"content-length")
             ] + [(b"content-length", str(len(whole)).encode())]
+        elif encoding not in (b"", b"identity"):
+            await self._error(
+                path,
+                415,
+                f"Content-Encoding {encoding.decode('latin-1')[:40]!r} is not accepted (gzip, deflate).",
+                scope,
+                receive,
+                send,
+            )
+            return
+        if whole and b"json" in headers.get(b"content-type", b"").lower():
+            problem = json_problem(whole)
+            if problem is not None:
+                await self._error(path, 400, problem, scope, receive, send)
+                return
         sent = False
 
         async def replay() -> Message:
@@ -87,7 +145,12 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
-        resp = errors.response_for(path, 413, f"The request body is larger than the {self.limit} bytes allowed.")
+        await self._error(
+            path, 413, f"The request body is larger than the {self.limit} bytes allowed.", scope, receive, send
+        )
+
+    async def _error(self, path: str, status: int, message: str, scope: Scope, receive: Receive, send: Send) -> None:
+        resp = errors.response_for(path, status, message)
         await resp(scope, receive, send)
 
 
@@ -126,7 +189,9 @@ def create_app(config: Config, *, start: bool = True) -> FastAPI:
 
     @app.exception_handler(errors.ApiError)
     async def _api_error(request: Request, exc: errors.ApiError) -> JSONResponse:
-        return _error(request, exc.status, exc.message, solution=exc.solution, iam_code=exc.iam_code)
+        return _error(
+            request, exc.status, exc.message, solution=exc.solution, iam_code=exc.iam_code, retry_after=exc.retry_after
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -147,12 +212,15 @@ def create_app(config: Config, *, start: bool = True) -> FastAPI:
 
     @app.get("/health", tags=["service"])
     def health() -> JSONResponse:
-        ready = svc.scheduler.workers_ready
+        ready = svc.scheduler.workers_ready if svc.checkers.ready > 0 else 0
         body = {
             "status": "ok" if ready > 0 else "starting",
             "version": __version__,
             "workers": config.workers,
-            "workers_ready": ready,
+            "workers_ready": svc.scheduler.workers_ready,
+            "checkers": config.checkers,
+            "checkers_ready": svc.checkers.ready,
+            "checker_crashes": svc.checkers.crashes,
             "queue_depth": svc.scheduler.queue_depth,
             "twins": [{"name": t.name, "backend_name": t.backend_name, "api": t.api} for t in config.twins],
         }

@@ -75,6 +75,14 @@ class Authority:
         sig = _b64(hmac.new(self._key, f"{header}.{payload}".encode(), hashlib.sha256).digest())
         return f"{header}.{payload}.{sig}", exp
 
+    def fingerprint(self, secret: str) -> str:
+        """A stable name for a secret that reveals nothing of it: keyed with the service's own
+        signing key, so it cannot be checked against guesses by anyone who sees it."""
+        return hmac.new(self._key, b"subject|" + secret.encode(), hashlib.sha256).hexdigest()[:16]
+
+    def api_key_subject(self, api_key: str) -> str:
+        return "apikey:" + self.fingerprint(api_key)
+
     def twins_for_api_key(self, api_key: str) -> set[str]:
         return {
             t.name
@@ -119,7 +127,7 @@ class Authority:
 
     def _static_token(self, token: str) -> Principal | None:
         twins = {t.name for t in self._config.twins if any(_same(token, s) for s in t.credentials.tokens)}
-        return Principal("token:" + hashlib.sha256(token.encode()).hexdigest()[:8], frozenset(twins)) if twins else None
+        return Principal("token:" + self.fingerprint(token), frozenset(twins)) if twins else None
 
     def principal(self, authorization: str | None) -> Principal:
         """The caller behind an ``Authorization`` header, or an ApiError(401)."""

@@ -83,9 +83,34 @@ class Twin(_Strict):
         return self
 
 
+class Tls(_Strict):
+    """Serve HTTPS with this certificate (chain, PEM) and its private key (PEM)."""
+
+    certificate_file: Path
+    key_file: Path
+
+
 class Listen(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8480, ge=0, le=65535)
+    tls: Tls | None = None
+
+
+class Limits(_Strict):
+    """Bounds every submission is checked against before anything is built from it."""
+
+    max_instructions: int = Field(default=100_000, gt=0, description="Instructions (statements) per circuit.")
+    max_clbits: int = Field(default=1024, gt=0, description="Classical bits per circuit.")
+    max_inflated_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024, description="Bytes a compressed circuit or array may inflate to."
+    )
+    check_timeout_s: float = Field(default=30, gt=0, description="Seconds a checker may spend on one submission.")
+    checker_memory_bytes: int = Field(
+        default=3 * 1024**3, ge=0, description="Address-space limit of each checker process (0: none)."
+    )
+    worker_memory_bytes: int = Field(
+        default=4 * 1024**3, ge=0, description="Address-space limit of each worker process (0: none)."
+    )
 
 
 class Retention(_Strict):
@@ -98,6 +123,8 @@ class Config(_Strict):
     state_dir: Path = Path("/var/lib/qpu-emulator")
     workers: int = Field(default=2, ge=1, le=64, description="Jobs executed at once (one process each).")
     queue_limit: int = Field(default=200, ge=1, description="Queued jobs accepted before new ones are refused.")
+    checkers: int = Field(default=1, ge=1, le=16, description="Processes that check submissions (one each at a time).")
+    limits: Limits = Field(default_factory=Limits)
     max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     token_ttl_s: int = Field(default=3600, ge=60)
     allow_anonymous: bool = False
@@ -146,3 +173,28 @@ def load(path: str | Path) -> Config:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{p}: not valid YAML ({exc})") from None
     return parse(data or {}, str(p))
+
+
+def check_files(config: Config, source: str = "<config>") -> None:
+    """Files the configuration names exist and are readable (TLS certificate and key)."""
+    tls = config.listen.tls
+    if tls is None:
+        return
+    import ssl
+
+    problems = []
+    for field, path in (("certificate_file", tls.certificate_file), ("key_file", tls.key_file)):
+        try:
+            with open(path, "rb") as f:
+                f.read(1)
+        except OSError as exc:
+            problems.append(f"  listen.tls.{field}: cannot read {path} ({exc.strerror})")
+    if not problems:
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+                str(tls.certificate_file), str(tls.key_file)
+            )
+        except (ssl.SSLError, OSError) as exc:
+            problems.append(f"  listen.tls: the certificate and key cannot be used together ({exc})")
+    if problems:
+        raise ConfigError("\n".join([f"{source}: invalid emulator configuration", *problems]))

@@ -21,18 +21,40 @@ PASQAL_PREFIXES = ("/core-fast/",)
 PASQAL_AUTH_PREFIXES = ("/auth/",)
 
 # Numeric codes in IBM's error bodies: ours, stable, one per kind of problem.
-IBM_CODES = {400: 1400, 401: 1401, 403: 1403, 404: 1404, 405: 1405, 409: 1409, 413: 1413, 422: 1422, 429: 1429}
+IBM_CODES = {
+    400: 1400,
+    401: 1401,
+    403: 1403,
+    404: 1404,
+    405: 1405,
+    409: 1409,
+    411: 1411,
+    413: 1413,
+    415: 1415,
+    422: 1422,
+    429: 1429,
+    503: 1503,
+}
 
 
 class ApiError(Exception):
     """An error a handler raises; rendered in the caller's vendor shape."""
 
-    def __init__(self, status: int, message: str, *, solution: str = "", iam_code: str = "BXNIM0415E") -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        solution: str = "",
+        iam_code: str = "BXNIM0415E",
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.solution = solution
         self.iam_code = iam_code
+        self.retry_after = retry_after
 
 
 def surface(path: str) -> str:
@@ -66,7 +88,14 @@ def body_for(path: str, status: int, message: str, solution: str = "", iam_code:
 
 
 def response_for(
-    path: str, status: int, message: str, solution: str = "", iam_code: str = "BXNIM0415E"
+    path: str,
+    status: int,
+    message: str,
+    solution: str = "",
+    iam_code: str = "BXNIM0415E",
+    retry_after: int | None = None,
 ) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     return JSONResponse(body_for(path, status, message, solution, iam_code), status_code=status, headers=headers)

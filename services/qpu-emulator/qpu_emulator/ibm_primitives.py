@@ -7,6 +7,7 @@ job exists; execution happens in a worker process (see workers.py).
 
 from __future__ import annotations
 
+import math
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from qpu_emulator import limits
 from qpu_emulator.config import Twin
 from qpu_emulator.errors import ApiError
 
@@ -45,13 +47,13 @@ class PrimitiveInput:
 
 
 # Only the reference importer (qiskit-qasm3-import). Qiskit's native importer
-# (`loads_experimental`) crashed the whole service with SIGSEGV inside the parser,
-# even with calls serialised (faulthandler showed one thread in it, the others
-# idle), and it rejects what transpiled circuits commonly contain (`ecr`, constant
-# expressions such as `pi/2`), so most inputs fell back to the reference importer
-# anyway: ~2-5 ms for a 5-qubit ISA circuit. The lock keeps the pure-Python parser
-# (not documented as thread-safe) to one request thread at a time.
+# (`loads_experimental`) rejects what transpiled circuits commonly contain (`ecr`,
+# constant expressions such as `pi/2`). Circuits are only ever built in a checker or
+# worker process, one request at a time (see checker.py): never in the API process.
 _QASM_LOCK = threading.Lock()
+
+# How many bytes a compressed QPY circuit or ndarray may inflate to when no bounds are given.
+DEFAULT_BOUNDS = limits.Bounds(num_qubits=64, max_clbits=1024, max_instructions=100_000, max_inflated_bytes=16 << 20)
 
 
 def parse_qasm(text: str) -> Any:
@@ -63,44 +65,87 @@ def parse_qasm(text: str) -> Any:
         return qasm3.loads(text)
 
 
-def _unpack(value: str) -> bytes:
+def _b64(value: str, bounds: limits.Bounds, what: str) -> bytes:
     import base64
-    import zlib
+    import binascii
 
-    raw = base64.standard_b64decode(value)
+    if len(value) > 4 * (bounds.max_inflated_bytes // 3 + 1):
+        raise ApiError(400, f"{what} is larger than the {bounds.max_inflated_bytes} bytes allowed.")
     try:
-        return zlib.decompress(raw)
-    except zlib.error:
-        return raw  # qiskit-ibm-runtime compresses; tolerate clients that do not
+        return base64.standard_b64decode(value)
+    except (binascii.Error, ValueError):
+        raise ApiError(400, f"{what} is not valid base64.") from None
 
 
-def load_circuit(item: Any) -> Any:
-    """A PUB's circuit: an OpenQASM 3 string (QRMI), or a QPY-encoded circuit as
-    qiskit-ibm-runtime sends it (``{"__type__": "QuantumCircuit", "__value__": base64}``)."""
+def _unpack(value: str, bounds: limits.Bounds = DEFAULT_BOUNDS, what: str = "the payload") -> bytes:
+    """base64, then zlib if compressed (qiskit-ibm-runtime compresses; tolerate clients that do not),
+    never inflating past the bounds."""
+    return limits.maybe_inflate(_b64(value, bounds, what), bounds.max_inflated_bytes, what)
+
+
+def qpy_bytes(item: dict[str, Any], bounds: limits.Bounds, where: str) -> bytes:
+    """The QPY bytes of an encoded circuit, inflated with a bound and with headers within the bounds."""
+    data = _unpack(item["__value__"], bounds, f"{where}: the QPY circuit")
+    limits.check_qpy_header(data, bounds, where)
+    return data
+
+
+def is_qpy(item: Any) -> bool:
+    return (
+        isinstance(item, dict) and item.get("__type__") == "QuantumCircuit" and isinstance(item.get("__value__"), str)
+    )
+
+
+def prescan_circuit(item: Any, bounds: limits.Bounds, where: str) -> None:
+    """Sizes a PUB's circuit declares, from its text or QPY headers: nothing is built."""
     if isinstance(item, str):
-        return parse_qasm(item)
-    if isinstance(item, dict) and item.get("__type__") == "QuantumCircuit" and isinstance(item.get("__value__"), str):
+        limits.check_qasm_text(item, bounds, where)
+    elif is_qpy(item):
+        qpy_bytes(item, bounds, where)
+
+
+def load_circuit(item: Any, bounds: limits.Bounds = DEFAULT_BOUNDS, where: str = "circuit") -> Any:
+    """A PUB's circuit: an OpenQASM 3 string (QRMI), or a QPY-encoded circuit as
+    qiskit-ibm-runtime sends it (``{"__type__": "QuantumCircuit", "__value__": base64}``).
+    Declared sizes are checked against the bounds before anything is built."""
+    if isinstance(item, str):
+        limits.check_qasm_text(item, bounds, where)
+        circuit = parse_qasm(item)
+    elif is_qpy(item):
         import io
 
         from qiskit import qpy
 
+        data = qpy_bytes(item, bounds, where)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            circuits = qpy.load(io.BytesIO(_unpack(item["__value__"])))
+            circuits = qpy.load(io.BytesIO(data))
         if len(circuits) != 1:
             raise ValueError(f"expected one circuit in the QPY payload, found {len(circuits)}")
-        return circuits[0]
-    raise TypeError("not an OpenQASM 3 string or a QPY-encoded circuit")
+        circuit = circuits[0]
+    else:
+        raise TypeError("not an OpenQASM 3 string or a QPY-encoded circuit")
+    if len(circuit.data) > bounds.max_instructions:
+        raise ApiError(
+            400, f"{where}: the circuit has {len(circuit.data)} instructions; at most {bounds.max_instructions}."
+        )
+    if circuit.num_clbits > bounds.max_clbits:
+        raise ApiError(
+            400, f"{where}: the circuit has {circuit.num_clbits} classical bits; at most {bounds.max_clbits}."
+        )
+    return circuit
 
 
-def decode_array(value: Any) -> Any:
+def decode_array(value: Any, bounds: limits.Bounds = DEFAULT_BOUNDS, where: str = "params") -> Any:
     """Parameter values: plain nested lists, or an encoded ndarray (``{"__type__": "ndarray"}``)."""
     if isinstance(value, dict) and value.get("__type__") == "ndarray":
         inner = value.get("__value__")
         if isinstance(inner, str):
             import io
 
-            return np.load(io.BytesIO(_unpack(inner)), allow_pickle=False)
+            data = _unpack(inner, bounds, f"{where}: parameter values")
+            limits.check_npy_header(data, bounds.max_inflated_bytes, where)
+            return np.load(io.BytesIO(data), allow_pickle=False)
         return np.asarray(inner)
     return value
 
@@ -120,8 +165,29 @@ def _positive_int(value: Any, what: str) -> int:
     return value
 
 
-def check_input(program: str, params: Any, twin: Twin) -> PrimitiveInput:
-    """Validate a primitive's params against the twin; raises ApiError(400) naming the problem."""
+def _precision(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise ApiError(400, f"{what} must be a finite non-negative number, got {value!r}.")
+    if 0 < value < 1e-4:
+        raise ApiError(400, f"{what} {value!r} would need more shots than any backend runs; use at least 1e-4.")
+    return float(value)
+
+
+def bounds_for(twin: Twin, max_clbits: int, max_instructions: int, max_inflated_bytes: int) -> limits.Bounds:
+    return limits.Bounds(twin.num_qubits, max_clbits, max_instructions, max_inflated_bytes)
+
+
+def check_input(
+    program: str, params: Any, twin: Twin, bounds: limits.Bounds | None = None, *, build: bool = True
+) -> PrimitiveInput:
+    """Validate a primitive's params against the twin; raises ApiError(400) naming the problem.
+
+    With ``build=False`` (the API process) only what can be read without building a
+    circuit is checked: the shape, shots, precision, and every size a circuit declares.
+    With ``build=True`` (a checker process) the circuits are built and checked too."""
+    bounds = bounds or bounds_for(
+        twin, DEFAULT_BOUNDS.max_clbits, DEFAULT_BOUNDS.max_instructions, DEFAULT_BOUNDS.max_inflated_bytes
+    )
     if program not in ("sampler", "estimator"):
         raise ApiError(400, f"Unknown program_id {program!r}: this emulator runs 'sampler' and 'estimator'.")
     if not isinstance(params, dict):
@@ -135,8 +201,8 @@ def check_input(program: str, params: Any, twin: Twin) -> PrimitiveInput:
     if not isinstance(options, dict):
         raise ApiError(400, "params.options must be a JSON object.")
     seed = _opt(options, "simulator", "seed_simulator")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise ApiError(400, "params.options.simulator.seed_simulator must be an integer.")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63):
+        raise ApiError(400, "params.options.simulator.seed_simulator must be an integer in [0, 2**63).")
     default_shots = params.get("shots") or options.get("default_shots") or DEFAULT_SHOTS
     default_precision = params.get("precision") or options.get("default_precision") or DEFAULT_PRECISION
     pubs = []
@@ -146,17 +212,25 @@ def check_input(program: str, params: Any, twin: Twin) -> PrimitiveInput:
         if not isinstance(items, list) or not items or not isinstance(items[0], str | dict):
             raise ApiError(400, f"{where} must be a list starting with an OpenQASM 3 string.")
         qasm = items[0]
-        try:
-            circuit = load_circuit(qasm)
-        except Exception as exc:  # the importers raise several types; all mean bad input here
-            what = "OpenQASM 3" if isinstance(qasm, str) else "the QPY circuit"
-            raise ApiError(400, f"{where}: {what} could not be parsed: {str(exc).strip()[:300]}") from None
-        if circuit.num_qubits > twin.num_qubits:
-            raise ApiError(
-                400,
-                f"{where}: the circuit uses {circuit.num_qubits} qubits but {twin.backend_name} has {twin.num_qubits}.",
-                solution="Transpile the circuit for this backend's target.",
-            )
+        if not isinstance(qasm, str) and not is_qpy(qasm):
+            raise ApiError(400, f"{where}: the circuit must be an OpenQASM 3 string or a QPY-encoded circuit.")
+        prescan_circuit(qasm, bounds, where)
+        circuit = None
+        if build:
+            try:
+                circuit = load_circuit(qasm, bounds, where)
+            except (ApiError, MemoryError, RecursionError):
+                raise
+            except Exception as exc:  # the importers raise several types; all mean bad input here
+                what = "OpenQASM 3" if isinstance(qasm, str) else "the QPY circuit"
+                raise ApiError(400, f"{where}: {what} could not be parsed: {str(exc).strip()[:300]}") from None
+            if circuit.num_qubits > twin.num_qubits:
+                raise ApiError(
+                    400,
+                    f"{where}: the circuit uses {circuit.num_qubits} qubits but {twin.backend_name} has "
+                    f"{twin.num_qubits}.",
+                    solution="Transpile the circuit for this backend's target.",
+                )
         if program == "sampler":
             if len(items) > 3:
                 raise ApiError(400, f"{where}: a sampler PUB is [circuit, parameter_values, shots].")
@@ -166,33 +240,36 @@ def check_input(program: str, params: Any, twin: Twin) -> PrimitiveInput:
             )
             if shots > twin.max_shots:
                 raise ApiError(400, f"{where}: {shots} shots exceed the {twin.max_shots} {twin.backend_name} accepts.")
-            if circuit.num_clbits == 0:
+            if circuit is not None and circuit.num_clbits == 0:
                 raise ApiError(400, f"{where}: the circuit measures nothing; a sampler PUB needs measurements.")
-            pub = Pub(qasm, _check_values(values, circuit, where), shots=shots)
+            checked = _check_values(values, circuit, where, bounds) if circuit is not None else values
+            pub = Pub(qasm, checked, shots=shots)
         else:
             if len(items) < 2 or len(items) > 4:
                 raise ApiError(
                     400, f"{where}: an estimator PUB is [circuit, observables, parameter_values, precision]."
                 )
             values = items[2] if len(items) > 2 else None
-            precision = items[3] if len(items) > 3 and items[3] is not None else default_precision
-            if isinstance(precision, bool) or not isinstance(precision, int | float) or precision < 0:
-                raise ApiError(400, f"{where}: precision must be a non-negative number.")
+            precision = _precision(
+                items[3] if len(items) > 3 and items[3] is not None else default_precision, f"{where} precision"
+            )
             pub = Pub(
                 qasm,
-                _check_values(values, circuit, where),
-                observables=_check_observables(items[1], circuit, where),
-                precision=float(precision),
+                _check_values(values, circuit, where, bounds) if circuit is not None else values,
+                observables=_check_observables(items[1], circuit, where) if circuit is not None else items[1],
+                precision=precision,
             )
             pub.shots = int(min(twin.max_shots, max(1, round(1 / precision**2)))) if precision > 0 else 0
         pubs.append(pub)
     return PrimitiveInput(program, pubs, bool(params.get("support_qiskit", False)), seed, options)
 
 
-def _check_values(values: Any, circuit: Any, where: str) -> Any:
+def _check_values(values: Any, circuit: Any, where: str, bounds: limits.Bounds = DEFAULT_BOUNDS) -> Any:
     n = circuit.num_parameters
     try:
-        values = decode_array(values)
+        values = decode_array(values, bounds, where)
+    except ApiError:
+        raise
     except Exception:  # a broken encoding is bad input like any other
         raise ApiError(400, f"{where}: parameter values could not be decoded.") from None
     if isinstance(values, np.ndarray):
@@ -207,6 +284,8 @@ def _check_values(values: Any, circuit: Any, where: str) -> Any:
         arr = np.asarray(values, dtype=float)
     except (TypeError, ValueError):
         raise ApiError(400, f"{where}: parameter values must be a (nested) list of numbers.") from None
+    if not np.all(np.isfinite(arr)):
+        raise ApiError(400, f"{where}: parameter values must be finite numbers (no NaN or infinity).")
     if arr.ndim == 0 or arr.shape[-1] != n:
         raise ApiError(
             400, f"{where}: parameter values have last dimension {arr.shape[-1:]} but the circuit has {n} parameters."

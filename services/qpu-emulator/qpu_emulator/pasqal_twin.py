@@ -16,6 +16,7 @@ import warnings
 from collections import Counter
 from typing import Any
 
+from qpu_emulator import limits
 from qpu_emulator.config import PulserDevice, Twin
 from qpu_emulator.errors import ApiError
 
@@ -89,8 +90,9 @@ def _load_sequence(text: str) -> Any:
         return Sequence.from_abstract_repr(text)
 
 
-def check_sequence(text: Any, runs: Any, variables: Any, twin: Twin) -> int:
-    """Validate a serialised sequence for the twin; returns the runs. Raises ApiError(400)."""
+def prescan_sequence(text: Any, runs: Any, variables: Any, twin: Twin) -> int:
+    """What can be checked without building the sequence: runs, register size, every
+    duration the JSON states, the variables. Returns the runs. Raises ApiError(400)."""
     assert twin.pulser_device is not None
     dev = twin.pulser_device
     if not isinstance(text, str) or not text.strip():
@@ -100,6 +102,24 @@ def check_sequence(text: Any, runs: Any, variables: Any, twin: Twin) -> int:
     limit = min(dev.max_runs, twin.max_shots)
     if runs > limit:
         raise ApiError(400, f"{runs} runs exceed the {limit} the device {twin.backend_name} accepts.")
+    limits.check_sequence_text(text, variables, dev.max_atom_num, dev.max_sequence_duration_ns)
+    return runs
+
+
+def _check_duration(seq: Any, dev: PulserDevice, twin: Twin) -> None:
+    duration = seq.get_duration()
+    if duration > dev.max_sequence_duration_ns:
+        raise ApiError(
+            400,
+            f"The sequence lasts {duration} ns; {twin.backend_name} allows at most {dev.max_sequence_duration_ns} ns.",
+        )
+
+
+def check_sequence(text: Any, runs: Any, variables: Any, twin: Twin) -> int:
+    """Validate a serialised sequence for the twin; returns the runs. Raises ApiError(400)."""
+    assert twin.pulser_device is not None
+    dev = twin.pulser_device
+    prescan_sequence(text, runs, variables, twin)
     try:
         seq = _load_sequence(text)
     except Exception as exc:  # Pulser raises several types for a bad serialisation
@@ -114,6 +134,7 @@ def check_sequence(text: Any, runs: Any, variables: Any, twin: Twin) -> int:
             if not isinstance(variables, dict):
                 raise ApiError(400, "The sequence is parametrized: jobs[].variables must give its values.")
             seq = seq.build(**variables)
+        _check_duration(seq, dev, twin)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             seq.switch_device(build_device(dev), strict=False)
@@ -121,7 +142,7 @@ def check_sequence(text: Any, runs: Any, variables: Any, twin: Twin) -> int:
         raise
     except Exception as exc:  # the device's limits, as Pulser reports them
         raise ApiError(400, f"The sequence does not fit device {twin.backend_name}: {str(exc)[:300]}") from None
-    return runs
+    return int(runs)
 
 
 def _apply_readout(counts: Counter[str], p_fp: float, p_fn: float, rng: Any) -> Counter[str]:
@@ -147,9 +168,11 @@ def run_sequence(text: str, runs: int, variables: Any, twin: Twin, seed: int | N
 
     assert twin.pulser_device is not None
     dev = twin.pulser_device
+    prescan_sequence(text, runs, variables, twin)
     seq = _load_sequence(text)
     if seq.is_parametrized():
         seq = seq.build(**(variables or {}))
+    _check_duration(seq, dev, twin)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         seq = seq.switch_device(build_device(dev), strict=False)

@@ -12,12 +12,12 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
-import multiprocessing as mp
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+from qpu_emulator import procs
 from qpu_emulator.config import Config
 from qpu_emulator.errors import ApiError
 from qpu_emulator.metrics import Metrics
@@ -31,9 +31,10 @@ WORKER_START_TIMEOUT_S = 120.0
 
 
 class _Slot:
-    def __init__(self, index: int, ctx: Any) -> None:
+    def __init__(self, index: int, ctx: Any, memory_bytes: int = 0) -> None:
         self.index = index
         self._ctx = ctx
+        self._memory_bytes = memory_bytes
         self.proc: Any = None
         self.conn: Any = None
         self.ready = False
@@ -43,9 +44,12 @@ class _Slot:
 
         parent, child = self._ctx.Pipe()
         self.proc = self._ctx.Process(
-            target=worker.main, args=(child,), name=f"qpu-emulator-worker-{self.index}", daemon=True
+            target=worker.main,
+            args=(child, self._memory_bytes, self.index),
+            name=f"qpu-emulator-worker-{self.index}",
+            daemon=True,
         )
-        self.proc.start()
+        procs.start_process(self.proc)
         child.close()
         self.conn = parent
         if not parent.poll(WORKER_START_TIMEOUT_S):
@@ -83,8 +87,8 @@ class Scheduler:
         self._cv = threading.Condition()
         self._cancel_running: dict[str, threading.Event] = {}
         self._stopping = False
-        self._ctx = mp.get_context("spawn")
-        self._slots = [_Slot(i, self._ctx) for i in range(config.workers)]
+        self._ctx = procs.context()
+        self._slots = [_Slot(i, self._ctx, config.limits.worker_memory_bytes) for i in range(config.workers)]
         self._threads: list[threading.Thread] = []
         self.on_finished: Callable[[Job], None] | None = None
         metrics.queue_depth.set_function(lambda: len(self._queue))
@@ -135,8 +139,12 @@ class Scheduler:
     # -- submitting and cancelling -------------------------------------------------
     def submit(self, job: Job) -> None:
         with self._cv:
+            if self._stopping:
+                raise ApiError(503, "The emulator is restarting; retry shortly.", retry_after=5)
             if len(self._queue) >= self._config.queue_limit:
-                raise ApiError(429, f"The emulator queue is full ({self._config.queue_limit} jobs); retry later.")
+                raise ApiError(
+                    429, f"The emulator queue is full ({self._config.queue_limit} jobs); retry later.", retry_after=10
+                )
             self._store.add_job(job)
             self._queue.append(job.id)
             self._cv.notify()
@@ -225,8 +233,7 @@ class Scheduler:
                 try:
                     reply = slot.conn.recv()
                 except (EOFError, OSError):
-                    reply = ("error", "the worker process died", "worker died during execution\n", 0.0)
-                    slot.kill()
+                    reply = self._died(slot)
                 break
             with self._cv:
                 event = self._cancel_running.get(job_id)
@@ -265,8 +272,7 @@ class Scheduler:
                 self._finished(job_id)
                 return
             if not slot.proc.is_alive():
-                reply = ("error", "the worker process died", "worker died during execution\n", 0.0)
-                slot.kill()
+                reply = self._died(slot)
                 break
         now = time.time()
         if reply[0] == "ok":
@@ -283,6 +289,15 @@ class Scheduler:
                 job_id, FAILED, only_from=(RUNNING,), finished=now, error=message, logs=job.logs + logs
             )
         self._finished(job_id)
+
+    def _died(self, slot: _Slot) -> tuple[str, str, str, float]:
+        """The reply for a job whose worker died under it; the slot gets a fresh worker for the next job."""
+        slot.proc.join(2)
+        how = procs.describe_exit(slot.proc.exitcode)
+        log.error("worker %d died while executing a job (%s); starting a new one", slot.index, how)
+        slot.kill()
+        message = f"the worker process executing this job died ({how}); other jobs are unaffected"
+        return ("error", message, f"worker died during execution ({how})\n", 0.0)
 
     def _finished(self, job_id: str) -> None:
         with self._cv:

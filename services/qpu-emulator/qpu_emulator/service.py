@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 
 from qpu_emulator.auth import Authority, Principal, load_signing_key
+from qpu_emulator.checker import CheckerPool
 from qpu_emulator.config import Config, Twin
 from qpu_emulator.errors import ApiError
+from qpu_emulator.limits import Bounds
 from qpu_emulator.metrics import Metrics
 from qpu_emulator.scheduler import Scheduler
 from qpu_emulator.store import Store
@@ -18,20 +21,30 @@ API_NAMES = {"ibm": "IBM Quantum", "pasqal-cloud": "Pasqal Cloud"}
 class Service:
     def __init__(self, config: Config) -> None:
         self.config = config
+        # Test-only requests that crash a checker on purpose; never set by the role.
+        self.test_hooks = os.environ.get("QPU_EMULATOR_TEST_HOOKS") == "1"
         Path(config.state_dir).mkdir(parents=True, exist_ok=True)
         self.store = Store(Path(config.state_dir) / "jobs.sqlite3")
         self.auth = Authority(config, load_signing_key(config))
         self.metrics = Metrics()
         self.metrics.watch_jobs(self.store.counts_by_twin_state, [t.name for t in config.twins])
         self.scheduler = Scheduler(config, self.store, self.metrics)
+        lim = config.limits
+        self.checkers = CheckerPool(config.checkers, lim.checker_memory_bytes, lim.check_timeout_s)
 
     def start(self) -> None:
         self.store.purge(self.config.retention.max_jobs, self.config.retention.max_age_s)
+        self.checkers.start()
         self.scheduler.start()
 
     def stop(self) -> None:
+        self.checkers.stop()
         self.scheduler.stop()
         self.store.close()
+
+    def bounds(self, twin: Twin) -> Bounds:
+        lim = self.config.limits
+        return Bounds(twin.num_qubits, lim.max_clbits, lim.max_instructions, lim.max_inflated_bytes)
 
     def twin_for(self, name: str, api: str, principal: Principal, what: str = "Backend") -> Twin:
         """The twin called `name` on this API that the caller may use; 404/403 otherwise."""

@@ -40,7 +40,10 @@ def _execute(msg: dict[str, Any], runtimes: dict[str, Any]) -> tuple[str, str, i
     return json.dumps(doc), logs, int(params["runs"])
 
 
-def main(conn: Connection) -> None:
+def main(conn: Connection, memory_bytes: int = 0, index: int = 0) -> None:
+    from qpu_emulator import procs
+
+    procs.limit_child(memory_bytes, f"qpuemu-worker{index}")
     warnings.simplefilter("ignore")
     # Import the heavy simulators once, before saying ready.
     import pulser_simulation  # noqa: F401
@@ -62,6 +65,10 @@ def main(conn: Connection) -> None:
         try:
             text, logs, shots = _execute(msg, runtimes)
             conn.send(("ok", text, logs, time.perf_counter() - t0, shots))
+        except MemoryError:
+            runtimes.clear()  # drop what can be dropped; the reply is small
+            detail = f"the job needs more memory than a worker may use ({memory_bytes} bytes)"
+            conn.send(("error", detail, f"execution failed: {detail}\n", time.perf_counter() - t0))
         except Exception as exc:  # a job's failure is reported, the worker lives on
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             conn.send(("error", detail[:2000], f"execution failed: {detail[:2000]}\n", time.perf_counter() - t0))

@@ -128,6 +128,8 @@ def write_config(state_dir: Path, port: int, **overrides: Any) -> Path:
         "max_request_bytes": 256 * 1024,
         "token_ttl_s": 600,
         "retention": {"max_jobs": 500, "max_age_s": 86400},
+        "checkers": 1,
+        "limits": {"max_instructions": 5000, "max_clbits": 64, "max_inflated_bytes": 1024 * 1024},
         "twins": twins(),
     }
     cfg.update(overrides)
@@ -137,7 +139,29 @@ def write_config(state_dir: Path, port: int, **overrides: Any) -> Path:
     return path
 
 
-def start(state_dir: Path, port: int | None = None, **overrides: Any) -> Emulator:
+# Every service the tests start runs under this address-space limit (inherited by its worker and
+# checker processes), so an attack that gets past a bound fails there instead of taking gigabytes
+# of the shared test machine.
+SERVICE_RLIMIT_AS = 6 * 1024**3
+
+
+def _limit_memory(limit: int) -> Any:
+    def apply() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return apply
+
+
+def start(
+    state_dir: Path,
+    port: int | None = None,
+    *,
+    rlimit_as: int = SERVICE_RLIMIT_AS,
+    env: dict[str, str] | None = None,
+    **overrides: Any,
+) -> Emulator:
     port = port or free_port()
     path = write_config(state_dir, port, **overrides)
     log = open(state_dir / "service.log", "ab")  # noqa: SIM115 - closed with the process
@@ -145,7 +169,8 @@ def start(state_dir: Path, port: int | None = None, **overrides: Any) -> Emulato
         [sys.executable, "-m", "qpu_emulator", "--config", str(path)],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        preexec_fn=_limit_memory(rlimit_as),  # noqa: PLW1509 - no threads in the test process yet matter here
     )
     emu = Emulator(f"http://127.0.0.1:{port}", state_dir, path, proc)
     deadline = time.time() + 180
@@ -154,13 +179,49 @@ def start(state_dir: Path, port: int | None = None, **overrides: Any) -> Emulato
             raise RuntimeError("emulator exited:\n" + (state_dir / "service.log").read_text()[-3000:])
         try:
             status, body = emu.json("GET", "/health")
-            if status == 200 and body["workers_ready"] == body["workers"]:
+            if (
+                status == 200
+                and body["workers_ready"] == body["workers"]
+                and body.get("checkers_ready", 0) == body.get("checkers", 0)
+            ):
                 return emu
         except (OSError, ValueError):
             pass
         time.sleep(0.3)
     stop(emu)
     raise RuntimeError("emulator did not become ready:\n" + (state_dir / "service.log").read_text()[-3000:])
+
+
+def children(pid: int) -> dict[int, str]:
+    """The service's child processes: pid -> name (/proc/<pid>/comm, e.g. qpuemu-worker0)."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            comm = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == pid:
+            out[int(entry.name)] = comm
+    return out
+
+
+def rss_bytes(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def tree_rss(pid: int) -> int:
+    """Resident memory of the service and its worker and checker processes, bytes."""
+    return rss_bytes(pid) + sum(rss_bytes(c) for c in children(pid))
 
 
 def stop(emu: Emulator) -> None:
