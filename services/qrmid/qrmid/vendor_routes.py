@@ -370,25 +370,21 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
         raise Refused(400, "the request body is not valid JSON") from None
     if not isinstance(doc, dict):
         raise Refused(400, "the request body must be a JSON object")
-    if _depth(doc) > MAX_JSON_DEPTH:
+    if _too_deep(doc):
         raise Refused(400, "the request body is nested too deeply")
     return doc
 
 
-def _depth(doc: Any) -> int:
-    depth, level = 0, [doc]
-    while level:
+def _too_deep(doc: Any) -> bool:
+    level, depth = [doc], 0
+    while True:
+        containers = [v for v in level if isinstance(v, dict | list)]
+        if not containers:
+            return False
         depth += 1
-        nxt: list[Any] = []
-        for v in level:
-            if isinstance(v, dict):
-                nxt.extend(v.values())
-            elif isinstance(v, list):
-                nxt.extend(v)
-        level = nxt
         if depth > MAX_JSON_DEPTH:
-            break
-    return depth - 1
+            return True
+        level = [x for c in containers for x in (c.values() if isinstance(c, dict) else c)]
 
 
 def _dump(doc: dict[str, Any]) -> bytes:
