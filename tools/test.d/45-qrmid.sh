@@ -2,6 +2,8 @@
 # Real components: munged with its own key and socket, the qpu-emulator on 127.0.0.1,
 # the qrmi library; the plugin suite also runs slurmctld/slurmd on 127.0.0.1.
 set -euo pipefail
+# qrmid's code type-checks strictly against the node environment it runs in
+.venv/bin/mypy --strict --python-executable .venv-node/bin/python services/qrmid/qrmid
 (cd services/qrmid && timeout 1200 ../../.venv-node/bin/python -m pytest -q -p no:cacheprovider tests)
 if [ -f services/spank-qrmid/tests/run.sh ]; then
   timeout 1200 bash services/spank-qrmid/tests/run.sh
