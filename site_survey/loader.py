@@ -2,6 +2,14 @@
 
 All problems are collected and raised together as :class:`SiteModelError`,
 with the YAML line of each offending field where it can be found.
+
+Parsing is bounded before anything is built from the document: the file size
+(:data:`MAX_INPUT_BYTES`), the nesting depth (:data:`MAX_DEPTH`) and the number
+of nodes that aliases add when expanded (at most the number of nodes written,
+and never less than :data:`MIN_ALIAS_BUDGET`), so a few KB of anchors and
+aliases ("billion laughs", merge keys ``<<`` included) or a recursive alias is
+refused with a message instead of exhausting time or memory here, in the
+Ansible inventory plugin, or later in whatever serialises the model.
 """
 
 from __future__ import annotations
@@ -43,16 +51,142 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = Fal
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+MAX_INPUT_BYTES = 16 * 1024 * 1024  # a 10,000-host site is about 1 MiB
+MAX_DEPTH = 64  # the model itself nests about 8 levels
+MIN_ALIAS_BUDGET = 10_000
+
+
+def _check_bounds(root: yaml.Node) -> None:
+    """Refuse a composed document whose expansion (aliases followed) is too big, too deep or cyclic.
+
+    Aliases make the composed document a graph whose nodes are shared; this
+    visits each distinct collection once, memoising its expanded size and
+    depth, so the check costs what the written document costs, not what it
+    would expand to.
+    """
+    memo: dict[int, tuple[int, int]] = {}  # id(collection) -> (expanded nodes, expanded depth)
+    active: set[int] = set()
+    written = 0
+    first_big: list[yaml.Node] = []
+
+    def visit(node: yaml.Node, level: int) -> tuple[int, int]:
+        nonlocal written
+        key = id(node)
+        known = memo.get(key)
+        if known is not None:
+            return known
+        if key in active:
+            raise _BoundsError(
+                "a recursive alias: an anchor is used inside its own value (e.g. `&a [*a]`); the document would "
+                "be infinite. Write the value out or drop the alias",
+                node.start_mark.line + 1,
+            )
+        if level > MAX_DEPTH:
+            raise _BoundsError(
+                f"the document nests deeper than {MAX_DEPTH} levels; the site model needs far fewer. "
+                "Flatten the nested value",
+                node.start_mark.line + 1,
+            )
+        active.add(key)
+        size, depth = 1, 1
+        children = node.value if isinstance(node, yaml.SequenceNode) else [n for pair in node.value for n in pair]
+        for child in children:
+            if isinstance(child, yaml.ScalarNode):
+                size += 1
+                written += 1
+                depth = max(depth, 2)
+            else:
+                child_size, child_depth = visit(child, level + 1)
+                size += child_size
+                depth = max(depth, child_depth + 1)
+        active.discard(key)
+        written += 1
+        if depth > MAX_DEPTH:
+            raise _BoundsError(
+                f"aliases make the document nest deeper than {MAX_DEPTH} levels; write the values out",
+                node.start_mark.line + 1,
+            )
+        if not first_big and size - written > MIN_ALIAS_BUDGET and size > 2 * written:
+            first_big.append(node)  # where the expansion first outgrows the document: the line to report
+        memo[key] = (size, depth)
+        return size, depth
+
+    if isinstance(root, yaml.ScalarNode):
+        return
+    expanded, _ = visit(root, 1)
+    if expanded - written > MIN_ALIAS_BUDGET and expanded > 2 * written:
+        where = first_big[0] if first_big else root
+        raise _BoundsError(
+            f"aliases expand the document to {expanded:,} nodes from {written:,} written; aliases may at most "
+            f"double a document (or add {MIN_ALIAS_BUDGET:,} nodes to a small one). This is what an alias bomb "
+            "(\"billion laughs\") looks like: write the values out or use fewer nested aliases",
+            where.start_mark.line + 1,
+        )
+
+
+class _BoundsError(Exception):
+    def __init__(self, message: str, line: int | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+def _compose(text: str, source: str) -> tuple[_Loader, yaml.Node | None]:
+    """Compose the text into a node graph (aliases shared, not expanded) and check its bounds."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_INPUT_BYTES:
+        raise SiteModelError(
+            source,
+            [Problem("", f"the file is too large ({size:,} bytes); a site model is at most {MAX_INPUT_BYTES:,} bytes")],
+        )
+    loader = _Loader(text)
+    try:
+        root = loader.get_single_node()
+    except yaml.YAMLError as exc:
+        loader.dispose()
+        raise _yaml_problem(source, exc) from None
+    if root is not None:
+        try:
+            _check_bounds(root)
+        except _BoundsError as exc:
+            loader.dispose()
+            raise SiteModelError(source, [Problem("", f"not accepted: {exc.message}", None, exc.line)]) from None
+    return loader, root
+
+
+def _yaml_problem(source: str, exc: yaml.YAMLError) -> SiteModelError:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line = mark.line + 1 if mark is not None else None
+    problem = getattr(exc, "problem", None) or str(exc)
+    return SiteModelError(source, [Problem("", f"not valid YAML: {problem}", None, line)])
+
+
+def load_yaml(text: str, source: str = "<site>") -> Any:
+    """Parse YAML text with the bounded, duplicate-refusing safe loader; raise SiteModelError on any problem."""
+    loader, root = _compose(text, source)
+    try:
+        return None if root is None else loader.construct_document(root)
+    except yaml.YAMLError as exc:
+        raise _yaml_problem(source, exc) from None
+    finally:
+        loader.dispose()
+
+
 def _line_index(text: str) -> dict[tuple[Any, ...], int]:
     """Map each field path (tuple of keys/indices) to its 1-based line in the YAML text."""
     index: dict[tuple[Any, ...], int] = {}
     try:
-        root = yaml.compose(text, Loader=_BaseLoader)
-    except yaml.YAMLError:
+        loader, root = _compose(text, "<site>")
+        loader.dispose()
+    except SiteModelError:
         return index
+    seen: set[int] = set()
 
     def walk(node: yaml.Node, path: tuple[Any, ...]) -> None:
         index[path] = node.start_mark.line + 1
+        if id(node) in seen:  # an alias: its lines are where the anchor is, indexed once
+            return
+        seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
                 key = key_node.value
@@ -134,6 +268,12 @@ def _parse_site(data: Any, source: str, index: dict[tuple[Any, ...], int]) -> Si
             # pydantic adds the discriminating model name for unions; drop non-field parts.
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
             value = err.get("input") if err["type"] != "missing" else None
+            if loc and loc[-1] == "[key]":  # a refused mapping key: the message says so
+                loc = loc[:-1]
+            elif err["type"] == "unsafe_text":  # where inside the field the refused string is
+                at = tuple((err.get("ctx") or {}).get("at", ()))
+                loc = loc + at
+                value = _value_at(value, at)
             if err["type"] == "extra_forbidden" or "secrets" in loc:
                 value = None  # never echo what may be a secret
             problems.append(
@@ -182,14 +322,15 @@ def load_site(site: str | Path) -> Site:
     path = resolve_site_path(site)
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_INPUT_BYTES + 1)  # never read more than the bound
+        if len(raw) > MAX_INPUT_BYTES:
+            raise SiteModelError(
+                source,
+                [Problem("", f"the file is too large (over {MAX_INPUT_BYTES:,} bytes); a site model is smaller")],
+            )
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SiteModelError(source, [Problem("", f"cannot read the file: {exc}")]) from None
-    try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SiteModelError(source, [Problem("", f"not valid YAML: {problem}", None, line)]) from None
+    data = load_yaml(text, source)
     return parse_site(data, source, text)

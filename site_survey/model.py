@@ -19,39 +19,73 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from site_survey.strings import (
+    ABSOLUTE_PATH,
+    DNS_NAME,
+    EMAIL,
+    ENV_NAME,
+    EXACT_VERSION,
+    GECOS,
+    HH_MM,
+    HOST,
+    IMAGE_REGISTRY,
+    IMAGE_TAG,
+    MAX_STRING_CHARS,
+    NAME,
+    QPU_NAME,
+    REQUIREMENT,
+    SLURM_KEY,
+    SLURM_VALUE,
+    TIMEZONE,
+    UNIX_NAME,
+    URL,
+    VAR_NAME,
+    check_text_tree,
+)
+
 SCHEMA_VERSION = 1
 
-Name = Annotated[
-    str,
-    Field(
-        pattern=r"^[a-z][a-z0-9-]{0,62}$",
-        description="Lower-case name: letters, digits and '-', starting with a letter.",
-    ),
-]
+Name = Annotated[str, NAME, Field(description="Lower-case name: letters, digits and '-', starting with a letter.")]
 QpuName = Annotated[
     str,
+    QPU_NAME,
     Field(
-        pattern=r"^[A-Za-z][A-Za-z0-9_]{0,62}$",
         description=(
             "QPU resource name as users pass it to `--qpu` and as QRMI knows it "
             "(letters, digits, '_'); also the Slurm license name."
         ),
     ),
 ]
-VarName = Annotated[
-    str,
-    Field(
-        pattern=r"^[a-z_][a-z0-9_]{0,127}$",
-        description="Ansible variable name (lower case, digits, '_').",
-    ),
-]
+VarName = Annotated[str, VAR_NAME, Field(description="Ansible variable name (lower case, digits, '_').")]
+UnixName = Annotated[str, UNIX_NAME, Field(description="Unix user or group name.")]
+EnvName = Annotated[str, ENV_NAME, Field(description="Upper-case environment variable name.")]
+AbsolutePath = Annotated[str, ABSOLUTE_PATH]
+Requirement = Annotated[str, REQUIREMENT]
+SlurmKey = Annotated[str, SLURM_KEY]
+SlurmValue = Annotated[str, SLURM_VALUE]
 Percent = Annotated[float, Field(ge=0, le=100)]
 
 
 class Strict(BaseModel):
-    """Base for every model object: unknown keys are errors, values are checked on assignment."""
+    """Base for every model object: unknown keys are errors, values are checked on assignment.
+
+    Every string of every field — values, list items, mapping keys, free-form
+    values — refuses control characters and is bounded in length
+    (:mod:`site_survey.strings`); a field added later is covered without
+    thinking of it. Values that reach a command or a config line are typed
+    on top of that.
+    """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _printable_text_only(cls, value: Any) -> Any:
+        if type(value) is str and len(value) <= MAX_STRING_CHARS and value.isprintable():
+            return value  # the common case, without a call
+        if value is None or isinstance(value, (BaseModel, int, float)):
+            return value
+        return check_text_tree(value)
 
 
 # --------------------------------------------------------------------------- site
@@ -70,7 +104,7 @@ class Contact(Strict):
     name: Name = Field(description="Short identifier used to refer to this contact elsewhere.")
     full_name: str = Field(min_length=1, description="The person's or team's name as printed on reports.")
     role: ContactRole = Field(description="What this contact answers for.")
-    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", description="E-mail address (alert routes use it).")
+    email: Annotated[str, EMAIL] = Field(description="E-mail address (alert routes use it).")
     phone: str | None = Field(default=None, description="Phone number for emergencies.")
     on_call: bool = Field(default=False, description="Receives critical alerts outside office hours.")
 
@@ -80,7 +114,13 @@ class SiteMeta(Strict):
     description: str = Field(default="", description="One line saying what this site is.")
     organisation: str = Field(default="", description="Owning organisation.")
     country: str = Field(default="", description="ISO 3166 country code or name.")
-    timezone: str = Field(default="UTC", description="IANA time zone of the site; calibration windows are in it.")
+    timezone: Annotated[str, TIMEZONE] = Field(
+        default="UTC",
+        description=(
+            "IANA time zone of the site (e.g. Europe/Paris); calibration windows are in it. Must be a zone the "
+            "IANA database knows: qrmid refuses to start with an unknown one."
+        ),
+    )
     contacts: list[Contact] = Field(default_factory=list, description="People and teams responsible for the site.")
 
 
@@ -330,7 +370,7 @@ class Network(Strict):
     )
     vlans: list[Vlan] = Field(default_factory=list, description="Site VLANs; host addresses must fall in one.")
     links: list[NetworkLink] = Field(default_factory=list, description="Measured links from host roles to QPUs.")
-    domain: str = Field(default="site.internal", description="DNS domain appended to host names.")
+    domain: Annotated[str, DNS_NAME] = Field(default="site.internal", description="DNS domain appended to host names.")
     tls: SiteTls = Field(default_factory=SiteTls, description="TLS on the QPU access path and the site CA.")
 
     @field_validator("admin_cidrs")
@@ -398,23 +438,22 @@ class Access(Strict):
     access_host: Name | None = Field(
         default=None, description="Host (role qpu_access) that reaches the QPU; required for onprem."
     )
-    endpoint_url: str | None = Field(
+    endpoint_url: Annotated[str, URL] | None = Field(
         default=None,
-        pattern=r"^https?://",
         description="Service endpoint for vendor_service or onprem; derived from the emulator host for emulator.",
     )
 
 
 class Qrmi(Strict):
     type: QrmiType = Field(description="QRMI resource type.")
-    settings: dict[str, str] = Field(
+    settings: dict[EnvName, str] = Field(
         default_factory=dict,
         description=(
             "Non-secret QRMI settings without the '<name>_' prefix (e.g. QRMI_IBM_QCS_SESSION_MODE). "
             "Endpoints for emulated QPUs are filled in by the kit."
         ),
     )
-    secrets: dict[str, SecretRef] = Field(
+    secrets: dict[EnvName, SecretRef] = Field(
         default_factory=dict,
         description="Secret QRMI settings by key, each a reference to a vaulted variable (never the value).",
     )
@@ -428,9 +467,6 @@ class Qrmi(Strict):
                 f"{', '.join(sorted(leaked))} look(s) like secret(s) pasted as plain settings; move each to "
                 "qrmi.secrets as {vault: <variable name>} and put the value in an ansible-vault file"
             )
-        bad = [k for k in value if not k.replace("_", "").isalnum() or not k.isupper()]
-        if bad:
-            raise ValueError(f"setting keys must be upper-case environment names; got {', '.join(sorted(bad))}")
         return value
 
     @field_validator("secrets", mode="before")
@@ -451,7 +487,7 @@ class CalibrationWindow(Strict):
     weekdays: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
         min_length=1, description="Days the window recurs on."
     )
-    start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Local start time, HH:MM (site time zone).")
+    start: Annotated[str, HH_MM] = Field(description="Local start time, HH:MM (site time zone).")
     duration_min: int = Field(gt=0, le=24 * 60, description="Length of the window, minutes.")
     kind: Literal["calibration", "maintenance"] = Field(default="calibration", description="Why the QPU is busy.")
 
@@ -603,7 +639,7 @@ class HostRole(str, Enum):
 
 
 class Connection(Strict):
-    user: str = Field(default="root", description="SSH user Ansible connects as.")
+    user: UnixName = Field(default="root", description="SSH user Ansible connects as.")
     port: int = Field(default=22, ge=1, le=65535, description="SSH port.")
     private_key_file: str | None = Field(default=None, description="SSH private key path (relative to the site dir).")
     become: bool = Field(default=False, description="Escalate privileges with sudo.")
@@ -648,16 +684,19 @@ class Partition(Strict):
 class Scheduler(Strict):
     kind: Literal["slurm"] = Field(default="slurm", description="Batch scheduler (Slurm; others later).")
     partitions: list[Partition] = Field(default_factory=list, description="Partitions.")
-    conf_overrides: dict[str, str | int] = Field(
+    conf_overrides: dict[SlurmKey, SlurmValue | int] = Field(
         default_factory=dict,
-        description="slurm.conf keys merged over the kit's defaults (e.g. container-only ProctrackType).",
+        description=(
+            "slurm.conf keys merged over the kit's defaults (e.g. container-only ProctrackType). Each key is a "
+            "parameter name, each value one token without spaces, quotes, '#' or '$' (or an integer)."
+        ),
     )
 
 
 class PolicyProfile(Strict):
     name: Name = Field(description="Profile name (e.g. development, production).")
-    users: list[str] = Field(default_factory=list, description="Users in this profile.")
-    groups: list[str] = Field(default_factory=list, description="Unix groups in this profile.")
+    users: list[UnixName] = Field(default_factory=list, description="Users in this profile.")
+    groups: list[UnixName] = Field(default_factory=list, description="Unix groups in this profile.")
     qpus: list[QpuName] = Field(min_length=1, description="QPUs the profile may use.")
     max_hold_min: int = Field(gt=0, description="Longest a job may hold a QPU, minutes.")
     priority: int = Field(default=0, description="Higher wins when several waiting jobs want one QPU.")
@@ -668,10 +707,12 @@ class PolicyProfile(Strict):
 
 
 class Account(Strict):
-    name: str = Field(pattern=r"^[a-z_][a-z0-9_-]{0,31}$", description="Unix user name.")
+    name: UnixName = Field(description="Unix user name.")
     uid: int = Field(ge=1000, le=60000, description="Numeric user id, the same on every host.")
-    groups: list[str] = Field(default_factory=list, description="Supplementary Unix groups (created if missing).")
-    comment: str = Field(default="", description="GECOS comment (e.g. the person's name).")
+    groups: list[UnixName] = Field(
+        default_factory=list, description="Supplementary Unix groups (created if missing)."
+    )
+    comment: Annotated[str, GECOS] = Field(default="", description="GECOS comment (e.g. the person's name), no ':'.")
 
 
 class Monitoring(Strict):
@@ -684,9 +725,20 @@ class Monitoring(Strict):
 
 
 class Runtime(Strict):
-    qrmi_version: str = Field(default="0.26.4", description="qrmi package version for the node runtime.")
-    extras: list[str] = Field(default_factory=list, description="Extra Python packages for the node runtime.")
-    prefix: str = Field(default="/opt/qpusite/runtime", description="Where the runtime environment is installed.")
+    qrmi_version: Annotated[str, EXACT_VERSION] = Field(
+        default="0.26.4", description="qrmi package version for the node runtime: one exact version (e.g. 0.26.4)."
+    )
+    extras: list[Requirement] = Field(
+        default_factory=list,
+        description=(
+            "Extra Python packages for the node runtime, each a PEP 508 requirement without spaces, URL, marker or "
+            "pip option (e.g. qiskit-aer[gpu]>=0.15,<1); each becomes one line of the wheelhouse's requirements.txt."
+        ),
+    )
+    prefix: AbsolutePath = Field(
+        default="/opt/qpusite/runtime",
+        description="Where the runtime environment is installed: an absolute path without spaces or shell characters.",
+    )
 
 
 class Software(Strict):
@@ -741,21 +793,20 @@ class Kubernetes(Strict):
     node_flavor: str = Field(default="b3-8", description="Flavor of worker nodes.")
     nodes: int = Field(default=3, ge=1, description="Number of worker nodes.")
     namespace: Name = Field(default="qpusite", description="Namespace for the site's objects.")
-    image_registry: str = Field(
+    image_registry: Annotated[str, IMAGE_REGISTRY] = Field(
         default="localhost",
-        pattern=r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*$",
         description="Registry prefix of the images the kit builds locally (qpusite-emulator, qpusite-qrmid, …).",
     )
-    image_tag: str = Field(
-        default="0.1.0", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", description="Tag of the kit's images."
-    )
+    image_tag: Annotated[str, IMAGE_TAG] = Field(default="0.1.0", description="Tag of the kit's images.")
 
 
 class HybridLink(Strict):
     kind: Literal["wireguard", "provider_vpn"] = Field(default="wireguard", description="Private link type.")
     onprem_cidr: str = Field(description="On-prem network reachable over the link.")
     cloud_cidr: str = Field(description="Cloud network reachable over the link.")
-    onprem_endpoint: str = Field(description="Public address or name of the on-prem link endpoint.")
+    onprem_endpoint: Annotated[str, HOST] = Field(
+        description="Public address or DNS name of the on-prem link endpoint."
+    )
     port: int = Field(default=51820, ge=1, le=65535, description="Link UDP port.")
     gateway_host: Name | None = Field(
         default=None,

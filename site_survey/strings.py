@@ -1,0 +1,364 @@
+"""What a string of the site model may hold.
+
+Model strings end up in config lines (slurm.conf, the SPANK plugin's
+``env=KEY=VALUE`` lines, requirements.txt, /etc/hosts), in environments and
+in commands. Two layers keep them there as data:
+
+* every string anywhere in the model — field values, list items, mapping keys
+  and values, free-form ``ansible.vars`` — refuses control characters (Unicode
+  category Cc: U+0000–U+001F, U+007F–U+009F, which includes NUL, tab, CR and
+  LF) and the line and paragraph separators U+2028/U+2029, and is at most
+  :data:`MAX_STRING_CHARS` long. :class:`site_survey.model.Strict` applies this
+  to every field of every model, so a field added tomorrow is covered without
+  anyone thinking of it;
+* the values that reach a command, a config line or pip are typed with a
+  :class:`Rule`: an allow-list pattern (also published in the JSON schema) and,
+  where a parser exists, the parser itself (``packaging`` for versions and
+  requirements, ``zoneinfo`` for time zones, ``ipaddress`` for addresses).
+
+Every refusal says, in words, what is wrong and what to write instead.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import unicodedata
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+from urllib.parse import urlsplit
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.version import InvalidVersion, Version
+from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
+
+MAX_STRING_CHARS = 4096
+
+# JSON-schema form of the model-wide rule (ECMA-262 regular expression).
+NO_CONTROL_PATTERN = "^[^\\u0000-\\u001F\\u007F-\\u009F\\u2028\\u2029]*$"
+
+_LINE_BREAKS = {"\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"}
+_NAMES = {
+    "\x00": "NUL", "\t": "TAB", "\n": "LINE FEED", "\r": "CARRIAGE RETURN", "\x1b": "ESCAPE", "\x7f": "DELETE",
+    "\x85": "NEXT LINE", "\u2028": "LINE SEPARATOR", "\u2029": "PARAGRAPH SEPARATOR",
+}
+
+
+def _forbidden(char: str) -> bool:
+    return char in ("\u2028", "\u2029") or unicodedata.category(char) == "Cc"
+
+
+def text_problem(value: str) -> str | None:
+    """Why a model string is refused whatever its field, or None."""
+    if len(value) > MAX_STRING_CHARS:
+        return (
+            f"is {len(value)} characters long; strings in the site model are at most {MAX_STRING_CHARS} "
+            "characters (keep long text in a file and refer to it)"
+        )
+    if value.isprintable():  # fast path: no Cc, no separators
+        return None
+    for char in value:
+        if _forbidden(char):
+            code = f"U+{ord(char):04X}"
+            name = _NAMES.get(char) or unicodedata.name(char, "")
+            label = f"{code} {name}".strip()
+            if char in _LINE_BREAKS:
+                return (
+                    f"contains a line break ({label}); model strings are single-line text: write it on one line, "
+                    "a line break would start a new line in the configuration files the value is written to"
+                )
+            return (
+                f"contains a control character ({label}); model strings hold printable text only: remove it "
+                "(tabs, NUL and escape characters are refused too)"
+            )
+    return None
+
+
+def find_unsafe_text(value: Any, at: tuple[Any, ...] = ()) -> tuple[tuple[Any, ...], str] | None:
+    """The first string inside ``value`` (keys included) that :func:`text_problem` refuses, with where it is.
+
+    Model instances are skipped: they check their own fields.
+    """
+    if isinstance(value, str):
+        problem = text_problem(value)
+        return (at, problem) if problem else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str):
+                problem = text_problem(key)
+                if problem:
+                    return (at, f"key {key[:40]!r} {problem}")
+            found = find_unsafe_text(item, (*at, key))
+            if found:
+                return found
+        return None
+    if isinstance(value, (list, tuple, set, frozenset)):
+        for i, item in enumerate(value):
+            if type(item) is str and len(item) <= MAX_STRING_CHARS and item.isprintable():
+                continue  # the common case, without a call
+            found = find_unsafe_text(item, (*at, i))
+            if found:
+                return found
+    return None
+
+
+def check_text_tree(value: Any) -> Any:
+    """Raise a pydantic error naming the offending place when any string inside ``value`` is refused."""
+    found = find_unsafe_text(value)
+    if found is not None:
+        at, problem = found
+        raise PydanticCustomError("unsafe_text", "{problem}", {"at": at, "problem": problem})
+    return value
+
+
+# ------------------------------------------------------------------ typed values
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A typed string: the model-wide text rule, then an allow-list pattern and an optional parser check.
+
+    ``words`` says in plain language what is accepted; it is the error message
+    (with the example) and the JSON schema's description addition.
+    """
+
+    pattern: str  # ECMA-262/Python common subset, anchored with ^…$
+    words: str
+    check: Callable[[str], str | None] | None = None
+    max_length: int | None = None
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(self.validate, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        out = handler(schema)
+        target = handler.resolve_ref_schema(out)
+        target["pattern"] = self.pattern
+        if self.max_length is not None:
+            target["maxLength"] = self.max_length
+        return out
+
+    def validate(self, value: str) -> str:
+        problem = text_problem(value)
+        if problem is None and self.max_length is not None and len(value) > self.max_length:
+            problem = f"is {len(value)} characters long; at most {self.max_length}: {self.words}"
+        if problem is None and _compiled(self.pattern).fullmatch(value) is None:
+            problem = self.words
+        if problem is None and self.check is not None:
+            problem = self.check(value)
+        if problem is not None:
+            raise PydanticCustomError("value_error", "{problem}", {"problem": problem})
+        return value
+
+
+@cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+# --- names
+
+
+NAME = Rule(
+    r"^[a-z][a-z0-9-]{0,62}$",
+    "must be a lower-case name: a letter, then letters, digits or '-', at most 63 characters (e.g. server-room)",
+)
+QPU_NAME = Rule(
+    r"^[A-Za-z][A-Za-z0-9_]{0,62}$",
+    "must be a QPU name: a letter, then letters, digits or '_', at most 63 characters (e.g. sc_twin, FRESNEL)",
+)
+VAR_NAME = Rule(
+    r"^[a-z_][a-z0-9_]{0,127}$",
+    "must be an Ansible variable name: lower-case letters, digits and '_', not starting with a digit "
+    "(e.g. vault_site_ibm_apikey)",
+)
+UNIX_NAME = Rule(
+    r"^[a-z_][a-z0-9_-]{0,31}$",
+    "must be a Unix user or group name: lower-case letters, digits, '_' or '-', starting with a letter or '_', "
+    "at most 32 characters (e.g. quantum-dev)",
+)
+ENV_NAME = Rule(
+    r"^[A-Z][A-Z0-9_]*$",
+    "must be an upper-case environment variable name: capital letters, digits and '_', starting with a letter "
+    "(e.g. QRMI_IBM_QCS_SESSION_MODE)",
+    max_length=128,
+)
+EMAIL = Rule(
+    r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$",
+    "must be an e-mail address: letters, digits and . _ % + - before '@', a domain after it (e.g. ops@site.example)",
+    max_length=254,
+)
+HH_MM = Rule(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", "must be a time of day as HH:MM, 24-hour clock (e.g. 02:30)")
+GECOS = Rule(
+    r"^[^:\u0000-\u001F\u007F-\u009F\u2028\u2029]*$",
+    "must be a comment without ':' (the field separator of /etc/passwd), e.g. Alice Martin",
+    max_length=256,
+)
+
+
+def _dns_name_problem(value: str) -> str | None:
+    return None if len(value) <= 253 else "is longer than 253 characters, the limit of a DNS name"
+
+
+DNS_NAME = Rule(
+    r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$",
+    "must be a DNS name: labels of letters, digits and '-' (not at either end of a label) separated by dots "
+    "(e.g. site.internal)",
+    check=_dns_name_problem,
+)
+
+
+def _host_problem(value: str) -> str | None:
+    try:
+        ipaddress.ip_address(value)
+        return None
+    except ValueError:
+        pass
+    if re.fullmatch(r"[0-9.]+", value):
+        return f"{value!r} looks like an IP address but is not one (e.g. 203.0.113.10)"
+    return _dns_name_problem(value)
+
+
+HOST = Rule(
+    r"^[A-Za-z0-9:.-]+$",
+    "must be an IP address or a DNS name: letters, digits, '.', '-' and ':' (e.g. 203.0.113.10 or gw.site.example)",
+    check=_host_problem,
+)
+
+
+def _url_problem(value: str) -> str | None:
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError as exc:
+        return f"is not a URL ({exc}); write scheme://host[:port][/path], e.g. https://qpu.site.example"
+    if not parts.hostname:
+        return "names no host; write scheme://host[:port][/path], e.g. https://qpu.site.example"
+    return None
+
+
+URL = Rule(
+    r"^https?://[A-Za-z0-9._~:/?#\[\]@!$&()*+,;=%-]+$",
+    "must be an http:// or https:// URL without spaces or quotes (e.g. https://qpu.site.example/api)",
+    check=_url_problem,
+    max_length=2048,
+)
+
+
+# --- paths
+
+
+def _path_problem(value: str) -> str | None:
+    if any(segment in (".", "..") for segment in value.split("/")[1:]):
+        return "has a '.' or '..' segment; write the absolute path without them (e.g. /opt/qpusite/runtime)"
+    return None
+
+
+ABSOLUTE_PATH = Rule(
+    r"^(/[A-Za-z0-9._@+-]+)+$",
+    "must be an absolute path: '/' followed by names made of letters, digits and . _ - + @, separated by single "
+    "'/', no trailing '/', no '.' or '..' segment, no spaces or shell characters (e.g. /opt/qpusite/runtime)",
+    check=_path_problem,
+    max_length=1024,
+)
+
+
+# --- time zones
+
+
+def _timezone_problem(value: str) -> str | None:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return (
+            f"{value!r} is not a time zone this machine's IANA database knows; write a zone name such as UTC, "
+            "Europe/Paris or America/New_York"
+        )
+    return None
+
+
+TIMEZONE = Rule(
+    r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$",
+    "must be an IANA time zone name such as UTC, Europe/Paris or America/New_York",
+    check=_timezone_problem,
+    max_length=64,
+)
+
+
+# --- Python packages (requirements.txt lines)
+
+
+def _version_problem(value: str) -> str | None:
+    try:
+        Version(value)
+    except InvalidVersion:
+        return f"{value!r} is not a Python package version; write one exact version such as 0.26.4"
+    return None
+
+
+EXACT_VERSION = Rule(
+    r"^[0-9][0-9A-Za-z.!+_-]*$",
+    "must be one exact Python package version such as 0.26.4 (no operator, no spaces, no pip option)",
+    check=_version_problem,
+    max_length=64,
+)
+
+
+def _requirement_problem(value: str) -> str | None:
+    hint = "write a package name, optional [extras] and optional version specifiers, e.g. qiskit-aer[gpu]>=0.15,<1"
+    try:
+        req = Requirement(value)
+    except InvalidRequirement as exc:
+        return f"is not a PEP 508 requirement ({str(exc).splitlines()[0]}); {hint}"
+    if req.url:
+        return f"is a direct URL requirement; the wheelhouse is built from the package index only: {hint}"
+    if req.marker is not None:
+        return f"has an environment marker; the node runtime is one Python on one platform: {hint}"
+    return None
+
+
+REQUIREMENT = Rule(
+    r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?(\[[A-Za-z0-9._,-]*\])?([<>=!~]{1,3}[A-Za-z0-9.*+!_-]+"
+    r"(,[<>=!~]{1,3}[A-Za-z0-9.*+!_-]+)*)?$",
+    "must be a Python requirement: a package name, optional [extras] and optional version specifiers, without "
+    "spaces, pip options ('-…'), URLs or markers (e.g. qiskit-aer[gpu]>=0.15,<1)",
+    check=_requirement_problem,
+    max_length=256,
+)
+
+
+# --- slurm.conf
+
+
+SLURM_KEY = Rule(
+    r"^[A-Za-z][A-Za-z0-9_]*$",
+    "must be a slurm.conf parameter name: letters, digits and '_', starting with a letter (e.g. SchedulerParameters)",
+    max_length=64,
+)
+SLURM_VALUE = Rule(
+    r"^[A-Za-z0-9_./:,=+@%*~\[\]-]+$",
+    "must be one slurm.conf value token: letters, digits and _ . / : , = + @ % * ~ [ ] -, without spaces, "
+    "quotes, '#' or '$' (a space would start another key=value on the line; e.g. bf_continue,max_rpc_cnt=150)",
+    max_length=1024,
+)
+
+
+# --- container images
+
+
+IMAGE_REGISTRY = Rule(
+    r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*$",
+    "must be a registry prefix: a lower-case host name, optional :port and /path (e.g. registry.site.example:5000/qpu)",
+    max_length=255,
+)
+IMAGE_TAG = Rule(
+    r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
+    "must be an image tag: letters, digits, '_', '.' and '-', not starting with '.' or '-' (e.g. 0.1.0)",
+)
