@@ -23,6 +23,8 @@ import harness  # noqa: E402
 import slurm_harness  # noqa: E402
 
 PROFILE_USER, DEV_USER, OUTSIDER = "daemon", "bin", "nobody"
+# `games` is in no profile by name; its primary group `games` is in profile "grouped"
+GROUP_USER, GROUP = "games", "games"
 # a one-minute QPU hold for PROFILE_USER, chosen explicitly with --qpu-profile=short
 # (lowest priority, so never the default): jobs that outlive their hold
 SHORT_PROFILE = "short"
@@ -36,6 +38,9 @@ def profiles(site: dict[str, Any]) -> list[dict[str, Any]]:
     qpus = sorted({q for p in out for q in p["qpus"]})
     out.append({"name": SHORT_PROFILE, "users": [PROFILE_USER], "groups": [], "qpus": qpus, "max_hold_min": 1,
                 "priority": -1, "during_calibration": "wait", "max_wait_min": 5})
+    # admitted through a Unix group (GROUP_USER's primary group), for FRESNEL only
+    out.append({"name": "grouped", "users": [], "groups": [GROUP], "qpus": ["FRESNEL"], "max_hold_min": 5,
+                "priority": -2, "during_calibration": "fail", "max_wait_min": 0})
     return out
 
 
@@ -80,7 +85,9 @@ def stack(site, munged, emulator) -> Iterator[tuple[harness.Qrmid, slurm_harness
     cfg = harness.qrmid_config(tmp, site, emulator.url, munged.socket, port, qpus=qpus,
                                policy_profiles=profiles(site), reaper={"slurm": "on", "interval_s": 2, "grace_s": 5})
     q = harness.Qrmid(cfg, f"http://127.0.0.1:{port}", tmp / "qrmid.log")
-    slurm = slurm_harness.start_slurm(tmp / "slurm", munged.socket, q.url, site["qpusite_qpu_licenses"])
+    submit_conf = slurm_harness.render_submit_conf(list(site["qpusite_qpu_licenses"]), profiles(site))
+    slurm = slurm_harness.start_slurm(tmp / "slurm", munged.socket, q.url, site["qpusite_qpu_licenses"],
+                                      submit_conf)
     # the reaper asks this Slurm (squeue finds it through SLURM_CONF)
     q.env = {"SLURM_CONF": str(slurm.conf)}
     q.start()

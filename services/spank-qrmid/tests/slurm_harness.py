@@ -4,6 +4,7 @@ random ports, authenticated by the test's own munged. Stopped by PID."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -13,6 +14,24 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 PLUGIN_DIR = HERE.parent
+REPO = PLUGIN_DIR.parents[1]
+SUBMIT_CONF_TEMPLATE = REPO / "roles" / "spank_qrmid" / "templates" / "job_submit_qrmid.conf.j2"
+
+_RENDER = """
+import json, sys, jinja2
+env = jinja2.Environment(trim_blocks=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+print(env.from_string(open(sys.argv[1]).read()).render(**json.load(sys.stdin)), end="")
+"""
+
+
+def render_submit_conf(qpus: list[str], profiles: list[dict], slurm_user: str = "root") -> str:
+    """job_submit_qrmid.conf as roles/spank_qrmid renders it (its template, with Jinja2
+    from the controller environment: the node environment the tests run in has none)."""
+    variables = {"spank_qrmid_qpus": qpus, "spank_qrmid_policy_profiles": profiles,
+                 "spank_qrmid_slurm_user": slurm_user}
+    r = subprocess.run([str(REPO / ".venv" / "bin" / "python"), "-c", _RENDER, str(SUBMIT_CONF_TEMPLATE)],
+                       input=json.dumps(variables), capture_output=True, text=True, check=True)
+    return r.stdout
 
 
 def free_port() -> int:
@@ -68,18 +87,23 @@ class Slurm:
                     proc.wait(10)
 
 
-def start_slurm(tmp: Path, munge_socket: str, qrmid_url: str, licenses: dict[str, int]) -> Slurm:
+def plugstack_line(qrmid_url: str, munge_socket: str, *extra: str) -> str:
+    args = [f"url={qrmid_url}", f"munge_socket={munge_socket}", "timeout=20", "max_wait=120", *extra]
+    return f"required {PLUGIN_DIR / 'spank_qrmid.so'} {' '.join(args)}\n"
+
+
+def start_slurm(tmp: Path, munge_socket: str, qrmid_url: str, licenses: dict[str, int],
+                submit_conf: str | None = None) -> Slurm:
     tmp.mkdir(parents=True, exist_ok=True)
     os.chmod(tmp, 0o755)
     for sub in ("state", "spool"):
         (tmp / sub).mkdir(exist_ok=True)
     ctld_port, slurmd_port = free_port(), free_port()
     plugstack = tmp / "plugstack.conf"
-    plugstack.write_text(
-        f"required {PLUGIN_DIR / 'spank_qrmid.so'} url={qrmid_url} munge_socket={munge_socket} "
-        "timeout=20 max_wait=120\n"
-    )
+    plugstack.write_text(plugstack_line(qrmid_url, munge_socket))
     (tmp / "job_submit.lua").write_text((PLUGIN_DIR / "job_submit_qrmid.lua").read_text())
+    if submit_conf is not None:
+        (tmp / "job_submit_qrmid.conf").write_text(submit_conf)
     lic = ",".join(f"{k}:{v}" for k, v in licenses.items())
     conf = tmp / "slurm.conf"
     conf.write_text(

@@ -110,13 +110,22 @@ def test_busy_qpu_keeps_the_next_job_in_the_queue_and_scancel_releases(stack, wo
     assert st["JobState"] == "COMPLETED", (st, output(workdir, waiter))
 
 
-def test_user_outside_every_profile_gets_a_clear_failure(stack, workdir) -> None:
+def test_user_outside_every_profile_is_refused_at_submission(stack, workdir) -> None:
     q, slurm = stack
-    job = submit(slurm, workdir, sample_script(workdir, 10), "--qpu=sc_twin", user=OUTSIDER)
+    r = slurm.run("sbatch", "--parsable", "--qpu=sc_twin", str(sample_script(workdir, 10)), user=OUTSIDER)
+    assert r.returncode != 0, r.stdout
+    assert "no QPU policy profile" in r.stderr and OUTSIDER in r.stderr, r.stderr
+
+
+def test_qrmid_refusal_fails_the_job_with_its_message(stack, workdir) -> None:
+    # admitted at submission (PROFILE_USER may use sc_twin), refused by qrmid, the final check:
+    # the profile asked for is not one of the user's
+    q, slurm = stack
+    job = submit(slurm, workdir, sample_script(workdir, 10), "--qpu=sc_twin", "--qpu-profile=development")
     st = slurm.wait_state(job, {"COMPLETED", "FAILED", "CANCELLED"}, 120)
     out, err = output(workdir, job)
     assert st["JobState"] == "FAILED", (st, out, err)
-    assert "qrmid:" in err and "no QPU policy profile" in err and OUTSIDER in err, err
+    assert "qrmid:" in err and "not in policy profile 'development'" in err and PROFILE_USER in err, err
     assert "counts" not in out
 
 
