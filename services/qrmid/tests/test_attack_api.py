@@ -284,3 +284,61 @@ def test_an_invalid_timezone_is_refused_by_check_and_start(tmp_path: Path, site,
     out = subprocess.run([sys.executable, "-m", "qrmid", "--config", str(cfg)],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "timezone" in out.stderr, out
+
+
+# ------------------------------------------------------------------ TLS
+def test_tls_serves_https_and_check_validates_the_files(tmp_path: Path, site, emulator, munged) -> None:
+    import ssl
+    import urllib.request
+
+    def cert(name: str) -> tuple[Path, Path]:
+        crt, key = tmp_path / f"{name}.crt", tmp_path / f"{name}.key"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", str(key), "-out", str(crt)], check=True, capture_output=True, timeout=60)
+        key.chmod(0o600)
+        return crt, key
+
+    crt, key = cert("qrmid")
+    other_crt, other_key = cert("other")
+    port = harness.free_port()
+
+    def config(tls: dict[str, str]) -> Path:
+        return harness.qrmid_config(tmp_path, site, emulator.url, munged.socket, port,
+                                    qpus=without_windows(site), public_url=f"https://127.0.0.1:{port}", tls=tls)
+
+    def check(tls: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "qrmid", "--check", "--config", str(config(tls))],
+                              capture_output=True, text=True, timeout=60)
+
+    for bad in ({"certificate_file": str(crt), "key_file": str(other_key)},
+                {"certificate_file": str(tmp_path / "missing.crt"), "key_file": str(key)},
+                {"certificate_file": str(key), "key_file": str(key)}):
+        out = check(bad)
+        assert out.returncode == 2 and "tls" in out.stderr, (bad, out)
+    other_key.chmod(0o644)
+    out = check({"certificate_file": str(other_crt), "key_file": str(other_key)})
+    assert out.returncode == 2 and "readable by other users" in out.stderr, out
+    good = {"certificate_file": str(crt), "key_file": str(key)}
+    assert check(good).returncode == 0
+    cfg = config(good)
+    log = tmp_path / "qrmid.log"
+    with open(log, "ab") as out_f:
+        proc = subprocess.Popen([sys.executable, "-m", "qrmid", "--config", str(cfg)], stdout=out_f,
+                                stderr=subprocess.STDOUT)
+    try:
+        ctx = ssl.create_default_context(cafile=str(crt))
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"https://127.0.0.1:{port}/healthz", context=ctx, timeout=2) as r:  # noqa: S310
+                    assert json.loads(r.read())["status"] == "ok"
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
+                time.sleep(0.2)
+        # plain HTTP on the same port gets no API answer
+        code, _ = raw_http(f"http://127.0.0.1:{port}", b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", timeout=5)
+        assert code != 200
+    finally:
+        harness.stop(proc)
