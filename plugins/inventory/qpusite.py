@@ -22,6 +22,9 @@ description:
     the feature groups slurm, munge and quantum_runtime), host variables
     (connection settings) and site variables named qpusite_*.
   - Any problem in the model fails the inventory with every problem listed.
+  - The model is read with the same bounded loader as every qpusite command
+    (site_survey.load_site): size, nesting and alias expansion are limited
+    before anything is built, so an alias bomb fails the inventory with a message.
 options: {}
 """
 
