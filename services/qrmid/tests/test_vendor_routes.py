@@ -1,0 +1,129 @@
+"""The proxy's canonical form and allow-list, without services: what is accepted is sent
+byte for byte as received; what two parsers could read differently is refused."""
+
+from __future__ import annotations
+
+import pytest
+from qrmid import vendor_routes as vr
+
+# What qrmi 0.26.4 sends through qrmid (recorded from its traffic against the emulator: acquire,
+# status, target, task_start/status/result/logs/stop, qrmi.primitives.ibm's SamplerV2).
+QRMI_REQUESTS = [
+    (vr.IBM, "GET", "/v1/backends"),
+    (vr.IBM, "GET", "/v1/backends/sc_twin/configuration"),
+    (vr.IBM, "GET", "/v1/backends/sc_twin/properties"),
+    (vr.IBM, "GET", "/v1/backends/sc_twin/status"),
+    (vr.IBM, "GET", "/v1/jobs?limit=200&offset=0&pending=true&backend=sc_twin&sort=DESC&exclude_params=true"),
+    (vr.IBM, "POST", "/v1/jobs"),
+    (vr.IBM, "GET", "/v1/jobs/d3f1a0c2-1b7e-4c52-9a43-7f0e5d1c2b3a"),
+    (vr.IBM, "GET", "/v1/jobs/d3f1a0c2-1b7e-4c52-9a43-7f0e5d1c2b3a/results"),
+    (vr.IBM, "GET", "/v1/jobs/d3f1a0c2-1b7e-4c52-9a43-7f0e5d1c2b3a/logs"),
+    (vr.IBM, "POST", "/v1/jobs/d3f1a0c2-1b7e-4c52-9a43-7f0e5d1c2b3a/cancel"),
+    (vr.PASQAL, "GET", "/core-fast/api/v1/devices?device_type=FRESNEL"),
+    (vr.PASQAL, "GET", "/core-fast/api/v1/devices/specs/FRESNEL"),
+    (vr.PASQAL, "POST", "/core-fast/api/v1/batches"),
+    (vr.PASQAL, "GET", "/core-fast/api/v2/batches/0b9c6f2e-5d0a-4e1b-8c7d-2a3b4c5d6e7f"),
+    (vr.PASQAL, "GET", "/core-fast/api/v2/jobs/0b9c6f2e-5d0a-4e1b-8c7d-2a3b4c5d6e7f"),
+    (vr.PASQAL, "GET", "/core-fast/api/v1/batches/0b9c6f2e-5d0a-4e1b-8c7d-2a3b4c5d6e7f/full_results"),
+    (vr.PASQAL, "PATCH", "/core-fast/api/v2/batches/0b9c6f2e-5d0a-4e1b-8c7d-2a3b4c5d6e7f/cancel"),
+]
+
+
+@pytest.mark.parametrize(("api", "method", "target"), QRMI_REQUESTS)
+def test_what_qrmi_sends_is_allowed_and_sent_unchanged(api: str, method: str, target: str) -> None:
+    path, _, query = target.partition("?")
+    segments = vr.split_path(b"/proxy/q" + path.encode())[2:]
+    m = vr.match(api, method, segments, vr.parse_query(query.encode()))
+    assert m.upstream_path() == path
+    assert m.upstream_query() == query
+
+
+@pytest.mark.parametrize("raw", [
+    b"/a/%2e%2e/b", b"/a/%2E%2E/b", b"/a/.%2e/b", b"/a/%2e./b", b"/a/../b", b"/a/./b", b"/a/.", b"/a/..",
+    b"/a/%252e%252e/b", b"/a/%25%32%65/b", b"/a/%c0%ae/b", b"/a/%u002e/b", b"/a/...", b"/a/.b",
+    b"/a%2fb", b"/a%2Fb", b"/a%252fb", b"/a%5cb", b"/a%5Cb", b"/a\\b",
+    b"/a//b", b"//a", b"/a/", b"/", b"a/b",
+    b"/a/b\x00", b"/a/b\x7f", b"/a/\xc3\xa9", b"/a/b c", b"/a/b;c", b"/a/b?c", b"/a/b#c", b"/a/~b", b"/a/b+c",
+    b"/a/" + b"b" * 129, b"/" + b"a/" * 1100 + b"a",
+])
+def test_a_path_outside_the_canonical_form_is_refused(raw: bytes) -> None:
+    with pytest.raises(vr.Refused) as err:
+        vr.split_path(raw)
+    assert 400 <= err.value.status < 500
+
+
+@pytest.mark.parametrize("raw", [
+    b"a=1&a=2", b"a=1&%61=2", b"session_id=x&session%5Fid=y", b"session%5Fid=y", b"exclude%5Fparams=false",
+    b"a=%74rue", b"a=%zz", b"a=%4", b"a=%", b"a=%00", b"a=%0a", b"a=%20", b"a=%C3%A9", b"a=b+c", b"a=b;c=d",
+    b"a", b"a=1&", b"&a=1", b"a=1&&b=2", b"A=1", b"a-b=1", b"a=b c", b"a=\xc3\xa9", b"=1", b"a=" + b"x" * 3000,
+])
+def test_a_query_two_parsers_could_read_differently_is_refused(raw: bytes) -> None:
+    with pytest.raises(vr.Refused) as err:
+        vr.parse_query(raw)
+    assert 400 <= err.value.status < 500
+
+
+def test_a_query_is_forwarded_re_encoded() -> None:
+    q = vr.parse_query(b"created_after=2026-01-01T00:00:00%2B01:00&limit=5")
+    m = vr.match(vr.IBM, "GET", ["v1", "jobs"], q)
+    assert m.query == {"created_after": "2026-01-01T00:00:00+01:00", "limit": "5"}
+    assert m.upstream_query() == "created_after=2026-01-01T00%3A00%3A00%2B01%3A00&limit=5"
+
+
+@pytest.mark.parametrize(("api", "method", "segments", "status"), [
+    (vr.IBM, "PUT", ["v1", "jobs", "x"], 405),
+    (vr.IBM, "POST", ["v1", "sessions"], 403),
+    (vr.IBM, "GET", ["v1", "sessions"], 403),
+    (vr.IBM, "GET", ["v1", "instances", "usage"], 403),
+    (vr.IBM, "GET", ["v2", "jobs", "x"], 403),
+    (vr.PASQAL, "DELETE", ["core-fast", "api", "v1", "batches", "x"], 405),
+    (vr.PASQAL, "GET", ["core-fast", "api", "v1", "batches"], 405),
+    (vr.PASQAL, "GET", ["core-fast", "api", "v1", "jobs"], 403),
+    ("iqm-server", "GET", ["v1", "jobs"], 403),
+])
+def test_only_allow_listed_routes_match(api: str, method: str, segments: list[str], status: int) -> None:
+    with pytest.raises(vr.Refused) as err:
+        vr.match(api, method, segments, {})
+    assert err.value.status == status
+
+
+def test_query_keys_are_allow_listed_per_route() -> None:
+    with pytest.raises(vr.Refused):
+        vr.match(vr.IBM, "GET", ["v1", "jobs", "x"], {"session_id": "s"})
+    with pytest.raises(vr.Refused):
+        vr.match(vr.IBM, "GET", ["v1", "backends"], {"fields": "x"})
+    with pytest.raises(vr.Refused):
+        vr.match(vr.IBM, "GET", ["v1", "jobs"], {"exclude_params": "1"})
+
+
+CTX = vr.Context("sc_twin", "own-session", "site-project")
+
+
+@pytest.mark.parametrize("body", [
+    b"[]", b'"x"', b"1", b"null", b"true", b"{", b"\xff", b'{"a": NaN}', b'{"a": Infinity}', b'{"a": -Infinity}',
+    b'{"a": 1e999}', b'{"a": ' + b"[" * 80 + b"]" * 80 + b"}", b'{"a": 1' + b"0" * 5000 + b"}",
+    b'{"session_id": "other"}', b'{"backend": "other"}', b'{"backend_name": "other"}',
+    b'{"remote_storage": {}}', b" " * vr.MAX_BODY_BYTES + b"{}",
+])
+def test_a_job_body_that_is_not_a_bounded_finite_object_for_this_job_is_refused(body: bytes) -> None:
+    with pytest.raises(vr.Refused) as err:
+        vr.rewrite_body(vr.Body.IBM_JOB, body, CTX)
+    assert 400 <= err.value.status < 500
+
+
+def test_a_job_body_is_bound_to_the_job() -> None:
+    out = vr.rewrite_body(vr.Body.IBM_JOB, b'{"program_id": "sampler", "params": {"pubs": [1]}}', CTX)
+    assert out == b'{"program_id":"sampler","params":{"pubs":[1]},"session_id":"own-session","backend":"sc_twin"}'
+    batch = vr.rewrite_body(vr.Body.PASQAL_BATCH, b'{"jobs": [{"runs": 1}]}', vr.Context("FRESNEL", None, "p1"))
+    assert batch == b'{"jobs":[{"runs":1}],"device_type":"FRESNEL","project_id":"p1"}'
+    with pytest.raises(vr.Refused):
+        vr.rewrite_body(vr.Body.PASQAL_BATCH, b'{"project_id": "p2"}', vr.Context("FRESNEL", None, "p1"))
+    assert vr.rewrite_body(vr.Body.NONE, b"{}", CTX) is None
+
+
+def test_only_allow_listed_headers_pass() -> None:
+    sent = {"accept": "application/json", "ibm-api-version": "2025-01-01", "cookie": "a=b", "host": "evil",
+            "x-forwarded-for": "1.2.3.4", "service-crn": "crn:other", "authorization": "Bearer x",
+            "transfer-encoding": "chunked", "content-length": "5"}
+    assert vr.forward_headers(sent) == {"accept": "application/json", "ibm-api-version": "2025-01-01"}
+    assert vr.forward_headers({"accept": "a\r\nX-Injected: 1"}) == {}
