@@ -5,55 +5,57 @@
  *   sbatch --qpu=sc_twin,FRESNEL [--qpu-profile=production] job.sh
  *
  * plugstack.conf:
- *   required /usr/lib/slurm/spank_qrmid.so url=http://10.77.0.20:8470 [munge_socket=PATH]
- *            [timeout=30] [max_wait=3600]
+ *   required /usr/local/lib/slurm/spank_qrmid.so url=https://qgw.example:8470 [cluster=NAME]
+ *            [ca_file=PATH] [munge_socket=PATH] [timeout=30] [max_wait=3600]
  * (the same file on login and compute nodes; slurmd reads it too, for the job epilog)
  *
  * Contexts:
- * - local/allocator (sbatch, salloc, srun): records the QPU list in the job's SPANK
- *   environment (QRMID_QPUS; Slurm forwards the option itself there too) so
- *   job_submit.lua on the controller can add the QPUs' licenses — the job then
- *   waits in Slurm's queue, not on a node.
+ * - local/allocator (sbatch, salloc, srun): --qpu travels in the job's SPANK
+ *   environment (Slurm forwards the option as _SLURM_SPANK_OPTION_qrmid_qpu) where
+ *   job_submit.lua on the controller turns it into the QPUs' licenses — the job then
+ *   waits in Slurm's queue, not on a node — and checks the policy.
  * - remote (slurmstepd, as root), every step of a job with --qpu (the batch step,
  *   srun steps, salloc's steps; not the extern step): removes every QRMI variable
  *   the user brought (QRMI_*, QRMID_*, SLURM_JOB_QPU_*, <name>_QRMI_*), asks qrmid
- *   for the job's acquisition, signed with a munge credential that carries the
- *   request itself, and exports what qrmid returns (QRMI_JOB_QPU_RESOURCES,
- *   QRMI_JOB_QPU_TYPES, SLURM_JOB_QPU_*, QRMI_JOB_ID, QRMI_JOB_UID,
- *   <name>_QRMI_JOB_ACQUISITION_TOKEN, <name>_QRMI_JOB_TIMEOUT_SECONDS, per-resource
- *   settings with job-scoped credentials), overwriting whatever was there. qrmid
- *   answers every step of a job with the job's one acquisition (same job id → same
- *   acquisition), so a job acquires once however many steps and tasks it runs.
- *   A step other than the batch step only joins what the job was submitted with
- *   (its licenses, read from slurmctld), and never starts a second acquisition
- *   once the job's first one has ended (hold limit, reaper). The job's time limit
- *   (from slurmctld) goes with the request; qrmid caps the hold with it.
- * - remote, task init: prints qrmid's messages on the step's stderr, and fails the
- *   step with the reason when no QPU could be acquired.
+ *   for the job's acquisition (POST /v1/acquisitions, JSON, signed with a munge
+ *   credential that carries the request itself) and exports the environment qrmid
+ *   returns — only keys of the QRMI contract (QRMI_*, QRMID_*, SLURM_JOB_QPU_*,
+ *   <one of the job's QPUs>_QRMI_*), only values without control characters, within
+ *   fixed bounds — overwriting whatever was there. qrmid answers every step of a job
+ *   with the job's one acquisition, so a job acquires once however many steps and
+ *   tasks it runs. A step other than the batch step only joins what the job was
+ *   submitted with (its licenses, read from slurmctld), and never starts a second
+ *   acquisition once the job's first one has ended. The job's time limit (from
+ *   slurmctld) goes with the request; qrmid caps the hold with it.
+ * - remote, task init (as the user): prints qrmid's messages on the step's stderr,
+ *   fails the step with the reason when no QPU could be acquired, and keeps the
+ *   task's files private (umask without group/other access; stdout/stderr files of
+ *   the task made 0600): a --qpu job's environment holds job credentials.
  * - release: the batch step's slurm_spank_exit (sbatch jobs, also on scancel), and
  *   slurm_spank_job_epilog in slurmd (job_script context) for every job with --qpu
- *   when the job ends on the node — the release of salloc/srun jobs, whose steps
- *   come and go while the acquisition stays.
+ *   when the job ends on the node — the release of salloc/srun jobs.
  *
- * Only libc and libmunge: HTTP/1.1 over a plain socket to qrmid (a cluster-internal
- * service), responses in qrmid's line format (?format=env).
+ * HTTP(S) through libcurl (server certificates verified against the system CA store,
+ * or ca_file=; never without verification), JSON through jansson.
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
 #include <grp.h>
-#include <netdb.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+#include <jansson.h>
 #include <munge.h>
 #include <slurm/slurm.h>
 #include <slurm/spank.h>
@@ -69,15 +71,22 @@ SPANK_PLUGIN(qrmid, 1);
 #pragma weak slurm_free_job_info_msg
 #pragma weak slurm_strerror
 
-#define MAX_RESPONSE (1024 * 1024)
+#define MAX_RESPONSE (256 * 1024) /* bytes of one answer from qrmid */
+#define MAX_ENV_KEYS 256          /* variables one acquisition may export */
+#define MAX_KEY_LEN 128
+#define MAX_VALUE_LEN 8192
+#define MAX_MESSAGE_LEN 1000 /* qrmid's messages, as shown to the user */
+#define MAX_GROUPS 256
 #define POLL_WAIT_S 20
 
 /* configuration (plugstack.conf arguments) */
-static char cfg_host[256] = "127.0.0.1";
-static char cfg_port[16] = "8470";
+static char cfg_url[512] = "http://127.0.0.1:8470";
+static char cfg_ca_file[4096] = "";
+static char cfg_cluster[65] = "";
 static char cfg_munge_socket[4096] = "";
 static int cfg_timeout_s = 30;
 static int cfg_max_wait_s = 3600;
+static char *cfg_error = NULL; /* a plugstack argument that cannot be used: no QPU is acquired */
 
 /* options */
 static char *opt_qpus = NULL;
@@ -123,9 +132,32 @@ static void add_notice(const char *msg)
 {
     if (!msg)
         return;
-    char *joined = notice ? xstrdup_printf("%s\n%s", notice, msg) : strdup(msg);
+    char *more = notice ? xstrdup_printf("%s\n%s", notice, msg) : strdup(msg);
     free(notice);
-    notice = joined;
+    notice = more;
+}
+
+/* a copy of text from qrmid fit to print: control characters become spaces, bounded length */
+static char *printable(const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strnlen(s, MAX_MESSAGE_LEN);
+    char *out = malloc(n + 1);
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        out[i] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
+    }
+    out[n] = 0;
+    return out;
+}
+
+static int is_name_char(char c, int allow_comma)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+           (allow_comma && c == ',');
 }
 
 /* QPU names are letters, digits, '_' (the site model's QpuName), separated by ',' */
@@ -133,11 +165,9 @@ static int valid_list(const char *s, int allow_comma)
 {
     if (!s || !*s || strlen(s) > 1024)
         return 0;
-    for (const char *p = s; *p; p++) {
-        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' ||
-              *p == '-' || (allow_comma && *p == ',')))
+    for (const char *p = s; *p; p++)
+        if (!is_name_char(*p, allow_comma))
             return 0;
-    }
     return 1;
 }
 
@@ -159,7 +189,7 @@ static int set_profile(int val, const char *arg, int remote)
 {
     (void)val;
     (void)remote;
-    if (!valid_list(arg, 0)) {
+    if (!valid_list(arg, 0) || strlen(arg) > 63) {
         slurm_error("qrmid: --qpu-profile expects a profile name, got '%s'", arg ? arg : "");
         return -1;
     }
@@ -168,23 +198,87 @@ static int set_profile(int val, const char *arg, int remote)
     return 0;
 }
 
+static void config_error(char *msg)
+{
+    if (!msg)
+        return;
+    slurm_error("qrmid: %s", msg);
+    free(cfg_error);
+    cfg_error = msg;
+}
+
+/*
+ * url=http(s)://host[:port][/] — scheme, host and port only: the path of each call is
+ * the path qrmid sees, and the munge credential carries exactly that path.
+ */
+static int valid_url(const char *u)
+{
+    const char *h;
+    if (!strncmp(u, "http://", 7))
+        h = u + 7;
+    else if (!strncmp(u, "https://", 8))
+        h = u + 8;
+    else
+        return 0;
+    if (strlen(u) >= sizeof(cfg_url))
+        return 0;
+    const char *p = h;
+    if (*p == '[') { /* IPv6 literal */
+        p++;
+        while (*p && (isxdigit((unsigned char)*p) || *p == ':' || *p == '.'))
+            p++;
+        if (*p++ != ']')
+            return 0;
+    } else {
+        while (*p && (isalnum((unsigned char)*p) || *p == '.' || *p == '-'))
+            p++;
+    }
+    if (p == h)
+        return 0;
+    if (*p == ':') {
+        const char *port = ++p;
+        while (*p && isdigit((unsigned char)*p))
+            p++;
+        if (p == port || p - port > 5)
+            return 0;
+    }
+    if (*p == '/')
+        p++;
+    return *p == 0;
+}
+
+static int valid_cluster(const char *c)
+{
+    size_t n = strlen(c);
+    return n >= 1 && n <= 64 && valid_list(c, 0);
+}
+
 static void parse_args(int ac, char **av)
 {
     for (int i = 0; i < ac; i++) {
         const char *a = av[i];
         if (!strncmp(a, "url=", 4)) {
-            /* http://host:port — qrmid is a cluster-internal service */
-            const char *h = a + 4;
-            if (!strncmp(h, "http://", 7))
-                h += 7;
-            const char *colon = strrchr(h, ':');
-            size_t hl = colon ? (size_t)(colon - h) : strcspn(h, "/");
-            if (hl >= sizeof(cfg_host))
-                hl = sizeof(cfg_host) - 1;
-            memcpy(cfg_host, h, hl);
-            cfg_host[hl] = 0;
-            if (colon)
-                snprintf(cfg_port, sizeof(cfg_port), "%.*s", (int)strcspn(colon + 1, "/"), colon + 1);
+            if (!valid_url(a + 4)) {
+                config_error(xstrdup_printf("plugstack argument url= must be http(s)://host[:port], got '%s'", a + 4));
+                continue;
+            }
+            snprintf(cfg_url, sizeof(cfg_url), "%s", a + 4);
+            size_t n = strlen(cfg_url);
+            if (n && cfg_url[n - 1] == '/')
+                cfg_url[n - 1] = 0;
+        } else if (!strncmp(a, "ca_file=", 8)) {
+            if (a[8] != '/' || strlen(a + 8) >= sizeof(cfg_ca_file)) {
+                config_error(xstrdup_printf("plugstack argument ca_file= must be an absolute path, got '%s'", a + 8));
+                continue;
+            }
+            snprintf(cfg_ca_file, sizeof(cfg_ca_file), "%s", a + 8);
+        } else if (!strncmp(a, "cluster=", 8)) {
+            if (!valid_cluster(a + 8)) {
+                config_error(xstrdup_printf("plugstack argument cluster= must be 1-64 letters, digits, '_' or '-', "
+                                            "got '%s'", a + 8));
+                continue;
+            }
+            snprintf(cfg_cluster, sizeof(cfg_cluster), "%s", a + 8);
         } else if (!strncmp(a, "munge_socket=", 13)) {
             snprintf(cfg_munge_socket, sizeof(cfg_munge_socket), "%s", a + 13);
         } else if (!strncmp(a, "timeout=", 8)) {
@@ -219,181 +313,222 @@ static char *munge_credential(const char *payload, size_t len, char **err)
     return cred;
 }
 
+struct buffer {
+    char *data;
+    size_t len;
+    int too_big;
+};
+
+static size_t collect(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct buffer *b = userdata;
+    size_t n = size * nmemb;
+    if (b->len + n > MAX_RESPONSE) {
+        b->too_big = 1;
+        return 0; /* curl stops with CURLE_WRITE_ERROR */
+    }
+    char *more = realloc(b->data, b->len + n + 1);
+    if (!more)
+        return 0;
+    memcpy(more + b->len, ptr, n);
+    b->data = more;
+    b->len += n;
+    b->data[b->len] = 0;
+    return n;
+}
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc = CURLE_FAILED_INIT;
+
+static void init_curl(void)
+{
+    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
 /*
- * One HTTP/1.1 request to qrmid, signed with munge. Returns the HTTP status
- * (or -1 with *err set) and the response body in *body (caller frees).
+ * One request to qrmid, signed with munge: the credential's payload is
+ * "<METHOD> <path?query>\n<body>" (qrmid's munge_auth.request_payload), the body sent
+ * is exactly the body signed. Returns the HTTP status (or -1 with *err set); a JSON
+ * answer is parsed into *answer (NULL otherwise; caller decrefs).
  */
-static int http_call(const char *method, const char *path, const char *json, int read_timeout_s, char **body,
+static int http_call(const char *method, const char *path, const char *body, long read_timeout_s, json_t **answer,
                      char **err)
 {
-    struct addrinfo hints = {0}, *res = NULL, *ai;
-    int fd = -1, status = -1, rc;
-    size_t json_len = json ? strlen(json) : 0;
-    char *payload = NULL, *cred = NULL, *request = NULL, *buf = NULL;
-    size_t used = 0;
+    CURL *curl = NULL;
+    struct curl_slist *headers = NULL;
+    struct buffer resp = {0};
+    char *payload = NULL, *cred = NULL, *auth = NULL, *url = NULL;
+    char curl_err[CURL_ERROR_SIZE] = "";
+    long status = -1;
+    CURLcode rc;
 
-    *body = NULL;
+    *answer = NULL;
     *err = NULL;
-    payload = xstrdup_printf("%s %s\n%s", method, path, json ? json : "");
-    if (!payload) {
-        *err = strdup("out of memory");
+    if (cfg_error) {
+        *err = xstrdup_printf("the plugin's configuration is unusable: %s", cfg_error);
         return -1;
+    }
+    pthread_once(&curl_once, init_curl);
+    if (curl_init_rc != CURLE_OK) {
+        *err = xstrdup_printf("libcurl did not initialise: %s", curl_easy_strerror(curl_init_rc));
+        return -1;
+    }
+    payload = xstrdup_printf("%s %s\n%s", method, path, body ? body : "");
+    url = xstrdup_printf("%s%s", cfg_url, path);
+    if (!payload || !url) {
+        *err = strdup("out of memory");
+        goto out;
     }
     cred = munge_credential(payload, strlen(payload), err);
     if (!cred)
         goto out;
-    request = xstrdup_printf("%s %s HTTP/1.1\r\nHost: %s:%s\r\nAuthorization: Munge %s\r\n"
-                             "Content-Type: application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
-                             method, path, cfg_host, cfg_port, cred, json_len, json ? json : "");
-
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    if ((rc = getaddrinfo(cfg_host, cfg_port, &hints, &res)) != 0) {
-        *err = xstrdup_printf("cannot resolve qrmid host %s: %s", cfg_host, gai_strerror(rc));
-        goto out;
-    }
-    for (ai = res; ai; ai = ai->ai_next) {
-        struct timeval tv = {.tv_sec = cfg_timeout_s};
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0)
-            continue;
-        /* SO_SNDTIMEO also bounds connect() on Linux */
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-        tv.tv_sec = read_timeout_s;
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-            break;
-        close(fd);
-        fd = -1;
-    }
-    if (fd < 0) {
-        *err = xstrdup_printf("cannot connect to qrmid at %s:%s: %s", cfg_host, cfg_port, strerror(errno));
-        goto out;
-    }
-    for (size_t off = 0, len = strlen(request); off < len;) {
-        ssize_t n = write(fd, request + off, len - off);
-        if (n <= 0) {
-            *err = xstrdup_printf("sending to qrmid failed: %s", strerror(errno));
-            goto out;
-        }
-        off += (size_t)n;
-    }
-    buf = malloc(MAX_RESPONSE + 1);
-    if (!buf) {
+    auth = xstrdup_printf("Authorization: Munge %s", cred);
+    curl = curl_easy_init();
+    if (!auth || !curl) {
         *err = strdup("out of memory");
         goto out;
     }
-    for (;;) {
-        ssize_t n = read(fd, buf + used, MAX_RESPONSE - used);
-        if (n < 0) {
-            *err = xstrdup_printf("reading qrmid's answer failed: %s", strerror(errno));
-            goto out;
-        }
-        if (n == 0 || used + (size_t)n >= MAX_RESPONSE) {
-            used += (size_t)(n > 0 ? n : 0);
-            break;
-        }
-        used += (size_t)n;
+    headers = curl_slist_append(headers, auth);
+    headers = curl_slist_append(headers, "Accept: application/json");
+    headers = curl_slist_append(headers, "Expect:");
+    if (body)
+        headers = curl_slist_append(headers, "Content-Type: application/json");
+
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L); /* slurmstepd is multi-threaded */
+    curl_easy_setopt(curl, CURLOPT_PROXY, "");     /* qrmid is reached directly, whatever the environment says */
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (cfg_ca_file[0])
+        curl_easy_setopt(curl, CURLOPT_CAINFO, cfg_ca_file);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, (long)cfg_timeout_s);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, read_timeout_s);
+    curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)MAX_RESPONSE);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &resp);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_err);
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, "spank_qrmid");
+    if (!strcmp(method, "POST")) {
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body ? body : "");
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)(body ? strlen(body) : 0));
+    } else if (!strcmp(method, "GET")) {
+        curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+    } else {
+        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
     }
-    buf[used] = 0;
-    if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1) {
-        *err = strdup("qrmid sent an answer that is not HTTP");
-        status = -1;
+
+    rc = curl_easy_perform(curl);
+    if (rc != CURLE_OK) {
+        if (resp.too_big || rc == CURLE_FILESIZE_EXCEEDED)
+            *err = xstrdup_printf("qrmid at %s sent an answer larger than %d bytes", cfg_url, MAX_RESPONSE);
+        else
+            *err = xstrdup_printf("cannot reach qrmid at %s: %s", cfg_url, curl_err[0] ? curl_err : curl_easy_strerror(rc));
         goto out;
     }
-    char *start = strstr(buf, "\r\n\r\n");
-    *body = strdup(start ? start + 4 : "");
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    if (resp.len) {
+        json_error_t jerr;
+        *answer = json_loadb(resp.data, resp.len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!*answer && status >= 200 && status < 300) {
+            *err = xstrdup_printf("qrmid sent an answer that is not JSON (HTTP %ld): %s", status, jerr.text);
+            status = -1;
+        }
+    }
 out:
-    if (fd >= 0)
-        close(fd);
-    if (res)
-        freeaddrinfo(res);
-    free(buf);
-    free(request);
+    if (curl)
+        curl_easy_cleanup(curl);
+    curl_slist_free_all(headers);
+    free(resp.data);
+    free(auth);
     free(cred);
+    free(url);
     free(payload);
-    return status;
+    return (int)status;
 }
 
-/* value of "key=" on its own line in qrmid's env format, or of "detail" in a JSON error */
-static char *field(const char *body, const char *key)
+/* a string member of a JSON object, or NULL */
+static const char *member(const json_t *obj, const char *key)
 {
-    size_t kl = strlen(key);
-    for (const char *line = body; line && *line;) {
-        const char *end = strchr(line, '\n');
-        size_t len = end ? (size_t)(end - line) : strlen(line);
-        if (len > kl && !strncmp(line, key, kl) && line[kl] == '=')
-            return strndup(line + kl + 1, len - kl - 1);
-        line = end ? end + 1 : NULL;
-    }
-    const char *d = strstr(body, "\"detail\":\"");
-    if (d && !strcmp(key, "message")) {
-        d += 10;
-        char *out = malloc(strlen(d) + 1), *o = out;
-        if (!out)
-            return NULL;
-        for (; *d && *d != '"'; d++) {
-            if (*d == '\\' && d[1])
-                d++;
-            *o++ = *d;
-        }
-        *o = 0;
-        return out;
-    }
-    return NULL;
+    json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
+    return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-/* ------------------------------------------------------------------ job details */
-
-static char *json_groups(const char *user, gid_t gid)
+/* what qrmid says about a request, fit to print: its message, or its error's detail */
+static char *message_of(const json_t *answer)
 {
-    int n = 64;
-    gid_t *gids = malloc(sizeof(gid_t) * (size_t)n);
-    if (!gids)
-        return strdup("[]");
-    if (getgrouplist(user, gid, gids, &n) < 0) {
-        gid_t *more = realloc(gids, sizeof(gid_t) * (size_t)n);
-        if (!more || getgrouplist(user, gid, more, &n) < 0) {
-            free(more ? more : gids);
-            return strdup("[]");
-        }
-        gids = more;
+    const char *m = member(answer, "message");
+    if (!m)
+        m = member(answer, "detail"); /* errors: {"detail": "..."} */
+    if (!m && json_is_object(answer)) {
+        json_t *d = json_object_get(answer, "detail"); /* validation errors: {"detail": [{"msg": ...}]} */
+        if (json_is_array(d) && json_array_size(d) > 0)
+            m = member(json_array_get(d, 0), "msg");
     }
-    size_t cap = 2 + (size_t)n * 68, len = 0;
-    char *out = malloc(cap);
-    if (!out) {
-        free(gids);
-        return strdup("[]");
-    }
-    out[len++] = '[';
-    for (int i = 0; i < n; i++) {
-        struct group gr, *found = NULL;
-        char gbuf[4096];
-        if (getgrgid_r(gids[i], &gr, gbuf, sizeof(gbuf), &found) != 0 || !found || !valid_list(gr.gr_name, 0) ||
-            strlen(gr.gr_name) > 64)
-            continue;
-        len += (size_t)snprintf(out + len, cap - len, "%s\"%s\"", len > 1 ? "," : "", gr.gr_name);
-    }
-    out[len++] = ']';
-    out[len] = 0;
-    free(gids);
-    return out;
+    return printable(m);
 }
 
-static char *json_qpus(const char *list)
+/* ------------------------------------------------------------------ the job's environment */
+
+/* is the QPU one of those --qpu names? (the name part of <qpu>_QRMI_...) */
+static int one_of_the_job_qpus(const char *name, size_t len)
 {
-    size_t cap = strlen(list) * 3 + 8, len = 0;
-    char *out = malloc(cap);
-    if (!out)
-        return NULL;
-    out[len++] = '[';
-    char *copy = strdup(list), *save = NULL;
-    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-        len += (size_t)snprintf(out + len, cap - len, "%s\"%s\"", len > 1 ? "," : "", tok);
-    out[len++] = ']';
-    out[len] = 0;
-    free(copy);
-    return out;
+    if (!opt_qpus)
+        return 0;
+    for (const char *q = opt_qpus; *q;) {
+        size_t ql = strcspn(q, ",");
+        if (ql == len && !strncmp(q, name, len))
+            return 1;
+        q += ql;
+        if (*q == ',')
+            q++;
+    }
+    return 0;
+}
+
+static int upper_word(const char *s)
+{
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_'))
+            return 0;
+    return 1;
+}
+
+/*
+ * The keys of the QRMI contract, the only ones the plugin exports (whatever qrmid
+ * sends): QRMI_<WORD>, QRMID_<WORD>, SLURM_JOB_QPU_<WORD> and <qpu>_QRMI_<WORD> for a
+ * QPU of the job's --qpu, <WORD> being upper-case letters, digits and '_'.
+ */
+static int contract_key(const char *key)
+{
+    static const char *prefixes[] = {"QRMI_", "QRMID_", "SLURM_JOB_QPU_"};
+    size_t len = strlen(key);
+    if (len == 0 || len > MAX_KEY_LEN)
+        return 0;
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+        size_t pl = strlen(prefixes[i]);
+        if (len > pl && !strncmp(key, prefixes[i], pl))
+            return upper_word(key + pl);
+    }
+    const char *sep = strstr(key, "_QRMI_");
+    return sep && sep > key && one_of_the_job_qpus(key, (size_t)(sep - key)) && upper_word(sep + 6);
+}
+
+/* values are data: printable, no control characters, bounded */
+static int clean_value(const char *v, size_t len)
+{
+    if (len > MAX_VALUE_LEN || strlen(v) != len)
+        return 0; /* embedded NUL */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c < 0x20 || c == 0x7f)
+            return 0;
+    }
+    return 1;
 }
 
 /*
@@ -439,49 +574,113 @@ static int scrub_environment(spank_t sp)
     return removed;
 }
 
-/* export env=K=V lines, overwriting: qrmid's values are the contract */
-static int export_environment(spank_t sp, const char *body)
+/*
+ * Export qrmid's "environment" object, overwriting: qrmid's values are the contract.
+ * Keys outside the contract and values that are not clean strings are refused (not
+ * exported, counted in *refused); more than MAX_ENV_KEYS entries fail the whole answer.
+ */
+static int export_environment(spank_t sp, const json_t *answer, int *refused, char **err)
 {
+    json_t *env = json_is_object(answer) ? json_object_get(answer, "environment") : NULL;
+    const char *key;
+    json_t *value;
     int count = 0;
-    for (const char *line = body; line && *line;) {
-        const char *end = strchr(line, '\n');
-        size_t len = end ? (size_t)(end - line) : strlen(line);
-        if (len > 4 && !strncmp(line, "env=", 4)) {
-            char *kv = strndup(line + 4, len - 4);
-            char *eq = kv ? strchr(kv, '=') : NULL;
-            if (eq) {
-                *eq = 0;
-                spank_err_t rc = spank_setenv(sp, kv, eq + 1, 1);
-                if (rc == ESPANK_SUCCESS)
-                    count++;
-                else
-                    slurm_error("qrmid: cannot set %s: %s", kv, spank_strerror(rc));
-            }
-            free(kv);
+    *refused = 0;
+    if (!json_is_object(env)) {
+        *err = strdup("qrmid granted the QPUs but sent no environment");
+        return -1;
+    }
+    if (json_object_size(env) > MAX_ENV_KEYS) {
+        *err = xstrdup_printf("qrmid sent %zu variables, more than the %d a job may get", json_object_size(env),
+                              MAX_ENV_KEYS);
+        return -1;
+    }
+    json_object_foreach(env, key, value) {
+        if (!contract_key(key) || !json_is_string(value) ||
+            !clean_value(json_string_value(value), json_string_length(value))) {
+            char *shown = printable(key);
+            slurm_error("qrmid: refusing variable '%.128s' from qrmid (not a QRMI key of this job, or not a clean "
+                        "string value)", shown ? shown : "?");
+            free(shown);
+            (*refused)++;
+            continue;
         }
-        line = end ? end + 1 : NULL;
+        spank_err_t rc = spank_setenv(sp, key, json_string_value(value), 1);
+        if (rc == ESPANK_SUCCESS)
+            count++;
+        else
+            slurm_error("qrmid: cannot set %s: %s", key, spank_strerror(rc));
     }
     return count;
 }
 
-/* first "key":"value" (or "key":null → NULL) in a compact JSON answer */
-static char *json_string(const char *body, const char *key)
+/* ------------------------------------------------------------------ the request */
+
+static json_t *json_groups(const char *user, gid_t gid)
 {
-    char *pat = xstrdup_printf("\"%s\":\"", key);
-    const char *d = pat ? strstr(body, pat) : NULL;
-    char *out = NULL, *o;
-    if (d) {
-        d += strlen(pat);
-        out = malloc(strlen(d) + 1);
-        for (o = out; out && *d && *d != '"'; d++) {
-            if (*d == '\\' && d[1])
-                d++;
-            *o++ = *d;
-        }
-        if (out)
-            *o = 0;
+    json_t *out = json_array();
+    int n = 64;
+    gid_t *gids = malloc(sizeof(gid_t) * (size_t)n);
+    if (!out || !gids) {
+        free(gids);
+        return out;
     }
-    free(pat);
+    if (getgrouplist(user, gid, gids, &n) < 0) {
+        gid_t *more = realloc(gids, sizeof(gid_t) * (size_t)n);
+        if (!more || getgrouplist(user, gid, more, &n) < 0) {
+            free(more ? more : gids);
+            return out;
+        }
+        gids = more;
+    }
+    for (int i = 0; i < n && json_array_size(out) < MAX_GROUPS; i++) {
+        struct group gr, *found = NULL;
+        char gbuf[4096];
+        if (getgrgid_r(gids[i], &gr, gbuf, sizeof(gbuf), &found) != 0 || !found || !valid_list(gr.gr_name, 0) ||
+            strlen(gr.gr_name) > 64)
+            continue;
+        json_array_append_new(out, json_string(gr.gr_name));
+    }
+    free(gids);
+    return out;
+}
+
+static json_t *json_qpus(const char *list)
+{
+    json_t *out = json_array();
+    char *copy = strdup(list), *save = NULL;
+    if (!out || !copy) {
+        free(copy);
+        return out;
+    }
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+        json_array_append_new(out, json_string(tok));
+    free(copy);
+    return out;
+}
+
+/* the body of POST /v1/acquisitions, compact JSON (the bytes signed are the bytes sent) */
+static char *acquire_body(uint32_t job_id, const char *user, uid_t uid, gid_t gid, long time_limit_s)
+{
+    char id[16];
+    snprintf(id, sizeof(id), "%u", job_id);
+    json_t *req = json_object();
+    if (!req)
+        return NULL;
+    if (cfg_cluster[0])
+        json_object_set_new(req, "cluster", json_string(cfg_cluster));
+    json_object_set_new(req, "job_id", json_string(id));
+    json_object_set_new(req, "user", json_string(user));
+    json_object_set_new(req, "uid", json_integer((json_int_t)uid));
+    json_object_set_new(req, "groups", json_groups(user, gid));
+    json_object_set_new(req, "qpus", json_qpus(opt_qpus));
+    if (time_limit_s > 0)
+        json_object_set_new(req, "time_limit_s", json_integer((json_int_t)time_limit_s));
+    if (opt_profile)
+        json_object_set_new(req, "profile", json_string(opt_profile));
+    json_object_set_new(req, "wait_s", json_integer(POLL_WAIT_S));
+    char *out = json_dumps(req, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(req);
     return out;
 }
 
@@ -543,14 +742,21 @@ static char *unlicensed(const char *qpus, const char *licenses)
 
 /* ------------------------------------------------------------------ acquisition */
 
+/* acquisition ids are what qrmid makes them (acq-<hex>): anything else is not put in a path */
+static int valid_acquisition_id(const char *id)
+{
+    return id && strlen(id) <= 64 && valid_list(id, 0);
+}
+
 static void acquire(spank_t sp, uint32_t job_id, long time_limit_s)
 {
     uid_t uid;
     gid_t gid;
     struct passwd pw, *found = NULL;
     char pwbuf[4096];
-    char *groups = NULL, *qpus = NULL, *req = NULL, *body = NULL, *err = NULL, *acq = NULL, *msg = NULL;
-    char path[256], limit[64] = "";
+    char *req = NULL, *err = NULL, *acq = NULL, *msg = NULL;
+    json_t *answer = NULL;
+    char path[256];
     int status = -1;
     time_t started = time(NULL);
 
@@ -562,55 +768,71 @@ static void acquire(spank_t sp, uint32_t job_id, long time_limit_s)
         set_failure(xstrdup_printf("uid %u has no passwd entry on this node", (unsigned)uid));
         return;
     }
-    groups = json_groups(pw.pw_name, gid);
-    qpus = json_qpus(opt_qpus);
-    if (time_limit_s > 0)
-        snprintf(limit, sizeof(limit), ",\"time_limit_s\":%ld", time_limit_s);
-    req = xstrdup_printf("{\"job_id\":\"%u\",\"user\":\"%s\",\"uid\":%u,\"groups\":%s,\"qpus\":%s%s%s%s%s,\"wait_s\":%d}",
-                         job_id, pw.pw_name, (unsigned)uid, groups, qpus ? qpus : "[]", limit,
-                         opt_profile ? ",\"profile\":\"" : "", opt_profile ? opt_profile : "",
-                         opt_profile ? "\"" : "", POLL_WAIT_S);
+    req = acquire_body(job_id, pw.pw_name, uid, gid, time_limit_s);
+    if (!req) {
+        set_failure(strdup("cannot build the request to qrmid"));
+        return;
+    }
     sent_request = 1;
     /* qrmid answers a repeated request for the same job with the same acquisition: retries are safe */
     for (int attempt = 0; attempt < 4; attempt++) {
-        free(body);
+        json_decref(answer);
         free(err);
-        status = http_call("POST", "/v1/acquisitions?format=env", req, POLL_WAIT_S + cfg_timeout_s, &body, &err);
+        status = http_call("POST", "/v1/acquisitions?format=json", req, POLL_WAIT_S + cfg_timeout_s, &answer, &err);
         if (status > 0 && status < 500)
+            break;
+        if (cfg_error)
             break;
         sleep(2u << attempt);
     }
     while (status == 202) {
         free(acq);
-        acq = field(body, "acquisition");
-        msg = field(body, "message");
+        const char *id = member(answer, "id");
+        acq = valid_acquisition_id(id) ? strdup(id) : NULL;
+        msg = message_of(answer);
         if (msg)
             slurm_info("qrmid: job %u: %s", job_id, msg);
         if (!acq || time(NULL) - started > cfg_max_wait_s) {
             set_failure(xstrdup_printf("gave up waiting for QPU(s) %s after %ld s: %s", opt_qpus,
                                        (long)(time(NULL) - started), msg ? msg : "no answer"));
             free(msg);
+            msg = NULL;
             goto out;
         }
         free(msg);
-        snprintf(path, sizeof(path), "/v1/acquisitions/%s?wait_s=%d&format=env", acq, POLL_WAIT_S);
-        free(body);
+        msg = NULL;
+        snprintf(path, sizeof(path), "/v1/acquisitions/%s?wait_s=%d&format=json", acq, POLL_WAIT_S);
+        json_decref(answer);
+        answer = NULL;
         free(err);
-        status = http_call("GET", path, NULL, POLL_WAIT_S + cfg_timeout_s, &body, &err);
+        status = http_call("GET", path, NULL, POLL_WAIT_S + cfg_timeout_s, &answer, &err);
         if (status < 0 || status >= 500) {
             sleep(2);
             status = 202; /* qrmid restarting: keep polling the same acquisition */
+            if (!answer)
+                answer = json_pack("{s:s}", "id", acq);
         }
     }
-    msg = body ? field(body, "message") : NULL;
+    msg = message_of(answer);
     if (status == 201) {
-        int n = export_environment(sp, body);
+        char *bad = NULL;
+        int refused = 0;
+        int n = export_environment(sp, answer, &refused, &bad);
+        if (n < 0) {
+            set_failure(xstrdup_printf("no QPU acquired for %s: %s", opt_qpus, bad ? bad : "invalid answer"));
+            free(bad);
+            goto out;
+        }
         long waited = (long)(time(NULL) - started);
         if (waited >= 5) {
             char *w = xstrdup_printf("QPU(s) %s granted after waiting %ld s", opt_qpus, waited);
-            if (w)
-                add_notice(w);
+            add_notice(w);
             free(w);
+        }
+        if (refused) {
+            char *r = xstrdup_printf("%d variable(s) from qrmid were not exported (see slurmd's log)", refused);
+            add_notice(r);
+            free(r);
         }
         if (msg)
             add_notice(msg);
@@ -626,30 +848,34 @@ out:
     free(msg);
     free(acq);
     free(err);
-    free(body);
+    json_decref(answer);
     free(req);
-    free(qpus);
-    free(groups);
 }
 
 static void release(uint32_t job_id)
 {
-    char path[128], *body = NULL, *err = NULL;
-    snprintf(path, sizeof(path), "/v1/jobs/%u/acquisitions", job_id);
+    char path[128], *err = NULL;
+    json_t *answer = NULL;
+    /* the job id names the job on its cluster (qrmid's own cluster when none is configured here) */
+    snprintf(path, sizeof(path), "/v1/jobs/%u/acquisitions%s%s", job_id, cfg_cluster[0] ? "?cluster=" : "",
+             cfg_cluster);
     for (int attempt = 0; attempt < 3; attempt++) {
-        int status = http_call("DELETE", path, NULL, cfg_timeout_s, &body, &err);
+        int status = http_call("DELETE", path, NULL, cfg_timeout_s, &answer, &err);
         if (status >= 200 && status < 300) {
             slurm_info("qrmid: job %u: QPU(s) released", job_id);
             break;
         }
         /* qrmid's reaper releases it later if this keeps failing */
-        slurm_error("qrmid: job %u: release failed (%d): %s", job_id, status, err ? err : (body ? body : ""));
-        free(body);
+        char *msg = err ? NULL : message_of(answer);
+        slurm_error("qrmid: job %u: release failed (%d): %s", job_id, status, err ? err : (msg ? msg : ""));
+        free(msg);
+        json_decref(answer);
         free(err);
-        body = err = NULL;
+        answer = NULL;
+        err = NULL;
         sleep(1);
     }
-    free(body);
+    json_decref(answer);
     free(err);
 }
 
@@ -660,14 +886,17 @@ static void release(uint32_t job_id)
  */
 static char *ended_acquisition(uint32_t job_id)
 {
-    char path[128], *body = NULL, *err = NULL, *out = NULL;
-    snprintf(path, sizeof(path), "/v1/acquisitions?job_id=%u&limit=1", job_id);
-    int status = http_call("GET", path, NULL, cfg_timeout_s, &body, &err);
-    if (status == 200 && body) {
-        char *state = json_string(body, "state");
+    char path[128], *err = NULL, *out = NULL;
+    json_t *answer = NULL;
+    snprintf(path, sizeof(path), "/v1/acquisitions?job_id=%u&limit=1%s%s", job_id, cfg_cluster[0] ? "&cluster=" : "",
+             cfg_cluster);
+    int status = http_call("GET", path, NULL, cfg_timeout_s, &answer, &err);
+    json_t *first = json_is_array(answer) && json_array_size(answer) > 0 ? json_array_get(answer, 0) : NULL;
+    if (status == 200 && first) {
+        const char *state = member(first, "state");
         if (state && (!strcmp(state, "released") || !strcmp(state, "releasing"))) {
-            char *id = json_string(body, "id"), *outcome = json_string(body, "outcome");
-            char *message = json_string(body, "message");
+            char *id = printable(member(first, "id")), *outcome = printable(member(first, "outcome"));
+            char *message = printable(member(first, "message"));
             out = xstrdup_printf("the job's QPU acquisition %s has ended (%s%s%s); a job holds its QPU(s) once — "
                                  "submit a new job for more QPU time",
                                  id ? id : "?", outcome ? outcome : state, message ? ": " : "", message ? message : "");
@@ -675,10 +904,9 @@ static char *ended_acquisition(uint32_t job_id)
             free(outcome);
             free(message);
         }
-        free(state);
     }
     /* qrmid unreachable: the POST that follows reports it */
-    free(body);
+    json_decref(answer);
     free(err);
     return out;
 }
@@ -692,6 +920,31 @@ static int job_step(spank_t sp, uint32_t *job_id, uint32_t *step_id)
         *step_id == SLURM_PENDING_STEP)
         return 0;
     return spank_get_item(sp, S_JOB_ID, job_id) == ESPANK_SUCCESS;
+}
+
+/*
+ * In the task, as the user: files the task creates, and its stdout/stderr files, are
+ * not readable by group or others (the job's environment holds job credentials).
+ * job_submit.lua already makes slurmstepd create a batch job's output with such a
+ * umask (SLURM_UMASK); this also covers srun --output files and files opened before.
+ */
+static void keep_output_private(void)
+{
+    mode_t old = umask(077);
+    umask(old | 077);
+    for (int fd = 1; fd <= 2; fd++) {
+        struct stat st;
+        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 077))
+            continue;
+        if (st.st_uid != getuid()) {
+            fprintf(stderr, "qrmid: warning: the job's %s file belongs to uid %u, not to the job: others may read "
+                            "it\n", fd == 1 ? "output" : "error", (unsigned)st.st_uid);
+            continue;
+        }
+        if (fchmod(fd, st.st_mode & 0700) != 0)
+            fprintf(stderr, "qrmid: warning: cannot make the job's %s file private: %s\n",
+                    fd == 1 ? "output" : "error", strerror(errno));
+    }
 }
 
 /* ------------------------------------------------------------------ SPANK entry points */
@@ -719,7 +972,7 @@ int slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
         return 0;
     spank_context_t ctx = spank_context();
     if (ctx == S_CTX_LOCAL || ctx == S_CTX_ALLOCATOR) {
-        /* seen by job_submit.lua on the controller, which adds one license per QPU */
+        /* for the user's eyes and older job_submit.lua versions; the controller reads the option itself */
         if (spank_job_control_setenv(sp, "QRMID_QPUS", opt_qpus, 1) != ESPANK_SUCCESS)
             slurm_error("qrmid: cannot pass --qpu to the controller");
         return 0;
@@ -763,6 +1016,7 @@ int slurm_spank_task_init(spank_t sp, int ac, char **av)
     (void)av;
     if (!opt_qpus || !joined || !job_step(sp, &job_id, &step_id))
         return 0;
+    keep_output_private();
     if (notice)
         fprintf(stderr, "qrmid: %s\n", notice);
     if (failure) {

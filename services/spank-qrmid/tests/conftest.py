@@ -83,7 +83,8 @@ def stack(site, munged, emulator) -> Iterator[tuple[harness.Qrmid, slurm_harness
     port = harness.free_port()
     qpus = [{**q, "calibration_windows": []} for q in site["qpusite_qpus"]]
     cfg = harness.qrmid_config(tmp, site, emulator.url, munged.socket, port, qpus=qpus,
-                               policy_profiles=profiles(site), reaper={"slurm": "on", "interval_s": 2, "grace_s": 5})
+                               policy_profiles=profiles(site), reaper={"slurm": "on", "interval_s": 2, "grace_s": 5},
+                               cluster=slurm_harness.CLUSTER)
     q = harness.Qrmid(cfg, f"http://127.0.0.1:{port}", tmp / "qrmid.log")
     submit_conf = slurm_harness.render_submit_conf(list(site["qpusite_qpu_licenses"]), profiles(site))
     slurm = slurm_harness.start_slurm(tmp / "slurm", munged.socket, q.url, site["qpusite_qpu_licenses"],

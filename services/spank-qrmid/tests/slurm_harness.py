@@ -92,15 +92,18 @@ def plugstack_line(qrmid_url: str, munge_socket: str, *extra: str) -> str:
     return f"required {PLUGIN_DIR / 'spank_qrmid.so'} {' '.join(args)}\n"
 
 
+CLUSTER = "qrmidtest"
+
+
 def start_slurm(tmp: Path, munge_socket: str, qrmid_url: str, licenses: dict[str, int],
-                submit_conf: str | None = None) -> Slurm:
+                submit_conf: str | None = None, plugstack_args: tuple[str, ...] = (f"cluster={CLUSTER}",)) -> Slurm:
     tmp.mkdir(parents=True, exist_ok=True)
     os.chmod(tmp, 0o755)
     for sub in ("state", "spool"):
         (tmp / sub).mkdir(exist_ok=True)
     ctld_port, slurmd_port = free_port(), free_port()
     plugstack = tmp / "plugstack.conf"
-    plugstack.write_text(plugstack_line(qrmid_url, munge_socket))
+    plugstack.write_text(plugstack_line(qrmid_url, munge_socket, *plugstack_args))
     (tmp / "job_submit.lua").write_text((PLUGIN_DIR / "job_submit_qrmid.lua").read_text())
     if submit_conf is not None:
         (tmp / "job_submit_qrmid.conf").write_text(submit_conf)
@@ -109,7 +112,7 @@ def start_slurm(tmp: Path, munge_socket: str, qrmid_url: str, licenses: dict[str
     conf.write_text(
         "\n".join(
             [
-                "ClusterName=qrmidtest",
+                f"ClusterName={CLUSTER}",
                 "SlurmctldHost=localhost(127.0.0.1)",
                 f"SlurmctldPort={ctld_port}",
                 f"SlurmdPort={slurmd_port}",

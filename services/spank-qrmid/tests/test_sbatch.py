@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import harness
+import slurm_harness
 from conftest import DEV_USER, OUTSIDER, PROFILE_USER
 
 SAMPLE = Path(harness.__file__).with_name("job_sample.py")
@@ -70,6 +71,7 @@ def test_sbatch_qpu_samples_a_bell_pair(stack, workdir) -> None:
         time.sleep(0.2)
         rows = acquisitions(q, job)
     assert len(rows) == 1 and rows[0]["state"] == "released" and rows[0]["user"] == PROFILE_USER
+    assert rows[0]["cluster"] == slurm_harness.CLUSTER  # the plugin's cluster= argument went with the request
 
 
 def test_two_qpu_job(stack, workdir) -> None:
