@@ -23,7 +23,7 @@ description:
     (connection settings) and site variables named qpusite_*.
   - Any problem in the model fails the inventory with every problem listed.
   - The model is read with the same bounded loader as every qpusite command
-    (site_survey.load_site): size, nesting and alias expansion are limited
+    (site_survey.load_site); size, nesting and alias expansion are limited
     before anything is built, so an alias bomb fails the inventory with a message.
 options: {}
 """
