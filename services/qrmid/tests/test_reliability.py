@@ -258,7 +258,8 @@ def test_reaper_releases_jobs_slurm_no_longer_has(site, munged, emulator, tmp_pa
     squeue = bindir / "squeue"
     squeue.write_text(f"#!/bin/sh\ncat {listing}\n")
     squeue.chmod(squeue.stat().st_mode | stat.S_IXUSR)
-    listing.write_text("1201 RUNNING\n1202 RUNNING\n1203 RUNNING\n")
+    # what `squeue --format=%A|%i|%T` prints
+    listing.write_text("1201|1201|RUNNING\n1202|1202|RUNNING\n1203|1203|RUNNING\n")
     qpus = [{**q, "slots": 3} for q in without_windows(site)]
     q = harness.Qrmid(
         harness.qrmid_config(
@@ -281,7 +282,7 @@ def test_reaper_releases_jobs_slurm_no_longer_has(site, munged, emulator, tmp_pa
         for job in ("1201", "1202", "1203"):
             code, _ = acquire(client, job, qpus=["FRESNEL"])
             assert code == 201
-        listing.write_text("1201 RUNNING\n1202 COMPLETED\n")  # 1203 vanished, 1202 ended
+        listing.write_text("1201|1201|RUNNING\n1202|1202|COMPLETED\n")  # 1203 vanished, 1202 ended
         deadline = time.monotonic() + 10
         states = {}
         while time.monotonic() < deadline:

@@ -27,6 +27,7 @@ def acquisition(acq_id: str, job: str, user: str = "bob", qpus: tuple[str, ...] 
     now = time.time()
     return {
         "id": acq_id,
+        "cluster": "lab",
         "job_id": job,
         "user": user,
         "uid": 1001,
@@ -52,7 +53,8 @@ def test_store_round_trip_and_accounting(database: str | dict[str, str], backend
     assert got is not None and got["qpus"] == ["sc_twin", "FRESNEL"] and got["user"] == "bob"
     assert got["requested_at"] == a["requested_at"]  # full double precision on both backends
     assert [h["state"] for h in store.holds("acq-1")] == ["pending", "pending"]
-    assert store.active_for_job("101")["id"] == "acq-1"  # type: ignore[index]
+    assert store.active_for_job("lab", "101")["id"] == "acq-1"  # type: ignore[index]
+    assert store.active_for_job("other", "101") is None  # job ids repeat across clusters
     assert [r["id"] for r in store.query(user="alice")] == ["acq-2"]
     assert [r["id"] for r in store.query(qpu="FRESNEL")] == ["acq-1"]
 
