@@ -171,7 +171,7 @@ class Broker:
             "profile": profile.name,
             "priority": profile.priority,
             "qpus": qpus,
-            "state": "waiting",
+            "state": State.WAITING,
             "message": "; ".join(decision.warnings) or None,
             "hold_s": decision.hold_s,
             "wait_deadline": now + profile.max_wait_min * 60,
@@ -189,7 +189,7 @@ class Broker:
         deadline = time.monotonic() + timeout
         while True:
             a = self.store.get(acq_id)
-            if a is None or a["state"] not in ("waiting", "acquiring"):
+            if a is None or a["state"] not in (State.WAITING, State.ACQUIRING):
                 return a
             left = deadline - time.monotonic()
             if left <= 0:
@@ -209,7 +209,7 @@ class Broker:
         """Grant what can be granted, in priority order; fail what waited too long."""
         async with self._lock:
             now = time.time()
-            waiting = self.store.in_states("waiting")
+            waiting = self.store.in_states(State.WAITING)
             if not waiting:
                 return
             used = self.store.occupied()
@@ -221,23 +221,24 @@ class Broker:
                     q, b = next(iter(blocks.items()))
                     text = self._block_text(q, b)
                     if a["during_calibration"] == "fail":
-                        self._fail(a, "refused", text + f"; profile '{a['profile']}' fails fast during windows")
+                        self._fail(a, Outcome.REFUSED, text + f"; profile '{a['profile']}' fails fast during windows")
                     elif now >= (a["wait_deadline"] or now):
-                        self._fail(a, "timeout", text + "; waited the profile's maximum")
+                        self._fail(a, Outcome.TIMEOUT, text + "; waited the profile's maximum")
                     else:
                         self._set_message(a, "waiting: " + text)
                     continue
                 busy = [q for q in a["qpus"] if used.get(q, 0) >= self.config.qpu(q).slots or q in claimed]
                 if busy:
                     if now >= (a["wait_deadline"] or now):
-                        self._fail(a, "timeout", f"QPU {', '.join(busy)} stayed busy for the profile's maximum wait")
+                        text = f"QPU {', '.join(busy)} stayed busy for the profile's maximum wait"
+                        self._fail(a, Outcome.TIMEOUT, text)
                     else:
                         self._set_message(a, f"waiting: QPU {', '.join(busy)} is held by other jobs")
                         claimed.update(a["qpus"])
                     continue
                 for q in a["qpus"]:
                     used[q] = used.get(q, 0) + 1
-                self.store.update_acquisition(a["id"], state="acquiring")
+                self.store.update_acquisition(a["id"], state=State.ACQUIRING)
                 task = asyncio.get_running_loop().create_task(self._acquire(a))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
@@ -248,7 +249,7 @@ class Broker:
 
     def _fail(self, a: AcquisitionRow, outcome: str, message: str) -> None:
         self.store.update_acquisition(
-            a["id"], state="failed", outcome=outcome, message=message, released_at=time.time()
+            a["id"], state=State.FAILED, outcome=outcome, message=message, released_at=time.time()
         )
         for q in a["qpus"]:
             self.metrics.acquisitions.labels(q, outcome).inc()
@@ -260,18 +261,18 @@ class Broker:
             for q in a["qpus"]:
                 # the intent, durable before the service is asked
                 self.store.update_hold(
-                    a["id"], q, state="acquiring", started_at=time.time(), worker=worker, qrmi_token=None
+                    a["id"], q, state=HoldState.ACQUIRING, started_at=time.time(), worker=worker, qrmi_token=None
                 )
                 token = await self.resources[q].acquire(a["id"])
                 if self.acquirer is None:  # the acquirer process has committed the token already
-                    self.store.update_hold(a["id"], q, qrmi_token=token, state="held", acquired_at=time.time())
+                    self.store.update_hold(a["id"], q, qrmi_token=token, state=HoldState.HELD, acquired_at=time.time())
         except Exception as exc:
             log.warning("acquire of %s for job %s failed: %s", a["qpus"], a["job_id"], exc)
             # whatever the store says was acquired (also a token the acquirer recorded after its answer was lost)
             for h in self.store.holds(a["id"]):
-                if h["state"] == "held" and h["qrmi_token"]:
+                if h["state"] == HoldState.HELD and h["qrmi_token"]:
                     await self._release_hold(a["id"], h["qpu"], h["qrmi_token"], h["worker"])
-            self._fail(a, "failed", f"QRMI could not acquire {', '.join(a['qpus'])}: {exc}")
+            self._fail(a, Outcome.FAILED, f"QRMI could not acquire {', '.join(a['qpus'])}: {exc}")
             await self.dispatch()
             return
         now = time.time()
@@ -475,14 +476,14 @@ class Broker:
     # ------------------------------------------------------------ recovery and timers
     async def recover(self, worker_wait_s: float = 120.0) -> None:
         """After a restart: finish what a crash interrupted, from the tables alone."""
-        interrupted = self.store.in_states("acquiring")
+        interrupted = self.store.in_states(State.ACQUIRING)
         await self._wait_for_workers(interrupted, worker_wait_s)
         for a in interrupted:
             # roll back to waiting: release what was recorded, the request is granted again
             for h in self.store.holds(a["id"]):
-                if h["qrmi_token"] and h["state"] in ("held", "acquiring"):
+                if h["qrmi_token"] and h["state"] in (HoldState.HELD, HoldState.ACQUIRING):
                     await self._release_hold(a["id"], h["qpu"], h["qrmi_token"])
-                elif h["state"] == "acquiring":
+                elif h["state"] == HoldState.ACQUIRING:
                     # asked the service, no answer recorded: the acquirer process died too (or its
                     # record failed). IBM's API cannot list sessions, so a session it may have opened
                     # stays unknown; it cannot be used (the proxy admits only recorded sessions)
@@ -504,9 +505,9 @@ class Broker:
                     message="released by the job while qrmid was acquiring; qrmid restarted",
                 )
                 continue
-            self.store.update_acquisition(a["id"], state="waiting", message="re-queued after a qrmid restart")
-        for a in self.store.in_states("releasing"):
-            await self.release(a["id"], a.get("outcome") or "released", wait_s=None)
+            self.store.update_acquisition(a["id"], state=State.WAITING, message="re-queued after a qrmid restart")
+        for a in self.store.in_states(State.RELEASING):
+            await self.release(a["id"], a.get("outcome") or Outcome.RELEASED, wait_s=None)
         if self.acquirer is not None:
             await self.acquirer.start()  # only now: recovery must not mistake it for the previous one
         await self.dispatch()
@@ -519,7 +520,7 @@ class Broker:
             h["worker"]
             for a in interrupted
             for h in self.store.holds(a["id"])
-            if h["state"] == "acquiring" and h["worker"] and h["worker"] != mine
+            if h["state"] == HoldState.ACQUIRING and h["worker"] and h["worker"] != mine
         }
         deadline = time.monotonic() + timeout
         for w in workers:
@@ -534,9 +535,9 @@ class Broker:
         """Once a second: hold deadlines, wait timeouts, windows that closed, releases to retry
         (whether or not the Slurm reaper runs)."""
         now = time.time()
-        for a in self.store.in_states("granted"):
+        for a in self.store.in_states(State.GRANTED):
             if a["deadline"] and a["deadline"] <= now:
-                await self.release(a["id"], "expired", f"hold limit of {a['hold_s']} s reached")
+                await self.release(a["id"], Outcome.EXPIRED, f"hold limit of {a['hold_s']} s reached")
         await self.retry_failed_releases()
         await self.dispatch()
         self.refresh_gauges()
@@ -557,9 +558,9 @@ class Broker:
             for q in self.resources:
                 active[(q, p.name)] = 0
         waiting = dict.fromkeys(self.resources, 0)
-        for a in self.store.in_states("granted", "waiting", "acquiring"):
+        for a in self.store.in_states(State.GRANTED, State.WAITING, State.ACQUIRING):
             for q in a["qpus"]:
-                if a["state"] == "granted":
+                if a["state"] == State.GRANTED:
                     active[(q, a["profile"])] = active.get((q, a["profile"]), 0) + 1
                 else:
                     waiting[q] = waiting.get(q, 0) + 1
@@ -572,7 +573,7 @@ class Broker:
         """Public description of an acquisition (no credentials)."""
         holds = self.store.holds(a["id"])
         until = None
-        if a["state"] == "waiting":
+        if a["state"] == State.WAITING:
             for q in a["qpus"]:
                 b = self.block(q)
                 if b and b.until:

@@ -13,6 +13,7 @@ import shutil
 import time
 
 from qrmid.broker import Broker
+from qrmid.models import Outcome, State
 
 log = logging.getLogger("qrmid.reaper")
 
@@ -91,7 +92,7 @@ async def reap_once(broker: Broker) -> list[str]:
     if not slurm_enabled(broker.config.reaper.slurm):
         return reaped
     # squeue answers for its own cluster: acquisitions of other clusters are not its to judge
-    active = [a for a in broker.store.in_states("granted", "waiting") if a["cluster"] == broker.config.cluster]
+    active = [a for a in broker.store.in_states(State.GRANTED, State.WAITING) if a["cluster"] == broker.config.cluster]
     if not active:
         return reaped
     states = await slurm_job_states()
@@ -105,6 +106,6 @@ async def reap_once(broker: Broker) -> list[str]:
         if state is None or state in TERMINAL:
             why = f"job {a['job_id']} {'is gone from Slurm' if state is None else 'ended: ' + state}"
             log.info("reaping %s: %s", a["id"], why)
-            await broker.release(a["id"], "reaped", why)
+            await broker.release(a["id"], Outcome.REAPED, why)
             reaped.append(a["id"])
     return reaped
