@@ -25,6 +25,7 @@ from site_survey.strings import (
     EMAIL,
     ENV_NAME,
     EXACT_VERSION,
+    FILE_PATH,
     GECOS,
     HH_MM,
     HOST,
@@ -641,7 +642,9 @@ class HostRole(str, Enum):
 class Connection(Strict):
     user: UnixName = Field(default="root", description="SSH user Ansible connects as.")
     port: int = Field(default=22, ge=1, le=65535, description="SSH port.")
-    private_key_file: str | None = Field(default=None, description="SSH private key path (relative to the site dir).")
+    private_key_file: Annotated[str, FILE_PATH] | None = Field(
+        default=None, description="SSH private key path (relative to the site dir); passed to ssh."
+    )
     become: bool = Field(default=False, description="Escalate privileges with sudo.")
 
 
@@ -826,7 +829,9 @@ class Cloud(Strict):
     network: CloudNetwork = Field(default_factory=CloudNetwork, description="Cloud networking.")
     kubernetes: Kubernetes = Field(default_factory=Kubernetes, description="Kubernetes options.")
     hybrid_link: HybridLink | None = Field(default=None, description="Private link to on-prem (hybrid).")
-    ssh_public_key_file: str | None = Field(default=None, description="Public key installed on VMs.")
+    ssh_public_key_file: Annotated[str, FILE_PATH] | None = Field(
+        default=None, description="Public key installed on VMs."
+    )
     project_id: str | None = Field(
         default=None,
         description=(

@@ -270,6 +270,14 @@ ABSOLUTE_PATH = Rule(
 )
 
 
+FILE_PATH = Rule(
+    r"^[A-Za-z0-9._@+~/][A-Za-z0-9._@+~/-]*$",
+    "must be a file path of letters, digits and . _ - + @ ~ /, not starting with '-', without spaces or shell "
+    "characters (e.g. .rehearsal/id_ed25519 or ~/.ssh/id_ed25519.pub)",
+    max_length=1024,
+)
+
+
 # --- time zones
 
 

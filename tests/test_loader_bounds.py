@@ -110,10 +110,17 @@ def _huge_scalar(path: Path) -> None:
         handle.write("'\n")
 
 
-@pytest.fixture(params=[*BOMBS, "huge-scalar"])
+def _large_scalar(path: Path) -> None:
+    # under the file bound: the model's string bound refuses it
+    path.write_text(LAB.read_text() + "\nansible:\n  vars:\n    big: '" + "x" * 8_000_000 + "'\n")
+
+
+@pytest.fixture(params=[*BOMBS, "huge-scalar", "large-scalar"])
 def bomb(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     path = tmp_path / "site.yaml"
-    if request.param == "huge-scalar":
+    if request.param == "large-scalar":
+        _large_scalar(path)
+    elif request.param == "huge-scalar":
         _huge_scalar(path)
     else:
         path.write_text(BOMBS[request.param])
@@ -135,7 +142,9 @@ def test_commands_refuse_bombs_with_exit_2(command: str, bomb: Path, tmp_path: P
     assert run.returncode == 2, (run.returncode, run.stdout[-500:], run.stderr[-2000:])
     assert "Traceback" not in run.stderr and "MemoryError" not in run.stderr
     assert "problem(s) in the site model" in run.stderr
-    assert any(word in run.stderr for word in ("alias", "nest", "too large", "recursive")), run.stderr[-2000:]
+    assert any(word in run.stderr for word in ("alias", "nest", "too large", "recursive", "characters long")), (
+        run.stderr[-2000:]
+    )
     assert elapsed < EXPECTED_WITHIN_S
     assert not out.exists()
 

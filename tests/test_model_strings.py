@@ -383,6 +383,14 @@ def test_typed_values_refuse_what_breaks_their_consumer(lab: Doc, path: str, ben
     assert_refused(lab, path)
 
 
+@pytest.mark.parametrize(
+    "key_file", ["-oProxyCommand=id", 'id" -o ProxyCommand="id', "keys/id ed25519", "$(id)", "a;b", "id\n"]
+)
+def test_ssh_key_paths_are_plain_file_paths(lab: Doc, key_file: str) -> None:
+    lab["hosts"][0]["connection"]["private_key_file"] = key_file
+    assert_refused(lab, "hosts[0].connection.private_key_file")
+
+
 def test_messages_name_the_path_and_the_fix(lab: Doc) -> None:
     lab["software"]["runtime"]["prefix"] = "/opt/x; rm -rf /"
     message = assert_refused(lab, "software.runtime.prefix")
