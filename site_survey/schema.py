@@ -33,8 +33,13 @@ class _SiteSchema(GenerateJsonSchema):
 
     def dict_schema(self, schema: core_schema.DictSchema) -> JsonSchemaValue:
         out = super().dict_schema(schema)
-        if "patternProperties" not in out and "propertyNames" not in out:
-            out["propertyNames"] = {"pattern": NO_CONTROL_PATTERN, "maxLength": MAX_STRING_CHARS}
+        names = out.setdefault("propertyNames", {})
+        patterns = list(out.get("patternProperties", {}))
+        if len(patterns) == 1:  # typed keys: a key that does not match is an error, not merely unchecked
+            names["pattern"] = patterns[0]
+        else:
+            names.setdefault("pattern", NO_CONTROL_PATTERN)
+        names.setdefault("maxLength", MAX_STRING_CHARS)
         return out
 
 
@@ -45,6 +50,7 @@ def json_schema() -> dict[str, Any]:
     schema["description"] = (
         "One QPU-hosting HPC site. Every string in the document, including mapping keys and free-form values, is "
         + _TEXT_RULE
-        + f" At most {MAX_STRING_CHARS} characters."
+        + f" At most {MAX_STRING_CHARS} characters. The file itself is at most 16 MiB, nests at most 64 levels, "
+        "and its aliases may at most double it (site_survey/loader.py)."
     )
     return schema

@@ -461,3 +461,26 @@ def test_schema_carries_the_string_rules() -> None:
     assert "qrmi_version" in runtime
     assert "timezone" in defs["SiteMeta"]["properties"]
     json.dumps(schema)
+
+
+def test_schema_refuses_what_the_model_refuses(lab: Doc) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    validator = jsonschema.Draft202012Validator(json_schema())
+    for site in sorted((REPO / "inventories").glob("*/site.yaml")):
+        assert list(validator.iter_errors(yaml.safe_load(site.read_text()))) == [], site
+    bends: list[Callable[[Doc], None]] = [
+        lambda d: _qpu_settings(d).__setitem__("QRMI_IBM_QCS_SESSION_MODE", "a\nenv=X=1"),
+        lambda d: _qpu_settings(d).__setitem__("lower_case", "x"),
+        lambda d: d["software"]["runtime"].update(prefix="/opt/x; id"),
+        lambda d: d["software"]["runtime"].update(extras=["--extra-index-url=https://evil.example"]),
+        lambda d: d["software"]["runtime"].update(qrmi_version="0.26.4 --hash=x"),
+        lambda d: d["software"]["scheduler"]["conf_overrides"].update({"Bad Key": "x"}),
+        lambda d: d["software"]["scheduler"]["conf_overrides"].update(TaskPlugin="a b"),
+        lambda d: d["site"].update(description="a\u2028b"),
+        lambda d: d.setdefault("ansible", {}).update(vars={"a\nb": 1}),
+    ]
+    for bend in bends:
+        doc = copy.deepcopy(lab)
+        bend(doc)
+        assert list(validator.iter_errors(doc)), doc
+        assert problems(doc)
