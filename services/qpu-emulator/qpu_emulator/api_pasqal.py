@@ -124,13 +124,13 @@ def devices(svc: Svc, device_type: str | None = None) -> dict[str, Any]:
 
 @router.get(f"{PREFIX}/v1/devices/public-specs", tags=["Pasqal devices"])
 def public_specs(svc: Svc) -> dict[str, Any]:
-    return jsend([{"device_type": t.backend_name, "specs": pasqal_twin.specs_for(t)} for t in svc.twins(API)])
+    return jsend([{"device_type": t.backend_name, "specs": svc.device_specs(t)} for t in svc.twins(API)])
 
 
 @router.get(f"{PREFIX}/v1/devices/specs/{{device_type}}", tags=["Pasqal devices"])
 def device_specs(device_type: str, svc: Svc, caller: Caller) -> dict[str, Any]:
     twin = svc.twin_for(device_type, API, caller, what="Device")
-    return jsend({"device_type": twin.backend_name, "specs": pasqal_twin.specs_for(twin)})
+    return jsend({"device_type": twin.backend_name, "specs": svc.device_specs(twin)})
 
 
 # -- batches and jobs -------------------------------------------------------------------------------

@@ -47,6 +47,10 @@ def _check(msg: tuple[Any, ...]) -> Any:
 
         _, sequence, runs, variables, twin_json = msg
         return pasqal_twin.check_sequence(sequence, runs, variables, Twin.model_validate_json(twin_json))
+    if kind == "pasqal-specs":
+        from qpu_emulator import pasqal_twin
+
+        return pasqal_twin.device_specs_json(msg[1])
     if kind == "crash-for-tests":  # only sent when the service runs with QPU_EMULATOR_TEST_HOOKS=1
         import os
 

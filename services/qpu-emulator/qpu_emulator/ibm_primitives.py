@@ -317,6 +317,8 @@ class TwinRuntime:
         from qpu_emulator import ibm_twin
 
         self.twin = twin
+        # The input was checked against the service's bounds already (check_input); only the twin's qubits hold here.
+        self.bounds = limits.Bounds(twin.num_qubits, 1 << 30, 1 << 30, 1 << 30)
         self.target = ibm_twin.build_target(twin)
         self.noise_model = ibm_twin.build_noise_model(twin)
 
@@ -361,7 +363,7 @@ def run_sampler(rt: TwinRuntime, inp: PrimitiveInput) -> tuple[dict[str, Any], l
     if inp.seed is not None:
         run_options["seed_simulator"] = inp.seed
     sampler = SamplerV2(options={"backend_options": rt.backend_options(), "run_options": run_options})
-    aer_pubs = [(rt.to_isa(load_circuit(p.qasm)), p.parameter_values, p.shots) for p in inp.pubs]
+    aer_pubs = [(rt.to_isa(load_circuit(p.qasm, rt.bounds)), p.parameter_values, p.shots) for p in inp.pubs]
     result = sampler.run(aer_pubs).result()
     out = []
     for pub_result, pub in zip(result, inp.pubs, strict=True):
@@ -392,7 +394,7 @@ def run_estimator(rt: TwinRuntime, inp: PrimitiveInput) -> tuple[dict[str, Any],
                 "default_precision": pub.precision,
             }
         )
-        original = load_circuit(pub.qasm)
+        original = load_circuit(pub.qasm, rt.bounds)
         circuit = rt.to_isa(original)
         observables = ObservablesArray.coerce(pub.observables)
         # Observables follow the circuit's qubits: map them only when we transpiled here

@@ -220,12 +220,14 @@ class Scheduler:
             )
             self._finished(job_id)
             return
+        lim = self._config.limits
         msg = {
             "api": job.api,
             "program": job.program,
             "twin": twin.model_dump(mode="json"),
             "params": job.params,
             "seed": job.extra.get("seed"),
+            "bounds": [twin.num_qubits, lim.max_clbits, lim.max_instructions, lim.max_inflated_bytes],
         }
         slot.conn.send(msg)
         while True:

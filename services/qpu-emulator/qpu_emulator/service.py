@@ -30,6 +30,7 @@ class Service:
         self.metrics.watch_jobs(self.store.counts_by_twin_state, [t.name for t in config.twins])
         self.scheduler = Scheduler(config, self.store, self.metrics)
         lim = config.limits
+        self._specs: dict[str, str] = {}
         self.checkers = CheckerPool(config.checkers, lim.checker_memory_bytes, lim.check_timeout_s)
 
     def start(self) -> None:
@@ -41,6 +42,16 @@ class Service:
         self.checkers.stop()
         self.scheduler.stop()
         self.store.close()
+
+    def device_specs(self, twin: Twin) -> str:
+        """A Pasqal twin's device specs (Pulser's abstract representation), built once in a checker:
+        Pulser objects are never built in this process."""
+        assert twin.pulser_device is not None
+        key = twin.pulser_device.model_dump_json()
+        specs = self._specs.get(key)
+        if specs is None:
+            specs = self._specs[key] = str(self.checkers.check(("pasqal-specs", key)))
+        return specs
 
     def bounds(self, twin: Twin) -> Bounds:
         lim = self.config.limits

@@ -28,7 +28,10 @@ def _execute(msg: dict[str, Any], runtimes: dict[str, Any]) -> tuple[str, str, i
         rt = runtimes.get(key)
         if rt is None:
             rt = runtimes[key] = ibm_primitives.TwinRuntime(twin)
-        inp = ibm_primitives.check_input(msg["program"], msg["params"], twin)
+        from qpu_emulator.limits import Bounds
+
+        bounds = Bounds(*msg["bounds"]) if msg.get("bounds") else None
+        inp = ibm_primitives.check_input(msg["program"], msg["params"], twin, bounds)
         run = ibm_primitives.run_sampler if inp.program == "sampler" else ibm_primitives.run_estimator
         doc, native = run(rt, inp)
         text = qiskit_encoding.encode_primitive_result(native, inp.program) if inp.support_qiskit else json.dumps(doc)
