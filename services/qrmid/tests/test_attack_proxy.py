@@ -230,10 +230,10 @@ OTHER_JOBS_OBJECTS: list[Attack] = [
     ("ibm", "DELETE", "/v1/sessions/{V_SESSION}/close", None),
     ("ibm", "POST", "/v1/sessions", '{"backend": "sc_twin", "mode": "dedicated"}'),
     ("ibm", "POST", "/v1/jobs", '{"program_id": "sampler", "backend": "sc_twin", "session_id": "{V_SESSION}", '
-                                '"params": {"pubs": [], "version": 2}'),
-    ("ibm", "POST", "/v1/jobs", '{"program_id": "sampler", "backend": "ibm_other", "params": {"pubs": []}'),
+                                '"params": {"pubs": [], "version": 2}}'),
+    ("ibm", "POST", "/v1/jobs", '{"program_id": "sampler", "backend": "ibm_other", "params": {"pubs": []}}'),
     ("ibm", "POST", "/v1/jobs", '{"program_id": "sampler", "backend": "sc_twin", "params": {"pubs": []}, '
-                                '"remote_storage": {"type": "ibmcloud_cos", "region": "x"}'),
+                                '"remote_storage": {"type": "ibmcloud_cos", "region": "x"}}'),
     ("ibm", "GET", "/v1/backends/ibm_other/properties", None),
     ("ibm", "GET", "/v1/backends/ibm_other/configuration", None),
     ("pasqal", "GET", "/core-fast/api/v1/batches/{V_BATCH}", None),
