@@ -65,3 +65,27 @@ def test_bad_values_fail(name: str) -> None:
     result = run(BAD[name])
     assert result.returncode != 0, name
     assert "Assertion failed" in result.stdout + result.stderr
+
+
+OWN_ROLES = ("quantum_runtime", "slurm", "common", "accounts", "munge")
+
+
+@pytest.mark.parametrize("role", OWN_ROLES)
+def test_no_shell_task_interpolates_unquoted_values(role: str) -> None:
+    """A command line built from variables runs as argv, or quotes every interpolation."""
+    import yaml
+
+    for path in sorted((REPO / "roles" / role / "tasks").glob("*.yml")):
+        for task in yaml.safe_load(path.read_text()) or []:
+            for module in ("ansible.builtin.shell", "shell", "ansible.builtin.command", "command"):
+                if module not in task:
+                    continue
+                spec = task[module]
+                line = spec if isinstance(spec, str) else (spec or {}).get("cmd", "")
+                if "{{" not in str(line):
+                    continue
+                for expr in str(line).split("{{")[1:]:
+                    assert "| quote" in expr.split("}}")[0], (
+                        f"{path.relative_to(REPO)}: task {task.get('name')!r} interpolates "
+                        f"{{{{{expr.split('}}')[0]}}}}} into a command line; use argv or '| quote'"
+                    )
