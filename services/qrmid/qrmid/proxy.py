@@ -32,7 +32,7 @@ from qrmid.store import Store
 
 Denied = vr.Refused  # the proxy's refusals: a 4xx status and a message for the job
 DEBIAN_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
-UNKNOWN_QPU = "unknown"  # the metrics label of anything that is not a proxied QPU
+UNKNOWN_QPU = "other"  # the metrics label of anything that is not a proxied QPU (as metrics.OTHER)
 
 
 def tls_context() -> ssl.SSLContext:
