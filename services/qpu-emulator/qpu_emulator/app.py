@@ -55,9 +55,11 @@ def json_problem(body: bytes) -> str | None:
     try:
         json.loads(body, parse_constant=_refuse_constant, parse_int=_bounded_int, parse_float=_finite_float)
     except RecursionError:
-        return "The request body is nested too deeply."
-    except ValueError as exc:  # JSONDecodeError and our own refusals
-        return f"The request body is not acceptable JSON: {str(exc)[:200]}"
+        return "Invalid request: the body is nested too deeply."
+    except json.JSONDecodeError:
+        return None  # malformed JSON: the handler reports it in its own words
+    except ValueError as exc:  # our own refusals (and bodies that are not UTF-8)
+        return f"Invalid request: the JSON body is not acceptable: {str(exc)[:200]}"
     return None
 
 

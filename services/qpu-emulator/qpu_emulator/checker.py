@@ -182,8 +182,9 @@ class CheckerPool:
             except queue.Empty:
                 return
 
-    def check(self, msg: tuple[Any, ...], wait_s: float = 30.0) -> Any:
-        """The check's value; ApiError for bad input, 503 + Retry-After when no checker can take it."""
+    def check(self, msg: tuple[Any, ...], wait_s: float = 10.0) -> Any:
+        """The check's value; ApiError for bad input, 503 + Retry-After when no checker can take it
+        within `wait_s` (a short wait: a request waiting here holds one of the server's threads)."""
         if self._stopping:
             raise ApiError(503, "The emulator is restarting; retry shortly.", retry_after=5)
         checker: _Checker | None

@@ -99,7 +99,7 @@ def check_qasm_text(text: str, bounds: Bounds, where: str) -> None:
     if len(_ANY_QUBIT_WORD.findall(_DEF_SIGNATURE.sub(" ", body))) > declared:
         # `qubit`/`qreg` used in a form the declaration patterns do not recognise: refuse rather than guess.
         raise ApiError(
-            400, f"{where}: a qubit declaration could not be read; declare `qubit[N] name;` with N a literal."
+            400, f"{where}: OpenQASM 3: a qubit declaration could not be read; declare `qubit[N] name;`, N a literal."
         )
     physical = [_size(n, "physical qubit index", where) for n in _PHYSICAL.findall(body)]
     if physical:
