@@ -1,14 +1,16 @@
-# Alertmanager's --web.config.file with one basic-auth user, its password bcrypt-hashed.
-# argv: check|write PASSWORD_FILE WEB_CONFIG USER. Prints "unchanged" when WEB_CONFIG already names USER with a
-# hash of the password (nothing is written), else "changed" (and writes it, 0640 root:prometheus, unless check).
+# Alertmanager's --web.config.file with one basic-auth user, its password (read from stdin) bcrypt-hashed.
+# argv: check|write WEB_CONFIG USER. Prints "unchanged" when WEB_CONFIG already names USER with a hash of the
+# password (nothing is written), else "changed" (and writes it, unless check). The file is 0640 root:prometheus
+# when the group exists (Alertmanager runs as prometheus), else 0644 root:root: it holds only the bcrypt hash.
 import crypt
 import grp
 import os
 import sys
 
-mode, password_file, web_config, user = sys.argv[1:5]
-with open(password_file, encoding="utf-8") as handle:
-    password = handle.read()
+mode, web_config, user = sys.argv[1:4]
+password = sys.stdin.read()
+if not password:
+    sys.exit("no password on stdin")
 try:
     with open(web_config, encoding="utf-8") as handle:
         lines = handle.read().splitlines()
@@ -24,10 +26,14 @@ if mode != "write":
 hashed = crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1 << 10))
 if not hashed or not hashed.startswith("$2"):
     sys.exit("this host's crypt() has no bcrypt")
+try:
+    gid, file_mode = grp.getgrnam("prometheus").gr_gid, 0o640
+except KeyError:
+    gid, file_mode = 0, 0o644
 tmp = web_config + ".tmp"
-fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
 with os.fdopen(fd, "w", encoding="utf-8") as handle:
     handle.write(f"basic_auth_users:\n  {user}: '{hashed}'\n")
-os.chown(tmp, 0, grp.getgrnam("prometheus").gr_gid)
-os.chmod(tmp, 0o640)
+os.chown(tmp, 0, gid)
+os.chmod(tmp, file_mode)
 os.replace(tmp, web_config)
