@@ -480,9 +480,12 @@ class Broker:
         await self._wait_for_workers(interrupted, worker_wait_s)
         for a in interrupted:
             # roll back to waiting: release what was recorded, the request is granted again
+            unreleased = []
             for h in self.store.holds(a["id"]):
                 if h["qrmi_token"] and h["state"] in (HoldState.HELD, HoldState.ACQUIRING):
-                    await self._release_hold(a["id"], h["qpu"], h["qrmi_token"])
+                    if not await self._release_hold(a["id"], h["qpu"], h["qrmi_token"]):
+                        unreleased.append(h["qpu"])  # kept release_failed (token and slot): retried by tick()
+                        continue
                 elif h["state"] == HoldState.ACQUIRING:
                     # asked the service, no answer recorded: the acquirer process died too (or its
                     # record failed). IBM's API cannot list sessions, so a session it may have opened
@@ -497,8 +500,16 @@ class Broker:
                         h["worker"],
                     )
                 self.store.update_hold(
-                    a["id"], h["qpu"], state="pending", qrmi_token=None, acquired_at=None, started_at=None, worker=None
+                    a["id"], h["qpu"], state=HoldState.PENDING, qrmi_token=None, acquired_at=None, started_at=None,
+                    worker=None,
                 )
+            if unreleased:  # its token must not be overwritten by a new grant: the job asks again
+                self.store.update_acquisition(
+                    a["id"], state=State.FAILED, outcome=Outcome.FAILED, released_at=time.time(),
+                    message=f"qrmid restarted while acquiring; the release of {', '.join(unreleased)} failed "
+                    "and is retried; ask again",
+                )
+                continue
             if a["outcome"]:  # the job released it while the acquire was in flight: it ends here
                 self.store.update_acquisition(
                     a["id"], state=State.FAILED, outcome=Outcome.CANCELLED, released_at=time.time(),

@@ -101,10 +101,12 @@ NAME = r"^[A-Za-z][A-Za-z0-9_]{0,62}$"
 CLUSTER = r"^[A-Za-z0-9_-]{1,64}$"
 JobId = Annotated[str, Field(pattern=r"^[0-9A-Za-z_.-]{1,64}$", description="Scheduler job id (Slurm: %A).")]
 QpuName = Annotated[str, Field(pattern=NAME, max_length=63)]
-GroupName = Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z0-9_.][A-Za-z0-9_.@-]{0,63}$")]
+# group names are only compared with the profiles' lists; directory groups may hold spaces, '$', '\\'
+GroupName = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")]
 UID_MAX = 2**32 - 2  # (uid_t)-1 is "no uid"
-# a year is more than any Slurm time limit a site sets; bigger values are mistakes or attacks
-TIME_LIMIT_MAX_S = 366 * 86400
+# twenty years: more than any job's time limit (the hold is capped by the profile anyway); bigger
+# values are mistakes or attacks (an unlimited job sends none)
+TIME_LIMIT_MAX_S = 20 * 366 * 86400
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
