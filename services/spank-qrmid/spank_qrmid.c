@@ -947,6 +947,31 @@ static void keep_output_private(void)
     }
 }
 
+/*
+ * sbatch/srun/salloc (local context): the job's steps create their output files with
+ * the SLURM_UMASK the client sends, which the client takes from its own umask unless
+ * the variable is set: both get group and others shut out, the owner's digit kept.
+ * (job_submit.lua does the same for batch jobs on the controller, whatever the client
+ * sends; slurmstepd reads the umask before any plugin runs in the remote context.)
+ */
+static void private_umask(void)
+{
+    char value[16];
+    mode_t current = umask(077);
+    mode_t mask = current;
+    const char *env = getenv("SLURM_UMASK");
+    if (env && *env) {
+        char *end = NULL;
+        unsigned long m = strtoul(env, &end, 8);
+        if (end && !*end && m <= 0777)
+            mask = (mode_t)m;
+    }
+    umask(current | 077);
+    snprintf(value, sizeof(value), "%04o", (unsigned)((mask | 077) & 0777));
+    if (setenv("SLURM_UMASK", value, 1) != 0)
+        slurm_error("qrmid: cannot set SLURM_UMASK: %s", strerror(errno));
+}
+
 /* ------------------------------------------------------------------ SPANK entry points */
 
 int slurm_spank_init(spank_t sp, int ac, char **av)
@@ -972,6 +997,7 @@ int slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
         return 0;
     spank_context_t ctx = spank_context();
     if (ctx == S_CTX_LOCAL || ctx == S_CTX_ALLOCATOR) {
+        private_umask();
         /* for the user's eyes and older job_submit.lua versions; the controller reads the option itself */
         if (spank_job_control_setenv(sp, "QRMID_QPUS", opt_qpus, 1) != ESPANK_SUCCESS)
             slurm_error("qrmid: cannot pass --qpu to the controller");

@@ -189,3 +189,16 @@ def test_the_output_of_a_qpu_job_is_not_readable_by_others(stack, workdir) -> No
     while time.monotonic() < deadline and acquisitions(q, job)[0]["state"] != "released":
         time.sleep(0.3)
     assert acquisitions(q, job)[0]["state"] == "released"
+
+
+def test_the_output_file_of_a_qpu_srun_is_not_readable_by_others(stack, workdir) -> None:
+    _, slurm = stack
+    marker = workdir / "srun-private-job"
+    r = slurm.run("srun", "--qpu=FRESNEL", f"--output={workdir}/srun-%j.out", "sh", "-c",
+                  f"echo $SLURM_JOB_ID > {marker}; env | grep -c _QRMI_", user=PROFILE_USER, timeout=120)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    path = workdir / f"srun-{marker.read_text().strip()}.out"
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    assert mode & 0o077 == 0, oct(mode)
+    peek = slurm.run("cat", str(path), user=DEV_USER)
+    assert peek.returncode != 0 and "Permission denied" in peek.stderr, peek
