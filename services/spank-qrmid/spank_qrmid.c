@@ -13,7 +13,9 @@
  * - local/allocator (sbatch, salloc, srun): --qpu travels in the job's SPANK
  *   environment (Slurm forwards the option as _SLURM_SPANK_OPTION_qrmid_qpu) where
  *   job_submit.lua on the controller turns it into the QPUs' licenses — the job then
- *   waits in Slurm's queue, not on a node — and checks the policy.
+ *   waits in Slurm's queue, not on a node — and checks the policy. The client's
+ *   umask and SLURM_UMASK lose group/other access, so the steps' output files are
+ *   created private (job_submit.lua enforces the same for batch jobs).
  * - remote (slurmstepd, as root), every step of a job with --qpu (the batch step,
  *   srun steps, salloc's steps; not the extern step): removes every QRMI variable
  *   the user brought (QRMI_*, QRMID_*, SLURM_JOB_QPU_*, <name>_QRMI_*), asks qrmid
