@@ -129,7 +129,7 @@ def write_config(state_dir: Path, port: int, **overrides: Any) -> Path:
         "token_ttl_s": 600,
         "retention": {"max_jobs": 500, "max_age_s": 86400},
         "checkers": 1,
-        "limits": {"max_instructions": 5000, "max_clbits": 64, "max_inflated_bytes": 1024 * 1024},
+        "limits": {"max_instructions": 20000, "max_clbits": 64, "max_inflated_bytes": 1024 * 1024},
         "twins": twins(),
     }
     cfg.update(overrides)
