@@ -15,6 +15,7 @@ rewritten → upstream, with the site's credential only on authenticated routes.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import ssl
@@ -33,12 +34,23 @@ from qrmid.store import Store
 Denied = vr.Refused  # the proxy's refusals: a 4xx status and a message for the job
 DEBIAN_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 UNKNOWN_QPU = "other"  # the metrics label of anything that is not a proxied QPU (as metrics.OTHER)
+# the largest answer from a QPU service qrmid passes on (sampler results of big jobs are a few MB)
+MAX_UPSTREAM_BYTES = 64 * 2**20
 
 
 def tls_context() -> ssl.SSLContext:
     """Verify upstream with the system's CA store (where a site installs its own CA), not certifi's."""
     cafile = os.environ.get("SSL_CERT_FILE") or (DEBIAN_CA_BUNDLE if os.path.exists(DEBIAN_CA_BUNDLE) else None)
     return ssl.create_default_context(cafile=cafile)
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """The QPU service's answer, read whole (and bounded) before it is passed on."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
 
 
 @dataclass(frozen=True)
@@ -64,8 +76,10 @@ class CredentialExchange:
         self.config = config
         self.store = store
         self.secrets = secrets
+        # trust_env off: an http(s)_proxy or ~/.netrc in qrmid's environment must not
+        # redirect or re-authenticate calls that carry the site credential
         self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(60.0, connect=10.0), verify=tls_context(), follow_redirects=False
+            timeout=httpx.Timeout(60.0, connect=10.0), verify=tls_context(), follow_redirects=False, trust_env=False
         )
         self._site_tokens: dict[str, tuple[str, float]] = {}
 
@@ -194,7 +208,7 @@ class CredentialExchange:
             raise RuntimeError(f"upstream URL changed on the way out: {sent!r} != {expected!r}")
         return url
 
-    async def send(self, p: Prepared, headers: Mapping[str, str], body: bytes) -> httpx.Response:
+    async def send(self, p: Prepared, headers: Mapping[str, str], body: bytes) -> Upstream:
         """Forward a prepared request with the site's credential (none on public routes)."""
         content = vr.rewrite_body(p.match.route.body, body, p.context)
         fwd = vr.forward_headers(headers)
@@ -211,15 +225,37 @@ class CredentialExchange:
             else:
                 token = self.secrets.get(res.name, {}).get("QRMI_PASQAL_CLOUD_AUTH_TOKEN", "")
                 fwd["Authorization"] = f"Bearer {token}"
-        resp = await self.client.request(p.match.route.method, self.upstream_url(p), headers=fwd, content=content)
+        request = self.client.build_request(p.match.route.method, self.upstream_url(p), headers=fwd, content=content)
+        streamed = await self.client.send(request, stream=True)
+        try:
+            resp = Upstream(streamed.status_code, streamed.headers, await self._read_bounded(streamed))
+        finally:
+            await streamed.aclose()
         if resp.status_code < 300 and p.grant is not None and p.match.route.records is not vr.Records.NOTHING:
             self._record_created(p, resp)
         return resp
 
-    def _record_created(self, p: Prepared, resp: httpx.Response) -> None:
+    @staticmethod
+    async def _read_bounded(resp: httpx.Response) -> bytes:
+        """The service's answer, never more than MAX_UPSTREAM_BYTES: a huge or endless
+        answer costs one refused call, not qrmid's memory."""
+        declared = resp.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_UPSTREAM_BYTES:
+            raise Denied(502, f"the QPU service's answer ({declared} bytes) exceeds qrmid's bound "
+                              f"({MAX_UPSTREAM_BYTES // 2**20} MiB)")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.aiter_bytes():
+            size += len(chunk)
+            if size > MAX_UPSTREAM_BYTES:
+                raise Denied(502, f"the QPU service's answer exceeds qrmid's bound ({MAX_UPSTREAM_BYTES // 2**20} MiB)")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _record_created(self, p: Prepared, resp: Upstream) -> None:
         assert p.grant is not None
         try:
-            doc = resp.json()
+            doc = json.loads(resp.content)
         except ValueError:
             return
         for remote_id, kind in vr.created_ids(p.match.route.records, p.match.route.method, doc):

@@ -15,6 +15,7 @@ bound, the anonymous Pasqal device path, metric labels from unknown QPU names.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -485,6 +486,51 @@ def test_the_anonymous_device_list_goes_upstream_without_any_credential(
         assert "authorization" not in headers, headers
         assert not {"cookie", "x-forwarded-for", "service-crn"} & set(headers), headers
         assert harness.SITE_TOKEN not in json.dumps(headers)
+
+
+class Flood(BaseHTTPRequestHandler):
+    """A QPU service whose answer is larger than qrmid passes on: declared (Content-Length)
+    or undeclared (sent until the connection closes)."""
+
+    protocol_version = "HTTP/1.0"
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        from qrmid.proxy import MAX_UPSTREAM_BYTES
+
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        if "declared" in self.path:
+            self.send_header("Content-Length", str(MAX_UPSTREAM_BYTES + 1))
+            self.end_headers()
+            return
+        self.end_headers()
+        block = b" " * 2**20
+        with contextlib.suppress(OSError):  # qrmid hangs up once it has seen enough
+            for _ in range(MAX_UPSTREAM_BYTES // len(block) + 1):
+                self.wfile.write(block)
+            self.wfile.write(b"[]")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.mark.parametrize("how", ["declared", "streamed"])
+def test_an_answer_above_the_bound_costs_one_call_not_qrmids_memory(
+    tmp_path: Path, site: dict[str, Any], munged: harness.Munged, how: str
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Flood)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = harness.free_port()
+    upstream = f"http://127.0.0.1:{server.server_address[1]}/{how}"
+    cfg = harness.qrmid_config(tmp_path, site, upstream, munged.socket, port, qpus=without_windows(site))
+    q = harness.Qrmid(cfg, f"http://127.0.0.1:{port}", tmp_path / "qrmid.log").start()
+    try:
+        r = send(f"{q.url}/proxy/FRESNEL", "GET", "/core-fast/api/v1/devices?device_type=FRESNEL")
+        assert r.status == 502 and "bound" in r.text, (r.status, r.text[:300])
+        assert send(q.url, "GET", "/healthz").status == 200
+    finally:
+        q.stop()
+        server.shutdown()
 
 
 # ------------------------------------------------------------------------- metrics
