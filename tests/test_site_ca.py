@@ -189,3 +189,16 @@ def test_a_site_names_its_own_vaulted_certificate_and_key(tmp_path: Path) -> Non
 def test_invalid_tls_sections_are_refused(tmp_path: Path, tls: dict[str, Any]) -> None:
     with pytest.raises(SiteModelError):
         load_site(_site(tmp_path, tls))
+
+
+def test_the_rollout_gets_the_rehearsal_ca_only_when_there_is_one(tmp_path: Path) -> None:
+    from rehearsal.paths import SitePaths
+    from rehearsal.rollout import playbook_command
+
+    paths = SitePaths("lab", tmp_path / "site.yaml")
+    assert not any("qpusite_tls_ca_certificate_file" in a for a in playbook_command(paths))
+    paths.tls_dir.mkdir(parents=True)
+    paths.ca_certificate.write_text("-----BEGIN CERTIFICATE-----\n")
+    command = playbook_command(paths)
+    assert f"qpusite_tls_ca_certificate_file={paths.ca_certificate}" in command
+    assert command[command.index(f"qpusite_tls_ca_certificate_file={paths.ca_certificate}") - 1] == "-e"
