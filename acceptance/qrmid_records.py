@@ -10,6 +10,7 @@ from acceptance.context import Context
 from acceptance.expectations import login_host
 from acceptance.remote_http import HttpReply, call
 from acceptance.spec import CheckFailed, MissingComponent
+from site_survey import derive
 from site_survey.model import HostRole
 
 ACTIVE_STATES = ("waiting", "acquiring", "granted", "releasing")
@@ -19,7 +20,7 @@ def qrmid_url(ctx: Context) -> str:
     access = ctx.site.hosts_with(HostRole.qpu_access)
     if not access:
         raise CheckFailed("the site model has no qpu_access host (qrmid)")
-    return f"http://{access[0].address}:{ctx.site.software.qrmid_port}"
+    return derive.qrmid_url(ctx.site) or f"http://{access[0].address}:{ctx.site.software.qrmid_port}"
 
 
 def _get(ctx: Context, path: str) -> HttpReply:

@@ -19,6 +19,7 @@ from acceptance.context import Context
 from acceptance.expectations import login_host
 from acceptance.remote_http import call
 from acceptance.spec import CheckFailed, MissingComponent, Tier, check
+from site_survey import derive
 from site_survey.model import HostRole, Site
 
 FAIL_FAST_S = 60.0  # a drill's job must end within this (the job's limit is minutes)
@@ -105,7 +106,7 @@ def _access_host(site: Site) -> tuple[str, str]:
     access = site.hosts_with(HostRole.qpu_access)
     if not access:
         raise CheckFailed("the site model has no qpu_access host (qrmid)")
-    return access[0].name, f"http://{access[0].address}:{site.software.qrmid_port}"
+    return access[0].name, derive.qrmid_url(site) or f"http://{access[0].address}:{site.software.qrmid_port}"
 
 
 @check(REGISTRY, 63, "drill_qpu_maintenance", tier=Tier.l1, component="qrmid", expand=params.each_qpu,
