@@ -248,20 +248,23 @@ def site_vars(site: Site) -> dict[str, Any]:
     }
 
 
-def inventory(site: Site, site_dir: str | None = None) -> dict[str, Any]:
-    """The inventory as `ansible-inventory --list` shapes it (without its _meta bookkeeping order)."""
+# Connection settings: a value every host shares is written once, in `all`'s vars; a host keeps its own
+# only where hosts differ (host vars win over `all`'s). Kept per host when the model's `ansible` escape
+# hatch sets the same variable, so that it still loses to the host's own value as before.
+CONNECTION_VARS = ("ansible_user", "ansible_port", "ansible_become", "ansible_ssh_private_key_file")
+
+
+def host_vars(site: Site, site_dir: str | None = None) -> dict[str, dict[str, Any]]:
+    """Each host's own variables: its address, roles and connection (nothing site-wide)."""
     import os
 
-    hostvars: dict[str, dict[str, Any]] = {}
+    out: dict[str, dict[str, Any]] = {}
     for h in site.hosts:
         hv: dict[str, Any] = {
             "ansible_host": h.address,
+            "qpusite_host_roles": [r.value for r in h.roles],
             "ansible_user": h.connection.user,
             "ansible_port": h.connection.port,
-            "qpusite_host_roles": [r.value for r in h.roles],
-            "qpusite_host_cpus": h.cpus,
-            "qpusite_host_memory_mb": h.memory_mb,
-            "qpusite_host_location": h.location,
         }
         if h.connection.become:
             hv["ansible_become"] = True
@@ -270,18 +273,50 @@ def inventory(site: Site, site_dir: str | None = None) -> dict[str, Any]:
             if site_dir and not os.path.isabs(key):
                 key = os.path.normpath(os.path.join(site_dir, key))
             hv["ansible_ssh_private_key_file"] = key
-        hostvars[h.name] = hv
+        out[h.name] = hv
+    return out
+
+
+def _hoist_shared_connection_vars(site: Site, hostvars: dict[str, dict[str, Any]], all_vars: dict[str, Any]) -> None:
+    """Move connection variables every host has with the same value from the hosts to `all`."""
+    if not hostvars:
+        return
+    overridden = set(site.ansible.vars)
+    for extra in site.ansible.group_vars.values():
+        overridden.update(extra)
+    missing = object()
+    for name in CONNECTION_VARS:
+        if name in overridden:
+            continue
+        values = iter(hostvars.values())
+        first = next(values).get(name, missing)
+        if first is missing or any(hv.get(name, missing) != first for hv in values):
+            continue
+        all_vars[name] = first
+        for hv in hostvars.values():
+            del hv[name]
+
+
+def inventory(site: Site, site_dir: str | None = None) -> dict[str, Any]:
+    """The inventory as `ansible-inventory --list --export` shapes it (without its bookkeeping order).
+
+    Site-wide facts are in `all`'s vars, once; each host carries only its own address, roles and the
+    connection settings in which it differs from the others, so the inventory grows linearly with the
+    hosts (docs/benchmarks.md)."""
+    hostvars = host_vars(site, site_dir)
     all_vars = site_vars(site)
     if site_dir:
         # addresses learnt by `qpusite cloud up` (cloud-outputs.json beside site.yaml)
         merge_into_inventory(site, site_dir, hostvars, all_vars)
+    _hoist_shared_connection_vars(site, hostvars, all_vars)
     all_vars.update(site.ansible.vars)
+    members = groups(site)
     out: dict[str, Any] = {
         "_meta": {"hostvars": hostvars},
-        "all": {"children": ["ungrouped", *groups(site)], "vars": all_vars},
+        "all": {"children": ["ungrouped", *members], "vars": all_vars},
     }
-    for group, members in groups(site).items():
-        out[group] = {"hosts": members}
+    for group, hosts in members.items():
+        out[group] = {"hosts": hosts}
         extra = site.ansible.group_vars.get(group)
         if extra:
             out[group]["vars"] = dict(extra)

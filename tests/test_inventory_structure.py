@@ -1,0 +1,102 @@
+"""The inventory's shape keeps it linear in the hosts: site-wide facts once, in `all`'s vars,
+each host only its own variables (benchmarks/inventory_bench.py measures the times)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from site_survey import derive, load_site
+from tests.conftest import LAB, REPO
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+from site_model_bench import generate  # noqa: E402
+
+ANSIBLE_INVENTORY = Path(sys.executable).with_name("ansible-inventory")
+# What a host may carry itself: its address, its roles, connection settings where it differs.
+HOST_VARS = {"ansible_host", "qpusite_host_roles", *derive.CONNECTION_VARS, "qpusite_host_public_address"}
+
+
+def write_site(tmp_path: Path, hosts: int, qpus: int = 5) -> Path:
+    site = tmp_path / f"s{hosts}" / "site.yaml"
+    site.parent.mkdir()
+    site.write_text(yaml.safe_dump(generate(hosts, qpus), sort_keys=False))
+    return site
+
+
+def exported(site: Path) -> dict[str, Any]:
+    """`ansible-inventory --list --export`: group variables in their group, host variables in the host."""
+    if not ANSIBLE_INVENTORY.exists():
+        pytest.fail("ansible-inventory is not installed in the controller environment (./bootstrap setup)")
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}
+    run = subprocess.run(
+        [str(ANSIBLE_INVENTORY), "-i", str(site), "--list", "--export"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert run.returncode == 0, run.stderr
+    return dict(json.loads(run.stdout))
+
+
+def site_wide_names(data: dict[str, Any]) -> set[str]:
+    return {name for name in data["all"]["vars"] if name.startswith("qpusite_")}
+
+
+def test_derived_hosts_carry_only_their_own_variables() -> None:
+    inv = derive.inventory(load_site(LAB), str(LAB.parent))
+    for name, hv in inv["_meta"]["hostvars"].items():
+        assert set(hv) <= HOST_VARS, name
+        assert not [k for k, v in hv.items() if isinstance(v, (list, dict)) and k != "qpusite_host_roles"], name
+    assert {"qpusite_hosts", "qpusite_slurm_nodes", "qpusite_qpus"} <= set(inv["all"]["vars"])
+
+
+def test_shared_connection_settings_move_to_all_unless_the_model_overrides_them(tmp_path: Path) -> None:
+    site = load_site(LAB)
+    inv = derive.inventory(site, str(LAB.parent))
+    # every lab host connects alike: once in `all`, not per host
+    assert inv["all"]["vars"]["ansible_user"] == "root"
+    assert inv["all"]["vars"]["ansible_ssh_private_key_file"].endswith("inventories/lab/.rehearsal/id_ed25519")
+    assert all("ansible_user" not in hv for hv in inv["_meta"]["hostvars"].values())
+    # a host that differs keeps its own value, which wins over `all`'s
+    doc = yaml.safe_load(LAB.read_text())
+    doc["hosts"][1].setdefault("connection", {})["port"] = 2222
+    doc["ansible"] = {"vars": {"ansible_user": "deploy"}, "group_vars": {}}
+    (tmp_path / "site.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    inv = derive.inventory(load_site(tmp_path / "site.yaml"), str(tmp_path))
+    hostvars = inv["_meta"]["hostvars"]
+    assert hostvars[doc["hosts"][1]["name"]]["ansible_port"] == 2222
+    assert hostvars[doc["hosts"][0]["name"]]["ansible_port"] == 22
+    assert "ansible_port" not in inv["all"]["vars"]
+    # the escape hatch sets ansible_user for all: each host keeps the model's, as before
+    assert all(hv["ansible_user"] == "root" for hv in hostvars.values())
+
+
+def test_ansible_sees_site_wide_facts_once_and_small_hosts(tmp_path: Path) -> None:
+    data = exported(write_site(tmp_path, 50))
+    hostvars = data["_meta"]["hostvars"]
+    assert len(hostvars) == 50
+    names = site_wide_names(data)
+    assert {"qpusite_hosts", "qpusite_slurm_nodes", "qpusite_slurm_partitions", "qpusite_monitoring_targets"} <= names
+    for host, hv in hostvars.items():
+        assert set(hv) <= HOST_VARS, host
+        assert not names & set(hv), host
+    assert len(data["all"]["vars"]["qpusite_hosts"]) == 50
+    # nothing site-wide hides in another group either
+    for group, spec in data.items():
+        if group not in ("_meta", "all"):
+            assert not names & set(spec.get("vars", {})), group
+
+
+def test_output_per_host_stays_bounded_as_hosts_grow(tmp_path: Path) -> None:
+    small = len(json.dumps(exported(write_site(tmp_path, 20))))
+    large = len(json.dumps(exported(write_site(tmp_path, 200))))
+    # ten times the hosts: the growth is what the added hosts bring, a few KB each, not ×hosts²
+    per_host = (large - small) / 180
+    assert per_host < 3000, per_host
+    assert large < 10 * small, (small, large)
