@@ -88,9 +88,13 @@ def local_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path,
     qpus = [{**q, "calibration_windows": []} for q in site_vars["qpusite_qpus"]]
     cfg = harness.qrmid_config(stack, site_vars, emulator.url, munged.socket, port, qpus=qpus,
                                policy_profiles=_profiles(site_vars), reaper={"slurm": "on", "interval_s": 2,
-                                                                            "grace_s": 5})
+                                                                            "grace_s": 5},
+                               cluster=slurm_harness.CLUSTER)
     qrmid = harness.Qrmid(cfg, f"http://127.0.0.1:{port}", stack / "qrmid.log")
-    slurm = slurm_harness.start_slurm(stack / "slurm", munged.socket, qrmid.url, site_vars["qpusite_qpu_licenses"])
+    # job_submit.lua's facts (QPU names, who each admits) as roles/spank_qrmid renders them
+    submit_conf = slurm_harness.render_submit_conf(list(site_vars["qpusite_qpu_licenses"]), _profiles(site_vars))
+    slurm = slurm_harness.start_slurm(stack / "slurm", munged.socket, qrmid.url, site_vars["qpusite_qpu_licenses"],
+                                      submit_conf)
     qrmid.env = {"SLURM_CONF": str(slurm.conf)}
     qrmid.start()
     # The "node runtime" jobs use: the system python3 with the node environment's packages
