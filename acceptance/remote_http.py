@@ -3,7 +3,8 @@ where the site's own clients do, and credentials never leave the host.
 
 Authentication modes for qrmid: ``munge`` signs the request with a munge
 credential made on that host (root on a Slurm host is a trusted principal);
-``operator`` reads qrmid's operator token from its config on the access node.
+``operator`` reads qrmid's operator token from its config on the access node;
+``alertmanager`` logs in to Alertmanager's API with the login its role gives Prometheus.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from acceptance.spec import CheckFailed
 QRMID_CONFIG = "/etc/qrmid/config.json"  # roles/qrmid; QPUSITE_ACCEPT_QRMID_CONFIG overrides
 # munged's socket on the site's hosts; QPUSITE_ACCEPT_MUNGE_SOCKET overrides (a non-default munged)
 MUNGE_SOCKET_VARIABLE = "QPUSITE_ACCEPT_MUNGE_SOCKET"
+# the Alertmanager API's client login (roles/alertmanager): username and password_file
+ALERTMANAGER_CLIENT = "/etc/prometheus/alertmanager-client.yml"
 
 _CLIENT = r"""
 import base64, json, subprocess, sys, urllib.error, urllib.request
@@ -42,6 +45,15 @@ elif auth == "operator":
     except (OSError, KeyError, ValueError) as exc:
         print(json.dumps({"status": -1, "error": "no operator token: %s" % exc})); sys.exit(0)
     headers["Authorization"] = "Bearer " + token
+elif auth == "alertmanager":
+    # the login the alertmanager role gives Prometheus and amtool (readable by root on the monitoring host)
+    try:
+        fields = dict(line.strip().split(": ", 1) for line in open(ALERTMANAGER_CLIENT) if ": " in line)
+        secret = open(fields["password_file"]).read().strip()
+    except (OSError, KeyError, ValueError) as exc:
+        print(json.dumps({"status": -1, "error": "no Alertmanager login: %s" % exc})); sys.exit(0)
+    pair = ("%s:%s" % (fields.get("username", ""), secret)).encode()
+    headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
 req = urllib.request.Request(url + path, data=body, method=method.upper(), headers=headers)
 try:
     with urllib.request.urlopen(req, timeout=20) as resp:
@@ -57,7 +69,7 @@ except ValueError:
 print(json.dumps({"status": status, "body": doc}))
 """
 
-Auth = Literal["none", "munge", "operator"]
+Auth = Literal["none", "munge", "operator", "alertmanager"]
 
 
 def munge_payload(method: str, path: str, body: bytes) -> bytes:
@@ -87,7 +99,8 @@ def call(ctx: Context, host: str, method: str, base_url: str, path: str, body: A
     argv = " ".join(shlex.quote(a) for a in
                     ("python3", "-", method, base_url, path, auth, qrmid_config, munge_socket, payload))
     # `python3 -` reads its script from stdin to the end, so the body travels inside the script.
-    script = _CLIENT.replace("__BODY__", repr(raw or None))
+    script = _CLIENT.replace("__BODY__", repr(raw or None)).replace("ALERTMANAGER_CLIENT",
+                                                                    repr(ALERTMANAGER_CLIENT))
     done = ctx.run(host, argv, stdin=script, timeout_s=timeout_s)
     if not done.ok:
         raise CheckFailed(f"HTTP client failed on {host}: {done.stderr.strip()[-300:]}")

@@ -14,7 +14,7 @@ import yaml
 from acceptance.checks import REGISTRY, params
 from acceptance.checks.params import SiteParam
 from acceptance.context import Context
-from acceptance.remote_http import HttpReply, call
+from acceptance.remote_http import Auth, HttpReply, call
 from acceptance.spec import CheckFailed, MissingComponent, NotApplicable, Tier, check
 from site_survey.derive import monitoring_targets
 from site_survey.model import HostRole, Site
@@ -33,9 +33,9 @@ def _monitoring(site: Site) -> tuple[str, str]:
     return mon[0].name, mon[0].address
 
 
-def _api(ctx: Context, port: int, path: str, what: str) -> HttpReply:
+def _api(ctx: Context, port: int, path: str, what: str, auth: Auth = "none") -> HttpReply:
     host, address = _monitoring(ctx.site)
-    reply = call(ctx, host, "GET", f"http://{address}:{port}", path)
+    reply = call(ctx, host, "GET", f"http://{address}:{port}", path, auth=auth)
     if reply.status == -1:
         raise MissingComponent(what, host, f"no answer on {address}:{port} ({reply.error})")
     if not reply.ok:
@@ -99,7 +99,8 @@ def alert_rules_loaded(ctx: Context, p: SiteParam) -> str:
 
 def active_alerts(ctx: Context, name: str) -> list[dict[str, Any]]:
     port = ctx.site.software.monitoring.alertmanager_port
-    body = _api(ctx, port, "/api/v2/alerts?active=true&silenced=false&inhibited=false", "alertmanager").body
+    body = _api(ctx, port, "/api/v2/alerts?active=true&silenced=false&inhibited=false", "alertmanager",
+                auth="alertmanager").body
     return [a for a in body or [] if a.get("labels", {}).get("alertname") == name]
 
 
@@ -155,3 +156,25 @@ def alert_fires_and_clears(ctx: Context, p: SiteParam) -> str:
         _restore(ctx, host)
     cleared = _wait(ctx, False, host, 180)
     return f"fired {fired:.0f} s after {EMULATOR_UNIT} stopped on {host}; cleared {cleared:.0f} s after restart"
+
+
+@check(REGISTRY, 53, "alertmanager_needs_login", tier=Tier.smoke, component="alertmanager", expand=params.the_site,
+       proves="Alertmanager's API answers only with the login Prometheus uses: an anonymous read or silence is "
+              "refused (401), so no cluster user can silence alerts; the login reads its status.", timeout_s=90)
+def alertmanager_needs_login(ctx: Context, p: SiteParam) -> str:
+    port = ctx.site.software.monitoring.alertmanager_port
+    host, address = _monitoring(ctx.site)
+    base = f"http://{address}:{port}"
+    anonymous_read = call(ctx, host, "GET", base, "/api/v2/status")
+    if anonymous_read.status == -1:
+        raise MissingComponent("alertmanager", host, f"no answer on {address}:{port} ({anonymous_read.error})")
+    silence = {"matchers": [{"name": "alertname", "value": "QpusiteAcceptanceNeverSilenced", "isRegex": False}],
+               "startsAt": "2030-01-01T00:00:00Z", "endsAt": "2030-01-01T00:01:00Z",
+               "createdBy": "qpusite acceptance", "comment": "must be refused"}
+    anonymous_write = call(ctx, host, "POST", base, "/api/v2/silences", body=silence)
+    for what, reply in (("read", anonymous_read), ("silence", anonymous_write)):
+        if reply.status != 401:
+            raise CheckFailed(f"an anonymous {what} got {reply.status} from Alertmanager; it must need a login "
+                              "(alertmanager_web_auth)")
+    status = _api(ctx, port, "/api/v2/status", "alertmanager", auth="alertmanager")
+    return f"anonymous read and silence 401; login reads status ({status.status})"

@@ -123,7 +123,14 @@ def _jobs(out: Path) -> dict[str, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def plain(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _render(tmp_path_factory.mktemp("plain"), LAB, LAB_VAULT)
+    """The lab with TLS switched off (the shipped lab serves HTTPS)."""
+    base = tmp_path_factory.mktemp("plain")
+    doc = yaml.safe_load(LAB.read_text())
+    doc["facility"]["network"]["tls"] = {"enabled": False}
+    site_file = base / "lab-plain" / "site.yaml"
+    site_file.parent.mkdir()
+    site_file.write_text(yaml.safe_dump(doc))
+    return _render(base, site_file, LAB_VAULT)
 
 
 @pytest.fixture(scope="module")

@@ -17,13 +17,15 @@ try:
 except FileNotFoundError:
     lines = []
 current = [line.split(":", 1)[1].strip().strip("'\"") for line in lines if line.strip().startswith(user + ":")]
-if lines and lines[0] == "basic_auth_users:" and len(lines) == 2 and current and crypt.crypt(password, current[0]) == current[0]:
+same_user = lines and lines[0] == "basic_auth_users:" and len(lines) == 2 and current
+if same_user and crypt.crypt(password, current[0]) == current[0]:
     print("unchanged")
     sys.exit(0)
 print("changed")
 if mode != "write":
     sys.exit(0)
-hashed = crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1 << 10))
+# bcrypt (crypt's "Blowfish" method): the one hash Alertmanager's web configuration accepts
+hashed = crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1 << 10))  # noqa: S324
 if not hashed or not hashed.startswith("$2"):
     sys.exit("this host's crypt() has no bcrypt")
 try:
