@@ -57,7 +57,7 @@ def test_render_writes_files_without_secrets(tmp_path: Path) -> None:
     names = [r["name"] for r in qrmi["resources"]]
     assert names == ["sc_twin", "FRESNEL"]
     env = qrmi["resources"][0]["environment"]
-    assert env["QRMI_IBM_QCS_ENDPOINT"] == "http://10.77.0.20:8480/v1"
+    assert env["QRMI_IBM_QCS_ENDPOINT"] == "https://10.77.0.20:8480/v1"  # lab turns TLS on
     assert env["QRMI_IBM_QCS_IAM_APIKEY"] == "<secret from vault_lab_sc_twin_apikey>"
     assert (out / "slurm-licenses.txt").read_text() == "Licenses=sc_twin:1,FRESNEL:1\n"
 
