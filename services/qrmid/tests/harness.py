@@ -269,7 +269,7 @@ def qrmid_config(
     for r in site["qpusite_qrmi_resources"]:
         env = dict(r["environment"])
         for k, v in env.items():
-            if v.startswith("http://"):
+            if v.startswith(("http://", "https://")):  # the lab serves https; tests use plain loopback
                 rest = v.split("/", 3)[3] if v.count("/") >= 3 else ""
                 env[k] = emulator_url + ("/" + rest if rest else "")
         resources.append({**r, "environment": env})

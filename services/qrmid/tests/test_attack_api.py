@@ -213,7 +213,7 @@ def test_delete_with_wait_0_returns_while_the_acquire_is_in_flight(make_qrmid, s
         for r in cfg["resources"]:
             if r["name"] == "sc_twin":
                 for k, v in r["environment"].items():
-                    if v.startswith("http://"):
+                    if v.startswith(("http://", "https://")):  # the lab serves https; tests use plain loopback
                         rest = v.split("/", 3)[3] if v.count("/") >= 3 else ""
                         r["environment"][k] = f"http://127.0.0.1:{port}/{rest}"
         q.stop()

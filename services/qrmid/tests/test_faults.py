@@ -121,7 +121,7 @@ def test_a_failed_release_is_retried_and_its_slot_not_granted_meanwhile(tmp_path
         cfg = json.loads(q.config.read_text())
         for r in cfg["resources"]:
             for k, v in r["environment"].items():
-                if v.startswith("http://"):
+                if v.startswith(("http://", "https://")):  # the lab serves https; tests use plain loopback
                     rest = v.split("/", 3)[3] if v.count("/") >= 3 else ""
                     r["environment"][k] = emu.url + ("/" + rest if rest else "")
         q.stop()
