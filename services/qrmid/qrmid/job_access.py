@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from qrmid import vendor_routes
-from qrmid.proxy import Denied
+from qrmid.proxy import Denied, read_capped
 
 if TYPE_CHECKING:
     from qrmid.api import App
@@ -47,14 +47,7 @@ def check_length(request: Request, limit: int) -> None:
 async def read_bounded(request: Request, limit: int) -> bytes:
     """The body, counted while it streams in: 413 as soon as it passes `limit` (chunked bodies too)."""
     check_length(request, limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise Denied(413, f"request body larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await read_capped(request.stream(), limit, Denied(413, f"request body larger than {limit} bytes"))
 
 
 def refusal(exc: Denied) -> JSONResponse:

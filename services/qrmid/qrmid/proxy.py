@@ -20,7 +20,7 @@ import os
 import re
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +42,19 @@ def tls_context() -> ssl.SSLContext:
     """Verify upstream with the system's CA store (where a site installs its own CA), not certifi's."""
     cafile = os.environ.get("SSL_CERT_FILE") or (DEBIAN_CA_BUNDLE if os.path.exists(DEBIAN_CA_BUNDLE) else None)
     return ssl.create_default_context(cafile=cafile)
+
+
+async def read_capped(chunks: AsyncIterator[bytes], limit: int, too_big: Denied) -> bytes:
+    """Join a streamed body, raising ``too_big`` as soon as it passes ``limit`` bytes (never
+    holding more): request bodies from jobs and answers from the QPU service alike."""
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise too_big
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 @dataclass(frozen=True)
@@ -243,14 +256,8 @@ class CredentialExchange:
         if declared.isdigit() and int(declared) > MAX_UPSTREAM_BYTES:
             raise Denied(502, f"the QPU service's answer ({declared} bytes) exceeds qrmid's bound "
                               f"({MAX_UPSTREAM_BYTES // 2**20} MiB)")
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in resp.aiter_bytes():
-            size += len(chunk)
-            if size > MAX_UPSTREAM_BYTES:
-                raise Denied(502, f"the QPU service's answer exceeds qrmid's bound ({MAX_UPSTREAM_BYTES // 2**20} MiB)")
-            chunks.append(chunk)
-        return b"".join(chunks)
+        too_big = Denied(502, f"the QPU service's answer exceeds qrmid's bound ({MAX_UPSTREAM_BYTES // 2**20} MiB)")
+        return await read_capped(resp.aiter_bytes(), MAX_UPSTREAM_BYTES, too_big)
 
     def _record_created(self, p: Prepared, resp: Upstream) -> None:
         assert p.grant is not None
