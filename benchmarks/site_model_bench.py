@@ -47,7 +47,7 @@ def generate(hosts: int, qpus: int) -> dict[str, Any]:
             },
             "slots": 1 + i % 4,
             "calibration_windows": [
-                {"name": "nightly", "weekdays": ["mon", "thu"], "start": "02:00", "duration_min": 45}
+                {"name": "nightly", "weekdays": ["mon", "thu"], "start": "02:00", "duration_minutes": 45}
             ],
         })
     doc["qpus"] = qpu_list

@@ -38,7 +38,7 @@ def generate(qpus: int, rooms: int) -> dict[str, Any]:
             "cooling_loops": [{"name": f"cw-{i}", "type": "chilled_water", "supply_temp_min_c": 16,
                                "supply_temp_max_c": 20, "capacity_kw": 150, "serves_rooms": room_names[i::2]}
                               for i in range(2)],
-            "power_feeds": [{"name": f"feed-{r}", "capacity_kva": 200, "ups_kva": 120, "ups_autonomy_min": 15,
+            "power_feeds": [{"name": f"feed-{r}", "capacity_kva": 200, "ups_kva": 120, "ups_autonomy_minutes": 15,
                              "generator": True, "serves_rooms": [r]} for r in room_names],
             "environment": [{"room": r, "field_dc_ut": 40, "field_ac_ut": 0.4, "vibration_um_s": 30,
                              "humidity_min_pct": 35, "humidity_max_pct": 55, "temperature_stability_c": 0.4,

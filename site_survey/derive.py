@@ -128,14 +128,14 @@ def slurm_partitions(site: Site) -> list[dict[str, Any]]:
     parts = site.software.scheduler.partitions
     if not parts:
         computes = [h.name for h in site.hosts_with(HostRole.compute)]
-        return [{"name": "batch", "nodes": computes, "default": True, "max_time_min": None}] if computes else []
+        return [{"name": "batch", "nodes": computes, "default": True, "max_time_minutes": None}] if computes else []
     has_default = any(p.default for p in parts)
     return [
         {
             "name": p.name,
             "nodes": list(p.hosts),
             "default": p.default or (not has_default and i == 0),
-            "max_time_min": p.max_time_min,
+            "max_time_minutes": p.max_time_minutes,
         }
         for i, p in enumerate(parts)
     ]

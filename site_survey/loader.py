@@ -220,10 +220,24 @@ def _nearest_line(index: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> in
     return None
 
 
-def _expected(err: dict[str, Any]) -> str:
+# Fields renamed in the model; old files get the new name instead of "unknown key".
+RENAMED_FIELDS = {
+    "duration_min": "duration_minutes",
+    "max_time_min": "max_time_minutes",
+    "max_hold_min": "max_hold_minutes",
+    "max_wait_min": "max_wait_minutes",
+    "ups_autonomy_min": "ups_autonomy_minutes",
+}
+
+
+def _expected(err: dict[str, Any], key: Any = None) -> str:
     kind = err["type"]
     msg = str(err["msg"])
     if kind == "extra_forbidden":
+        if key in RENAMED_FIELDS:
+            return (
+                f"renamed: write `{RENAMED_FIELDS[key]}` (same value, in minutes); `_min` now only means a minimum"
+            )
         return "unknown key (a typo?); see `qpusite schema` for the allowed keys"
     if kind == "missing":
         return "required field is missing"
@@ -277,7 +291,7 @@ def _parse_site(data: Any, source: str, index: dict[tuple[Any, ...], int]) -> Si
             if err["type"] == "extra_forbidden" or "secrets" in loc:
                 value = None  # never echo what may be a secret
             problems.append(
-                Problem(format_path(loc), _expected(dict(err)), value, _nearest_line(index, loc))
+                Problem(format_path(loc), _expected(dict(err), loc[-1] if loc else None), value, _nearest_line(index, loc))
             )
         raise SiteModelError(source, problems) from None
     problems = check_consistency(site)

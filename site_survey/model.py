@@ -183,7 +183,7 @@ class PowerFeed(Strict):
     phases: Literal[1, 3] = Field(default=3, description="Number of phases.")
     voltage_v: float = Field(default=400, gt=0, description="Nominal voltage, volts.")
     ups_kva: float = Field(default=0, ge=0, description="UPS capacity behind this feed, kVA (0 = no UPS).")
-    ups_autonomy_min: float = Field(default=0, ge=0, description="UPS autonomy at rated load, minutes.")
+    ups_autonomy_minutes: float = Field(default=0, ge=0, description="UPS autonomy at rated load, minutes.")
     generator: bool = Field(default=False, description="A standby generator backs this feed.")
     serves_rooms: list[Name] = Field(min_length=1, description="Rooms this feed serves.")
 
@@ -489,7 +489,7 @@ class CalibrationWindow(Strict):
         min_length=1, description="Days the window recurs on."
     )
     start: Annotated[str, HH_MM] = Field(description="Local start time, HH:MM (site time zone).")
-    duration_min: int = Field(gt=0, le=24 * 60, description="Length of the window, minutes.")
+    duration_minutes: int = Field(gt=0, le=24 * 60, description="Length of the window, minutes.")
     kind: Literal["calibration", "maintenance"] = Field(default="calibration", description="Why the QPU is busy.")
 
 
@@ -546,7 +546,7 @@ class RequirementOverrides(Strict):
     water_supply_temp_max_c: float | None = Field(default=None, description="Highest acceptable supply, °C.")
     power_kw: float | None = Field(default=None, ge=0, description="Electrical power, kW.")
     ups_required: bool | None = Field(default=None, description="Plant must be on UPS.")
-    ups_autonomy_min: float | None = Field(default=None, ge=0, description="Needed UPS autonomy, minutes.")
+    ups_autonomy_minutes: float | None = Field(default=None, ge=0, description="Needed UPS autonomy, minutes.")
     field_dc_ut_max: float | None = Field(default=None, ge=0, description="Tolerated DC field, µT.")
     field_ac_ut_max: float | None = Field(default=None, ge=0, description="Tolerated AC field, µT.")
     vibration_um_s_max: float | None = Field(default=None, ge=0, description="Tolerated floor vibration, µm/s.")
@@ -681,7 +681,7 @@ class Partition(Strict):
     name: Name = Field(description="Slurm partition name.")
     hosts: list[Name] = Field(min_length=1, description="Compute hosts in the partition.")
     default: bool = Field(default=False, description="Default partition.")
-    max_time_min: int | None = Field(default=None, gt=0, description="Longest job, minutes (null = unlimited).")
+    max_time_minutes: int | None = Field(default=None, gt=0, description="Longest job, minutes (null = unlimited).")
 
 
 class Scheduler(Strict):
@@ -701,12 +701,12 @@ class PolicyProfile(Strict):
     users: list[UnixName] = Field(default_factory=list, description="Users in this profile.")
     groups: list[UnixName] = Field(default_factory=list, description="Unix groups in this profile.")
     qpus: list[QpuName] = Field(min_length=1, description="QPUs the profile may use.")
-    max_hold_min: int = Field(gt=0, description="Longest a job may hold a QPU, minutes.")
+    max_hold_minutes: int = Field(gt=0, description="Longest a job may hold a QPU, minutes.")
     priority: int = Field(default=0, description="Higher wins when several waiting jobs want one QPU.")
     during_calibration: Literal["wait", "fail"] = Field(
         default="wait", description="Whether an acquisition in a calibration window waits or fails fast."
     )
-    max_wait_min: int = Field(default=10, ge=0, description="Longest an acquisition waits for a window, minutes.")
+    max_wait_minutes: int = Field(default=10, ge=0, description="Longest an acquisition waits for a window, minutes.")
 
 
 class Account(Strict):

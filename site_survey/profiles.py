@@ -68,7 +68,7 @@ class ProfileRequirements(_Data):
     water_supply_temp_max_c: NumberFigure | None = None
     power_kw: NumberFigure | None = None
     ups_required: FlagFigure | None = None
-    ups_autonomy_min: NumberFigure | None = None
+    ups_autonomy_minutes: NumberFigure | None = None
     field_dc_ut_max: NumberFigure | None = None
     field_ac_ut_max: NumberFigure | None = None
     vibration_um_s_max: NumberFigure | None = None

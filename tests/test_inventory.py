@@ -64,7 +64,7 @@ def test_site_vars_from_the_model(lab_inventory: dict[str, Any]) -> None:
     assert hv["qpusite_qpu_licenses"] == {"sc_twin": 1, "FRESNEL": 1}
     assert [n["name"] for n in hv["qpusite_slurm_nodes"]] == ["c1", "c2"]
     assert hv["qpusite_slurm_partitions"][0] == {
-        "name": "debug", "nodes": ["c1", "c2"], "default": True, "max_time_min": 60
+        "name": "debug", "nodes": ["c1", "c2"], "default": True, "max_time_minutes": 60
     }
     assert hv["qpusite_monitoring_targets"]["node"] == [
         "10.77.0.10:9100", "10.77.0.11:9100", "10.77.0.12:9100", "10.77.0.20:9100"

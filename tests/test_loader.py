@@ -76,3 +76,17 @@ def test_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(SiteModelError) as info:
         load_site(path)
     assert "cannot read" in info.value.render()
+
+
+def test_old_minutes_field_names_point_to_the_new_ones():
+    from site_survey.loader import parse_site
+
+    data = yaml.safe_load(Path(LAB).read_text())
+    data["software"]["policy_profiles"][0]["max_hold_min"] = data["software"]["policy_profiles"][0].pop(
+        "max_hold_minutes"
+    )
+    with pytest.raises(SiteModelError) as err:
+        parse_site(data)
+    text = str(err.value)
+    assert "software.policy_profiles[0].max_hold_min" in text
+    assert "max_hold_minutes" in text

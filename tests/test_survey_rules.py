@@ -41,7 +41,7 @@ def base_doc() -> Doc:
                  "capacity_kw": 50, "serves_rooms": ["qroom"]},
             ],
             "power_feeds": [
-                {"name": "ups", "capacity_kva": 100, "ups_kva": 60, "ups_autonomy_min": 20, "generator": True,
+                {"name": "ups", "capacity_kva": 100, "ups_kva": 60, "ups_autonomy_minutes": 20, "generator": True,
                  "serves_rooms": ["qroom"]},
             ],
             "environment": [
@@ -149,7 +149,7 @@ def _drop_controls(doc: Doc, kind: str) -> None:
 
 
 def _short_autonomy(doc: Doc, generator: bool) -> None:
-    _feed(doc).update(ups_autonomy_min=5, generator=generator)
+    _feed(doc).update(ups_autonomy_minutes=5, generator=generator)
 
 
 FAILING: list[tuple[str, Callable[[Doc], object], Severity]] = [
@@ -163,7 +163,7 @@ FAILING: list[tuple[str, Callable[[Doc], object], Severity]] = [
      Severity.blocker),
     ("power.feed", lambda d: d["facility"].update(power_feeds=[]), Severity.blocker),
     ("power.capacity", lambda d: _feed(d).update(capacity_kva=20), Severity.blocker),
-    ("power.ups", lambda d: _feed(d).update(ups_kva=0, ups_autonomy_min=0), Severity.blocker),
+    ("power.ups", lambda d: _feed(d).update(ups_kva=0, ups_autonomy_minutes=0), Severity.blocker),
     ("power.ups", lambda d: _feed(d).update(ups_kva=10), Severity.blocker),
     ("power.ups_autonomy", lambda d: _short_autonomy(d, generator=False), Severity.blocker),
     ("power.ups_autonomy", lambda d: _short_autonomy(d, generator=True), Severity.warning),
@@ -336,5 +336,5 @@ def test_annealer_without_power_figure_still_needs_ups_and_says_power_is_unknown
     assert [f.message for f in of(result, "power.capacity")] == ["no power figure for QPU sc"]
     assert worst(result, "power.ups") == Severity.warning  # UPS present, its load cannot be checked
     assert worst(result, "cooling.water_temperature") == Severity.info
-    _feed(doc).update(ups_kva=0, ups_autonomy_min=0)
+    _feed(doc).update(ups_kva=0, ups_autonomy_minutes=0)
     assert worst(survey(doc), "power.ups") == Severity.blocker

@@ -9,7 +9,7 @@ from site_survey.survey.findings import Finding, SurveyResult
 REQUIREMENT_UNITS = {
     "mass_kg": "kg", "footprint_m2": "m²", "floor_load_kg_m2": "kg/m²", "cooling_kw": "kW",
     "water_supply_temp_min_c": "°C", "water_supply_temp_max_c": "°C", "power_kw": "kW", "ups_required": "",
-    "ups_autonomy_min": "min", "field_dc_ut_max": "µT", "field_ac_ut_max": "µT", "vibration_um_s_max": "µm/s",
+    "ups_autonomy_minutes": "min", "field_dc_ut_max": "µT", "field_ac_ut_max": "µT", "vibration_um_s_max": "µm/s",
     "humidity_min_pct": "%", "humidity_max_pct": "%", "temperature_stability_c": "± °C",
     "emi_distance_min_m": "m", "latency_ms_max": "ms", "bandwidth_mbps_min": "Mbit/s", "door_width_m_min": "m",
     "hazards": "",

@@ -93,19 +93,19 @@ def _ups(ctx: SurveyContext) -> Iterator[Finding]:
                 **from_requirement(*flags, *(r for q in qpus if (r := ctx.req(q, "power_kw")) is not None)),
                 hint="" if ok else "Enlarge the UPS or reduce what it carries to the cryogenic plant only.",
             )
-        autonomy = [(q, r) for q in qpus if (r := ctx.req(q, "ups_autonomy_min")) is not None]
+        autonomy = [(q, r) for q in qpus if (r := ctx.req(q, "ups_autonomy_minutes")) is not None]
         if not autonomy:
             continue
         needed = max(r.number for _, r in autonomy)
-        ok = feed.ups_autonomy_min >= needed
+        ok = feed.ups_autonomy_minutes >= needed
         # With a standby generator a short autonomy is a risk (the generator must start); without one it is fatal.
         severity = Severity.info if ok else (Severity.warning if feed.generator else Severity.blocker)
         yield Finding(
             "power.ups_autonomy", severity,
-            f"UPS autonomy of {feed.name} is {fmt(feed.ups_autonomy_min, 'min')}, {names} need {fmt(needed, 'min')}"
+            f"UPS autonomy of {feed.name} is {fmt(feed.ups_autonomy_minutes, 'min')}, {names} need {fmt(needed, 'min')}"
             + ("" if ok or not feed.generator else " (a standby generator backs the feed)"),
             passed=ok, room=room, subject=feed.name, involves=involved,
-            measured=fmt(feed.ups_autonomy_min, "min"), required=fmt(needed, "min"),
+            measured=fmt(feed.ups_autonomy_minutes, "min"), required=fmt(needed, "min"),
             **from_requirement(*(r for _, r in autonomy)),
             hint="" if ok else "Add batteries, or a generator with automatic transfer, sized for the cryogenic plant.",
         )

@@ -174,7 +174,7 @@ class Broker:
             "state": State.WAITING,
             "message": "; ".join(decision.warnings) or None,
             "hold_s": decision.hold_s,
-            "wait_deadline": now + profile.max_wait_min * 60,
+            "wait_deadline": now + profile.max_wait_minutes * 60,
             "during_calibration": profile.during_calibration,
             "requested_at": now,
         }

@@ -54,7 +54,7 @@ class Window(Strict):
     name: str
     weekdays: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]]
     start: str
-    duration_min: int
+    duration_minutes: int
     kind: Literal["calibration", "maintenance"] = "calibration"
 
 
@@ -69,10 +69,10 @@ class Profile(Strict):
     users: list[str] = Field(default_factory=list)
     groups: list[str] = Field(default_factory=list)
     qpus: list[str]
-    max_hold_min: int = Field(gt=0)  # 0 would be read as "no hold at all", never "unlimited"
+    max_hold_minutes: int = Field(gt=0)  # 0 would be read as "no hold at all", never "unlimited"
     priority: int = 0
     during_calibration: Literal["wait", "fail"] = "wait"
-    max_wait_min: int = 10
+    max_wait_minutes: int = 10
 
 
 class Reaper(Strict):

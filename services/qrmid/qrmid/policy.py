@@ -64,7 +64,7 @@ def decide(
             f"(it allows {', '.join(p.qpus)})"
         )
     profile = allowed[0]
-    max_hold = profile.max_hold_min * 60
+    max_hold = profile.max_hold_minutes * 60
     warnings: list[str] = []
     hold = max_hold
     if time_limit_s is not None and time_limit_s > 0:
@@ -72,6 +72,6 @@ def decide(
         if time_limit_s > max_hold:
             warnings.append(
                 f"the job's time limit ({time_limit_s // 60} min) exceeds profile '{profile.name}''s "
-                f"maximum QPU hold ({profile.max_hold_min} min); QPU access ends after {profile.max_hold_min} min"
+                f"maximum QPU hold ({profile.max_hold_minutes} min); QPU access ends after {profile.max_hold_minutes} min"
             )
     return Decision(profile=profile, hold_s=hold, warnings=tuple(warnings))

@@ -179,7 +179,7 @@ def build(config: Config, secrets: dict[str, dict[str, str]]) -> dict[str, QrmiR
     longest_hold: dict[str, int] = {}
     for p in config.policy_profiles:
         for q in p.qpus:
-            longest_hold[q] = max(longest_hold.get(q, 0), p.max_hold_min * 60)
+            longest_hold[q] = max(longest_hold.get(q, 0), p.max_hold_minutes * 60)
     out = {}
     for r in config.resources:
         if r.type not in RESOURCE_TYPES:

@@ -33,7 +33,7 @@ def _occurrences(window: Window, now: datetime, tz: ZoneInfo) -> list[tuple[date
             continue
         # build in local wall time so DST shifts keep the window at its advertised hour
         start = datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz)
-        out.append((start, start + timedelta(minutes=window.duration_min)))
+        out.append((start, start + timedelta(minutes=window.duration_minutes)))
     return out
 
 
@@ -46,7 +46,7 @@ def active_window(windows: list[Window], now: datetime, tz: ZoneInfo) -> Block |
                 best = Block(
                     kind=w.kind,
                     name=w.name,
-                    message=f"{w.kind} window '{w.name}' ({w.start} for {w.duration_min} min, {tz.key})",
+                    message=f"{w.kind} window '{w.name}' ({w.start} for {w.duration_minutes} min, {tz.key})",
                     until=end,
                 )
     return best

@@ -15,7 +15,7 @@ def open_window_now(site: dict, qpu: str = "sc_twin") -> list[dict]:
     """The lab's QPUs with a calibration window on `qpu` that started two minutes ago."""
     start = (datetime.now(UTC) - timedelta(minutes=2)).strftime("%H:%M")
     window = {"name": "nightly", "weekdays": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": start,
-              "duration_min": 30, "kind": "calibration"}
+              "duration_minutes": 30, "kind": "calibration"}
     return [{**q, "calibration_windows": [window] if q["name"] == qpu else []} for q in without_windows(site)]
 
 
@@ -61,7 +61,7 @@ def test_calibration_window_fails_fast_or_waits_per_profile(make_qrmid, site, mu
 
 
 def test_waiting_is_bounded_by_the_profile(make_qrmid, site, munged) -> None:
-    profiles = [{**p, "max_wait_min": 0} if p["name"] == "production" else p for p in site["qpusite_policy_profiles"]]
+    profiles = [{**p, "max_wait_minutes": 0} if p["name"] == "production" else p for p in site["qpusite_policy_profiles"]]
     q = make_qrmid(qpus=open_window_now(site), policy_profiles=profiles)
     client = harness.Client(q.url, munged.socket)
     code, body = acquire(client, "804", user="bob", wait_s=5)
@@ -120,6 +120,6 @@ def test_a_zero_hold_profile_is_refused_at_load() -> None:
     import pydantic
     from qrmid.config import Profile
 
-    with pytest.raises(pydantic.ValidationError, match="max_hold_min"):
-        Profile(name="p", qpus=["q"], max_hold_min=0)
-    assert Profile(name="p", qpus=["q"], max_hold_min=1).max_hold_min == 1
+    with pytest.raises(pydantic.ValidationError, match="max_hold_minutes"):
+        Profile(name="p", qpus=["q"], max_hold_minutes=0)
+    assert Profile(name="p", qpus=["q"], max_hold_minutes=1).max_hold_minutes == 1

@@ -36,11 +36,11 @@ def profiles(site: dict[str, Any]) -> list[dict[str, Any]]:
         users = [PROFILE_USER] if p["name"] == "production" else [DEV_USER]
         out.append({**p, "users": users, "groups": []})
     qpus = sorted({q for p in out for q in p["qpus"]})
-    out.append({"name": SHORT_PROFILE, "users": [PROFILE_USER], "groups": [], "qpus": qpus, "max_hold_min": 1,
-                "priority": -1, "during_calibration": "wait", "max_wait_min": 5})
+    out.append({"name": SHORT_PROFILE, "users": [PROFILE_USER], "groups": [], "qpus": qpus, "max_hold_minutes": 1,
+                "priority": -1, "during_calibration": "wait", "max_wait_minutes": 5})
     # admitted through a Unix group (GROUP_USER's primary group), for FRESNEL only
-    out.append({"name": "grouped", "users": [], "groups": [GROUP], "qpus": ["FRESNEL"], "max_hold_min": 5,
-                "priority": -2, "during_calibration": "fail", "max_wait_min": 0})
+    out.append({"name": "grouped", "users": [], "groups": [GROUP], "qpus": ["FRESNEL"], "max_hold_minutes": 5,
+                "priority": -2, "during_calibration": "fail", "max_wait_minutes": 0})
     return out
 
 

@@ -55,7 +55,7 @@ def _site_document(lab: dict[str, Any], qrmid_port: int, runtime_prefix: Path) -
         {"name": "qgw", "address": "127.0.0.1", "roles": ["qpu_access", "emulator"], "connection": conn},
     ]
     doc["software"]["scheduler"]["partitions"] = [{"name": "debug", "hosts": ["qnode"], "default": True,
-                                                   "max_time_min": 60}]
+                                                   "max_time_minutes": 60}]
     for profile in doc["software"]["policy_profiles"]:
         profile["users"] = [PRODUCTION_USER] if profile["name"] == "production" else [JOB_USER]
         profile["groups"] = []
