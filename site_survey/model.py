@@ -14,10 +14,22 @@ the shape of a document.
 from __future__ import annotations
 
 import ipaddress
+from datetime import date
 from enum import Enum
-from typing import Annotated, Any, Literal
+from functools import cache
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from site_survey.strings import (
     ABSOLUTE_PATH,
@@ -128,6 +140,49 @@ class SiteMeta(Strict):
 # ----------------------------------------------------------------------- facility
 
 
+def _iso_date(value: str | None) -> str | None:
+    """Dates are kept as the operator typed them, but must be ISO 8601 (YYYY-MM-DD) so ages can be computed."""
+    if value is None or not value.isprintable():
+        return value  # control characters are reported by Strict's own check, with its clearer message
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an ISO 8601 date; write it as YYYY-MM-DD") from None
+    return value
+
+
+IsoDate = Annotated[str, AfterValidator(_iso_date)]
+
+
+class Source(Strict):
+    """Where a figure typed into the model comes from, so a reader can check it."""
+
+    source: str = Field(min_length=1, description="Who issued the figure (vendor, surveyor, facilities team).")
+    document: str | None = Field(default=None, description="Document title or id (e.g. a site-preparation guide).")
+    revision: str | None = Field(default=None, description="Revision of that document.")
+    date: IsoDate | None = Field(default=None, description="Date of the document or measurement (YYYY-MM-DD).")
+    confidence: Literal["high", "medium", "low"] = Field(
+        default="high", description="How far to trust the figure (high: the vendor's own figure for this system)."
+    )
+
+    def cite(self) -> str:
+        """One line naming the source: 'Bluefors, Site preparation guide rev C (2025-03-01)'."""
+        text = self.source + (f", {self.document}" if self.document else "")
+        text += f" rev {self.revision}" if self.revision else ""
+        return text + (f" ({self.date})" if self.date else "")
+
+
+class SourcedNumber(Source):
+    """A requirement figure with its provenance: ``{value, source, document, revision, date, confidence}``."""
+
+    value: float = Field(description="The figure, in the unit the key names.")
+
+
+class SourcedFlag(Source):
+    value: bool = Field(description="The yes/no requirement.")
+
+
+
 class AccessPath(Strict):
     min_door_width_m: float = Field(gt=0, description="Narrowest door or corridor on the delivery path, metres.")
     min_door_height_m: float = Field(gt=0, description="Lowest door or ceiling on the delivery path, metres.")
@@ -143,6 +198,13 @@ class Room(Strict):
     ceiling_height_m: float | None = Field(default=None, gt=0, description="Clear ceiling height, metres.")
     access_path: AccessPath | None = Field(default=None, description="Delivery path dimensions into the room.")
     seismic_zone: int | None = Field(default=None, ge=0, le=5, description="Local seismic zone (0 = none).")
+    volume_m3: float | None = Field(
+        default=None, gt=0, description="Free air volume, m³ (default: area × ceiling height); used for the O2 figure."
+    )
+    ventilation_m3_h: float | None = Field(
+        default=None, ge=0, description="Fresh-air supply to the room, m³/h (mechanical ventilation, normal mode)."
+    )
+    source: Source | None = Field(default=None, description="Where the room's figures come from (drawing, survey).")
 
 
 class CoolingType(str, Enum):
@@ -166,6 +228,7 @@ class CoolingLoop(Strict):
     capacity_kw: float = Field(gt=0, description="Heat the loop can remove, kW.")
     redundancy: Redundancy = Field(default=Redundancy.n, description="Redundancy of the plant serving the loop.")
     serves_rooms: list[Name] = Field(min_length=1, description="Rooms this loop serves.")
+    source: Source | None = Field(default=None, description="Where the loop's figures come from.")
 
     @model_validator(mode="after")
     def _range_ordered(self) -> CoolingLoop:
@@ -186,6 +249,7 @@ class PowerFeed(Strict):
     ups_autonomy_minutes: float = Field(default=0, ge=0, description="UPS autonomy at rated load, minutes.")
     generator: bool = Field(default=False, description="A standby generator backs this feed.")
     serves_rooms: list[Name] = Field(min_length=1, description="Rooms this feed serves.")
+    source: Source | None = Field(default=None, description="Where the feed's figures come from.")
 
 
 class EmiSource(Strict):
@@ -198,7 +262,10 @@ class EmiSource(Strict):
 
 class Environment(Strict):
     room: Name = Field(description="Room these measurements were taken in.")
-    measured_on: str | None = Field(default=None, description="Date of the measurement campaign (ISO 8601).")
+    measured_on: IsoDate | None = Field(
+        default=None, description="Date of the measurement campaign (YYYY-MM-DD); old campaigns are flagged."
+    )
+    source: Source | None = Field(default=None, description="Who measured, and the report the figures come from.")
     field_dc_ut: float | None = Field(default=None, ge=0, description="Static (DC) magnetic field deviation, µT.")
     field_ac_ut: float | None = Field(default=None, ge=0, description="AC magnetic field, µT peak-to-peak.")
     vibration_um_s: float | None = Field(default=None, ge=0, description="Floor vibration velocity (RMS), µm/s.")
@@ -392,6 +459,10 @@ class Facility(Strict):
     environment: list[Environment] = Field(default_factory=list, description="Environment measurements per room.")
     safety: Safety = Field(default_factory=Safety, description="Safety file inputs.")
     network: Network = Field(default_factory=Network, description="Site network.")
+    measurement_max_age_days: int = Field(
+        default=365, ge=1, le=36500,
+        description="Environment measurements older than this many days are flagged as stale by the survey.",
+    )
 
 
 # --------------------------------------------------------------------------- QPUs
@@ -535,29 +606,78 @@ class EmulatorTwin(Strict):
     max_shots: int = Field(default=100_000, gt=0, description="Most shots per job the twin accepts.")
 
 
-class RequirementOverrides(Strict):
-    """Per-QPU figures that replace the modality/system profile (from the vendor's site-prep guide)."""
+_Positive = Annotated[float, Field(gt=0)]
+_NonNegative = Annotated[float, Field(ge=0)]
+_Celsius = Annotated[float, Field(ge=-10, le=80)]
+_Volts = Annotated[float, Field(gt=0, le=1000)]
+_Phases = Annotated[int, Field(ge=1, le=3)]
+Num = _NonNegative | SourcedNumber | None
+Pos = _Positive | SourcedNumber | None
 
-    mass_kg: float | None = Field(default=None, gt=0, description="Heaviest single unit, kg.")
-    footprint_m2: float | None = Field(default=None, gt=0, description="Floor area the system needs, m².")
-    floor_load_kg_m2: float | None = Field(default=None, gt=0, description="Distributed floor load, kg/m².")
-    cooling_kw: float | None = Field(default=None, ge=0, description="Heat to remove via water, kW.")
-    water_supply_temp_min_c: float | None = Field(default=None, description="Lowest acceptable supply, °C.")
-    water_supply_temp_max_c: float | None = Field(default=None, description="Highest acceptable supply, °C.")
-    power_kw: float | None = Field(default=None, ge=0, description="Electrical power, kW.")
-    ups_required: bool | None = Field(default=None, description="Plant must be on UPS.")
-    ups_autonomy_minutes: float | None = Field(default=None, ge=0, description="Needed UPS autonomy, minutes.")
-    field_dc_ut_max: float | None = Field(default=None, ge=0, description="Tolerated DC field, µT.")
-    field_ac_ut_max: float | None = Field(default=None, ge=0, description="Tolerated AC field, µT.")
-    vibration_um_s_max: float | None = Field(default=None, ge=0, description="Tolerated floor vibration, µm/s.")
-    humidity_min_pct: Percent | None = Field(default=None, description="Lowest acceptable humidity, %.")
-    humidity_max_pct: Percent | None = Field(default=None, description="Highest acceptable humidity, %.")
-    temperature_stability_c: float | None = Field(default=None, ge=0, description="Needed stability, ± °C.")
-    emi_distance_min_m: float | None = Field(default=None, ge=0, description="Minimum distance to EMI sources, m.")
-    latency_ms_max: float | None = Field(default=None, ge=0, description="Max latency compute→access, ms.")
-    bandwidth_mbps_min: float | None = Field(default=None, ge=0, description="Min bandwidth compute→access, Mbit/s.")
-    door_width_m_min: float | None = Field(default=None, gt=0, description="Narrowest door the delivery needs, m.")
+
+class RequirementOverrides(Strict):
+    """Per-QPU figures that replace the modality/system profile (from the vendor's site-prep guide).
+
+    Each figure is either a plain number (shown in reports as unsourced) or
+    ``{value, source, document, revision, date, confidence}`` naming where it comes from.
+    """
+
+    mass_kg: Pos = Field(default=None, description="Heaviest single unit, kg.")
+    footprint_m2: Pos = Field(default=None, description="Floor area the system needs, m².")
+    floor_load_kg_m2: Pos = Field(default=None, description="Distributed floor load, kg/m².")
+    cooling_kw: Num = Field(default=None, description="Heat to remove via water, kW.")
+    air_cooling_kw: Num = Field(
+        default=None, description="Heat released to the room air, kW (default: power_kw minus cooling_kw)."
+    )
+    water_supply_temp_min_c: _Celsius | SourcedNumber | None = Field(
+        default=None, description="Lowest acceptable supply, °C."
+    )
+    water_supply_temp_max_c: _Celsius | SourcedNumber | None = Field(
+        default=None, description="Highest acceptable supply, °C."
+    )
+    cooling_redundancy_min: Redundancy | None = Field(
+        default=None, description="Least redundancy of the water loop's plant (N, N+1, 2N)."
+    )
+    power_kw: Num = Field(default=None, description="Electrical power, kW.")
+    power_phases: _Phases | SourcedNumber | None = Field(default=None, description="Supply phases needed (1 or 3).")
+    supply_voltage_v: _Volts | SourcedNumber | None = Field(
+        default=None, description="Nominal supply voltage, V (line-to-line for 3 phases); a feed within ±10 % fits."
+    )
+    ups_required: bool | SourcedFlag | None = Field(default=None, description="Plant must be on UPS.")
+    ups_autonomy_minutes: Num = Field(default=None, description="Needed UPS autonomy, minutes.")
+    field_dc_ut_max: Num = Field(default=None, description="Tolerated DC field, µT.")
+    field_ac_ut_max: Num = Field(default=None, description="Tolerated AC field, µT.")
+    vibration_um_s_max: Num = Field(default=None, description="Tolerated floor vibration, µm/s.")
+    humidity_min_pct: Percent | SourcedNumber | None = Field(default=None, description="Lowest acceptable humidity, %.")
+    humidity_max_pct: Percent | SourcedNumber | None = Field(
+        default=None, description="Highest acceptable humidity, %."
+    )
+    temperature_stability_c: Num = Field(default=None, description="Needed stability, ± °C.")
+    emi_distance_min_m: Num = Field(default=None, description="Minimum distance to EMI sources, m.")
+    latency_ms_max: Num = Field(default=None, description="Max latency compute→access, ms.")
+    bandwidth_mbps_min: Num = Field(default=None, description="Min bandwidth compute→access, Mbit/s.")
+    door_width_m_min: Pos = Field(default=None, description="Narrowest door the delivery needs, m.")
+    door_height_m_min: Pos = Field(default=None, description="Lowest door the delivery needs, m.")
+    ceiling_height_m_min: Pos = Field(default=None, description="Clear ceiling height the installed system needs, m.")
     hazards: list[HazardKind] | None = Field(default=None, description="Hazards this system brings.")
+
+    @model_validator(mode="after")
+    def _sourced_values_in_range(self) -> RequirementOverrides:
+        """A sourced figure's value obeys the same bounds as a plain one (e.g. mass_kg > 0)."""
+        for name, info in type(self).model_fields.items():
+            value = getattr(self, name)
+            if isinstance(value, (SourcedNumber, SourcedFlag)):
+                plain = get_args(info.annotation)[0]
+                try:
+                    _adapter(plain).validate_python(value.value)
+                except ValidationError as exc:
+                    raise ValueError(f"{name}.value: {exc.errors()[0]['msg']}") from None
+        return self
+
+
+@cache
+def _adapter(plain: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(plain)
 
 
 class BenchmarkThresholds(Strict):

@@ -23,10 +23,20 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from site_survey.errors import Problem, SiteModelError
-from site_survey.model import HazardKind, Modality, Qpu, RequirementOverrides, Site
+from site_survey.model import (
+    HazardKind,
+    Modality,
+    Qpu,
+    Redundancy,
+    RequirementOverrides,
+    Site,
+    SourcedFlag,
+    SourcedNumber,
+)
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 OVERRIDE_SOURCE = "site model override"
+UNSOURCED = "site model override, unsourced (no document given)"
 
 
 class Confidence(str, Enum):
@@ -53,6 +63,10 @@ class FlagFigure(Figure):
     value: bool
 
 
+class RedundancyFigure(Figure):
+    value: Redundancy
+
+
 class HazardsFigure(Figure):
     value: list[HazardKind] = Field(min_length=1)
 
@@ -64,9 +78,13 @@ class ProfileRequirements(_Data):
     footprint_m2: NumberFigure | None = None
     floor_load_kg_m2: NumberFigure | None = None
     cooling_kw: NumberFigure | None = None
+    air_cooling_kw: NumberFigure | None = None
     water_supply_temp_min_c: NumberFigure | None = None
     water_supply_temp_max_c: NumberFigure | None = None
+    cooling_redundancy_min: RedundancyFigure | None = None
     power_kw: NumberFigure | None = None
+    power_phases: NumberFigure | None = None
+    supply_voltage_v: NumberFigure | None = None
     ups_required: FlagFigure | None = None
     ups_autonomy_minutes: NumberFigure | None = None
     field_dc_ut_max: NumberFigure | None = None
@@ -79,6 +97,8 @@ class ProfileRequirements(_Data):
     latency_ms_max: NumberFigure | None = None
     bandwidth_mbps_min: NumberFigure | None = None
     door_width_m_min: NumberFigure | None = None
+    door_height_m_min: NumberFigure | None = None
+    ceiling_height_m_min: NumberFigure | None = None
     hazards: HazardsFigure | None = None
 
 
@@ -122,7 +142,7 @@ class Requirement:
     """One effective requirement of one QPU, with where it came from."""
 
     key: str
-    value: float | bool | tuple[HazardKind, ...]
+    value: float | bool | Redundancy | tuple[HazardKind, ...]
     source: str
     confidence: Confidence
     note: str
@@ -130,7 +150,7 @@ class Requirement:
 
     @property
     def number(self) -> float:
-        if isinstance(self.value, tuple):
+        if isinstance(self.value, (tuple, Redundancy)):
             raise TypeError(f"requirement {self.key} is a list, not a number")
         return float(self.value)
 
@@ -199,15 +219,21 @@ def effective_requirements(qpu: Qpu, library: ProfileLibrary | None = None) -> d
                 "<site>", [Problem("qpus.system", _unknown_system_message(library), qpu.system)]
             )
         _layer(out, system)
-    for key, value in qpu.requirements.model_dump(exclude_none=True).items():
-        shown = tuple(HazardKind(v) for v in value) if key == "hazards" else value
+    for key in RequirementOverrides.model_fields:
+        given = getattr(qpu.requirements, key)
+        if given is None:
+            continue
+        if isinstance(given, (SourcedNumber, SourcedFlag)):
+            out[key] = Requirement(
+                key, given.value, given.cite(), Confidence(given.confidence),
+                f"given for QPU {qpu.name} in site.yaml (qpus[].requirements.{key})", OVERRIDE_SOURCE,
+            )
+            continue
+        shown = tuple(HazardKind(v) for v in given) if key == "hazards" else given
         out[key] = Requirement(
-            key,
-            shown,
-            OVERRIDE_SOURCE,
-            Confidence.high,
-            f"given for QPU {qpu.name} in site.yaml (qpus[].requirements), "
-            "e.g. from the vendor's site-preparation guide",
+            key, shown, UNSOURCED, Confidence.high,
+            f"given for QPU {qpu.name} in site.yaml without a source: write it as "
+            f"{{value, source, document, revision, date}} so a reader can check it",
             OVERRIDE_SOURCE,
         )
     return out

@@ -51,7 +51,7 @@ def test_layering_modality_then_system_then_site_model() -> None:
     doc["qpus"][0]["requirements"] = {"cooling_kw": 12}
     qpu = parse_site(doc).qpus[0]
     reqs = effective_requirements(qpu)
-    assert reqs["cooling_kw"].value == 12 and reqs["cooling_kw"].source == OVERRIDE_SOURCE
+    assert reqs["cooling_kw"].value == 12 and reqs["cooling_kw"].origin == OVERRIDE_SOURCE
     assert reqs["footprint_m2"].origin == "system profile 'ibm-quantum-system-one'"
     assert reqs["humidity_max_pct"].origin == "modality profile 'superconducting'"
     assert reqs["humidity_max_pct"].confidence.value in ("medium", "low")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 import pytest
@@ -33,19 +34,22 @@ def base_doc() -> Doc:
         },
         "facility": {
             "rooms": [
-                {"name": "qroom", "area_m2": 50, "floor_load_rating_kg_m2": 1500,
+                {"name": "qroom", "area_m2": 50, "floor_load_rating_kg_m2": 1500, "ceiling_height_m": 3.2,
                  "access_path": {"min_door_width_m": 1.5, "min_door_height_m": 2.4, "lift_capacity_kg": 3000}},
             ],
             "cooling_loops": [
                 {"name": "cw", "type": "chilled_water", "supply_temp_min_c": 16, "supply_temp_max_c": 20,
-                 "capacity_kw": 50, "serves_rooms": ["qroom"]},
+                 "capacity_kw": 50, "redundancy": "N+1", "serves_rooms": ["qroom"]},
+                {"name": "crac", "type": "air", "supply_temp_min_c": 18, "supply_temp_max_c": 24,
+                 "capacity_kw": 10, "serves_rooms": ["qroom"]},
             ],
             "power_feeds": [
                 {"name": "ups", "capacity_kva": 100, "ups_kva": 60, "ups_autonomy_minutes": 20, "generator": True,
                  "serves_rooms": ["qroom"]},
             ],
             "environment": [
-                {"room": "qroom", "field_dc_ut": 40, "field_ac_ut": 0.3, "vibration_um_s": 20,
+                {"room": "qroom", "measured_on": "2026-09-01", "field_dc_ut": 40, "field_ac_ut": 0.3,
+                 "vibration_um_s": 20,
                  "humidity_min_pct": 35, "humidity_max_pct": 50, "temperature_stability_c": 0.5,
                  "fluorescent_lighting_distance_m": 5, "emi_sources": [{"kind": "tram", "distance_m": 300}]},
             ],
@@ -67,13 +71,18 @@ def base_doc() -> Doc:
             {"name": "sc", "vendor": "Example", "modality": "superconducting", "qubits": 5, "room": "qroom",
              "access": {"mode": "vendor_service", "endpoint_url": "https://sc.t.example"},
              "qrmi": {"type": "ibm-quantum-compute-service"},
-             "requirements": {"door_width_m_min": 1.2, "footprint_m2": 4}},
+             "requirements": {"door_width_m_min": 1.2, "door_height_m_min": 2.0, "footprint_m2": 4,
+                              "ceiling_height_m_min": 2.8, "air_cooling_kw": 4, "supply_voltage_v": 400}},
         ],
     }
 
 
+# Measurement ages are counted to this day, so the tests do not age with the calendar.
+TODAY = date(2026, 11, 1)
+
+
 def survey(doc: Doc) -> SurveyResult:
-    return run_survey(parse_site(copy.deepcopy(doc)))
+    return run_survey(parse_site(copy.deepcopy(doc)), today=TODAY)
 
 
 def of(result: SurveyResult, check: str) -> list[Finding]:
@@ -89,7 +98,9 @@ def worst(result: SurveyResult, check: str) -> Severity | None:
 
 PASSING_CHECKS = [
     "floor.load", "floor.area", "access.door_width", "access.lift", "cooling.capacity",
-    "cooling.water_temperature", "power.capacity", "power.ups", "power.ups_autonomy",
+    "cooling.water_temperature", "cooling.redundancy", "cooling.air", "power.capacity", "power.ups",
+    "power.ups_autonomy", "power.phases", "power.voltage", "environment.measurement_age", "access.door_height",
+    "room.ceiling_height",
     "environment.field_dc", "environment.field_ac", "environment.vibration", "environment.humidity",
     "environment.temperature_stability", "environment.emi", "network.latency", "network.bandwidth",
     "safety.control", "safety.odh", "safety.emergency_stop", "safety.sign_off",
@@ -148,6 +159,11 @@ def _drop_controls(doc: Doc, kind: str) -> None:
     s["controls"] = [c for c in s["controls"] if c["hazard"] != kind]
 
 
+def _air(doc: Doc) -> Doc:
+    air: Doc = doc["facility"]["cooling_loops"][1]
+    return air
+
+
 def _short_autonomy(doc: Doc, generator: bool) -> None:
     _feed(doc).update(ups_autonomy_minutes=5, generator=generator)
 
@@ -161,7 +177,12 @@ FAILING: list[tuple[str, Callable[[Doc], object], Severity]] = [
     ("cooling.capacity", lambda d: _loop(d).update(capacity_kw=20), Severity.blocker),
     ("cooling.water_temperature", lambda d: _loop(d).update(supply_temp_min_c=8, supply_temp_max_c=12),
      Severity.blocker),
+    ("cooling.redundancy", lambda d: _loop(d).update(redundancy="N"), Severity.warning),
+    ("cooling.air", lambda d: _air(d).update(capacity_kw=2), Severity.blocker),
+    ("cooling.air", lambda d: d["facility"].update(cooling_loops=[_loop(d)]), Severity.warning),
     ("power.feed", lambda d: d["facility"].update(power_feeds=[]), Severity.blocker),
+    ("power.phases", lambda d: _feed(d).update(phases=1, voltage_v=230), Severity.blocker),
+    ("power.voltage", lambda d: _feed(d).update(voltage_v=208), Severity.blocker),
     ("power.capacity", lambda d: _feed(d).update(capacity_kva=20), Severity.blocker),
     ("power.ups", lambda d: _feed(d).update(ups_kva=0, ups_autonomy_minutes=0), Severity.blocker),
     ("power.ups", lambda d: _feed(d).update(ups_kva=10), Severity.blocker),
@@ -175,6 +196,11 @@ FAILING: list[tuple[str, Callable[[Doc], object], Severity]] = [
     ("environment.temperature_stability", lambda d: _env(d).update(temperature_stability_c=2), Severity.warning),
     ("environment.emi", lambda d: _env(d).update(emi_sources=[{"kind": "railway", "distance_m": 40}]),
      Severity.warning),
+    ("environment.measurement_age", lambda d: _env(d).update(measured_on="2011-05-03"), Severity.warning),
+    ("environment.measurement_age", lambda d: _env(d).pop("measured_on"), Severity.warning),
+    ("access.door_height", lambda d: _room(d)["access_path"].update(min_door_height_m=1.9), Severity.blocker),
+    ("room.ceiling_height", lambda d: _room(d).update(ceiling_height_m=2.5), Severity.blocker),
+    ("room.ceiling_height", lambda d: _room(d).pop("ceiling_height_m", None), Severity.warning),
     ("environment.lighting", lambda d: _env(d).update(fluorescent_lighting_distance_m=1), Severity.warning),
     ("network.link", lambda d: d["facility"]["network"].update(links=[]), Severity.warning),
     ("network.latency", lambda d: d["facility"]["network"]["links"][0].update(latency_ms=40), Severity.warning),
@@ -262,7 +288,72 @@ def test_site_model_override_replaces_the_profile_figure() -> None:
     doc["qpus"][0]["requirements"]["cooling_kw"] = 18
     (finding,) = of(survey(doc), "cooling.capacity")
     assert finding.passed
-    assert finding.source == "site model override" and finding.confidence == "high"
+    assert finding.source is not None and "unsourced" in finding.source
+
+
+def test_a_sourced_override_names_its_document_revision_and_date() -> None:
+    doc = base_doc()
+    doc["qpus"][0]["requirements"]["cooling_kw"] = {
+        "value": 18, "source": "Example Corp", "document": "Site preparation guide", "revision": "C",
+        "date": "2026-03-01", "confidence": "medium",
+    }
+    (finding,) = of(survey(doc), "cooling.capacity")
+    assert finding.source == "Example Corp, Site preparation guide rev C (2026-03-01)"
+    assert finding.confidence == "medium"
+
+
+def test_a_sourced_override_keeps_the_bounds_of_a_plain_one() -> None:
+    doc = base_doc()
+    doc["qpus"][0]["requirements"]["mass_kg"] = {"value": -5, "source": "Example Corp"}
+    with pytest.raises(Exception, match="mass_kg"):
+        parse_site(doc)
+
+
+# ---------------------------------------------- the three cases of issue 15
+
+
+def test_single_phase_230v_feed_blocks_a_dilution_refrigerator_with_the_fix() -> None:
+    doc = base_doc()
+    del doc["qpus"][0]["requirements"]["supply_voltage_v"]
+    _feed(doc).update(phases=1, voltage_v=230)
+    (finding,) = of(survey(doc), "power.phases")
+    assert finding.severity == Severity.blocker
+    assert finding.measured == "1-phase 230 V" and finding.required == "3-phase"
+    assert "3-phase supply" in finding.hint and finding.source and "compressor" in finding.source
+
+
+def test_n_redundant_single_loop_is_flagged_for_a_dilution_refrigerator() -> None:
+    doc = base_doc()
+    _loop(doc).update(redundancy="N")
+    (finding,) = of(survey(doc), "cooling.redundancy")
+    assert finding.severity == Severity.warning and not finding.passed
+    assert (finding.measured, finding.required) == ("N", "≥ N+1")
+    assert "standby chiller" in finding.hint
+
+
+def test_measurements_from_2011_are_stale_against_a_configurable_age() -> None:
+    doc = base_doc()
+    _env(doc)["measured_on"] = "2011-05-03"
+    (finding,) = of(survey(doc), "environment.measurement_age")
+    assert finding.severity == Severity.warning and "2011-05-03" in finding.message
+    assert finding.measured == f"{(TODAY - date(2011, 5, 3)).days} days old" and "Re-measure" in finding.hint
+    doc["facility"]["measurement_max_age_days"] = 36500
+    assert worst(survey(doc), "environment.measurement_age") == Severity.info
+
+
+def test_a_measurement_date_that_is_not_iso_is_refused() -> None:
+    doc = base_doc()
+    _env(doc)["measured_on"] = "14/09/2026"
+    with pytest.raises(Exception, match="YYYY-MM-DD"):
+        parse_site(doc)
+
+
+def test_air_side_heat_is_power_minus_water_heat_unless_given() -> None:
+    doc = base_doc()
+    del doc["qpus"][0]["requirements"]["air_cooling_kw"]
+    doc["qpus"][0]["requirements"].update(power_kw=30, cooling_kw=22)
+    (finding,) = of(survey(doc), "cooling.air")
+    assert finding.required == "8 kW" and "electrical power minus water-side heat" in finding.message
 
 
 def test_missing_measurements_are_warnings_not_crashes() -> None:

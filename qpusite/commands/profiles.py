@@ -17,7 +17,7 @@ def _figure_text(key: str, value: object) -> str:
         return ", ".join(getattr(v, "value", str(v)) for v in value)
     if isinstance(value, bool):
         return "yes" if value else "no"
-    text = f"{value:.2f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
+    text = f"{value:.2f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(getattr(value, "value", value))
     return f"{text} {REQUIREMENT_UNITS.get(key, '')}".strip()
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from site_survey.model import Site
+from site_survey.model import Redundancy, Site
 from site_survey.profiles import Requirement
 from site_survey.survey.findings import Finding, SurveyResult
 
@@ -12,7 +12,8 @@ REQUIREMENT_UNITS = {
     "ups_autonomy_minutes": "min", "field_dc_ut_max": "µT", "field_ac_ut_max": "µT", "vibration_um_s_max": "µm/s",
     "humidity_min_pct": "%", "humidity_max_pct": "%", "temperature_stability_c": "± °C",
     "emi_distance_min_m": "m", "latency_ms_max": "ms", "bandwidth_mbps_min": "Mbit/s", "door_width_m_min": "m",
-    "hazards": "",
+    "hazards": "", "air_cooling_kw": "kW", "cooling_redundancy_min": "", "power_phases": "phases",
+    "supply_voltage_v": "V", "door_height_m_min": "m", "ceiling_height_m_min": "m",
 }
 
 
@@ -21,6 +22,8 @@ def shown_value(req: Requirement) -> str:
         return ", ".join(h.value for h in req.value)
     if isinstance(req.value, bool):
         return "yes" if req.value else "no"
+    if isinstance(req.value, Redundancy):
+        return f"≥ {req.value.value}"
     text = f"{req.value:.2f}".rstrip("0").rstrip(".")
     unit = REQUIREMENT_UNITS.get(req.key, "")
     return f"{text} {unit}".strip()

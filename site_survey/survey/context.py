@@ -11,6 +11,7 @@ summing per loop and per feed never counts a QPU twice.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 
 from site_survey.model import CoolingLoop, CoolingType, Environment, PowerFeed, Qpu, Room, Site
 from site_survey.profiles import ProfileLibrary, Requirement, effective_requirements, load_profiles
@@ -21,6 +22,11 @@ WATER_LOOPS = (CoolingType.chilled_water, CoolingType.warm_water)
 # conventional planning figure for compressors and switched-mode supplies.
 POWER_FACTOR = 0.9
 
+AIR_LOOPS = (CoolingType.air, CoolingType.direct_expansion)
+
+# Requirements that still apply to a QPU that is not in one of the site's rooms (emulated or cloud).
+OFF_SITE_KEYS = frozenset({"latency_ms_max", "bandwidth_mbps_min"})
+
 
 @dataclass
 class SurveyContext:
@@ -29,12 +35,17 @@ class SurveyContext:
     requirements: dict[str, dict[str, Requirement]] = field(default_factory=dict)
     loop_of: dict[str, CoolingLoop | None] = field(default_factory=dict)
     feed_of: dict[str, PowerFeed | None] = field(default_factory=dict)
+    today: date = field(default_factory=date.today)  # measurement ages are counted to this day
 
     @classmethod
-    def build(cls, site: Site, library: ProfileLibrary | None = None) -> SurveyContext:
-        ctx = cls(site=site, library=library or load_profiles())
+    def build(cls, site: Site, library: ProfileLibrary | None = None, today: date | None = None) -> SurveyContext:
+        ctx = cls(site=site, library=library or load_profiles(), today=today or date.today())
         for qpu in site.qpus:
-            ctx.requirements[qpu.name] = effective_requirements(qpu, ctx.library)
+            reqs = effective_requirements(qpu, ctx.library)
+            if qpu.room is None:
+                # An emulated twin or a cloud QPU puts nothing in this site's rooms: only the network figures apply.
+                reqs = {k: r for k, r in reqs.items() if k in OFF_SITE_KEYS}
+            ctx.requirements[qpu.name] = reqs
         for qpu in ctx.placed():
             if ctx.needs_water(qpu):
                 ctx.loop_of[qpu.name] = ctx._pick_loop(qpu)
@@ -77,6 +88,23 @@ class SurveyContext:
             for loop in self.site.facility.cooling_loops
             if room in loop.serves_rooms and (loop.type in WATER_LOOPS or not water_only)
         ]
+
+    def air_loops_serving(self, room: str) -> list[CoolingLoop]:
+        loops = self.site.facility.cooling_loops
+        return [loop for loop in loops if room in loop.serves_rooms and loop.type in AIR_LOOPS]
+
+    def air_heat_kw(self, qpu: Qpu) -> tuple[float, str] | None:
+        """Heat a QPU releases into the room air, and how it was obtained (None: no figure at all)."""
+        given = self.number(qpu, "air_cooling_kw")
+        if given is not None:
+            return given, "stated air-side heat"
+        power = self.number(qpu, "power_kw")
+        if power is None:
+            return None
+        water = self.number(qpu, "cooling_kw")
+        if water is None:
+            return power, "all electrical power (no water-side figure)"
+        return max(power - water, 0.0), "electrical power minus water-side heat"
 
     def feeds_serving(self, room: str) -> list[PowerFeed]:
         return [feed for feed in self.site.facility.power_feeds if room in feed.serves_rooms]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import date
 
 from site_survey.model import Site
 from site_survey.profiles import ProfileLibrary
@@ -25,7 +26,8 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def run_survey(site: Site, library: ProfileLibrary | None = None) -> SurveyResult:
-    ctx = SurveyContext.build(site, library)
+def run_survey(site: Site, library: ProfileLibrary | None = None, today: date | None = None) -> SurveyResult:
+    """``today``: the day measurement ages are counted to (default: the real today)."""
+    ctx = SurveyContext.build(site, library, today)
     findings = [finding for rule in RULES for finding in rule(ctx)]
     return SurveyResult(site=site.site.name, findings=findings, headroom=room_headroom(ctx), context=ctx)

@@ -9,11 +9,12 @@ A missing measurement is a warning too: the room has not been surveyed yet.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 
 from site_survey.model import Environment, Qpu
 from site_survey.profiles import Requirement
 from site_survey.survey.context import SurveyContext
-from site_survey.survey.findings import Finding, Severity, fmt, from_requirement
+from site_survey.survey.findings import Finding, Severity, cite, fmt, from_requirement
 
 # (check id, measured attribute, requirement key, unit, what, fix)
 UPPER_LIMITS = (
@@ -70,6 +71,7 @@ def check(ctx: SurveyContext) -> Iterator[Finding]:
         yield from _humidity(ctx, qpu, envs)
         yield from _emi(ctx, qpu, envs)
         yield from _lighting(ctx, qpu, envs)
+        yield from _age(ctx, qpu, envs)
 
 
 def _humidity(ctx: SurveyContext, qpu: Qpu, envs: list[Environment]) -> Iterator[Finding]:
@@ -138,3 +140,31 @@ def _lighting(ctx: SurveyContext, qpu: Qpu, envs: list[Environment]) -> Iterator
         room=qpu.room, qpu=qpu.name, measured=fmt(nearest, "m"), required=f"≥ {fmt(LIGHTING_DISTANCE_MIN_M, 'm')}",
         source=LIGHTING_SOURCE, confidence="low", hint="Replace with LED lighting or move the fittings.",
     )
+
+
+def _age(ctx: SurveyContext, qpu: Qpu, envs: list[Environment]) -> Iterator[Finding]:
+    """A measurement campaign older than facility.measurement_max_age_days no longer describes the room."""
+    limit = ctx.site.facility.measurement_max_age_days
+    for env in envs:
+        if env.measured_on is None:
+            yield Finding(
+                "environment.measurement_age", Severity.warning,
+                f"the environment measurements of room {qpu.room} carry no date (QPU {qpu.name})",
+                room=qpu.room, qpu=qpu.name, measured="undated", required=f"measured within {limit} days",
+                measured_source=cite(env.source),
+                hint=f"Record facility.environment[].measured_on (YYYY-MM-DD) for room {qpu.room}.",
+            )
+            continue
+        age = (ctx.today - date.fromisoformat(env.measured_on)).days
+        ok = age <= limit
+        yield Finding(
+            "environment.measurement_age", Severity.info if ok else Severity.warning,
+            f"environment of room {qpu.room} measured on {env.measured_on} ({age} days ago"
+            + ("" if ok else f", older than the {limit}-day limit") + f"; QPU {qpu.name})",
+            passed=ok, room=qpu.room, qpu=qpu.name, measured=f"{age} days old", required=f"≤ {limit} days",
+            measured_source=cite(env.source),
+            hint="" if ok else (
+                f"Re-measure field, vibration, humidity and EMI in room {qpu.room} (buildings, tram lines and "
+                "neighbouring plant change), or raise facility.measurement_max_age_days if they are still valid."
+            ),
+        )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, TypedDict
 
+from site_survey.model import Source
 from site_survey.profiles import Requirement
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ class Finding:
     confidence: str | None = None
     hint: str = ""
     involves: tuple[str, ...] = ()  # every QPU a loop/feed-level finding is about
+    measured_source: str | None = None  # where the facility figure comes from (model `source:`), None: unsourced
 
     @property
     def id(self) -> str:
@@ -58,6 +60,12 @@ def from_requirement(*reqs: Requirement) -> Provenance:
     sources = list(dict.fromkeys(r.source for r in reqs))
     weakest = max((r.confidence.value for r in reqs), key=lambda c: order[c])
     return Provenance(source="; ".join(sources), confidence=weakest)
+
+
+def cite(*sources: Source | None) -> str | None:
+    """Where the facility figures of a finding come from; None when the model gives no source for them."""
+    named = list(dict.fromkeys(s.cite() for s in sources if s is not None))
+    return "; ".join(named) or None
 
 
 def fmt(value: float, unit: str) -> str:

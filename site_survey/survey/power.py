@@ -1,18 +1,20 @@
-"""Power: demand summed per feed against the feed's kVA, and UPS capacity and
-autonomy for QPUs whose (cryogenic) plant must ride through a brownout."""
+"""Power: demand summed per feed against the feed's kVA, UPS capacity and
+autonomy for QPUs whose (cryogenic) plant must ride through a brownout, and
+the feed's phases and voltage against what the QPU's plant is built for."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 from site_survey.survey.context import POWER_FACTOR, SurveyContext
-from site_survey.survey.findings import Finding, Severity, fmt, from_requirement
+from site_survey.survey.findings import Finding, Severity, cite, fmt, from_requirement
 
 
 def check(ctx: SurveyContext) -> Iterator[Finding]:
     yield from _connections(ctx)
     yield from _capacity(ctx)
     yield from _ups(ctx)
+    yield from _supply(ctx)
 
 
 def _connections(ctx: SurveyContext) -> Iterator[Finding]:
@@ -109,3 +111,42 @@ def _ups(ctx: SurveyContext) -> Iterator[Finding]:
             **from_requirement(*(r for _, r in autonomy)),
             hint="" if ok else "Add batteries, or a generator with automatic transfer, sized for the cryogenic plant.",
         )
+
+
+# A supply within ±10 % of the nominal voltage is what equipment rated for that voltage accepts (IEC 60038 tolerance).
+VOLTAGE_TOLERANCE = 0.10
+
+
+def _supply(ctx: SurveyContext) -> Iterator[Finding]:
+    for qpu in ctx.placed():
+        feed = ctx.feed_of.get(qpu.name)
+        if feed is None:
+            continue
+        phases = ctx.req(qpu, "power_phases")
+        if phases is not None:
+            ok = feed.phases >= phases.number
+            yield Finding(
+                "power.phases", Severity.info if ok else Severity.blocker,
+                f"feed {feed.name} is {feed.phases}-phase {fmt(feed.voltage_v, 'V')}; QPU {qpu.name} needs "
+                f"{phases.number:.0f}-phase",
+                passed=ok, room=qpu.room, qpu=qpu.name, subject=feed.name,
+                measured=f"{feed.phases}-phase {fmt(feed.voltage_v, 'V')}", required=f"{phases.number:.0f}-phase",
+                **from_requirement(phases), measured_source=cite(feed.source),
+                hint="" if ok else (
+                    f"Bring a 3-phase supply to room {qpu.room} (pulse-tube compressors run on 3 phases), "
+                    "then record power_feeds[].phases and voltage_v."
+                ),
+            )
+        volts = ctx.req(qpu, "supply_voltage_v")
+        if volts is not None:
+            low, high = volts.number * (1 - VOLTAGE_TOLERANCE), volts.number * (1 + VOLTAGE_TOLERANCE)
+            ok = low <= feed.voltage_v <= high
+            yield Finding(
+                "power.voltage", Severity.info if ok else Severity.blocker,
+                f"feed {feed.name} supplies {fmt(feed.voltage_v, 'V')}; QPU {qpu.name} is rated "
+                f"{fmt(volts.number, 'V')} ± {VOLTAGE_TOLERANCE:.0%}",
+                passed=ok, room=qpu.room, qpu=qpu.name, subject=feed.name,
+                measured=fmt(feed.voltage_v, "V"), required=f"{fmt(low, 'V')} to {fmt(high, 'V')}",
+                **from_requirement(volts), measured_source=cite(feed.source),
+                hint="" if ok else "Add a transformer for the QPU's plant or order it for the site's voltage.",
+            )
