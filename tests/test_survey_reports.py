@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from site_survey import load_site
+from site_survey import load_site, parse_site
+from site_survey.provenance import model_hash
 from site_survey.reports import write_reports
 from site_survey.survey import run_survey
 
@@ -114,3 +115,32 @@ def test_chart_names_qpus_counted_without_a_figure(national: Path) -> None:
     floor = next(g for g in qhall_b.iter(f"{SVG}g") if g.get("data-resource") == "floor load (heaviest QPU)")
     label = "".join(floor.itertext())
     assert "no figure: pasqal_qhall" in label
+
+
+def test_every_report_carries_the_same_provenance_block(national: Path) -> None:
+    site = load_site("national")
+    data = json.loads((national / "survey.json").read_text())
+    block = data["provenance"]
+    assert block["model_sha256"] == model_hash(site) and len(block["model_sha256"]) == 64
+    assert block["schema_version"] == 1 and block["site"] == "national"
+    assert block["generated_at"].endswith("Z") and block["kit_version"]
+    for name in ("survey.md", "survey.html"):
+        text = (national / name).read_text()
+        assert block["model_sha256"] in text and block["generated_at"] in text, name
+
+
+def test_the_model_hash_follows_content_not_formatting() -> None:
+    site = load_site("national")
+    again = parse_site(site.model_dump(mode="json"))
+    assert model_hash(again) == model_hash(site)
+    again.facility.rooms[0].area_m2 += 1
+    assert model_hash(again) != model_hash(site)
+
+
+def test_facility_figures_say_where_they_come_from(national: Path) -> None:
+    data = json.loads((national / "survey.json").read_text())
+    sourced = [f for f in data["findings"] if f["check"] == "environment.measurement_age" and f["room"] == "qhall-a"]
+    assert sourced and all("Magnetic and vibration survey of the quantum halls rev 2" in f["measured_source"]
+                           for f in sourced)
+    text = (national / "survey.md").read_text()
+    assert "facility figure: unsourced" in text and "facility figure: facilities team" in text

@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 
 from site_survey import load_site
+from site_survey.loader import resolve_site_path
 from site_survey.profiles import ProfileDataError
 from site_survey.reports import FORMATS, write_reports
 from site_survey.reports.terminal import print_summary
@@ -31,7 +32,7 @@ def _formats(value: str) -> tuple[str, ...]:
 def run(args: argparse.Namespace) -> int:
     site = load_site(args.site)  # a bad model raises SiteModelError: exit 2, nothing written
     try:
-        result = run_survey(site)
+        result = run_survey(site, model_path=resolve_site_path(args.site))
     except ProfileDataError as exc:
         print(f"qpusite survey: {exc}", file=sys.stderr)
         return 2

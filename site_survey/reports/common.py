@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from site_survey.model import Redundancy, Site
 from site_survey.profiles import Requirement
+from site_survey.provenance import ReportProvenance
 from site_survey.survey.findings import Finding, SurveyResult
 
 REQUIREMENT_UNITS = {
@@ -15,6 +16,21 @@ REQUIREMENT_UNITS = {
     "hazards": "", "air_cooling_kw": "kW", "cooling_redundancy_min": "", "power_phases": "phases",
     "supply_voltage_v": "V", "door_height_m_min": "m", "ceiling_height_m_min": "m",
 }
+
+
+def provenance(result: SurveyResult) -> ReportProvenance:
+    """The result's provenance; a result built by hand (tests, tools) gets one naming no model file."""
+    if result.provenance is None:
+        raise ValueError("a survey result without provenance cannot be reported; use run_survey()")
+    return result.provenance
+
+
+def source_text(f: Finding) -> str:
+    """Requirement source (confidence), then where the facility figure comes from, unsourced ones said so."""
+    parts = [f"{f.source} ({f.confidence})"] if f.source else []
+    if f.measured is not None:
+        parts.append(f"facility figure: {f.measured_source or 'unsourced'}")
+    return "; ".join(parts)
 
 
 def shown_value(req: Requirement) -> str:

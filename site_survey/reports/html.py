@@ -7,7 +7,8 @@ from __future__ import annotations
 from html import escape
 
 from site_survey.model import Site
-from site_survey.reports.common import requirements_by_qpu, shown_value, where
+from site_survey.provenance import ReportProvenance
+from site_survey.reports.common import provenance, requirements_by_qpu, shown_value, source_text, where
 from site_survey.survey.findings import Bar, RoomHeadroom, Severity, SurveyResult, fmt
 
 CSS = """
@@ -65,6 +66,11 @@ def headroom_svg(room: RoomHeadroom) -> str:
     return "".join(parts)
 
 
+def provenance_table(p: ReportProvenance) -> str:
+    rows = "".join(f"<tr><th>{escape(k)}</th><td><code>{escape(v)}</code></td></tr>" for k, v in p.lines())
+    return f'<table class="provenance" style="width:auto">{rows}</table>'
+
+
 def _td(text: str | None, css: str = "") -> str:
     klass = f' class="{css}"' if css else ""
     return f"<td{klass}>{escape(text or '')}</td>"
@@ -79,6 +85,7 @@ def render_html(result: SurveyResult, site: Site) -> str:
         f"<style>{CSS}</style></head><body>",
         f"<h1>Facility survey: {escape(site.site.name)}</h1>",
         f"<p>{escape(site.site.description or '')}</p>",
+        provenance_table(provenance(result)),
         '<p class="counts">'
         f'<span class="blocker">{counts[Severity.blocker]} blocker(s)</span>'
         f'<span class="warning">{counts[Severity.warning]} warning(s)</span>'
@@ -98,7 +105,7 @@ def render_html(result: SurveyResult, site: Site) -> str:
         out.append(
             f'<tr class="finding" data-severity="{f.severity.value}" data-check="{escape(f.check)}">'
             + _td(f.severity.value, f.severity.value) + _td(f.check) + _td(where(f)) + _td(f.message)
-            + _td(f.measured) + _td(f.required) + _td(f.source) + _td(f.confidence) + _td(f.hint)
+            + _td(f.measured) + _td(f.required) + _td(source_text(f)) + _td(f.confidence) + _td(f.hint)
             + "</tr>"
         )
     out.append("</tbody></table>")

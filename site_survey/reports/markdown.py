@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from site_survey.model import Site
-from site_survey.reports.common import requirements_by_qpu, shown_value, where
+from site_survey.provenance import ReportProvenance
+from site_survey.reports.common import provenance, requirements_by_qpu, shown_value, source_text, where
 from site_survey.survey.findings import Severity, SurveyResult, fmt
 
 
 def cell(text: str | None) -> str:
     """Table-safe text: pipes and line breaks would break the row."""
     return (text or "").replace("|", "\\|").replace("\n", " ")
+
+
+def provenance_block(p: ReportProvenance) -> list[str]:
+    """The report's binding to what it describes, as a small table at the top."""
+    rows = ["| provenance | |", "|---|---|"] + [f"| {k} | `{cell(v)}` |" for k, v in p.lines()]
+    return [*rows, ""]
 
 
 def render_markdown(result: SurveyResult, site: Site) -> str:
@@ -19,6 +26,7 @@ def render_markdown(result: SurveyResult, site: Site) -> str:
         "",
         f"{site.site.description or ''}".strip(),
         "",
+        *provenance_block(provenance(result)),
         f"**{counts[Severity.blocker]} blocker(s), {counts[Severity.warning]} warning(s), "
         f"{counts[Severity.info]} info** — "
         + ("installation is blocked until the blockers are fixed." if counts[Severity.blocker] else "no blocker."),
@@ -38,7 +46,7 @@ def render_markdown(result: SurveyResult, site: Site) -> str:
             "|---|---|---|---|---|---|---|",
         ]
         for f in findings:
-            source = f"{f.source} ({f.confidence})" if f.source else ""
+            source = source_text(f)
             lines.append(
                 f"| `{f.check}` | {cell(where(f))} | {cell(f.message)} | {cell(f.measured)} | {cell(f.required)} "
                 f"| {cell(source)} | {cell(f.hint)} |"

@@ -7,6 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from site_survey.model import Site
+from site_survey.reports.common import provenance
 from site_survey.reports.html import render_html
 from site_survey.reports.markdown import render_markdown
 from site_survey.reports.safety_file import render_safety_file
@@ -21,7 +22,9 @@ def result_json(result: SurveyResult) -> str:
     headroom = [
         {"room": r.room, "bars": [asdict(b) for b in r.bars]} for r in result.headroom
     ]
-    return json.dumps({"site": result.site, "counts": counts, "findings": findings, "headroom": headroom}, indent=2)
+    doc = {"site": result.site, "provenance": provenance(result).as_dict(), "counts": counts,
+           "findings": findings, "headroom": headroom}
+    return json.dumps(doc, indent=2)
 
 
 def write_reports(result: SurveyResult, site: Site, out: Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import date
+from pathlib import Path
 
 from site_survey.model import Site
 from site_survey.profiles import ProfileLibrary
+from site_survey.provenance import provenance_for
 from site_survey.survey import access, cooling, environment, floor, network, placement, power, safety
 from site_survey.survey.context import SurveyContext
 from site_survey.survey.findings import Finding, SurveyResult
@@ -26,8 +28,14 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def run_survey(site: Site, library: ProfileLibrary | None = None, today: date | None = None) -> SurveyResult:
-    """``today``: the day measurement ages are counted to (default: the real today)."""
+def run_survey(
+    site: Site, library: ProfileLibrary | None = None, today: date | None = None, model_path: Path | str | None = None
+) -> SurveyResult:
+    """``today``: the day measurement ages are counted to (default: the real today);
+    ``model_path``: the file the site was loaded from, named in the reports' provenance block."""
     ctx = SurveyContext.build(site, library, today)
     findings = [finding for rule in RULES for finding in rule(ctx)]
-    return SurveyResult(site=site.site.name, findings=findings, headroom=room_headroom(ctx), context=ctx)
+    return SurveyResult(
+        site=site.site.name, findings=findings, headroom=room_headroom(ctx), context=ctx,
+        provenance=provenance_for(site, model_path),
+    )

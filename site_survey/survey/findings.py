@@ -11,6 +11,7 @@ from site_survey.model import Source
 from site_survey.profiles import Requirement
 
 if TYPE_CHECKING:
+    from site_survey.provenance import ReportProvenance
     from site_survey.survey.context import SurveyContext
 
 
@@ -100,6 +101,7 @@ class SurveyResult:
     findings: list[Finding] = field(default_factory=list)
     headroom: list[RoomHeadroom] = field(default_factory=list)
     context: SurveyContext | None = None  # what the rules saw: requirements, loop and feed placement
+    provenance: ReportProvenance | None = None  # what the reports are bound to (time, kit, model hash)
 
     def counts(self) -> dict[Severity, int]:
         counted = Counter(f.severity for f in self.findings)
