@@ -32,16 +32,27 @@ def test_all_files_are_written(national: Path) -> None:
     ]
 
 
-def test_html_is_well_formed_with_a_headroom_chart_per_room(national: Path) -> None:
+def test_html_is_well_formed_with_a_chart_per_loop_feed_and_qpu_room(national: Path) -> None:
     root = ET.parse(national / "survey.html").getroot()  # raises on malformed markup
-    charts = root.findall(f".//{SVG}svg")
-    rooms = sorted(r.name for r in load_site("national").facility.rooms)
-    assert sorted(c.get("data-room") or "" for c in charts) == rooms
-    qhall_a = next(c for c in charts if c.get("data-room") == "qhall-a")
-    resources = [g.get("data-resource") for g in qhall_a.iter(f"{SVG}g")]
-    assert resources == ["cooling (water loops)", "power (feeds)", "floor load (heaviest QPU)"]
-    over = [r for r in qhall_a.iter(f"{SVG}rect") if r.get("fill") == "#b00020"]
-    assert over, "the overloaded cooling loop is drawn in red"
+    charts = {(c.get("data-kind"), c.get("data-subject")): c for c in root.findall(f".//{SVG}svg")}
+    site = load_site("national")
+    qpu_rooms = {q.room for q in site.qpus if q.room}
+    rooms = {s for k, s in charts if k == "room"}
+    assert rooms == qpu_rooms and "hpc-hall" not in rooms  # a room without a QPU is not charted
+    assert ("water loop", "warm-hpc") not in charts and ("power feed", "hpc-main") not in charts
+    shared = charts[("water loop", "cw-quantum")]
+    assert shared.get("data-serves") == "qhall-a qhall-b"
+    shares = [r.get("data-share") for r in shared.iter(f"{SVG}rect") if r.get("data-share")]
+    assert shares == ["ibm_qhall (qhall-a)", "pasqal_qhall (qhall-b)"]
+    assert [r for r in shared.iter(f"{SVG}rect") if r.get("fill") == "#b00020"], "the overloaded loop is red"
+
+
+def test_a_shared_loop_is_charted_once_not_per_room(national: Path) -> None:
+    data = json.loads((national / "survey.json").read_text())
+    loops = [h for h in data["headroom"] if h["subject"] == "cw-quantum"]
+    assert len(loops) == 1
+    (bar,) = loops[0]["bars"]
+    assert bar["used"] == sum(s["value"] for s in bar["segments"]) and len(bar["segments"]) == 2
 
 
 def test_html_is_self_contained(national: Path) -> None:
@@ -65,7 +76,7 @@ def test_markdown_report_shows_blocker_with_source(national: Path) -> None:
     blocker_section = text.split("## Blockers (1)")[1].split("## Warnings")[0]
     assert "cw-quantum" in blocker_section
     assert "site model override, unsourced (no document given) (high)" in blocker_section
-    assert "## Headroom per room" in text and "## Effective requirements per QPU" in text
+    assert "## Headroom per cooling loop, power feed and room" in text and "## Effective requirements per QPU" in text
 
 
 @pytest.mark.parametrize("qpu", ["ibm_qhall", "pasqal_qhall", "quandela_lab"])
@@ -91,7 +102,7 @@ def test_json_findings_carry_id_severity_and_provenance(national: Path) -> None:
     blocker = next(f for f in data["findings"] if f["severity"] == "blocker")
     assert blocker["id"] == "cooling.capacity[qhall-a, qhall-b/cw-quantum]"
     assert blocker["source"].startswith("site model override, unsourced") and blocker["confidence"] == "high"
-    assert {b["label"] for r in data["headroom"] for b in r["bars"]} >= {"power (feeds)"}
+    assert {b["label"] for r in data["headroom"] for b in r["bars"]} >= {"power", "UPS", "cooling (water)"}
 
 
 def test_selected_formats_only(tmp_path: Path) -> None:
@@ -111,7 +122,7 @@ def test_shared_loop_blocker_is_attributed_to_each_qpu_on_it(national: Path) -> 
 def test_chart_names_qpus_counted_without_a_figure(national: Path) -> None:
     """A bar at 0 % must not read as 'no load' when the load is simply unknown."""
     root = ET.parse(national / "survey.html").getroot()
-    qhall_b = next(c for c in root.findall(f".//{SVG}svg") if c.get("data-room") == "qhall-b")
+    qhall_b = next(c for c in root.findall(f".//{SVG}svg") if c.get("data-subject") == "qhall-b")
     floor = next(g for g in qhall_b.iter(f"{SVG}g") if g.get("data-resource") == "floor load (heaviest QPU)")
     label = "".join(floor.itertext())
     assert "no figure: pasqal_qhall" in label
@@ -144,3 +155,12 @@ def test_facility_figures_say_where_they_come_from(national: Path) -> None:
                            for f in sourced)
     text = (national / "survey.md").read_text()
     assert "facility figure: unsourced" in text and "facility figure: facilities team" in text
+
+
+def test_emulated_twins_are_marked_and_carry_no_cryostat_figures(tmp_path: Path) -> None:
+    site = load_site("lab")
+    write_reports(run_survey(site), site, tmp_path, ("markdown",))
+    text = (tmp_path / "survey.md").read_text()
+    assert "### sc_twin (emulated twin, off site: no facility requirements, network only)" in text
+    twin = text.split("### sc_twin")[1].split("###")[0]
+    assert "`latency_ms_max`" in twin and "cooling_kw" not in twin and "ups_required" not in twin

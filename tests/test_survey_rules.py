@@ -405,12 +405,38 @@ def test_control_without_a_known_responsible_person_is_a_blocker() -> None:
     assert worst(result, "safety.responsible") == Severity.blocker
 
 
-def test_headroom_reports_used_and_available_per_room() -> None:
-    (room,) = survey(base_doc()).headroom
-    bars = {b.label.split(" ")[0]: b for b in room.bars}
-    assert (bars["cooling"].used, bars["cooling"].available) == (30, 50)
-    assert bars["power"].used == pytest.approx(30 / 0.9) and bars["power"].available == 100
-    assert (bars["floor"].used, bars["floor"].available) == (1000, 1500)
+def test_headroom_reports_used_and_available_per_loop_feed_and_room() -> None:
+    charts = {(h.kind, h.subject): h for h in survey(base_doc()).headroom}
+    assert set(charts) == {("water loop", "cw"), ("air cooling", "crac"), ("power feed", "ups"), ("room", "qroom")}
+    (water,) = charts[("water loop", "cw")].bars
+    assert (water.used, water.available) == (30, 50)
+    power, ups = charts[("power feed", "ups")].bars
+    assert power.used == pytest.approx(30 / 0.9) and power.available == 100 and ups.available == 60
+    floor, area = charts[("room", "qroom")].bars
+    assert (floor.used, floor.available) == (1000, 1500) and (area.used, area.available) == (4, 50)
+
+
+def test_a_shared_loop_stacks_each_rooms_share_and_is_charted_once() -> None:
+    doc = base_doc()
+    _second_qpu(doc)
+    doc["qpus"][1]["requirements"]["cooling_kw"] = 12
+    doc["facility"]["rooms"].append({"name": "empty", "area_m2": 20, "floor_load_rating_kg_m2": 500})
+    charts = survey(doc).headroom
+    loops = [h for h in charts if h.kind == "water loop"]
+    assert len(loops) == 1 and loops[0].serves == ("qroom", "qroom2")
+    (bar,) = loops[0].bars
+    assert [(s.label, s.value) for s in bar.segments] == [("sc (qroom)", 30), ("sc2 (qroom2)", 12)]
+    assert bar.used == 42
+    assert "empty" not in {h.subject for h in charts}
+
+
+def test_emulated_and_cloud_qpus_get_no_facility_requirements() -> None:
+    doc = base_doc()
+    doc["qpus"][0]["room"] = None
+    result = survey(doc)
+    assert result.context is not None
+    assert set(result.context.requirements["sc"]) <= {"latency_ms_max", "bandwidth_mbps_min"}
+    assert result.headroom == []
 
 
 def test_lab_and_national_survey_outcomes() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from site_survey.model import Redundancy, Site
+from site_survey.model import Qpu, Redundancy, Site
 from site_survey.profiles import Requirement
 from site_survey.provenance import ReportProvenance
 from site_survey.survey.findings import Finding, SurveyResult
@@ -53,3 +53,12 @@ def requirements_by_qpu(result: SurveyResult, site: Site) -> dict[str, dict[str,
     if result.context is None:
         return {}
     return {q.name: result.context.requirements.get(q.name, {}) for q in site.qpus}
+
+
+def placement_text(qpu: Qpu) -> str:
+    """Where a QPU is, for report headings: off-site QPUs say so and carry no facility requirements."""
+    if qpu.room:
+        return f"room {qpu.room}"
+    if qpu.access.mode == "emulator":
+        return "emulated twin, off site: no facility requirements, network only"
+    return f"off site ({qpu.access.mode}): no facility requirements, network only"

@@ -8,8 +8,8 @@ from html import escape
 
 from site_survey.model import Site
 from site_survey.provenance import ReportProvenance
-from site_survey.reports.common import provenance, requirements_by_qpu, shown_value, source_text, where
-from site_survey.survey.findings import Bar, RoomHeadroom, Severity, SurveyResult, fmt
+from site_survey.reports.common import placement_text, provenance, requirements_by_qpu, shown_value, source_text, where
+from site_survey.survey.findings import Bar, Headroom, Severity, SurveyResult, fmt
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; max-width: 78rem; }
@@ -29,7 +29,7 @@ code { background: #f6f6f6; padding: 0 0.2rem; }
 """
 
 BAR_WIDTH = 320
-ROW_HEIGHT = 34
+ROW_HEIGHT = 52
 
 
 def _bar_colour(bar: Bar) -> str:
@@ -38,28 +38,48 @@ def _bar_colour(bar: Bar) -> str:
     return "#d08b00" if bar.ratio > 0.8 else "#2e7d32"
 
 
-def headroom_svg(room: RoomHeadroom) -> str:
-    """Horizontal bars: the track is what is available, the fill what is used (capped, with the ratio printed)."""
-    label_w, height = 170, ROW_HEIGHT * len(room.bars) + 10
-    width = label_w + BAR_WIDTH + 240 + 8 * max((len(", ".join(b.without_figure)) for b in room.bars), default=0)
+def _parts(bar: Bar) -> str:
+    shares = " + ".join(f"{s.label} {fmt(s.value, bar.unit)}" for s in bar.segments)
+    unknown = f"no figure: {', '.join(bar.without_figure)}" if bar.without_figure else ""
+    return "; ".join(p for p in (shares, unknown) if p)
+
+
+def headroom_svg(chart: Headroom) -> str:
+    """Horizontal bars: the track is what is available; each QPU's share is stacked in it (capped at the track,
+    with the ratio printed), and the second line names the shares and the QPUs counted without a figure."""
+    label_w, height = 170, ROW_HEIGHT * len(chart.bars) + 10
+    width = label_w + BAR_WIDTH + 200 + 7 * max((len(_parts(b)) for b in chart.bars), default=0) // 2
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="headroom" data-room="{escape(room.room)}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="headroom" data-kind="{escape(chart.kind)}" '
+        f'data-subject="{escape(chart.subject)}" data-serves="{escape(" ".join(chart.serves))}" '
         f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">',
-        f"<title>Headroom in room {escape(room.room)}</title>",
+        f"<title>Headroom of {escape(chart.title)}</title>",
     ]
-    for i, bar in enumerate(room.bars):
+    for i, bar in enumerate(chart.bars):
         y = 5 + i * ROW_HEIGHT
-        fill = min(bar.ratio, 1.0) * BAR_WIDTH
         pct = "∞" if bar.ratio == float("inf") else f"{bar.ratio * 100:.0f}%"
+        colour = _bar_colour(bar)
         parts += [
             f'<g data-resource="{escape(bar.label)}">',
             f'<text x="0" y="{y + 17}" font-size="12">{escape(bar.label)}</text>',
             f'<rect x="{label_w}" y="{y + 4}" width="{BAR_WIDTH}" height="18" fill="#eee" stroke="#999"/>',
-            f'<rect x="{label_w}" y="{y + 4}" width="{fill:.1f}" height="18" fill="{_bar_colour(bar)}"/>',
+        ]
+        scale = BAR_WIDTH / max(bar.available, bar.used) if max(bar.available, bar.used) > 0 else 0.0
+        x = float(label_w)
+        for j, seg in enumerate(bar.segments or ()):
+            w = seg.value * scale
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y + 4}" width="{w:.1f}" height="18" fill="{colour}" '
+                f'fill-opacity="{1.0 if j % 2 == 0 else 0.6}" stroke="#fff" data-share="{escape(seg.label)}"/>'
+            )
+            x += w
+        if bar.ratio > 1:  # the over-capacity part, beyond the track's share of the scale
+            over_x = label_w + bar.available * scale
+            parts.append(f'<line x1="{over_x:.1f}" y1="{y}" x2="{over_x:.1f}" y2="{y + 26}" stroke="#000"/>')
+        parts += [
             f'<text x="{label_w + BAR_WIDTH + 6}" y="{y + 17}" font-size="12">'
-            f"{escape(fmt(bar.used, bar.unit))} / {escape(fmt(bar.available, bar.unit))} ({pct})"
-            + (f" — no figure: {escape(', '.join(bar.without_figure))}" if bar.without_figure else "")
-            + "</text>",
+            f"{escape(fmt(bar.used, bar.unit))} / {escape(fmt(bar.available, bar.unit))} ({pct})</text>",
+            f'<text x="{label_w}" y="{y + 38}" font-size="11" fill="#555">{escape(_parts(bar))}</text>',
             "</g>",
         ]
     parts.append("</svg>")
@@ -90,11 +110,13 @@ def render_html(result: SurveyResult, site: Site) -> str:
         f'<span class="blocker">{counts[Severity.blocker]} blocker(s)</span>'
         f'<span class="warning">{counts[Severity.warning]} warning(s)</span>'
         f'<span class="info">{counts[Severity.info]} info</span></p>',
-        "<h2>Headroom per room</h2>",
+        "<h2>Headroom per cooling loop, power feed and room</h2>",
+        "<p>Each QPU's share is stacked and labelled with its room; a shared loop or feed is charted once. "
+        "Rooms without a QPU and QPUs off site (emulated twins, cloud) are not charted.</p>",
         '<div class="rooms">',
     ]
-    for room in result.headroom:
-        out.append(f'<div class="room"><h3>{escape(room.room)}</h3>{headroom_svg(room)}</div>')
+    for chart in result.headroom:
+        out.append(f'<div class="room"><h3>{escape(chart.title)}</h3>{headroom_svg(chart)}</div>')
     out.append("</div>")
     out += [
         "<h2>Findings</h2>",
@@ -112,7 +134,7 @@ def render_html(result: SurveyResult, site: Site) -> str:
     out.append("<h2>Effective requirements per QPU</h2>")
     for qpu, reqs in requirements_by_qpu(result, site).items():
         out += [
-            f"<h3>{escape(qpu)}</h3>",
+            f"<h3>{escape(qpu)} ({escape(placement_text(model) if (model := site.qpu(qpu)) else 'unknown')})</h3>",
             "<table><thead><tr><th>requirement</th><th>value</th><th>origin</th><th>source</th>"
             "<th>confidence</th><th>note</th></tr></thead><tbody>",
         ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from site_survey.model import Site
 from site_survey.provenance import ReportProvenance
-from site_survey.reports.common import provenance, requirements_by_qpu, shown_value, source_text, where
+from site_survey.reports.common import placement_text, provenance, requirements_by_qpu, shown_value, source_text, where
 from site_survey.survey.findings import Severity, SurveyResult, fmt
 
 
@@ -52,18 +52,26 @@ def render_markdown(result: SurveyResult, site: Site) -> str:
                 f"| {cell(source)} | {cell(f.hint)} |"
             )
         lines.append("")
-    lines += ["## Headroom per room", "", "| room | resource | used | available | headroom |", "|---|---|---|---|---|"]
-    for room in result.headroom:
-        for bar in room.bars:
+    lines += [
+        "## Headroom per cooling loop, power feed and room", "",
+        "Each QPU's share is listed with its room; a shared loop or feed appears once. Rooms without a QPU and "
+        "QPUs off site (emulated twins, cloud) are not listed.", "",
+        "| loop, feed or room | resource | shares | used | available | headroom |", "|---|---|---|---|---|---|",
+    ]
+    for chart in result.headroom:
+        for bar in chart.bars:
+            shares = " + ".join(f"{s.label} {fmt(s.value, bar.unit)}" for s in bar.segments)
+            if bar.without_figure:
+                shares += f"{'; ' if shares else ''}no figure: {', '.join(bar.without_figure)}"
             lines.append(
-                f"| {room.room} | {bar.label} | {fmt(bar.used, bar.unit)} | {fmt(bar.available, bar.unit)} "
-                f"| {fmt(bar.available - bar.used, bar.unit)} |"
+                f"| {cell(chart.title)} | {bar.label} | {cell(shares)} | {fmt(bar.used, bar.unit)} "
+                f"| {fmt(bar.available, bar.unit)} | {fmt(bar.available - bar.used, bar.unit)} |"
             )
     lines.append("")
     lines += ["## Effective requirements per QPU", ""]
     for qpu, reqs in requirements_by_qpu(result, site).items():
         model = site.qpu(qpu)
-        placed = f"room {model.room}" if model and model.room else "no room (facility checks skipped)"
+        placed = placement_text(model) if model else "unknown"
         lines += [f"### {qpu} ({placed})", "", "| requirement | value | origin | source | confidence | note |",
                   "|---|---|---|---|---|---|"]
         for key, req in reqs.items():

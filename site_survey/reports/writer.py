@@ -20,7 +20,8 @@ def result_json(result: SurveyResult) -> str:
     counts = {s.value: n for s, n in result.counts().items()}
     findings = [{"id": f.id, **asdict(f), "severity": f.severity.value} for f in result.sorted()]
     headroom = [
-        {"room": r.room, "bars": [asdict(b) for b in r.bars]} for r in result.headroom
+        {"kind": h.kind, "subject": h.subject, "serves": list(h.serves), "bars": [asdict(b) for b in h.bars]}
+        for h in result.headroom
     ]
     doc = {"site": result.site, "provenance": provenance(result).as_dict(), "counts": counts,
            "findings": findings, "headroom": headroom}

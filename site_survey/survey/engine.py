@@ -12,7 +12,7 @@ from site_survey.provenance import provenance_for
 from site_survey.survey import access, cooling, environment, floor, network, placement, power, safety
 from site_survey.survey.context import SurveyContext
 from site_survey.survey.findings import Finding, SurveyResult
-from site_survey.survey.headroom import room_headroom
+from site_survey.survey.headroom import headroom
 
 Rule = Callable[[SurveyContext], Iterable[Finding]]
 
@@ -36,6 +36,6 @@ def run_survey(
     ctx = SurveyContext.build(site, library, today)
     findings = [finding for rule in RULES for finding in rule(ctx)]
     return SurveyResult(
-        site=site.site.name, findings=findings, headroom=room_headroom(ctx), context=ctx,
+        site=site.site.name, findings=findings, headroom=headroom(ctx), context=ctx,
         provenance=provenance_for(site, model_path),
     )

@@ -76,6 +76,14 @@ def fmt(value: float, unit: str) -> str:
 
 
 @dataclass(frozen=True)
+class Segment:
+    """One QPU's share of a bar, labelled with its room: 'ibm_qhall (qhall-a)'."""
+
+    label: str
+    value: float
+
+
+@dataclass(frozen=True)
 class Bar:
     label: str
     used: float
@@ -83,6 +91,7 @@ class Bar:
     unit: str
     # QPUs counted as zero because no figure is known for them: the chart says so.
     without_figure: tuple[str, ...] = ()
+    segments: tuple[Segment, ...] = ()  # what makes up `used`, stacked in the chart
 
     @property
     def ratio(self) -> float:
@@ -90,16 +99,29 @@ class Bar:
 
 
 @dataclass(frozen=True)
-class RoomHeadroom:
-    room: str
+class Headroom:
+    """One chart: a cooling loop, a power feed or a room, with the rooms it serves.
+
+    A loop or feed shared by several rooms is charted once, with each room's
+    QPUs stacked, instead of showing its site total again in every room.
+    """
+
+    kind: str  # "water loop", "air cooling", "power feed" or "room"
+    subject: str  # the loop, feed or room name
+    serves: tuple[str, ...]  # rooms
     bars: tuple[Bar, ...]
+
+    @property
+    def title(self) -> str:
+        rooms = f" (serves {', '.join(self.serves)})" if self.kind != "room" else ""
+        return f"{self.kind} {self.subject}{rooms}"
 
 
 @dataclass
 class SurveyResult:
     site: str
     findings: list[Finding] = field(default_factory=list)
-    headroom: list[RoomHeadroom] = field(default_factory=list)
+    headroom: list[Headroom] = field(default_factory=list)
     context: SurveyContext | None = None  # what the rules saw: requirements, loop and feed placement
     provenance: ReportProvenance | None = None  # what the reports are bound to (time, kit, model hash)
 
