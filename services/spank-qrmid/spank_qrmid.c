@@ -662,7 +662,8 @@ static json_t *json_qpus(const char *list)
 }
 
 /* the body of POST /v1/acquisitions, compact JSON (the bytes signed are the bytes sent) */
-static char *acquire_body(uint32_t job_id, const char *user, uid_t uid, gid_t gid, long time_limit_s)
+static char *acquire_body(uint32_t job_id, const char *user, uid_t uid, gid_t gid, long time_limit_s,
+                          uint32_t nodes)
 {
     char id[16];
     snprintf(id, sizeof(id), "%u", job_id);
@@ -680,6 +681,9 @@ static char *acquire_body(uint32_t job_id, const char *user, uid_t uid, gid_t gi
         json_object_set_new(req, "time_limit_s", json_integer((json_int_t)time_limit_s));
     if (opt_profile)
         json_object_set_new(req, "profile", json_string(opt_profile));
+    /* qrmid accounts the nodes x seconds a job waits for its QPU */
+    if (nodes > 0 && nodes <= 1000000)
+        json_object_set_new(req, "nodes", json_integer((json_int_t)nodes));
     json_object_set_new(req, "wait_s", json_integer(POLL_WAIT_S));
     char *out = json_dumps(req, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(req);
@@ -770,7 +774,10 @@ static void acquire(spank_t sp, uint32_t job_id, long time_limit_s)
         set_failure(xstrdup_printf("uid %u has no passwd entry on this node", (unsigned)uid));
         return;
     }
-    req = acquire_body(job_id, pw.pw_name, uid, gid, time_limit_s);
+    uint32_t nodes = 0;
+    if (spank_get_item(sp, S_JOB_NNODES, &nodes) != ESPANK_SUCCESS)
+        nodes = 0; /* unknown: qrmid counts one */
+    req = acquire_body(job_id, pw.pw_name, uid, gid, time_limit_s, nodes);
     if (!req) {
         set_failure(strdup("cannot build the request to qrmid"));
         return;

@@ -34,6 +34,7 @@ from qrmid.models import AcquireRequest, AcquisitionRow, HoldState, Outcome, Sta
 from qrmid.policy import PolicyRefusal, decide
 from qrmid.resources import QrmiResource
 from qrmid.store import Store, StoreUnavailable
+from qrmid.utilisation import Availability, UtilisationCollector, blocked_by
 from qrmid.windows import Block, active_window
 
 log = logging.getLogger("qrmid")
@@ -105,6 +106,8 @@ class Broker:
         self._unsaved_releases: dict[str, tuple[str, str | None]] = {}
         # failed releases at the service: acquisition id -> (attempts, next attempt at)
         self._retry: dict[str, tuple[int, float]] = {}
+        self.availability = Availability(list(resources), self._blocked_seconds)
+        metrics.registry.register(UtilisationCollector(self.utilisation))
 
     # ------------------------------------------------------------ blocks
     def block(self, qpu: str, now: float | None = None) -> Block | None:
@@ -114,6 +117,21 @@ class Broker:
             until = datetime.fromtimestamp(m["until"], self.tz) if m["until"] else None
             return Block(kind="maintenance", name="maintenance", message=f"maintenance: {m['message']}", until=until)
         return active_window(self.config.qpu(qpu).calibration_windows, datetime.fromtimestamp(now, UTC), self.tz)
+
+    def _blocked_seconds(self, qpu: str, a: float, b: float) -> float:
+        return blocked_by(self.config.qpu(qpu).calibration_windows, self.store.maintenance().get(qpu), self.tz, a, b)
+
+    def utilisation(self, now: float | None = None) -> dict[str, dict[str, float]]:
+        """Per QPU: seconds available, held, executing; node-seconds waited (utilisation.py)."""
+        now = time.time() if now is None else now
+        totals = self.store.usage_totals(now)
+        known = dict.fromkeys(self.resources, 0.0)
+        return {
+            "qrmid_qpu_available_seconds": self.availability.advance(now),
+            "qrmid_qpu_held_seconds": {**known, **{q: v for q, v in totals["held"].items() if q in known}},
+            "qrmid_qpu_executing_seconds": {**known, **{q: v for q, v in totals["executing"].items() if q in known}},
+            "qrmid_qpu_wait_node_seconds": {**known, **{q: v for q, v in totals["wait_node"].items() if q in known}},
+        }
 
     def _block_text(self, qpu: str, b: Block) -> str:
         until = b.until.strftime("%Y-%m-%d %H:%M %Z") if b.until else "further notice"
@@ -174,6 +192,7 @@ class Broker:
             "state": State.WAITING,
             "message": "; ".join(decision.warnings) or None,
             "hold_s": decision.hold_s,
+            "nodes": req.nodes,
             "wait_deadline": now + profile.max_wait_minutes * 60,
             "during_calibration": profile.during_calibration,
             "requested_at": now,
@@ -555,6 +574,7 @@ class Broker:
 
     def refresh_gauges(self) -> None:
         now = time.time()
+        self.availability.advance(now)
         maint = self.store.maintenance()
         for q in self.resources:
             m = maint.get(q)

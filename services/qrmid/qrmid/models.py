@@ -59,6 +59,7 @@ class AcquisitionRow(TypedDict):
     outcome: str | None
     message: str | None
     hold_s: int
+    nodes: int
     wait_deadline: float | None
     during_calibration: str
     requested_at: float
@@ -146,6 +147,10 @@ class AcquireRequest(Body):
     profile: str | None = Field(
         default=None, pattern=NAME, max_length=63,
         description="Policy profile; default: the user's highest priority one.",
+    )
+    nodes: int = Field(
+        default=1, ge=1, le=1_000_000, strict=True,
+        description="The job's node count: waiting for the QPU costs nodes x seconds (accounting, metrics).",
     )
     wait_s: float = Field(default=0, ge=0, le=300, description="Block up to this long for a grant before 202.")
 

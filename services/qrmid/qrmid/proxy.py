@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from qrmid import credentials as creds
+from qrmid import utilisation
 from qrmid import vendor_routes as vr
 from qrmid.config import Config, Resource
 from qrmid.store import Store
@@ -246,6 +247,8 @@ class CredentialExchange:
             await streamed.aclose()
         if resp.status_code < 300 and p.grant is not None and p.match.route.records is not vr.Records.NOTHING:
             self._record_created(p, resp)
+        if resp.status_code < 300 and p.grant is not None and p.match.route.name in utilisation.TASK_ROUTES:
+            self._record_ended(p, resp)
         return resp
 
     @staticmethod
@@ -258,6 +261,16 @@ class CredentialExchange:
                               f"({MAX_UPSTREAM_BYTES // 2**20} MiB)")
         too_big = Denied(502, f"the QPU service's answer exceeds qrmid's bound ({MAX_UPSTREAM_BYTES // 2**20} MiB)")
         return await read_capped(resp.aiter_bytes(), MAX_UPSTREAM_BYTES, too_big)
+
+    def _record_ended(self, p: Prepared, resp: Upstream) -> None:
+        """A task of the job has ended: its QPU time is accounted (once) and counted in the metrics."""
+        assert p.grant is not None
+        try:
+            ended = utilisation.ended_task(p.match.route.name, json.loads(resp.content))
+        except ValueError:
+            return
+        if ended is not None:
+            self.store.record_task_end(p.grant.acquisition_id, p.grant.qpu, ended[0], ended[1])
 
     def _record_created(self, p: Prepared, resp: Upstream) -> None:
         assert p.grant is not None

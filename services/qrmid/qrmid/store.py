@@ -120,6 +120,9 @@ MIGRATIONS = (
     ("holds", "started_at", "DOUBLE PRECISION"),
     ("holds", "worker", "TEXT"),
     ("acquisitions", "cluster", "TEXT NOT NULL DEFAULT ''"),
+    ("acquisitions", "nodes", "INTEGER NOT NULL DEFAULT 1"),  # the job's nodes (waiting costs nodes x time)
+    ("remote_objects", "qpu_seconds", "DOUBLE PRECISION"),  # a task's QPU time, once it has ended
+    ("remote_objects", "ended_at", "DOUBLE PRECISION"),  # when qrmid saw it ended
 )
 
 
@@ -438,7 +441,8 @@ class Store:
             args.append(filters["until"])
         sql = (
             'SELECT a.id AS acquisition_id, a.cluster, a.job_id, a."user", a.profile, h.qpu, h.qrmi_token, a.state, '
-            "a.outcome, a.message, a.requested_at, a.granted_at, h.acquired_at, h.released_at AS hold_released_at, "
+            "a.outcome, a.message, a.nodes, a.requested_at, a.granted_at, h.acquired_at, "
+            "h.released_at AS hold_released_at, "
             "a.released_at, h.state AS hold_state, h.error "
             "FROM holds h JOIN acquisitions a ON a.id=h.acquisition_id"
         )
@@ -453,10 +457,23 @@ class Store:
                 "GROUP BY acquisition_id, qpu"
             ).fetchall()
         }
+        executing = {
+            (r["acquisition_id"], r["qpu"]): float(r["s"])
+            for r in self.db.execute(
+                "SELECT acquisition_id, qpu, SUM(qpu_seconds) AS s FROM remote_objects WHERE kind='task' "
+                "AND qpu_seconds IS NOT NULL GROUP BY acquisition_id, qpu"
+            ).fetchall()
+        }
+        now = time.time()
         for d in self.db.execute(sql, args).fetchall():
             start, end = d["acquired_at"], d["hold_released_at"]
-            d["hold_s"] = round((end or time.time()) - start, 3) if start else 0.0
+            d["hold_s"] = round((end or now) - start, 3) if start else 0.0
             d["tasks"] = tasks.get((d["acquisition_id"], d["qpu"]), 0)
+            d["executing_s"] = round(executing.get((d["acquisition_id"], d["qpu"]), 0.0), 3)
+            # waiting ends at the grant, or where a wait that was never granted ended
+            waited_until = d["granted_at"] or d["released_at"] or now
+            d["wait_s"] = round(max(0.0, waited_until - d["requested_at"]), 3)
+            d["wait_node_s"] = round(d["wait_s"] * d["nodes"], 3)
             d.pop("qrmi_token")  # the session id is an acquisition token: not for every reader
             out.append(d)
         return out
@@ -507,6 +524,35 @@ class Store:
             "VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
             (acq_id, qpu, remote_id, kind, time.time()),
         )
+
+    def record_task_end(self, acq_id: str, qpu: str, remote_id: str, qpu_seconds: float) -> bool:
+        """Record an ended task's QPU time once (the first answer that shows it ended); True if recorded."""
+        return self.db.execute(
+            "UPDATE remote_objects SET qpu_seconds=?, ended_at=? WHERE acquisition_id=? AND qpu=? AND remote_id=? "
+            "AND kind='task' AND qpu_seconds IS NULL",
+            (qpu_seconds, time.time(), acq_id, qpu, remote_id),
+        ).rowcount == 1
+
+    def usage_totals(self, now: float) -> dict[str, dict[str, float]]:
+        """Per QPU: seconds held, seconds its ended tasks executed, node-seconds jobs waited for it
+        (in-progress holds and waits counted up to `now`)."""
+        held = self.db.execute(
+            "SELECT qpu, SUM(COALESCE(released_at, ?) - acquired_at) AS s FROM holds "
+            "WHERE acquired_at IS NOT NULL GROUP BY qpu", (now,)
+        ).fetchall()
+        executing = self.db.execute(
+            "SELECT qpu, SUM(qpu_seconds) AS s FROM remote_objects WHERE kind='task' AND qpu_seconds IS NOT NULL "
+            "GROUP BY qpu"
+        ).fetchall()
+        waited = self.db.execute(
+            "SELECT h.qpu AS qpu, SUM(a.nodes * (COALESCE(a.granted_at, a.released_at, ?) - a.requested_at)) AS s "
+            "FROM holds h JOIN acquisitions a ON a.id=h.acquisition_id GROUP BY h.qpu", (now,)
+        ).fetchall()
+        return {
+            "held": {r["qpu"]: max(0.0, float(r["s"] or 0)) for r in held},
+            "executing": {r["qpu"]: float(r["s"] or 0) for r in executing},
+            "wait_node": {r["qpu"]: max(0.0, float(r["s"] or 0)) for r in waited},
+        }
 
     def remote_owner(self, qpu: str, remote_id: str) -> str | None:
         row = self.db.execute(

@@ -4,7 +4,7 @@ time in the site's time zone) and ad-hoc maintenance switched by an operator."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from qrmid.config import Window
@@ -67,3 +67,39 @@ def next_window_start(windows: list[Window], now: datetime, tz: ZoneInfo) -> dat
                 best = start
                 break
     return best
+
+
+def occurrences_between(window: Window, a: datetime, b: datetime, tz: ZoneInfo) -> list[tuple[datetime, datetime]]:
+    """Every occurrence of a recurring window that overlaps [a, b) (a window lasts at most a day,
+    so one that started the day before `a` may still be open)."""
+    first, last = (a.astimezone(tz) - timedelta(days=1)).date(), b.astimezone(tz).date()
+    hour, minute = (int(x) for x in window.start.split(":"))
+    out = []
+    day = first
+    while day <= last:
+        if WEEKDAYS[day.weekday()] in window.weekdays:
+            start = datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz).astimezone(UTC)
+            end = start + timedelta(minutes=window.duration_minutes)  # elapsed time, not wall time (DST)
+            if start < b and end > a:
+                out.append((start, end))
+        day += timedelta(days=1)
+    return out
+
+
+def blocked_seconds(
+    windows: list[Window], tz: ZoneInfo, a: float, b: float, extra: list[tuple[float, float]] | None = None
+) -> float:
+    """Seconds of [a, b) covered by the windows' occurrences or the `extra` intervals (epoch
+    seconds), overlaps counted once."""
+    if b <= a:
+        return 0.0
+    lo, hi = datetime.fromtimestamp(a, UTC), datetime.fromtimestamp(b, UTC)
+    spans = [(s.timestamp(), e.timestamp()) for w in windows for s, e in occurrences_between(w, lo, hi, tz)]
+    spans += list(extra or [])
+    total, reach = 0.0, a
+    for s, e in sorted(spans):
+        s, e = max(s, reach), min(e, b)
+        if e > s:
+            total += e - s
+            reach = e
+    return total

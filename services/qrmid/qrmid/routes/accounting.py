@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
-from qrmid.auth import AnyPrincipal
+from qrmid.auth import AnyPrincipal, Trusted
 from qrmid.models import CLUSTER, bounded_datetime
 
 if TYPE_CHECKING:
@@ -37,10 +37,28 @@ def router(state: App) -> APIRouter:
             cluster=cluster, job_id=job_id, user=user, uid=uid, qpu=qpu,
             since=timestamp(since, "since"), until=timestamp(until, "until"),
         )
-        totals: dict[str, dict[str, float]] = {"by_user": {}, "by_qpu": {}, "by_job": {}}
-        for rec in rows:
-            for key, val in (("by_user", rec["user"]), ("by_qpu", rec["qpu"]), ("by_job", rec["job_id"])):
-                totals[key][val] = round(totals[key].get(val, 0.0) + rec["hold_s"], 3)
-        return {"records": rows, "totals_hold_s": totals}
+        answer: dict[str, Any] = {"records": rows}
+        for figure in ("hold_s", "executing_s", "wait_node_s"):
+            totals: dict[str, dict[str, float]] = {"by_user": {}, "by_qpu": {}, "by_job": {}}
+            for rec in rows:
+                for key, val in (("by_user", rec["user"]), ("by_qpu", rec["qpu"]), ("by_job", rec["job_id"])):
+                    totals[key][val] = round(totals[key].get(val, 0.0) + rec[figure], 3)
+            answer[f"totals_{figure}"] = totals
+        return answer
+
+    @r.get("/v1/accounting/utilisation")
+    async def utilisation(p: Trusted) -> dict[str, Any]:
+        """Per QPU, the totals /metrics exports: seconds available (since qrmid started), held,
+        executing (ended tasks), and node-seconds jobs waited (site-wide figures: trusted callers)."""
+        totals = state.broker.utilisation()
+        return {
+            q: {
+                "available_s": round(totals["qrmid_qpu_available_seconds"][q], 3),
+                "held_s": round(totals["qrmid_qpu_held_seconds"][q], 3),
+                "executing_s": round(totals["qrmid_qpu_executing_seconds"][q], 3),
+                "wait_node_s": round(totals["qrmid_qpu_wait_node_seconds"][q], 3),
+            }
+            for q in sorted(state.broker.resources)
+        }
 
     return r

@@ -59,6 +59,7 @@ def router(state: App) -> APIRouter:
         body = await parse_body(request, MaintenanceRequest)
         known(name)
         until = body.until.astimezone(UTC).timestamp() if body.until else None
+        broker.availability.advance()  # the switch it replaces is counted up to now
         store.set_maintenance(name, body.message, until, p.name)
         broker.refresh_gauges()
         return qpu_view(name)
@@ -66,6 +67,7 @@ def router(state: App) -> APIRouter:
     @r.delete("/v1/qpus/{name}/maintenance")
     async def maintenance_off(name: str, p: Operator) -> dict[str, Any]:
         known(name)
+        broker.availability.advance()  # the switch is counted up to now
         store.clear_maintenance(name)
         await broker.dispatch()
         broker.refresh_gauges()
