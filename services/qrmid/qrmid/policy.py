@@ -72,6 +72,7 @@ def decide(
         if time_limit_s > max_hold:
             warnings.append(
                 f"the job's time limit ({time_limit_s // 60} min) exceeds profile '{profile.name}''s "
-                f"maximum QPU hold ({profile.max_hold_minutes} min); QPU access ends after {profile.max_hold_minutes} min"
+                f"maximum QPU hold ({profile.max_hold_minutes} min); "
+                f"QPU access ends after {profile.max_hold_minutes} min"
             )
     return Decision(profile=profile, hold_s=hold, warnings=tuple(warnings))

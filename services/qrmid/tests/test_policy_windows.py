@@ -61,7 +61,8 @@ def test_calibration_window_fails_fast_or_waits_per_profile(make_qrmid, site, mu
 
 
 def test_waiting_is_bounded_by_the_profile(make_qrmid, site, munged) -> None:
-    profiles = [{**p, "max_wait_minutes": 0} if p["name"] == "production" else p for p in site["qpusite_policy_profiles"]]
+    profiles = [{**p, "max_wait_minutes": 0} if p["name"] == "production" else p
+                for p in site["qpusite_policy_profiles"]]
     q = make_qrmid(qpus=open_window_now(site), policy_profiles=profiles)
     client = harness.Client(q.url, munged.socket)
     code, body = acquire(client, "804", user="bob", wait_s=5)
