@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
+from site_survey import derive, hostrefs
 from site_survey.cloud import cloud_section_problems
 from site_survey.errors import Problem
 from site_survey.model import CoolingLoop, HostRole, PowerFeed, Site
@@ -39,6 +40,7 @@ def _duplicates(path: str, names: list[str], what: str) -> Iterable[Problem]:
 def unique_names(site: Site) -> Iterable[Problem]:
     f = site.facility
     yield from _duplicates("hosts", _names(site.hosts), "host")
+    yield from _duplicates("host_sets", _names(site.host_sets), "host set")
     yield from _duplicates("qpus", _names(site.qpus), "QPU")
     yield from _duplicates("facility.rooms", _names(f.rooms), "room")
     yield from _duplicates("facility.cooling_loops", _names(f.cooling_loops), "cooling loop")
@@ -65,11 +67,17 @@ def unique_accounts(site: Site) -> Iterable[Problem]:
 
 def unique_addresses(site: Site) -> Iterable[Problem]:
     seen: dict[str, str] = {}
+    reported: set[str] = set()
     for i, host in enumerate(site.hosts):
         if host.address in seen:
+            path = site.host_path(i, "address")
+            if path in reported:  # one problem per host set, not one per host
+                continue
+            reported.add(path)
             yield Problem(
-                f"hosts[{i}].address",
-                f"address is already used by host {seen[host.address]!r}; every host needs its own address",
+                path,
+                f"address of host {host.name!r} is already used by host {seen[host.address]!r}; every host needs "
+                "its own address" + ("" if path.startswith("hosts[") else " (move the set's first_address)"),
                 host.address,
             )
         else:
@@ -92,6 +100,12 @@ def rooms_exist(site: Site) -> Iterable[Problem]:
             for j, room in enumerate(item.serves_rooms):
                 if room not in rooms:
                     yield Problem(f"facility.{kind}[{i}].serves_rooms[{j}]", f"no such room; {hint}", room)
+    for i, hs in enumerate(site.host_sets):
+        if hs.room is not None and hs.room not in rooms:
+            yield Problem(f"host_sets[{i}].room", f"no such room; {hint}", hs.room)
+    for i, host in enumerate(site.hosts):
+        if host.room is not None and host.room not in rooms and site.host_set_of(host.name) is None:
+            yield Problem(f"hosts[{i}].room", f"no such room; {hint}", host.room)
     for i, env in enumerate(f.environment):
         if env.room not in rooms:
             yield Problem(f"facility.environment[{i}].room", f"no such room; {hint}", env.room)
@@ -154,15 +168,19 @@ def scheduler_references(site: Site) -> Iterable[Problem]:
                 )
     partitions = site.software.scheduler.partitions
     for i, part in enumerate(partitions):
-        for j, name in enumerate(part.hosts):
-            host = site.host(name)
-            if host is None:
-                yield Problem(f"software.scheduler.partitions[{i}].hosts[{j}]", "no such host", name)
-            elif HostRole.compute not in host.roles:
+        path = f"software.scheduler.partitions[{i}].hosts"
+        named, problems = hostrefs.resolve(site, part.hosts, path)
+        yield from problems
+        for j, ref in enumerate(part.hosts):
+            # per entry, not per host: one entry may stand for thousands
+            hosts = [site.host(n) for n in hostrefs.names(site, [ref])] if named else []
+            not_compute = [h.name for h in hosts if h is not None and HostRole.compute not in h.roles]
+            if not_compute:
+                more = f" (and {len(not_compute) - 1} more)" if len(not_compute) > 1 else ""
                 yield Problem(
-                    f"software.scheduler.partitions[{i}].hosts[{j}]",
-                    f"host {name!r} is not a compute host; only compute hosts run jobs",
-                    name,
+                    f"{path}[{j}]",
+                    f"host {not_compute[0]!r}{more} is not a compute host; only compute hosts run jobs",
+                    ref,
                 )
     if sum(p.default for p in partitions) > 1:
         yield Problem("software.scheduler.partitions", "more than one partition is marked default: true")
@@ -180,12 +198,44 @@ def required_roles(site: Site) -> Iterable[Problem]:
         yield Problem("hosts", "a QPU is emulated but no host has role 'emulator'")
 
 
-def _vlan_of(site: Site, address: str) -> str | None:
-    ip = ipaddress.IPv4Address(address)
-    for vlan in site.facility.network.vlans:
-        if ip in ipaddress.IPv4Network(vlan.cidr):
-            return vlan.name
-    return None
+def _vlan_finder(site: Site) -> Callable[[str], str | None]:
+    """address -> name of the first VLAN holding it (networks parsed once, not once per host)."""
+    nets = [(ipaddress.IPv4Network(v.cidr), v.name) for v in site.facility.network.vlans]
+    bounds = [(int(n.network_address), int(n.broadcast_address), name) for n, name in nets]
+
+    def find(address: str) -> str | None:
+        ip = int(ipaddress.IPv4Address(address))
+        for lo, hi, name in bounds:
+            if lo <= ip <= hi:
+                return name
+        return None
+
+    return find
+
+
+def host_set_addresses(site: Site) -> Iterable[Problem]:
+    """A set's consecutive addresses stay in one VLAN and off its network and broadcast addresses."""
+    vlans = [(ipaddress.IPv4Network(v.cidr), v.name) for v in site.facility.network.vlans]
+    if not vlans:
+        return
+    for i, hs in enumerate(site.host_sets):
+        hosts = site.set_hosts(i)
+        if not hosts:
+            continue
+        first = ipaddress.IPv4Address(hs.first_address)
+        last = first + (len(hosts) - 1)
+        home = next(((net, name) for net, name in vlans if first in net), None)
+        if home is None:
+            continue  # network_paths reports an address in no VLAN
+        net, name = home
+        if last not in net or (net.prefixlen < 31 and (first == net.network_address or last == net.broadcast_address)):
+            room = net.num_addresses - 2 if net.prefixlen < 31 else net.num_addresses
+            yield Problem(
+                f"host_sets[{i}].first_address",
+                f"the set's {len(hosts)} addresses run {first}–{last}, outside the usable addresses of VLAN "
+                f"{name!r} ({net}, {room} hosts); move first_address or split the set",
+                hs.first_address,
+            )
 
 
 def network_paths(site: Site) -> Iterable[Problem]:
@@ -198,30 +248,60 @@ def network_paths(site: Site) -> Iterable[Problem]:
         for j, other in enumerate(vlan.routed_to):
             if other not in vlan_names:
                 yield Problem(f"facility.network.vlans[{i}].routed_to[{j}]", "no such VLAN", other)
+    vlan_of = _vlan_finder(site)
     where: dict[str, str | None] = {}
+    reported: set[str] = set()  # a host set's paths: one problem per set, not one per host
     for i, host in enumerate(site.hosts):
-        where[host.name] = _vlan_of(site, host.address)
+        where[host.name] = vlan_of(host.address)
         if where[host.name] is None:
-            yield Problem(
-                f"hosts[{i}].address",
-                "address is in no VLAN of facility.network.vlans; fix the address or add the VLAN",
-                host.address,
-            )
+            path = site.host_path(i, "address")
+            if path not in reported:
+                reported.add(path)
+                yield Problem(
+                    path,
+                    f"address of host {host.name!r} is in no VLAN of facility.network.vlans; fix the address or add "
+                    "the VLAN",
+                    host.address,
+                )
     routes = {(v.name, r) for v in net.vlans for r in v.routed_to}
     routes |= {(b, a) for a, b in routes}
-    access = site.hosts_with(HostRole.qpu_access)
+    targets = [(t.name, where[t.name]) for t in site.hosts_with(HostRole.qpu_access)]
+    unreachable: set[tuple[str, str]] = set()
     for i, host in enumerate(site.hosts):
-        if HostRole.compute not in host.roles or where[host.name] is None:
+        a = where[host.name]
+        if a is None or HostRole.compute not in host.roles:
             continue
-        for target in access:
-            a, b = where[host.name], where[target.name]
+        for target, b in targets:
             if b is None or a == b or (a, b) in routes:
                 continue
+            path = site.host_path(i)
+            if (path, target) in unreachable:
+                continue
+            unreachable.add((path, target))
             yield Problem(
-                f"hosts[{i}]",
+                path,
                 f"compute host {host.name!r} (VLAN {a}) has no network path to QPU access host "
-                f"{target.name!r} (VLAN {b}); add {b!r} to routed_to of VLAN {a!r} or move a host",
+                f"{target!r} (VLAN {b}); add {b!r} to routed_to of VLAN {a!r} or move a host",
             )
+
+
+def group_names(site: Site) -> Iterable[Problem]:
+    """Inventory groups per partition, set, room and QPU must not take a role or feature group's name."""
+    try:
+        derive.groups(site)
+    except derive.GroupClash as exc:
+        for group in exc.names:
+            owners = [
+                (f"qpus[{i}].name", q.name)
+                for i, q in enumerate(site.qpus)
+                if derive.group_name("qpu", q.name) == group
+            ]
+            for path, value in owners or [("", group)]:
+                yield Problem(
+                    path,
+                    f"gives the inventory group {group!r}, which is already a host role or feature group; rename it",
+                    value,
+                )
 
 
 def cloud_consistency(site: Site) -> Iterable[Problem]:
@@ -240,9 +320,15 @@ def cloud_consistency(site: Site) -> Iterable[Problem]:
         if missing:
             yield Problem("cloud.flavors", f"no flavor for role(s) {', '.join(missing)} of cloud host {h.name!r}")
     cidr = ipaddress.IPv4Network(site.cloud.network.private_cidr)
+    reported: set[str] = set()
     for i, h in enumerate(site.hosts):
         if h.location == "cloud" and ipaddress.IPv4Address(h.address) not in cidr:
-            yield Problem(f"hosts[{i}].address", f"cloud host address is outside cloud.network.private_cidr {cidr}")
+            path = site.host_path(i, "address")
+            if path not in reported:
+                reported.add(path)
+                yield Problem(
+                    path, f"address of cloud host {h.name!r} is outside cloud.network.private_cidr {cidr}", h.address
+                )
     # placement, exposure (SSH/APIs never world-open), provider services, hybrid link
     yield from cloud_section_problems(site)
 
@@ -267,12 +353,14 @@ RULES: tuple[Rule, ...] = (
     unique_names,
     unique_accounts,
     unique_addresses,
+    host_set_addresses,
     rooms_exist,
     contacts_exist,
     qpu_references,
     scheduler_references,
     required_roles,
     network_paths,
+    group_names,
     cloud_consistency,
     ports_distinct,
     system_problems,  # qpus[].system names a known requirement profile (site_survey/profiles/systems)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from site_survey import hostlist, hostrefs
 from site_survey.cloud import hybrid_link_vars
 from site_survey.cloud_outputs import merge_into_inventory
 from site_survey.model import HostRole, Qpu, QrmiType, Site
@@ -32,6 +33,43 @@ def groups(site: Site) -> dict[str, list[str]]:
         for feature, roles in FEATURE_GROUPS.items():
             if any(r in host.roles for r in roles):
                 out[feature].append(host.name)
+    # Placement groups: a prefix per kind, so they cannot meet each other; '-' (not valid in an Ansible
+    # group name) becomes '_', which model names never hold, so two names never give one group.
+    placement = placement_groups(site)
+    clash = sorted(set(placement) & set(out))
+    if clash:  # consistency.group_names refuses such a model; never merge two meanings into one group
+        raise GroupClash(clash)
+    out.update(placement)
+    return out
+
+
+class GroupClash(ValueError):
+    """A placement group would take the name of a role or feature group (e.g. a QPU named 'access')."""
+
+    def __init__(self, names: list[str]):
+        self.names = names
+        super().__init__(f"inventory group(s) {', '.join(names)} would mean two things")
+
+
+def group_name(prefix: str, name: str) -> str:
+    return f"{prefix}_{name.replace('-', '_')}"
+
+
+def placement_groups(site: Site) -> dict[str, list[str]]:
+    """partition_<name>, set_<name>, room_<name> and qpu_<name> (the hosts serving that QPU)."""
+    out: dict[str, list[str]] = {}
+    for part in slurm_partitions(site):
+        out[group_name("partition", part["name"])] = list(part["nodes"])
+    for i, hs in enumerate(site.host_sets):
+        out[group_name("set", hs.name)] = site.set_hosts(i)
+    rooms: dict[str, list[str]] = {group_name("room", r.name): [] for r in site.facility.rooms}
+    for host in site.hosts:
+        if host.room is not None:
+            rooms.setdefault(group_name("room", host.room), []).append(host.name)
+    out.update(rooms)
+    for q in site.qpus:
+        serving = [n for n in (q.access.access_host, q.emulator.host if q.emulator else None) if n]
+        out[group_name("qpu", q.name)] = [n for i, n in enumerate(serving) if n not in serving[:i]]
     return out
 
 
@@ -124,21 +162,49 @@ def slurm_nodes(site: Site) -> list[dict[str, Any]]:
     ]
 
 
+def slurm_node_groups(site: Site) -> list[dict[str, Any]]:
+    """Compute nodes grouped by identical Slurm attributes, each group as hostlists: one NodeName line
+    per group (``NodeName=cn[001-192] NodeAddr=10.41.1.[1-192] CPUs=128 …``), not one per node.
+    ``addresses`` lists each name's address in the order ``names`` expands to."""
+    by_shape: dict[tuple[int, int], list[tuple[str, str]]] = {}
+    for h in site.hosts_with(HostRole.compute):
+        by_shape.setdefault((h.cpus, h.memory_mb), []).append((h.name, h.address))
+    out = []
+    for (cpus, memory_mb), members in by_shape.items():
+        members.sort(key=lambda m: hostlist.natural_key(m[0]))
+        out.append({
+            "names": hostlist.compress(n for n, _ in members),
+            "addresses": hostlist.compress(a for _, a in members),
+            "count": len(members),
+            "cpus": cpus,
+            "memory_mb": memory_mb,
+        })
+    return out
+
+
 def slurm_partitions(site: Site) -> list[dict[str, Any]]:
+    """Partitions with their node names resolved (``nodes``) and as one compressed hostlist (``nodelist``)."""
     parts = site.software.scheduler.partitions
     if not parts:
         computes = [h.name for h in site.hosts_with(HostRole.compute)]
-        return [{"name": "batch", "nodes": computes, "default": True, "max_time_minutes": None}] if computes else []
+        if not computes:
+            return []
+        return [{
+            "name": "batch", "nodes": computes, "nodelist": hostlist.compress_sorted(computes), "default": True,
+            "max_time_minutes": None,
+        }]
     has_default = any(p.default for p in parts)
-    return [
-        {
+    out = []
+    for i, p in enumerate(parts):
+        nodes = hostrefs.names(site, p.hosts)
+        out.append({
             "name": p.name,
-            "nodes": list(p.hosts),
+            "nodes": nodes,
+            "nodelist": hostlist.compress_sorted(nodes),
             "default": p.default or (not has_default and i == 0),
             "max_time_minutes": p.max_time_minutes,
-        }
-        for i, p in enumerate(parts)
-    ]
+        })
+    return out
 
 
 def qpu_licenses(site: Site) -> dict[str, int]:
@@ -231,6 +297,7 @@ def site_vars(site: Site) -> dict[str, Any]:
         "qpusite_qrmid_url": qrmid_url(site),
         "qpusite_tls": tls(site),
         "qpusite_slurm_nodes": slurm_nodes(site),
+        "qpusite_slurm_node_groups": slurm_node_groups(site),
         "qpusite_slurm_partitions": slurm_partitions(site),
         "qpusite_slurm_conf_overrides": dict(site.software.scheduler.conf_overrides),
         "qpusite_qpu_licenses": qpu_licenses(site),

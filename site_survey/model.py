@@ -14,6 +14,7 @@ the shape of a document.
 from __future__ import annotations
 
 import ipaddress
+import re
 from datetime import date
 from enum import Enum
 from functools import cache
@@ -25,12 +26,16 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    SerializerFunctionWrapHandler,
     TypeAdapter,
     ValidationError,
+    WithJsonSchema,
+    field_serializer,
     field_validator,
     model_validator,
 )
 
+from site_survey import hostlist
 from site_survey.strings import (
     ABSOLUTE_PATH,
     DNS_NAME,
@@ -768,23 +773,17 @@ class Connection(Strict):
     become: bool = Field(default=False, description="Escalate privileges with sudo.")
 
 
-class Host(Strict):
-    name: Name = Field(description="Host name (short).")
-    address: str = Field(description="IPv4 address Ansible and the services use.")
+class HostAttributes(Strict):
+    """What a host and a host set share: roles, Slurm resources, connection, placement."""
+
     roles: list[HostRole] = Field(min_length=1, description="What the host does; each role is an Ansible group.")
     cpus: int = Field(default=1, ge=1, description="CPU cores Slurm may schedule.")
     memory_mb: int = Field(default=1024, ge=64, description="Memory Slurm may schedule, MiB.")
     connection: Connection = Field(default_factory=Connection, description="How Ansible reaches the host.")
     location: Literal["onprem", "cloud"] = Field(default="onprem", description="Where the host runs (hybrid sites).")
-
-    @field_validator("address")
-    @classmethod
-    def _address(cls, value: str) -> str:
-        try:
-            ipaddress.IPv4Address(value)
-        except ValueError:
-            raise ValueError(f"{value!r} is not an IPv4 address (e.g. 10.1.0.10)") from None
-        return value
+    room: Name | None = Field(
+        default=None, description="Room of facility.rooms the host stands in (gives the inventory group room_<name>)."
+    )
 
     @field_validator("roles")
     @classmethod
@@ -794,12 +793,137 @@ class Host(Strict):
         return value
 
 
+def _ipv4(value: str) -> str:
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv4 address (e.g. 10.1.0.10)") from None
+    return value
+
+
+class Host(HostAttributes):
+    name: Name = Field(description="Host name (short).")
+    address: str = Field(description="IPv4 address Ansible and the services use.")
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        return _ipv4(value)
+
+
+class HostSet(HostAttributes):
+    """Many alike hosts written once: a hostlist of names, consecutive addresses, shared attributes.
+
+    Loading expands a set into ordinary hosts (appended to ``hosts``), so every
+    consumer sees hosts; the inventory also gets the group ``set_<name>``.
+    """
+
+    name: Name = Field(description="Set name; partitions and other host lists refer to it as set:<name>.")
+    hosts: str = Field(
+        min_length=1,
+        description=(
+            "Slurm hostlist of the set's host names, e.g. cn[001-192] or cn[001-096],gpu[01-08]; zero padding is "
+            f"kept; at most {hostlist.MAX_NAMES:,} names."
+        ),
+    )
+    first_address: str = Field(
+        description=(
+            "IPv4 address of the first host; the others follow one by one in hostlist order (cn001 = first, "
+            "cn002 = first + 1, …). All must fall in one VLAN and collide with no other host."
+        )
+    )
+
+    @field_validator("first_address")
+    @classmethod
+    def _first_address(cls, value: str) -> str:
+        return _ipv4(value)
+
+    @field_validator("hosts")
+    @classmethod
+    def _hostlist(cls, value: str) -> str:
+        try:
+            size = hostlist.count(value)
+        except hostlist.HostlistError as exc:
+            raise ValueError(str(exc)) from None
+        if size > hostlist.MAX_NAMES:
+            raise ValueError(
+                f"{value!r} stands for {size:,} hosts; a set holds at most {hostlist.MAX_NAMES:,} "
+                "(check the range bounds, or split the set)"
+            )
+        if size == 0:
+            raise ValueError("the hostlist names no host; write e.g. cn[001-192]")
+        return value
+
+    def names(self) -> list[str]:
+        return hostlist.expand(self.hosts)
+
+    def addresses(self, count: int) -> list[str]:
+        first = int(ipaddress.IPv4Address(self.first_address))
+        if first + count - 1 > 0xFFFFFFFF:
+            raise ValueError(f"{count} addresses from {self.first_address} run past 255.255.255.255")
+        return [str(ipaddress.IPv4Address(first + i)) for i in range(count)]
+
+
 # ----------------------------------------------------------------------- software
+
+
+HOST_REF_HELP = (
+    "a host name, a hostlist (cn[001-192]), set:<host set name> or role:<host role> (e.g. role:compute)"
+)
+
+
+def check_host_refs(value: Any) -> Any:
+    """A host list may be one string or a list; each entry must be a well-formed reference."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        return value  # the list type reports it
+    for ref in value:
+        if not isinstance(ref, str):
+            continue
+        kind, sep, rest = ref.partition(":")
+        if sep:
+            if kind not in ("set", "role") or not rest:
+                raise ValueError(f"{ref!r}: each entry is {HOST_REF_HELP}")
+            continue
+        try:
+            size = hostlist.count(ref)
+        except hostlist.HostlistError as exc:
+            raise ValueError(f"{exc}; each entry is {HOST_REF_HELP}") from None
+        if size > hostlist.MAX_NAMES:
+            raise ValueError(f"{ref!r} stands for {size:,} hosts; at most {hostlist.MAX_NAMES:,} (check the range)")
+    return value
+
+
+_HOST_REF_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": hostlist.MAX_EXPRESSION_CHARS,
+    "pattern": r"^[A-Za-z0-9._:,\[\]-]+$",  # editors' hint; the loader parses each entry
+}
+HostRefs = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=hostlist.MAX_EXPRESSION_CHARS)]],
+    # one string or a list of them (the string becomes a one-entry list when loaded)
+    WithJsonSchema({"anyOf": [_HOST_REF_SCHEMA, {"type": "array", "minItems": 1, "items": _HOST_REF_SCHEMA}]}),
+    Field(
+        min_length=1,
+        description=(
+            "Hosts, as one string or a list; each entry is " + HOST_REF_HELP + ". "
+            "Unknown names, sets or roles are errors."
+        ),
+    ),
+]
 
 
 class Partition(Strict):
     name: Name = Field(description="Slurm partition name.")
-    hosts: list[Name] = Field(min_length=1, description="Compute hosts in the partition.")
+    hosts: HostRefs = Field(
+        description=(
+            "Compute hosts in the partition: one string or a list, each entry " + HOST_REF_HELP + " (e.g. set:cpu)."
+        )
+    )
+
+    _refs = field_validator("hosts", mode="before")(classmethod(lambda cls, v: check_host_refs(v)))
     default: bool = Field(default=False, description="Default partition.")
     max_time_minutes: int | None = Field(default=None, gt=0, description="Longest job, minutes (null = unlimited).")
 
@@ -974,12 +1098,80 @@ class Site(Strict):
     site: SiteMeta = Field(description="Site metadata and contacts.")
     facility: Facility = Field(default_factory=Facility, description="Rooms, cooling, power, environment, safety.")
     qpus: list[Qpu] = Field(default_factory=list, description="Quantum processors.")
-    hosts: list[Host] = Field(default_factory=list, description="Classical hosts.")
+    hosts: list[Host] = Field(default_factory=list, description="Classical hosts, one by one.")
+    host_sets: list[HostSet] = Field(
+        default_factory=list,
+        description=(
+            "Many alike hosts written once (cn[001-192] with consecutive addresses); loading expands each into "
+            "ordinary hosts after those of 'hosts'."
+        ),
+    )
     software: Software = Field(default_factory=Software, description="Software topology and options.")
     cloud: Cloud | None = Field(default=None, description="Cloud provisioning (cloud and hybrid sites).")
     ansible: AnsibleExtras = Field(default_factory=AnsibleExtras, description="Extra Ansible variables.")
 
     _host_index: tuple[tuple[int, int], dict[str, Host]] | None = PrivateAttr(default=None)
+    # host name -> index in host_sets, for the hosts a set expanded into; and those Host objects' ids
+    _from_set: dict[str, int] = PrivateAttr(default_factory=dict)
+    _made: set[int] = PrivateAttr(default_factory=set)
+
+    @model_validator(mode="after")
+    def _expand_host_sets(self) -> Site:
+        """Append each set's hosts to ``hosts``; validated once per set, not per host (sets hold 10^4)."""
+        made, ids = self._from_set, self._made
+        if ids:  # validated again (an assignment): drop what the last expansion added, then expand anew
+            self.hosts[:] = [h for h in self.hosts if id(h) not in ids]
+            made.clear()
+            ids.clear()
+        name_re = re.compile(NAME.pattern)
+        problems = []
+        for i, hs in enumerate(self.host_sets):
+            names = hs.names()
+            bad = [n for n in names if not name_re.match(n)]
+            if bad:
+                problems.append(
+                    f"host_sets[{i}].hosts: {bad[0]!r} is not a host name ({len(bad)} such); names are lower-case "
+                    "letters, digits and '-', starting with a letter (e.g. cn[001-192])"
+                )
+                continue
+            try:
+                addresses = hs.addresses(len(names))
+            except ValueError as exc:
+                problems.append(f"host_sets[{i}].first_address: {exc}")
+                continue
+            for name, address in zip(names, addresses, strict=True):
+                # the set's fields were validated once; each host only gets its name and address
+                host = Host.model_construct(
+                    name=name, address=address, roles=list(hs.roles), cpus=hs.cpus, memory_mb=hs.memory_mb,
+                    connection=hs.connection, location=hs.location, room=hs.room,
+                )
+                self.hosts.append(host)
+                made[name] = i
+                ids.add(id(host))
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @field_serializer("hosts", mode="wrap")
+    def _written_hosts(self, hosts: list[Host], handler: SerializerFunctionWrapHandler) -> Any:
+        """Dump the hosts as written: a set's hosts stay in their set, so a dump loads back the same."""
+        return handler([h for h in hosts if id(h) not in self._made])
+
+    def host_set_of(self, name: str) -> int | None:
+        """Index in host_sets of the set a host came from; None for a host of ``hosts``."""
+        return self._from_set.get(name)
+
+    def host_path(self, index: int, field: str = "") -> str:
+        """Where a host of ``hosts`` (expanded sets included) is written: hosts[i] or its host_sets[j]."""
+        host = self.hosts[index]
+        j = self._from_set.get(host.name)
+        if j is None:
+            return f"hosts[{index}]" + (f".{field}" if field else "")
+        mapped = {"address": "first_address", "name": "hosts"}.get(field, field)
+        return f"host_sets[{j}]" + (f".{mapped}" if mapped else "")
+
+    def set_hosts(self, index: int) -> list[str]:
+        return [name for name, j in self._from_set.items() if j == index]
 
     def hosts_with(self, role: HostRole) -> list[Host]:
         return [h for h in self.hosts if role in h.roles]

@@ -36,6 +36,17 @@ def plain(value: Any) -> Any:
     return value
 
 
+def seen_by(data: dict[str, Any], host: str) -> dict[str, Any]:
+    """What a play sees on `host`, from `ansible-inventory --list` in export form (ansible.cfg's
+    `[inventory] export`): all's vars, then its groups' vars, then its own."""
+    out = dict(data["all"].get("vars", {}))
+    for group, spec in data.items():
+        if group not in ("_meta", "all") and host in spec.get("hosts", []):
+            out.update(spec.get("vars", {}))
+    out.update(data["_meta"]["hostvars"].get(host, {}))
+    return out
+
+
 @pytest.fixture(scope="module")
 def lab_inventory() -> dict[str, Any]:
     if not ANSIBLE_INVENTORY.exists():
@@ -53,18 +64,18 @@ def test_groups_per_role(lab_inventory: dict[str, Any]) -> None:
 
 
 def test_host_connection_vars(lab_inventory: dict[str, Any]) -> None:
-    qgw = lab_inventory["_meta"]["hostvars"]["qgw"]
+    qgw = seen_by(lab_inventory, "qgw")
     assert qgw["ansible_host"] == "10.77.0.20"
     assert qgw["ansible_user"] == "root"
     assert qgw["ansible_ssh_private_key_file"].endswith("inventories/lab/.rehearsal/id_ed25519")
 
 
 def test_site_vars_from_the_model(lab_inventory: dict[str, Any]) -> None:
-    hv = lab_inventory["_meta"]["hostvars"]["c1"]
+    hv = seen_by(lab_inventory, "c1")
     assert hv["qpusite_qpu_licenses"] == {"sc_twin": 1, "FRESNEL": 1}
     assert [n["name"] for n in hv["qpusite_slurm_nodes"]] == ["c1", "c2"]
     assert hv["qpusite_slurm_partitions"][0] == {
-        "name": "debug", "nodes": ["c1", "c2"], "default": True, "max_time_minutes": 60
+        "name": "debug", "nodes": ["c1", "c2"], "nodelist": "c[1-2]", "default": True, "max_time_minutes": 60
     }
     assert hv["qpusite_monitoring_targets"]["node"] == [
         "10.77.0.10:9100", "10.77.0.11:9100", "10.77.0.12:9100", "10.77.0.20:9100"
@@ -106,7 +117,7 @@ def test_model_strings_are_never_templated(tmp_path: Path) -> None:
     run = inventory(site_dir / "site.yaml")
     assert run.returncode == 0, run.stderr
     data = json.loads(run.stdout)
-    env = data["_meta"]["hostvars"]["c1"]["qpusite_qrmi_resources"][0]["environment"]
+    env = seen_by(data, "c1")["qpusite_qrmi_resources"][0]["environment"]
     # marked unsafe, so Ansible will never template (execute) it
     assert env["QRMI_IBM_QCS_SERVICE_CRN"] == {"__ansible_unsafe": "{{ lookup('pipe', 'id') }}"}
 

@@ -100,3 +100,34 @@ def test_output_per_host_stays_bounded_as_hosts_grow(tmp_path: Path) -> None:
     per_host = (large - small) / 180
     assert per_host < 3000, per_host
     assert large < 10 * small, (small, large)
+
+
+def listed(site: Path) -> dict[str, Any]:
+    """Plain `ansible-inventory --list`, as an operator types it (ansible.cfg's settings apply)."""
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}
+    run = subprocess.run(
+        [str(ANSIBLE_INVENTORY), "-i", str(site), "--list"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert run.returncode == 0, run.stderr
+    return dict(json.loads(run.stdout))
+
+
+def test_plain_list_does_not_copy_site_wide_facts_into_hosts(tmp_path: Path) -> None:
+    data = listed(write_site(tmp_path, 50))
+    names = site_wide_names(data)
+    assert "qpusite_slurm_nodes" in names
+    assert all(not names & set(hv) for hv in data["_meta"]["hostvars"].values())
+
+
+def test_national_lists_groups_per_partition_set_room_and_qpu() -> None:
+    data = listed(REPO / "inventories" / "national" / "site.yaml")
+    site = load_site(REPO / "inventories" / "national" / "site.yaml")
+    for part in site.software.scheduler.partitions:
+        assert data[f"partition_{part.name}"]["hosts"] == derive.hostrefs.names(site, part.hosts)
+    for i, hs in enumerate(site.host_sets):
+        assert data[f"set_{hs.name}"]["hosts"] == site.set_hosts(i)
+    assert len(data["room_hpc_hall"]["hosts"]) == len([h for h in site.hosts if h.room == "hpc-hall"]) > 200
+    for q in site.qpus:
+        assert data[f"qpu_{q.name}"]["hosts"] == [q.access.access_host]
+    assert set(data["all"]["children"]) >= {"partition_cpu", "set_gpu", "room_hpc_hall", "qpu_ibm_qhall", "compute"}

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from site_survey import derive
+from site_survey import derive, hostlist
 from site_survey.loader import load_site
 from tests.conftest import LAB, REPO
 
@@ -79,11 +79,18 @@ def test_slurm_conf_has_one_license_per_qpu_with_its_slots(rendered: Path, site:
 
 def test_slurm_conf_nodes_partitions_and_addresses_come_from_the_model(rendered: Path, site: Any) -> None:
     lines = _conf_lines(rendered / "slurm.conf")
-    nodes = [line for line in lines if line.startswith("NodeName=")]
-    expected = [f"NodeName={n['name']} NodeAddr={n['address']} CPUs={n['cpus']}" for n in derive.slurm_nodes(site)]
-    assert [" ".join(n.split()[:3]) for n in nodes] == expected
+    nodes = [dict(kv.split("=", 1) for kv in line.split()) for line in lines if line.startswith("NodeName=")]
+    # alike nodes share one line, names and addresses as hostlists that pair up in order
+    assert len(nodes) == len({(n["cpus"], n["memory_mb"]) for n in derive.slurm_nodes(site)}) == 1
+    rendered_nodes = [
+        {"name": name, "address": address, "cpus": int(n["CPUs"]), "memory_mb": int(n["RealMemory"])}
+        for n in nodes
+        for name, address in zip(hostlist.expand(n["NodeName"]), hostlist.expand(n["NodeAddr"]), strict=True)
+    ]
+    assert sorted(rendered_nodes, key=lambda n: n["name"]) == sorted(derive.slurm_nodes(site), key=lambda n: n["name"])
+    assert nodes[0]["NodeName"] == "c[1-2]"
     partitions = [line for line in lines if line.startswith("PartitionName=")]
-    assert partitions == ["PartitionName=debug Nodes=c1,c2 Default=YES MaxTime=60 State=UP"]
+    assert partitions == ["PartitionName=debug Nodes=c[1-2] Default=YES MaxTime=60 State=UP"]
     assert "SlurmctldHost=ctl(10.77.0.10)" in lines
     assert "CommunicationParameters=NoInAddrAny,NoCtldInAddrAny" in lines
 

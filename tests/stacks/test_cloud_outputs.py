@@ -66,6 +66,17 @@ def plain(value: Any) -> Any:
     return value
 
 
+def seen_by(data: dict[str, Any], host: str) -> dict[str, Any]:
+    """What a play sees on `host`, from `ansible-inventory --list` in export form (ansible.cfg's
+    `[inventory] export`): all's vars, then its groups' vars, then its own."""
+    out = dict(data["all"].get("vars", {}))
+    for group, spec in data.items():
+        if group not in ("_meta", "all") and host in spec.get("hosts", []):
+            out.update(spec.get("vars", {}))
+    out.update(data["_meta"]["hostvars"].get(host, {}))
+    return out
+
+
 def test_the_document_keeps_addresses_and_drops_secrets():
     doc = cloud_outputs_document("ovh-cloud", "ovh-cloud", OVH_OUTPUTS)
     assert "kubeconfig" not in json.dumps(doc) and "token" not in json.dumps(doc)
@@ -80,7 +91,7 @@ def test_inventory_uses_public_addresses_after_up(tmp_path):
     run = ansible_inventory(site_dir)
     assert run.returncode == 0, run.stderr
     after = plain(json.loads(run.stdout))
-    c1 = after["_meta"]["hostvars"]["c1"]
+    c1 = seen_by(after, "c1")
     assert c1["ansible_host"] == "203.0.113.11"
     assert c1["qpusite_host_public_address"] == "203.0.113.11"
     assert c1["qpusite_qrmid_address"] == "10.60.0.20"  # services keep talking over the private network
@@ -97,9 +108,10 @@ def test_hybrid_inventory_gives_both_ends_the_link(tmp_path):
     write_cloud_outputs(site_dir, cloud_outputs_document("hybrid", "hybrid", outputs))
     run = ansible_inventory(site_dir)
     assert run.returncode == 0, run.stderr
-    hostvars = plain(json.loads(run.stdout))["_meta"]["hostvars"]
+    data = plain(json.loads(run.stdout))
+    hostvars = data["_meta"]["hostvars"]
     for host in ("ctl", "emu1"):  # the on-prem end and the cloud end see the same link
-        link = hostvars[host]["qpusite_hybrid_link"]
+        link = seen_by(data, host)["qpusite_hybrid_link"]
         assert link["gateway_public_address"] == "198.51.100.7"
         assert link["gateway_host"] == "emu1"
         assert link["tunnel_onprem_address"] == "10.255.255.2/30"
