@@ -116,6 +116,11 @@ def rooms_exist(site: Site) -> Iterable[Problem]:
         ("lasers", s.lasers),
         ("odh_monitoring", s.odh_monitoring),
         ("emergency_stops", s.emergency_stops),
+        ("cryogens", s.cryogens),
+        ("pressure_reliefs", s.pressure_reliefs),
+        ("inspections", s.inspections),
+        ("rooms", s.rooms),
+        ("documents", s.documents),
     )
     for kind, entries in located:
         for i, entry in enumerate(entries):
@@ -133,6 +138,16 @@ def contacts_exist(site: Site) -> Iterable[Problem]:
     signer = site.facility.safety.sign_off.signed_by
     if signer is not None and signer not in contacts:
         yield Problem("facility.safety.sign_off.signed_by", f"no such contact; {hint}", signer)
+    s = site.facility.safety
+    named: list[tuple[str, str | None]] = [
+        *((f"facility.safety.lasers[{i}].safety_officer", x.safety_officer) for i, x in enumerate(s.lasers)),
+        *((f"facility.safety.inspections[{i}].responsible", x.responsible) for i, x in enumerate(s.inspections)),
+        *((f"facility.safety.rooms[{i}].vendor_contact", x.vendor_contact) for i, x in enumerate(s.rooms)),
+        *((f"facility.safety.documents[{i}].signed_by", x.signed_by) for i, x in enumerate(s.documents)),
+    ]
+    for path, name in named:
+        if name is not None and name not in contacts:
+            yield Problem(path, f"no such contact; {hint}", name)
 
 
 def _host_role_check(site: Site, path: str, name: str | None, role: HostRole) -> Iterable[Problem]:

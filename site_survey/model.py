@@ -307,10 +307,24 @@ class HazardKind(str, Enum):
     rf_radiation = "rf_radiation"
 
 
+class RiskRating(Strict):
+    """One cell of the 5 × 5 risk matrix: risk = likelihood × severity (1-4 low, 5-9 medium, 10-14 high, 15-25
+    very high; see docs/survey.md)."""
+
+    likelihood: int = Field(ge=1, le=5, description="1 rare, 2 unlikely, 3 possible, 4 likely, 5 almost certain.")
+    severity: int = Field(ge=1, le=5, description="1 negligible, 2 minor, 3 moderate, 4 major, 5 fatal.")
+
+    @property
+    def score(self) -> int:
+        return self.likelihood * self.severity
+
+
 class Hazard(Strict):
     kind: HazardKind = Field(description="Hazard category.")
     room: Name = Field(description="Room where the hazard is present.")
     description: str = Field(default="", description="What the hazard is, in this room.")
+    risk_before: RiskRating | None = Field(default=None, description="Risk without the controls.")
+    risk_after: RiskRating | None = Field(default=None, description="Residual risk with the controls in place.")
 
 
 class Control(Strict):
@@ -325,9 +339,93 @@ class Control(Strict):
 
 class LaserInstallation(Strict):
     room: Name = Field(description="Room with the laser.")
+    name: str = Field(default="", description="Which laser (e.g. '1064 nm trapping laser').")
     laser_class: Literal["1", "1M", "2", "2M", "3R", "3B", "4"] = Field(description="IEC 60825-1 laser class.")
     interlocked: bool = Field(description="Door/enclosure interlocks cut the beam.")
     controlled_zone: bool = Field(default=False, description="A laser-controlled zone with access control exists.")
+    wavelength_nm: float | None = Field(default=None, gt=0, description="Wavelength, nm.")
+    power_w: float | None = Field(default=None, gt=0, description="Maximum output power (CW), W.")
+    beam_diameter_mm: float | None = Field(default=None, gt=0, description="Beam diameter at the aperture, mm.")
+    divergence_mrad: float | None = Field(default=None, gt=0, description="Full-angle beam divergence, mrad.")
+    mpe_w_m2: float | None = Field(
+        default=None, gt=0, description="Maximum permissible exposure for the eye, W/m² (IEC 60825-1, by the LSO)."
+    )
+    nohd_m: float | None = Field(default=None, ge=0, description="Nominal ocular hazard distance declared, m.")
+    eyewear: str | None = Field(default=None, description="Eyewear marking (e.g. 'OD 7+ at 1064 nm').")
+    safety_officer: Name | None = Field(default=None, description="Laser safety officer (a contact).")
+    key_control: bool | None = Field(default=None, description="The laser needs a key held by an authorised person.")
+    source: Source | None = Field(default=None, description="Where the beam figures come from (data sheet).")
+
+
+class CryogenInventory(Strict):
+    """One vessel or charge whose content could be released into the room."""
+
+    room: Name = Field(description="Room holding it.")
+    vessel: str = Field(min_length=1, description="What holds it (e.g. 'LN2 cold-trap dewar', 'compressor charge').")
+    substance: Literal["helium", "nitrogen", "argon"] = Field(description="Gas or cryogen.")
+    liquid_l: float | None = Field(default=None, gt=0, description="Liquid content, litres.")
+    gas_m3: float | None = Field(default=None, gt=0, description="Gas content, m³ at 15 °C and 1 atm.")
+    source: Source | None = Field(default=None, description="Where the quantity comes from.")
+
+    @model_validator(mode="after")
+    def _one_quantity(self) -> CryogenInventory:
+        if (self.liquid_l is None) == (self.gas_m3 is None):
+            raise ValueError("give exactly one of liquid_l (litres of liquid) or gas_m3 (m³ of gas at 15 °C, 1 atm)")
+        return self
+
+
+class PressureRelief(Strict):
+    room: Name = Field(description="Room the relief device is in.")
+    location: str = Field(min_length=1, description="Which line or vessel it protects.")
+    set_pressure_bar: float = Field(gt=0, description="Set pressure, bar (gauge).")
+    inspection_interval_months: int = Field(ge=1, le=120, description="Inspection interval, months.")
+    last_inspected: IsoDate | None = Field(default=None, description="Date of the last inspection.")
+
+
+class Inspection(Strict):
+    room: Name = Field(description="Room the item is in.")
+    item: str = Field(min_length=1, description="What is inspected (O2 sensors, interlocks, seismic anchors…).")
+    interval_months: int = Field(ge=1, le=120, description="Interval, months.")
+    responsible: Name = Field(description="Contact who does or orders it.")
+    last_done: IsoDate | None = Field(default=None, description="Date it was last done.")
+
+
+class SiteProcedure(Strict):
+    """The site's own procedure text: it replaces the kit's generic starting point in the safety file."""
+
+    hazard: HazardKind | None = Field(default=None, description="Hazard it answers; null: the room's general one.")
+    steps: list[str] = Field(min_length=1, max_length=40, description="Steps, in order, one line each.")
+
+
+class RoomSafety(Strict):
+    """What the safety file of one room needs besides hazards and controls."""
+
+    room: Name = Field(description="Room this applies to.")
+    procedures: list[SiteProcedure] = Field(default_factory=list, description="The site's emergency procedures.")
+    escape_routes: list[str] = Field(default_factory=list, description="Escape routes from the room.")
+    training: list[str] = Field(default_factory=list, description="Training required before entry or work.")
+    vendor_contact: Name | None = Field(default=None, description="Vendor field engineer to call (a contact).")
+
+
+class EmergencyNumber(Strict):
+    label: str = Field(min_length=1, description="Who answers (e.g. 'site security', 'fire brigade').")
+    number: str = Field(min_length=1, max_length=40, description="Phone number.")
+
+
+class DocumentSignOff(Strict):
+    """Sign-off of one room's safety file, bound to the content it signed."""
+
+    room: Name = Field(description="Room whose safety file was signed.")
+    revision: int = Field(ge=1, description="Revision signed.")
+    signed_by: Name = Field(description="Contact who signed.")
+    signed_on: IsoDate = Field(description="Date of signature.")
+    content_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] = Field(
+        description="The document's content hash as printed in the file that was signed."
+    )
+    sections: dict[str, Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]] = Field(
+        default_factory=dict, max_length=32,
+        description="Per-section hashes printed in the file, so a change can be located.",
+    )
 
 
 class OdhMonitoring(Strict):
@@ -367,7 +465,22 @@ class Safety(Strict):
     lasers: list[LaserInstallation] = Field(default_factory=list, description="Laser installations.")
     odh_monitoring: list[OdhMonitoring] = Field(default_factory=list, description="Oxygen-deficiency monitoring.")
     emergency_stops: list[EmergencyStop] = Field(default_factory=list, description="Emergency stops.")
-    sign_off: SignOff = Field(default_factory=SignOff, description="Safety file sign-off.")
+    sign_off: SignOff = Field(
+        default_factory=SignOff,
+        description="Site-wide sign-off (kept for compatibility; not bound to content — prefer documents).",
+    )
+    cryogens: list[CryogenInventory] = Field(
+        default_factory=list, description="Cryogen and inert-gas inventory per room (decides the ODH assessment)."
+    )
+    pressure_reliefs: list[PressureRelief] = Field(default_factory=list, description="Pressure-relief devices.")
+    inspections: list[Inspection] = Field(default_factory=list, description="Inspection schedule.")
+    rooms: list[RoomSafety] = Field(default_factory=list, description="Per-room procedures, escape routes, training.")
+    emergency_numbers: list[EmergencyNumber] = Field(default_factory=list, description="Emergency numbers.")
+    odh_threshold_o2_pct: float = Field(
+        default=19.5, gt=0, lt=21,
+        description="Worst-case O2 below this makes the room an oxygen-deficiency-hazard zone, % vol (BCGA CP36).",
+    )
+    documents: list[DocumentSignOff] = Field(default_factory=list, description="Per-room safety file sign-offs.")
 
 
 class Vlan(Strict):

@@ -23,7 +23,7 @@ def test_national_has_a_blocker_and_exits_1(tmp_path: Path, capsys: pytest.Captu
     assert main(["survey", "national", "--output", str(out)]) == 1
     printed = capsys.readouterr().out
     assert "1 blocker(s)" in printed and "cw-quantum" in printed
-    assert len(list((out / "safety").glob("*.md"))) == 3
+    assert len(list((out / "safety").glob("*.md"))) == 3  # one per QPU room
 
 
 def test_bad_model_exits_2_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

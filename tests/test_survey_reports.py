@@ -27,8 +27,8 @@ def national(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_all_files_are_written(national: Path) -> None:
     names = sorted(str(p.relative_to(national)) for p in national.rglob("*") if p.is_file())
     assert names == [
-        "safety/ibm_qhall.md", "safety/pasqal_qhall.md", "safety/quandela_lab.md",
-        "survey.html", "survey.json", "survey.md",
+        "safety/photonics-lab.html", "safety/photonics-lab.md", "safety/qhall-a.html", "safety/qhall-a.md",
+        "safety/qhall-b.html", "safety/qhall-b.md", "survey.html", "survey.json", "survey.md",
     ]
 
 
@@ -79,22 +79,87 @@ def test_markdown_report_shows_blocker_with_source(national: Path) -> None:
     assert "## Headroom per cooling loop, power feed and room" in text and "## Effective requirements per QPU" in text
 
 
-@pytest.mark.parametrize("qpu", ["ibm_qhall", "pasqal_qhall", "quandela_lab"])
-def test_safety_file_per_qpu_has_every_section(national: Path, qpu: str) -> None:
-    text = (national / "safety" / f"{qpu}.md").read_text()
-    for heading in ("## Hazards", "## Controls", "## Interlocks and monitoring", "## Emergency stops",
-                    "## Emergency procedure", "## Responsible persons and sign-off", "## Acceptance-test evidence"):
+ROOM_SECTIONS = (
+    "## 1. Scope", "## 2. Open items from the survey", "## 3. Hazard register and risk ratings",
+    "## 4. Quantities and the worst-case oxygen concentration", "## 5. Pressure reliefs", "## 6. Lasers",
+    "## 7. Controls", "## 8. Interlocks and monitoring", "## 9. Inspection schedule", "## 10. Emergency stops",
+    "## 11. Emergency procedure", "## 12. Emergency numbers and people to call",
+    "## 13. Responsible persons and sign-off", "## 14. Acceptance-test evidence", "## Annexes: QPUs in this room",
+)
+
+
+@pytest.mark.parametrize("room", ["qhall-a", "qhall-b", "photonics-lab"])
+def test_safety_file_per_room_has_every_section_and_document_control(national: Path, room: str) -> None:
+    text = (national / "safety" / f"{room}.md").read_text()
+    for heading in ROOM_SECTIONS:
         assert heading in text, heading
+    site = load_site("national")
+    assert f"| document id | `QPS-SF-national-{room}` |" in text
+    assert f"| model sha256 | `{model_hash(site)}` |" in text and "| revision | 1 (draft) |" in text
     assert "reports/national/acceptance/" in text
 
 
 def test_safety_file_content_follows_the_model(national: Path) -> None:
-    sc = (national / "safety" / "ibm_qhall.md").read_text()
+    sc = (national / "safety" / "qhall-a.md").read_text()
     assert "| cryogen_odh |" in sc and "| seismic | heavy unit in seismic zone 2 | yes |" in sc
     assert "2 sensor(s), alarm at 19.5 % vol, starts forced ventilation" in sc
-    atoms = (national / "safety" / "pasqal_qhall.md").read_text()
-    assert "Laser class 4: interlocked, controlled zone" in atoms
+    assert "L3 × S5 = 15 (very high) | L1 × S5 = 5 (medium) |" in sc  # cryogen_odh before/after
+    assert "20.9 × (252 − 34) / 252 = **18.08%**" in sc and "oxygen-deficiency-hazard zone" in sc
+    assert "**cryogen_odh** (site procedure):" in sc and "Call site security on 4444" in sc
+    assert "**pressurised_gas** (generic starting point" in sc
+    assert "- vendor: IBM field service engineering" in sc and "- site security (24 h): 4444" in sc
+    atoms = (national / "safety" / "qhall-b.md").read_text()
+    assert "| Rydberg and trapping lasers | 4 | 1064 nm | 10 W | 1800 m |" in atoms
     assert "cryogen_odh" not in atoms
+    photonics = (national / "safety" / "photonics-lab.md").read_text()
+    assert "not an oxygen-deficiency zone" in photonics
+
+
+def test_missing_items_are_printed_as_not_provided(tmp_path: Path) -> None:
+    doc = load_site("national").model_dump(mode="json")
+    doc["facility"]["safety"].update(rooms=[], emergency_numbers=[], inspections=[], pressure_reliefs=[])
+    site = parse_site(doc)
+    write_reports(run_survey(site), site, tmp_path, ("safety",))
+    text = (tmp_path / "safety" / "qhall-a.md").read_text()
+    for missing in ("- emergency numbers: *not provided*", "Escape routes:\n\n- *not provided*",
+                    "Training required:\n\n- *not provided*", "- vendor contact: *not provided*"):
+        assert missing in text, missing
+
+
+def test_printable_html_is_well_formed_and_shows_model_markup_as_text(tmp_path: Path) -> None:
+    doc = load_site("national").model_dump(mode="json")
+    doc["facility"]["safety"]["hazards"][0]["description"] = "<script>alert(1)</script> helium"
+    site = parse_site(doc)
+    write_reports(run_survey(site), site, tmp_path, ("safety",))
+    html = (tmp_path / "safety" / "qhall-a.html").read_text()
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    root = ET.fromstring(html.replace("<!DOCTYPE html>", ""))
+    assert root.find(".//table") is not None and "@page" in html
+
+
+def test_a_signed_room_file_shows_as_changed_when_its_model_changes(tmp_path: Path) -> None:
+    from site_survey.survey.context import SurveyContext
+    from site_survey.survey.safety_doc import document_hash
+
+    doc = load_site("national").model_dump(mode="json")
+    site = parse_site(doc)
+    room = next(r for r in site.facility.rooms if r.name == "qhall-b")
+    now = document_hash(SurveyContext.build(site), room)
+    doc["facility"]["safety"]["documents"] = [
+        {"room": "qhall-b", "revision": 3, "signed_by": "hse", "signed_on": "2026-10-01",
+         "content_sha256": now.content, "sections": now.sections}]
+    site = parse_site(doc)
+    write_reports(run_survey(site), site, tmp_path, ("safety",))
+    text = (tmp_path / "safety" / "qhall-b.md").read_text()
+    assert "| revision | 3 |" in text and "| sign-off | **signed** by hse on 2026-10-01 |" in text
+    doc["facility"]["safety"]["lasers"][0]["power_w"] = 20
+    site = parse_site(doc)
+    result = run_survey(site)
+    write_reports(result, site, tmp_path, ("safety",))
+    text = (tmp_path / "safety" / "qhall-b.md").read_text()
+    assert "| revision | 4 (draft; rev 3 was signed) |" in text and "**changed since signed**" in text
+    (finding,) = [f for f in result.findings if f.check == "safety.sign_off" and f.room == "qhall-b"]
+    assert "sections: lasers" in finding.message and finding.severity.value == "warning"
 
 
 def test_json_findings_carry_id_severity_and_provenance(national: Path) -> None:
@@ -115,8 +180,8 @@ def test_shared_loop_blocker_is_attributed_to_each_qpu_on_it(national: Path) -> 
     result = run_survey(load_site("national"))
     assert [f.check for f in result.for_qpu("ibm_qhall") if f.severity.value == "blocker"] == ["cooling.capacity"]
     assert [f.check for f in result.for_qpu("pasqal_qhall") if f.severity.value == "blocker"] == ["cooling.capacity"]
-    assert "Survey blockers for this QPU: 1" in (national / "safety" / "pasqal_qhall.md").read_text()
-    assert "Survey blockers" not in (national / "safety" / "quandela_lab.md").read_text()
+    assert "Survey blockers for this room: 1" in (national / "safety" / "qhall-b.md").read_text()
+    assert "Survey blockers" not in (national / "safety" / "photonics-lab.md").read_text()
 
 
 def test_chart_names_qpus_counted_without_a_figure(national: Path) -> None:

@@ -16,12 +16,32 @@ import pytest
 
 from site_survey import load_site, parse_site
 from site_survey.survey import Finding, Severity, SurveyResult, run_survey
+from site_survey.survey.context import SurveyContext
+from site_survey.survey.safety_doc import document_hash
 
 Doc = dict[str, Any]
 
 
 def base_doc() -> Doc:
+    doc = _unsigned_doc()
+    return sign(doc)
+
+
+def sign(doc: Doc, room: str = "qroom") -> Doc:
+    """Record a sign-off of the room's safety file for the content it has now (as an officer would)."""
+    site = parse_site(copy.deepcopy(doc))
+    ctx = SurveyContext.build(site, today=TODAY)
+    now = document_hash(ctx, next(r for r in site.facility.rooms if r.name == room))
+    docs = [d for d in doc["facility"]["safety"].get("documents", []) if d["room"] != room]
+    docs.append({"room": room, "revision": 1, "signed_by": "hse", "signed_on": "2026-10-01",
+                 "content_sha256": now.content, "sections": now.sections})
+    doc["facility"]["safety"]["documents"] = docs
+    return doc
+
+
+def _unsigned_doc() -> Doc:
     hazards = ["cryogen_odh", "pressurised_gas", "floor_load", "high_voltage"]
+    rated = {"risk_before": {"likelihood": 3, "severity": 4}, "risk_after": {"likelihood": 1, "severity": 4}}
     return {
         "schema_version": 1,
         "site": {
@@ -35,6 +55,7 @@ def base_doc() -> Doc:
         "facility": {
             "rooms": [
                 {"name": "qroom", "area_m2": 50, "floor_load_rating_kg_m2": 1500, "ceiling_height_m": 3.2,
+                 "ventilation_m3_h": 600,
                  "access_path": {"min_door_width_m": 1.5, "min_door_height_m": 2.4, "lift_capacity_kg": 3000}},
             ],
             "cooling_loops": [
@@ -54,7 +75,11 @@ def base_doc() -> Doc:
                  "fluorescent_lighting_distance_m": 5, "emi_sources": [{"kind": "tram", "distance_m": 300}]},
             ],
             "safety": {
-                "hazards": [{"kind": k, "room": "qroom"} for k in hazards],
+                "hazards": [{"kind": k, "room": "qroom", **rated} for k in hazards],
+                "cryogens": [{"room": "qroom", "vessel": "LN2 cold-trap dewar", "substance": "nitrogen",
+                              "liquid_l": 50}],
+                "pressure_reliefs": [{"room": "qroom", "location": "gas handling", "set_pressure_bar": 1.5,
+                                      "inspection_interval_months": 12, "last_inspected": "2026-06-01"}],
                 "controls": [
                     {"hazard": k, "room": "qroom", "kind": "procedure", "description": f"control for {k}",
                      "responsible": "hse" if k == "cryogen_odh" else "fac"}
@@ -103,7 +128,8 @@ PASSING_CHECKS = [
     "room.ceiling_height",
     "environment.field_dc", "environment.field_ac", "environment.vibration", "environment.humidity",
     "environment.temperature_stability", "environment.emi", "network.latency", "network.bandwidth",
-    "safety.control", "safety.odh", "safety.emergency_stop", "safety.sign_off",
+    "safety.control", "safety.odh", "safety.emergency_stop", "safety.sign_off", "safety.risk_rating",
+    "safety.cryogen_inventory", "safety.pressure_relief",
 ]
 
 
@@ -211,7 +237,14 @@ FAILING: list[tuple[str, Callable[[Doc], object], Severity]] = [
     ("safety.odh", lambda d: _safety(d).update(odh_monitoring=[]), Severity.blocker),
     ("safety.odh", lambda d: _safety(d)["odh_monitoring"][0].update(linked_ventilation=False), Severity.warning),
     ("safety.emergency_stop", lambda d: _safety(d).update(emergency_stops=[]), Severity.blocker),
-    ("safety.sign_off", lambda d: _safety(d).update(sign_off={"state": "draft"}), Severity.warning),
+    ("safety.sign_off", lambda d: _safety(d).update(documents=[]), Severity.warning),
+    ("safety.risk_rating", lambda d: _safety(d)["hazards"][0].pop("risk_after"), Severity.warning),
+    ("safety.risk_rating", lambda d: _safety(d)["hazards"][0].update(risk_after={"likelihood": 4, "severity": 4}),
+     Severity.warning),
+    ("safety.cryogen_inventory", lambda d: _safety(d).update(cryogens=[]), Severity.warning),
+    ("safety.pressure_relief", lambda d: _safety(d)["pressure_reliefs"][0].update(last_inspected="2024-01-01"),
+     Severity.warning),
+    ("safety.pressure_relief", lambda d: _safety(d).update(pressure_reliefs=[]), Severity.warning),
 ]
 
 
@@ -455,3 +488,91 @@ def test_annealer_without_power_figure_still_needs_ups_and_says_power_is_unknown
     assert worst(result, "cooling.water_temperature") == Severity.info
     _feed(doc).update(ups_kva=0, ups_autonomy_minutes=0)
     assert worst(survey(doc), "power.ups") == Severity.blocker
+
+
+# ------------------------------------------------------------ safety files
+
+
+def test_worst_case_oxygen_matches_a_hand_computed_case() -> None:
+    """Room 10 m × 6 m × 3 m = 180 m³; a 100 L liquid-helium dewar gives 100 × 0.738 = 73.8 m³ of gas.
+    O2 = 20.9 × (180 − 73.8) / 180 = 12.331 %. With 360 m³/h of fresh air, back to 19.5 % after
+    (180 / 360) h × ln((20.9 − 12.331) / (20.9 − 19.5)) = 0.5 h × 1.8117 = 54.35 min."""
+    from site_survey.survey.odh import recovery_minutes, worst_o2_pct
+
+    assert worst_o2_pct(180, 100 * 0.738) == pytest.approx(12.331, abs=1e-3)
+    assert recovery_minutes(180, 360, 12.331, 19.5) == pytest.approx(54.35, abs=0.01)
+    doc = base_doc()
+    _room(doc).update(area_m2=60, ceiling_height_m=3, ventilation_m3_h=360)
+    _safety(doc)["cryogens"] = [
+        {"room": "qroom", "vessel": "LHe transport dewar", "substance": "helium", "liquid_l": 100},
+        {"room": "qroom", "vessel": "compressor charge", "substance": "helium", "gas_m3": 2},
+    ]
+    (finding,) = of(survey(doc), "safety.cryogen_inventory")
+    assert finding.measured == "12.33%" and "LHe transport dewar" in finding.message
+    assert "an oxygen-deficiency zone" in finding.message and "BCGA" in (finding.source or "")
+
+
+def test_odh_is_decided_by_inventory_and_volume_not_by_modality() -> None:
+    doc = base_doc()
+    _safety(doc)["cryogens"] = [{"room": "qroom", "vessel": "compressor charge", "substance": "helium",
+                                 "gas_m3": 1.5}]  # 160 m³ room: 20.9 × 158.5 / 160 = 20.7 %
+    _safety(doc)["odh_monitoring"] = []
+    _drop_hazard(doc, "cryogen_odh")
+    result = survey(doc)
+    (finding,) = of(result, "safety.cryogen_inventory")
+    assert "not an ODH zone" in finding.message
+    assert of(result, "safety.odh") == [] and worst(result, "safety.hazard_register") is None
+    # A nitrogen dewar in a room whose QPU brings no cryogen still makes an ODH zone.
+    doc = base_doc()
+    doc["qpus"][0]["requirements"]["hazards"] = ["high_voltage"]
+    _safety(doc)["odh_monitoring"] = []
+    _safety(doc)["cryogens"] = [{"room": "qroom", "vessel": "LN2 dewar", "substance": "nitrogen",
+                                 "liquid_l": 100}]
+    result = survey(doc)
+    assert worst(result, "safety.odh") == Severity.blocker
+
+
+def test_a_signed_file_whose_content_changed_is_no_longer_signed_and_says_why() -> None:
+    doc = base_doc()
+    assert worst(survey(doc), "safety.sign_off") == Severity.info
+    _safety(doc)["controls"][0]["description"] = "one O2 sensor, alarm only"
+    (finding,) = of(survey(doc), "safety.sign_off")
+    assert finding.severity == Severity.warning and "no longer signed" in finding.message
+    assert "sections: controls)" in finding.message and "rev 2" in finding.hint
+    # Changing something outside the room (a host, another room) does not unsign it.
+    doc = base_doc()
+    doc["facility"]["rooms"].append({"name": "other", "area_m2": 10, "floor_load_rating_kg_m2": 500})
+    assert worst(survey(doc), "safety.sign_off") == Severity.info
+
+
+def test_class_4_laser_figures_are_required_and_nohd_is_computed() -> None:
+    from site_survey.model import LaserInstallation
+    from site_survey.survey.safety import nohd_m
+
+    laser = LaserInstallation(room="r", laser_class="4", interlocked=True, power_w=1.0, mpe_w_m2=10,
+                              beam_diameter_mm=2, divergence_mrad=1)
+    # √(4 × 1 / (π × 10)) = 0.35682 m; (0.35682 − 0.002) / 0.001 = 354.8 m
+    assert nohd_m(laser) == pytest.approx(354.8, abs=0.1)
+    doc = base_doc()
+    doc["qpus"][0]["requirements"]["hazards"] = ["laser"]
+    _safety(doc)["hazards"].append({"kind": "laser", "room": "qroom"})
+    _safety(doc)["controls"].append({"hazard": "laser", "room": "qroom", "kind": "interlock",
+                                     "description": "door interlock", "responsible": "hse"})
+    _safety(doc)["lasers"] = [{"room": "qroom", "laser_class": "4", "interlocked": True, "controlled_zone": True,
+                               "power_w": 1.0, "mpe_w_m2": 10, "beam_diameter_mm": 2, "divergence_mrad": 1,
+                               "nohd_m": 100}]
+    (finding,) = of(survey(doc), "safety.laser_figures")
+    assert finding.severity == Severity.warning
+    assert "missing wavelength_nm, eyewear, safety_officer, key_control" in finding.message
+    assert "below 354.82 m computed" in finding.message
+
+
+def test_safety_references_name_known_rooms_and_contacts() -> None:
+    doc = base_doc()
+    _safety(doc)["cryogens"][0]["room"] = "nowhere"
+    with pytest.raises(Exception, match=r"facility.safety.cryogens\[0\].room"):
+        parse_site(doc)
+    doc = base_doc()
+    _safety(doc)["rooms"] = [{"room": "qroom", "vendor_contact": "ghost"}]
+    with pytest.raises(Exception, match=r"facility.safety.rooms\[0\].vendor_contact"):
+        parse_site(doc)

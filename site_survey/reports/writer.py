@@ -10,8 +10,10 @@ from site_survey.model import Site
 from site_survey.reports.common import provenance
 from site_survey.reports.html import render_html
 from site_survey.reports.markdown import render_markdown
-from site_survey.reports.safety_file import render_safety_file
+from site_survey.reports.printable import printable_html
+from site_survey.reports.safety_file import render_room_safety_file
 from site_survey.survey.findings import SurveyResult
+from site_survey.survey.safety import qpu_rooms
 
 FORMATS = ("markdown", "html", "json", "safety")
 
@@ -47,9 +49,15 @@ def write_reports(result: SurveyResult, site: Site, out: Path, formats: tuple[st
     if "json" in formats:
         write(out / "survey.json", result_json(result) + "\n")
     if "safety" in formats:
-        per_qpu = result.by_qpu()
-        for qpu in site.qpus:
-            if qpu.room is not None:  # remote and emulated QPUs have no on-site safety file
-                text = render_safety_file(result, site, qpu, per_qpu.get(qpu.name, []))
-                write(out / "safety" / f"{qpu.name}.md", text)
+        if result.context is None:
+            raise ValueError("safety files need the survey context; use run_survey()")
+        # One file per room holding a QPU (hazards and controls are per room); off-site QPUs have none.
+        for room in qpu_rooms(result.context):
+            names = {q.name for q in result.context.in_room(room.name)}
+            findings = [
+                f for f in result.sorted() if f.room == room.name or f.qpu in names or names.intersection(f.involves)
+            ]
+            text = render_room_safety_file(result, site, room, findings)
+            write(out / "safety" / f"{room.name}.md", text)
+            write(out / "safety" / f"{room.name}.html", printable_html(text, f"Safety file: room {room.name}"))
     return written
