@@ -42,8 +42,18 @@ def generate(hosts: int, qpus: int) -> dict[str, Any]:
             "room": "server-room",
             "qrmi": {
                 "type": "ibm-quantum-system",
-                "settings": {"QRMI_IBM_QS_SESSION_MODE": "batch"},
-                "secrets": {"QRMI_IBM_QS_IAM_APIKEY": {"vault": f"vault_qpu_{i:02d}_apikey"}},
+                "settings": {
+                    "QRMI_IBM_QS_IAM_ENDPOINT": "http://10.1.0.99:8001",
+                    "QRMI_IBM_QS_SERVICE_CRN": f"crn:v1:bench:onprem:quantum-computing:qpu-{i:02d}::",
+                    "QRMI_IBM_QS_S3_ENDPOINT": "http://10.1.0.98:9000",
+                    "QRMI_IBM_QS_S3_BUCKET": f"qpu-{i:02d}",
+                    "QRMI_IBM_QS_S3_REGION": "bench-1",
+                },
+                "secrets": {
+                    "QRMI_IBM_QS_IAM_APIKEY": {"vault": f"vault_qpu_{i:02d}_apikey"},
+                    "QRMI_IBM_QS_AWS_ACCESS_KEY_ID": {"vault": f"vault_qpu_{i:02d}_s3_key_id"},
+                    "QRMI_IBM_QS_AWS_SECRET_ACCESS_KEY": {"vault": f"vault_qpu_{i:02d}_s3_secret"},
+                },
             },
             "slots": 1 + i % 4,
             "calibration_windows": [

@@ -12,46 +12,20 @@ import ipaddress
 from collections.abc import Iterable
 from typing import Any
 
+from site_survey.catalogue.components import (
+    DEFAULT_SRUN_PORT_RANGE,
+    SLURMCTLD_PORT,
+    SLURMD_PORT,
+    SLURMDBD_PORT,
+    kit_tcp_ports,
+    srun_port_range,
+)
 from site_survey.errors import Problem
 from site_survey.model import Host, Site
 
-# Slurm's documented default ports; a site moves them with conf_overrides.
-SLURMCTLD_PORT = 6817
-SLURMD_PORT = 6818
-SLURMDBD_PORT = 6819
-# srun listens on ephemeral ports that compute nodes call back; without a fixed
-# SrunPortRange no firewall can admit them. This is the range the kit assumes
-# when conf_overrides does not set one.
-DEFAULT_SRUN_PORT_RANGE = (60001, 63000)
-
-
-def _override_int(site: Site, key: str, default: int) -> int:
-    value = site.software.scheduler.conf_overrides.get(key)
-    return int(value) if value is not None and str(value).isdigit() else default
-
-
-def srun_port_range(site: Site) -> tuple[int, int]:
-    value = site.software.scheduler.conf_overrides.get("SrunPortRange")
-    if value is None:
-        return DEFAULT_SRUN_PORT_RANGE
-    low, _, high = str(value).partition("-")
-    return int(low), int(high or low)
-
-
-def kit_tcp_ports(site: Site) -> dict[str, int]:
-    """Every single TCP port a kit service listens on, by service name."""
-    sw = site.software
-    mon = sw.monitoring
-    return {
-        "slurmctld": _override_int(site, "SlurmctldPort", SLURMCTLD_PORT),
-        "slurmd": _override_int(site, "SlurmdPort", SLURMD_PORT),
-        "slurmdbd": SLURMDBD_PORT,
-        "qrmid": sw.qrmid_port,
-        "emulator": sw.emulator_port,
-        "prometheus": mon.prometheus_port,
-        "alertmanager": mon.alertmanager_port,
-        "node_exporter": mon.node_exporter_port,
-    }
+# The kit's ports live in the catalogue (site_survey/catalogue/components.py); re-exported for the stacks.
+__all__ = ["DEFAULT_SRUN_PORT_RANGE", "SLURMCTLD_PORT", "SLURMD_PORT", "SLURMDBD_PORT", "kit_tcp_ports",
+           "srun_port_range"]
 
 
 def ssh_ports(site: Site) -> set[int]:

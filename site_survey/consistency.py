@@ -10,10 +10,12 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from site_survey import derive, hostrefs
+from site_survey.catalogue.components import port_fields, srun_port_range
 from site_survey.cloud import cloud_section_problems
 from site_survey.errors import Problem
 from site_survey.model import CoolingLoop, HostRole, PowerFeed, Site
 from site_survey.profiles import system_problems
+from site_survey.qrmi_rules import external_qpu_problems, qrmi_type_problems
 
 Rule = Callable[[Site], Iterable[Problem]]
 
@@ -349,19 +351,21 @@ def cloud_consistency(site: Site) -> Iterable[Problem]:
 
 
 def ports_distinct(site: Site) -> Iterable[Problem]:
-    sw = site.software
-    ports = {
-        "software.qrmid_port": sw.qrmid_port,
-        "software.emulator_port": sw.emulator_port,
-        "software.monitoring.prometheus_port": sw.monitoring.prometheus_port,
-        "software.monitoring.alertmanager_port": sw.monitoring.alertmanager_port,
-        "software.monitoring.node_exporter_port": sw.monitoring.node_exporter_port,
-    }
+    """Every port of the catalogue's components (Slurm's included) is used once."""
     seen: dict[int, str] = {}
-    for path, port in ports.items():
+    for name, (path, port) in port_fields(site).items():
         if port in seen:
-            yield Problem(path, f"port is already used by {seen[port]}", port)
-        seen[port] = path
+            yield Problem(path, f"port of {name} is already used by {seen[port]}; pick another port", port)
+        else:
+            seen[port] = f"{name} ({path})"
+    try:
+        low, high = srun_port_range(site)
+    except ValueError:
+        return  # a malformed SrunPortRange is Slurm's to refuse; nothing to compare against
+    for port, path in seen.items():
+        if low <= port <= high:
+            yield Problem(path, f"port is inside srun's port range {low}-{high} (SrunPortRange); pick another port",
+                          port)
 
 
 RULES: tuple[Rule, ...] = (
@@ -378,6 +382,8 @@ RULES: tuple[Rule, ...] = (
     group_names,
     cloud_consistency,
     ports_distinct,
+    qrmi_type_problems,  # per-type QRMI settings and secrets (site_survey/qrmi_rules.py)
+    external_qpu_problems,
     system_problems,  # qpus[].system names a known requirement profile (site_survey/profiles/systems)
 )
 

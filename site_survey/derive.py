@@ -11,18 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from site_survey import hostlist, hostrefs
+from site_survey.catalogue.components import FEATURE_GROUPS
+from site_survey.catalogue.qrmi_types import qrmi_type
 from site_survey.cloud import hybrid_link_vars
 from site_survey.cloud_outputs import merge_into_inventory
-from site_survey.model import HostRole, Qpu, QrmiType, Site
-
-# Ansible groups: one per host role, plus feature groups composed from them.
-FEATURE_GROUPS: dict[str, tuple[HostRole, ...]] = {
-    "slurm": (HostRole.controller, HostRole.login, HostRole.compute),
-    "munge": (HostRole.controller, HostRole.login, HostRole.compute, HostRole.qpu_access),
-    "quantum_runtime": (HostRole.login, HostRole.compute),
-}
+from site_survey.model import HostRole, Qpu, Site
 
 
+# Ansible groups: one per host role, plus the catalogue's feature groups composed from them.
 def groups(site: Site) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {role.value: [] for role in HostRole}
     for name in FEATURE_GROUPS:
@@ -118,41 +114,44 @@ def tls(site: Site) -> dict[str, Any]:
 
 
 def qrmi_settings(site: Site, qpu: Qpu) -> dict[str, str]:
-    """Non-secret QRMI environment for one QPU (keys without the '<name>_' prefix)."""
+    """Non-secret QRMI environment for one QPU (keys without the '<name>_' prefix): the model's settings,
+    plus the endpoint the catalogue maps access.endpoint_url (or the emulator twin's address) to."""
+    if qpu.qrmi is None:
+        return {}
+    spec = qrmi_type(qpu.qrmi.type.value)
     settings = dict(qpu.qrmi.settings)
-    base = emulator_base_url(site, qpu) if qpu.access.mode == "emulator" else qpu.access.endpoint_url
-    if base:
+    emulated = qpu.access.mode == "emulator"
+    base = emulator_base_url(site, qpu) if emulated else qpu.access.endpoint_url
+    if base and spec.endpoint_key:
         base = base.rstrip("/")
-        if qpu.qrmi.type == QrmiType.ibm_quantum_compute_service:
-            settings.setdefault("QRMI_IBM_QCS_ENDPOINT", f"{base}/v1" if not base.endswith("/v1") else base)
-            if qpu.access.mode == "emulator":
-                settings.setdefault("QRMI_IBM_QCS_IAM_ENDPOINT", base)
-        elif qpu.qrmi.type == QrmiType.ibm_quantum_system:
-            settings.setdefault("QRMI_IBM_QS_ENDPOINT", base)
-        elif qpu.qrmi.type == QrmiType.pasqal_cloud:
-            settings.setdefault("QRMI_PASQAL_CLOUD_BASE_URL", base)
-            if qpu.access.mode == "emulator":
-                settings.setdefault("QRMI_PASQAL_CLOUD_AUTH_ENDPOINT", f"{base}/auth/token")
-        elif qpu.qrmi.type == QrmiType.pasqal_local:
-            settings.setdefault("QRMI_WARDEN_URL", base)
-        elif qpu.qrmi.type == QrmiType.iqm_server:
-            settings.setdefault("QRMI_IQM_ISA_ENDPOINT", base)
-        elif qpu.qrmi.type == QrmiType.alice_bob_felis:
-            settings.setdefault("QRMI_AB_FELIS_BASE_ENDPOINT", base)
+        settings.setdefault(spec.endpoint_key, spec.endpoint_value(base))
+        if emulated:
+            for key, path in spec.emulator_settings.items():
+                settings.setdefault(key, base + path)
     return dict(sorted(settings.items()))
 
 
+def qrmi_qpus(site: Site) -> list[Qpu]:
+    """The QPUs reached through QRMI (all but access.mode 'external')."""
+    return [q for q in site.qpus if q.qrmi is not None]
+
+
 def qrmi_resources(site: Site) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": q.name,
-            "type": q.qrmi.type.value,
-            "environment": qrmi_settings(site, q),
-            # key -> name of the vaulted variable holding the value
-            "secrets": {key: ref.vault for key, ref in sorted(q.qrmi.secrets.items())},
-        }
-        for q in site.qpus
-    ]
+    out = []
+    for q in qrmi_qpus(site):
+        assert q.qrmi is not None
+        out.append(
+            {
+                "name": q.name,
+                "type": q.qrmi.type.value,
+                # the qrmi.ResourceType member: qrmid takes it from here, it keeps no table of its own
+                "resource_type": qrmi_type(q.qrmi.type.value).resource_type,
+                "environment": qrmi_settings(site, q),
+                # key -> name of the vaulted variable holding the value
+                "secrets": {key: ref.vault for key, ref in sorted(q.qrmi.secrets.items())},
+            }
+        )
+    return out
 
 
 def slurm_nodes(site: Site) -> list[dict[str, Any]]:
@@ -219,7 +218,7 @@ def qpus(site: Site) -> list[dict[str, Any]]:
             "vendor": q.vendor,
             "modality": q.modality.value,
             "qubits": q.qubits,
-            "type": q.qrmi.type.value,
+            "type": q.qrmi.type.value if q.qrmi else None,
             "slots": q.slots,
             "access_mode": q.access.mode,
             "access_host": q.access.access_host,
@@ -231,8 +230,32 @@ def qpus(site: Site) -> list[dict[str, Any]]:
     ]
 
 
+def twin_credential_refs(site: Site, qpu: Qpu) -> dict[str, Any]:
+    """Which vaulted variables a twin accepts as credentials: the very secrets qrmid holds for its QPU, sorted
+    by what the catalogue says each is to the emulator (API key, static token, OAuth client). Whoever writes
+    the emulator's file replaces each name by its value (service_configs.resolve_credentials, roles/emulator)."""
+    refs: dict[str, Any] = {"api_keys": [], "tokens": [], "clients": []}
+    if qpu.qrmi is None:
+        return refs
+    spec = qrmi_type(qpu.qrmi.type.value)
+    secrets = {key: ref.vault for key, ref in qpu.qrmi.secrets.items()}
+    refs["api_keys"] = [secrets[k] for k in spec.emulator_api_keys if k in secrets]
+    refs["tokens"] = [secrets[k] for k in spec.emulator_tokens if k in secrets]
+    if spec.emulator_client is not None:
+        id_key, secret_key = spec.emulator_client
+        plain_id = qpu.qrmi.settings.get(id_key)
+        if secret_key in secrets and (id_key in secrets or plain_id):
+            # the client id is a plain setting or a secret of its own
+            refs["clients"].append(
+                {"id": None if id_key in secrets else plain_id, "id_secret": secrets.get(id_key),
+                 "secret": secrets[secret_key]}
+            )
+    return refs
+
+
 def emulator_twins(site: Site) -> dict[str, list[dict[str, Any]]]:
-    """Per emulator host, the twins it serves (shape from the model)."""
+    """Per emulator host, the twins it serves (shape from the model), with the vaulted variables of the
+    credentials each accepts (twin_credential_refs)."""
     out: dict[str, list[dict[str, Any]]] = {h.name: [] for h in site.hosts_with(HostRole.emulator)}
     for q in site.qpus:
         if q.emulator is None:
@@ -242,7 +265,7 @@ def emulator_twins(site: Site) -> dict[str, list[dict[str, Any]]]:
             {
                 "name": q.name,
                 "backend_name": twin.backend_name or q.name,
-                "api": "pasqal-cloud" if q.qrmi.type in (QrmiType.pasqal_cloud, QrmiType.pasqal_local) else "ibm",
+                "api": qrmi_type(q.qrmi.type.value).emulator_api if q.qrmi else None,
                 "modality": q.modality.value,
                 "num_qubits": q.qubits,
                 "coupling_map": [list(p) for p in twin.coupling_map] if twin.coupling_map else None,
@@ -250,6 +273,7 @@ def emulator_twins(site: Site) -> dict[str, list[dict[str, Any]]]:
                 "noise": twin.noise.model_dump(mode="json"),
                 "pulser_device": twin.pulser_device.model_dump(mode="json") if twin.pulser_device else None,
                 "max_shots": twin.max_shots,
+                "credentials": twin_credential_refs(site, q),
             }
         )
     return out

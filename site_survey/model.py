@@ -594,6 +594,8 @@ class Modality(str, Enum):
     annealer = "annealer"
 
 
+# The type strings the kit generates: site_survey/catalogue/qrmi_types.py holds what each needs (a test keeps
+# the two equal).
 class QrmiType(str, Enum):
     ibm_quantum_compute_service = "ibm-quantum-compute-service"
     ibm_quantum_system = "ibm-quantum-system"
@@ -601,7 +603,7 @@ class QrmiType(str, Enum):
     pasqal_local = "pasqal-local"
     iqm_server = "iqm-server"
     alice_bob_felis = "alice-bob-felis"
-    oqtopus = "oqtopus"  # qrmi ResourceType.OQTOPUS: a vendor-neutral job gateway (keys QRMI_OQTOPUS_*)
+    oqtopus = "oqtopus"  # a vendor-neutral job gateway (keys QRMI_OQTOPUS_*)
 
 
 PASQAL_CLOUD_DEVICES = ("FRESNEL", "FRESNEL_CAN1", "EMU_MPS", "EMU_FREE", "EMU_FRESNEL")
@@ -619,10 +621,11 @@ class SecretRef(Strict):
 
 
 class Access(Strict):
-    mode: Literal["onprem", "vendor_service", "emulator"] = Field(
+    mode: Literal["onprem", "vendor_service", "emulator", "external"] = Field(
         description=(
             "onprem: the QPU sits on site behind an access host; vendor_service: a vendor's API endpoint; "
-            "emulator: this site's own emulator (digital twin) serves it."
+            "emulator: this site's own emulator (digital twin) serves it; external: reached another way than "
+            "QRMI (the vendor's own tools), so no qrmi block, no qrmid brokering, only its Slurm license."
         )
     )
     access_host: Name | None = Field(
@@ -826,7 +829,9 @@ class Qpu(Strict):
     qubits: int = Field(gt=0, description="Number of qubits (or atoms / modes).")
     room: Name | None = Field(default=None, description="Room hosting the QPU; null for remote or emulated QPUs.")
     access: Access = Field(description="How jobs reach the QPU.")
-    qrmi: Qrmi = Field(description="QRMI resource type and settings.")
+    qrmi: Qrmi | None = Field(
+        default=None, description="QRMI resource type and settings; required unless access.mode is 'external'."
+    )
     slots: int = Field(default=1, ge=1, le=1024, description="How many jobs may hold the QPU at once.")
     calibration_windows: list[CalibrationWindow] = Field(default_factory=list, description="Recurring windows.")
     emulator: EmulatorTwin | None = Field(default=None, description="Digital twin served by the site's emulator.")
@@ -840,7 +845,19 @@ class Qpu(Strict):
     @model_validator(mode="after")
     def _shape(self) -> Qpu:
         problems = []
-        if self.qrmi.type == QrmiType.pasqal_cloud and self.name not in PASQAL_CLOUD_DEVICES:
+        if self.access.mode == "external" and self.qrmi is not None:
+            problems.append(
+                "access.mode 'external' means the QPU is not reached through QRMI; remove the 'qrmi:' block, "
+                "or pick the access mode QRMI uses (onprem, vendor_service, emulator)"
+            )
+        if self.access.mode != "external" and self.qrmi is None:
+            problems.append(
+                f"access.mode {self.access.mode!r} reaches the QPU through QRMI: add a 'qrmi:' block with its type, "
+                "or set access.mode to 'external' when the QPU is reached another way"
+            )
+        if self.access.mode == "external" and self.emulator is not None:
+            problems.append("an 'external' QPU has no QRMI path for a twin to stand in for; remove 'emulator:'")
+        if self.qrmi is not None and self.qrmi.type == QrmiType.pasqal_cloud and self.name not in PASQAL_CLOUD_DEVICES:
             problems.append(
                 f"name {self.name!r}: a pasqal-cloud resource must be named after its device, one of "
                 f"{', '.join(PASQAL_CLOUD_DEVICES)}"

@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from site_survey import derive
-from site_survey.model import Site
+import yaml
+
+from site_survey import derive, service_configs
+from site_survey.model import HostRole, Site
 
 
 def _write(path: Path, text: str, written: list[Path]) -> None:
@@ -21,21 +23,18 @@ def render_site(site: Site, out: Path) -> list[Path]:
     written: list[Path] = []
     inv = derive.inventory(site)
     _write(out / "inventory.json", json.dumps(inv, indent=2) + "\n", written)
-    qrmi = {
-        "resources": [
-            {
-                "name": r["name"],
-                "type": r["type"],
-                "is_dynamic": False,
-                "environment": {
-                    **r["environment"],
-                    **{k: f"<secret from {v}>" for k, v in r["secrets"].items()},
-                },
-            }
-            for r in derive.qrmi_resources(site)
-        ]
-    }
+    # the services' own documents, shaped once (site_survey/service_configs.py); secrets as placeholders
+    placeholder = "<secret from {}>".format
+    qrmi = service_configs.qrmi_config(site, secret=placeholder)
     _write(out / "qrmi_config.preview.json", json.dumps(qrmi, indent=2) + "\n", written)
+    service = service_configs.rollout_qrmid_service(site)
+    if service is not None:
+        qrmid = service_configs.qrmid_config(site, service)
+        _write(out / "qrmid-config.preview.json", json.dumps(qrmid, indent=2) + "\n", written)
+    for host in site.hosts_with(HostRole.emulator):
+        emulator = service_configs.rollout_emulator_config(site, host, placeholder)
+        if emulator["twins"]:
+            _write(out / f"emulator-{host.name}.preview.yaml", yaml.safe_dump(emulator, sort_keys=False), written)
     licenses = ",".join(f"{name}:{slots}" for name, slots in derive.qpu_licenses(site).items())
     _write(out / "slurm-licenses.txt", f"Licenses={licenses}\n" if licenses else "", written)
     _write(out / "slurm.conf.preview", slurm_conf_preview(site), written)

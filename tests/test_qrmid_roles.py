@@ -128,3 +128,24 @@ def test_rendered_postgresql_configuration_keeps_the_password_in_the_secrets_fil
     check = subprocess.run([str(NODE_QRMID), "--check", "--config", str(out / "config.json")],
                            capture_output=True, text=True, timeout=120)
     assert check.returncode == 0, check.stderr
+
+
+def test_the_role_renders_the_document_the_kit_shapes_in_python(tmp_path: Path) -> None:
+    """roles/qrmid and site_survey/service_configs.py (which the Kubernetes stack and `render` use) give
+    qrmid one and the same configuration, up to the directories the test moved."""
+    from site_survey import service_configs
+    from site_survey.loader import load_site
+
+    out = render_qrmid_files(tmp_path, LAB_VAULT)
+    rendered = json.loads((out / "config.json").read_text())
+    site = load_site(REPO / "inventories" / "lab" / "site.yaml")
+    service = service_configs.rollout_qrmid_service(site)
+    assert service is not None
+    shaped = service_configs.qrmid_config(site, service)
+    shaped.update(secrets_file=f"{out}/secrets.json", operator_token_file=f"{out}/operator.token",
+                  database=f"{out}/state/qrmid.sqlite")
+    # this render's vault holds no TLS certificate, so the role serves plain HTTP (tests/roles/test_tls_configs.py)
+    shaped.pop("tls", None)
+    shaped["public_url"] = shaped["public_url"].replace("https://", "http://")
+    assert rendered == shaped
+    assert all(r["resource_type"] for r in rendered["resources"])

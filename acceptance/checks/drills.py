@@ -20,17 +20,20 @@ from acceptance.expectations import login_host
 from acceptance.remote_http import call
 from acceptance.spec import CheckFailed, MissingComponent, Tier, check
 from site_survey import derive
+from site_survey.catalogue.qrmi_types import QRMI_TYPES
 from site_survey.model import HostRole, Site
 
 FAIL_FAST_S = 60.0  # a drill's job must end within this (the job's limit is minutes)
 DEAD_ENDPOINT = "http://127.0.0.1:9"  # the discard port on the compute node itself: nothing answers
 UNAUTHORISED_USER = "nobody"
-ENDPOINT_KEYS = {
-    "ibm-quantum-compute-service": ("QRMI_IBM_QCS_ENDPOINT", "/v1"),
-    "ibm-quantum-system": ("QRMI_IBM_QS_ENDPOINT", ""),
-    "pasqal-cloud": ("QRMI_PASQAL_CLOUD_BASE_URL", ""),
-    "pasqal-local": ("QRMI_WARDEN_URL", ""),
-}
+
+
+def endpoint_key(qrmi_type_name: str) -> tuple[str, str] | None:
+    """The setting a QRMI type reads its endpoint from, and the path it ends in (the catalogue's mapping)."""
+    spec = QRMI_TYPES.get(qrmi_type_name)
+    if spec is None or spec.endpoint_key is None:
+        return None
+    return spec.endpoint_key, spec.endpoint_suffix
 
 
 def _judge(ctx: Context, job: slurm_jobs.JobOutcome, elapsed: float, words: tuple[str, ...], what: str) -> str:
@@ -57,7 +60,7 @@ def _judge(ctx: Context, job: slurm_jobs.JobOutcome, elapsed: float, words: tupl
               "values), and a job whose own code points qrmi at a wrong endpoint fails fast with a message "
               "naming the connection problem; qrmid holds nothing afterwards.", timeout_s=240)
 def drill_wrong_endpoint(ctx: Context, p: QpuParam) -> str:
-    key = ENDPOINT_KEYS.get(p.qrmi_type)
+    key = endpoint_key(p.qrmi_type)
     if key is None:
         raise CheckFailed(f"no endpoint drill for QRMI type {p.qrmi_type}")
     wrong = f"{p.qpu}_{key[0]}={DEAD_ENDPOINT}{key[1]}"

@@ -134,7 +134,8 @@ def munge_pairs(site: Site) -> list[PairParam]:
 
 
 def each_qpu(site: Site) -> list[QpuParam]:
-    return [QpuParam(q.name, q.modality.value, q.qrmi.type.value) for q in site.qpus]
+    # QPUs reached through QRMI (an 'external' QPU has no QRMI path to check)
+    return [QpuParam(q.name, q.modality.value, q.qrmi.type.value) for q in site.qpus if q.qrmi is not None]
 
 
 def each_gate_qpu(site: Site) -> list[QpuParam]:

@@ -94,7 +94,7 @@ def secret_inputs(site: Site, program: Program) -> list[SecretInput]:
     if program == "kubernetes":
         seen: set[str] = set()
         for qpu in site.qpus:
-            for key, ref in sorted(qpu.qrmi.secrets.items()):
+            for key, ref in sorted(qpu.qrmi.secrets.items() if qpu.qrmi else ()):
                 if ref.vault in seen:
                     continue
                 seen.add(ref.vault)

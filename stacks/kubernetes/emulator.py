@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from site_survey import service_configs
 from site_survey.derive import emulator_twins
 from site_survey.model import Host, Site
 from stacks.kubernetes.objects import (
@@ -33,35 +34,18 @@ def emulator_name(host: str) -> str:
     return f"emulator-{host}"
 
 
-def twin_credentials(site: Site, qpu_name: str, values: Mapping[str, str]) -> dict[str, Any]:
-    """The credentials a twin accepts: the very secrets qrmid holds for that QPU."""
-    qpu = site.qpu(qpu_name)
-    creds: dict[str, Any] = {"api_keys": [], "tokens": []}
-    if qpu is None:
-        return creds
-    for key, ref in sorted(qpu.qrmi.secrets.items()):
-        value = values.get(ref.vault)
-        if value is None:
-            continue
-        if "APIKEY" in key:
-            creds["api_keys"].append(value)
-        elif "TOKEN" in key:
-            creds["tokens"].append(value)
-    return creds
-
-
 def emulator_config(site: Site, host: Host, values: Mapping[str, str]) -> dict[str, Any]:
-    """The qpu-emulator configuration file (services/qpu-emulator/qpu_emulator/config.py)."""
-    twins = []
-    for twin in emulator_twins(site).get(host.name, []):
-        twins.append({**twin, "credentials": twin_credentials(site, twin["name"], values)})
-    return {
+    """The qpu-emulator configuration file, shaped as the VM rollout's (site_survey/service_configs.py): each
+    twin accepts the very credentials qrmid holds for its QPU."""
+    return service_configs.emulator_config(
+        site,
+        host,
         # inside the pod; the NetworkPolicy decides who may connect
-        "listen": {"host": "0.0.0.0", "port": site.software.emulator_port},  # noqa: S104
-        "state_dir": STATE_DIR,
-        "workers": max(1, min(host.cpus, 8)),
-        "twins": twins,
-    }
+        listen={"host": "0.0.0.0", "port": site.software.emulator_port},  # noqa: S104
+        state_dir=STATE_DIR,
+        secret=values.get,
+        workers=max(1, min(host.cpus, 8)),
+    )
 
 
 def _deployment(site: Site, host: Host) -> dict[str, Any]:

@@ -32,7 +32,7 @@ def namespace(site: Site) -> dict[str, Any]:
 
 def secret_value_names(site: Site) -> list[str]:
     """The secret inputs the manifests consume: the QPUs' vaulted credentials and the munge key."""
-    names = sorted({ref.vault for q in site.qpus for ref in q.qrmi.secrets.values()})
+    names = sorted({ref.vault for q in site.qpus if q.qrmi for ref in q.qrmi.secrets.values()})
     return [*names, MUNGE_KEY_INPUT] if site.qpus else names
 
 

@@ -11,8 +11,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from site_survey.derive import emulator_base_url, qpus, qrmi_resources, qrmi_settings
+from site_survey import service_configs
+from site_survey.derive import emulator_base_url, qrmi_qpus, qrmi_settings
 from site_survey.model import Site
+from site_survey.service_configs import QrmidService
 from stacks.kubernetes.emulator import emulator_name
 from stacks.kubernetes.objects import (
     cluster_service,
@@ -38,7 +40,7 @@ MUNGE_KEY_INPUT = "mungeKey"  # base64 of the site's munge.key
 def in_cluster_settings(site: Site) -> dict[str, dict[str, str]]:
     """Non-secret QRMI settings per QPU, emulator endpoints rewritten to their Services."""
     out: dict[str, dict[str, str]] = {}
-    for qpu in site.qpus:
+    for qpu in qrmi_qpus(site):
         settings = qrmi_settings(site, qpu)
         host_base = emulator_base_url(site, qpu) if qpu.access.mode == "emulator" else None
         if host_base and qpu.emulator is not None:
@@ -49,31 +51,30 @@ def in_cluster_settings(site: Site) -> dict[str, dict[str, str]]:
 
 
 def qrmid_config(site: Site) -> dict[str, Any]:
-    """qrmid's config.json; lists in the shapes derive.py gives the VM rollout."""
-    settings = in_cluster_settings(site)
-    resources_ = [{**r, "environment": settings[r["name"]]} for r in qrmi_resources(site)]
+    """qrmid's config.json, shaped as the VM rollout's (site_survey/service_configs.py), endpoints rewritten
+    to the in-cluster emulators."""
     port = site.software.qrmid_port
-    return {
+    service = QrmidService(
         # inside the pod; the NetworkPolicy decides who may connect
-        "listen_host": "0.0.0.0",  # noqa: S104
-        "listen_port": port,
-        "public_url": f"http://{service_dns(site, COMPONENT)}:{port}",
-        "database": f"{STATE_DIR}/qrmid.sqlite",
-        "timezone": site.site.timezone,
-        "secrets_file": f"{SECRETS_DIR}/secrets.json",
-        "munge_socket": MUNGE_SOCKET,
-        "resources": resources_,
-        "qpus": qpus(site),
-        "policy_profiles": [p.model_dump(mode="json") for p in site.software.policy_profiles],
+        listen_host="0.0.0.0",  # noqa: S104
+        listen_port=port,
+        public_url=f"http://{service_dns(site, COMPONENT)}:{port}",
+        database=f"{STATE_DIR}/qrmid.sqlite",
+        secrets_file=f"{SECRETS_DIR}/secrets.json",
+        cluster=site.site.name,
+        munge_socket=MUNGE_SOCKET,
         # no squeue in the pod: only deadlines reap stale acquisitions
-        "reaper": {"slurm": "off"},
-    }
+        reaper={"slurm": "off"},
+    )
+    doc = service_configs.qrmid_config(site, service)
+    settings = in_cluster_settings(site)
+    doc["resources"] = [{**r, "environment": settings[r["name"]]} for r in doc["resources"]]
+    return doc
 
 
 def secrets_file(site: Site, values: Mapping[str, str]) -> dict[str, str]:
     """qrmid's secrets file, keyed by vaulted variable name like the VM rollout renders it."""
-    names = sorted({ref.vault for q in site.qpus for ref in q.qrmi.secrets.values()})
-    return {name: values[name] for name in names if name in values}
+    return {name: values[name] for name in service_configs.secret_names(site) if name in values}
 
 
 def _munged(site: Site) -> dict[str, Any]:

@@ -9,6 +9,7 @@ port (its credentials travel inside Slurm and qrmid traffic).
 
 from __future__ import annotations
 
+from site_survey.catalogue.components import COMPONENTS
 from site_survey.cloud import cloud_hosts, kit_tcp_ports, link_gateway, srun_port_range, ssh_ports
 from site_survey.model import Host, HostRole, Site
 from stacks.common.policy import WORLD_V4, ExposureError, RuleSpec, world_exposures
@@ -41,23 +42,21 @@ def planned_rules(site: Site) -> list[RuleSpec]:
     rules: list[RuleSpec] = []
     for port in sorted({h.connection.port for h in hosts}):
         rules += _tcp(BASE, port, list(site.facility.network.admin_cidrs), "SSH from the admin networks")
-    rules += _tcp(BASE, ports["node_exporter"], inside, "node exporter, scraped by Prometheus")
     rules += [RuleSpec(BASE, "icmp", None, None, cidr, "ping from inside") for cidr in inside]
     low, high = srun_port_range(site)
-    per_role: dict[HostRole, list[tuple[int, int, str]]] = {
-        HostRole.controller: [
-            (ports["slurmctld"], ports["slurmctld"], "slurmctld"),
-            (ports["slurmdbd"], ports["slurmdbd"], "slurmdbd"),
-        ],
-        HostRole.compute: [(ports["slurmd"], ports["slurmd"], "slurmd"), (low, high, "srun call-backs")],
-        HostRole.login: [(low, high, "srun call-backs")],
-        HostRole.qpu_access: [(ports["qrmid"], ports["qrmid"], "QRMI daemon")],
-        HostRole.emulator: [(ports["emulator"], ports["emulator"], "QPU emulator APIs")],
-        HostRole.monitoring: [
-            (ports["prometheus"], ports["prometheus"], "Prometheus"),
-            (ports["alertmanager"], ports["alertmanager"], "Alertmanager"),
-        ],
-    }
+    # every component's port, on the security group of the roles that run it (catalogue); all roles: the base group
+    per_role: dict[HostRole, list[tuple[int, int, str]]] = {role: [] for role in HostRole}
+    for comp in COMPONENTS:
+        if comp.port is None or not comp.firewall_roles:
+            continue
+        port = ports[comp.name]
+        if set(comp.firewall_roles) == set(HostRole):
+            rules += _tcp(BASE, port, inside, comp.purpose)
+            continue
+        for role in comp.firewall_roles:
+            per_role[role].append((port, port, comp.purpose))
+    for role in (HostRole.compute, HostRole.login):
+        per_role[role].append((low, high, "srun call-backs"))
     for role in HostRole:
         if role not in roles:
             continue

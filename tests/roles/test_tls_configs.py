@@ -221,3 +221,20 @@ def test_the_services_accept_their_rendered_tls_configs(with_tls: tuple[Path, Pa
         checked += 1
     if not checked:
         pytest.skip("node environment (.venv-node) without qrmid/qpu-emulator")
+
+
+def test_the_emulator_role_renders_the_twins_the_kit_shapes_in_python(plain: Path) -> None:
+    """roles/emulator and site_survey/service_configs.py (the Kubernetes stack's source) give each twin the
+    same credentials: the very secrets qrmid holds for its QPU, sorted by the QRMI type catalogue."""
+    from site_survey import service_configs
+
+    rendered = yaml.safe_load((plain / "emulator.yaml").read_text())
+    site = load_site(LAB)
+    host = site.host("qgw")
+    assert host is not None
+    shaped = service_configs.rollout_emulator_config(site, host, LAB_VAULT.get)
+    assert rendered["twins"] == shaped["twins"]
+    assert {t["name"]: t["credentials"] for t in rendered["twins"]} == {
+        "sc_twin": {"api_keys": ["k-sc"], "tokens": [], "clients": {}},
+        "FRESNEL": {"api_keys": [], "tokens": ["t-fresnel"], "clients": {}},
+    }

@@ -22,7 +22,7 @@ release changes nothing that recovery depends on: qrmid records its outcome, and
 after a crash re-releases what it had not recorded as released.
 
 Protocol (JSON lines): first line on stdin ``{"database": ..., "resources": {name:
-{"type": t, "env": {...}}}}`` (site secrets travel only over this pipe); then requests
+{"type": t, "resource_type": r, "env": {...}}}}`` (site secrets travel only over this pipe); then requests
 ``{"id": n, "acquisition_id": a, "qpu": q}`` (acquire) or ``{"id": n, "op": "release",
 "qpu": q, "token": t}``; answers on stdout ``{"id": n, "token": t}``, ``{"id": n,
 "released": true}`` or ``{"id": n, "error": "..."}``.

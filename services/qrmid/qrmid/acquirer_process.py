@@ -34,7 +34,10 @@ def main() -> int:
         password = db.pop("password", None)
         db = Database.model_validate(db).with_password(password)
     store = Store(db)
-    resources = {name: QrmiResource.from_env(name, r["type"], r["env"]) for name, r in init["resources"].items()}
+    resources = {
+        name: QrmiResource.from_env(name, r["type"], r["resource_type"], r["env"])
+        for name, r in init["resources"].items()
+    }
     out_lock = threading.Lock()
 
     def answer(msg: dict[str, Any]) -> None:

@@ -32,7 +32,10 @@ class Strict(BaseModel):
 
 class Resource(Strict):
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
-    type: str
+    type: str = Field(pattern=r"^[a-z][a-z0-9-]{0,63}$")
+    # the qrmi.ResourceType member of this type: the controller's catalogue of QRMI types writes it here,
+    # so qrmid serves every type the site model accepts without a type table of its own
+    resource_type: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
     environment: dict[str, str] = Field(default_factory=dict, description="Non-secret QRMI settings (no prefix).")
     # key -> name of the vaulted variable; the value itself comes from the secrets file
     secrets: dict[str, str] = Field(default_factory=dict)

@@ -29,15 +29,17 @@ import qrmi
 from qrmid.acquirer import Acquirer
 from qrmid.config import Config, Resource
 
-RESOURCE_TYPES = {
-    "ibm-quantum-compute-service": "IBMQuantumComputeService",
-    "qiskit-runtime-service": "IBMQiskitRuntimeService",
-    "ibm-quantum-system": "IBMQuantumSystem",
-    "pasqal-cloud": "PasqalCloud",
-    "pasqal-local": "PasqalLocal",
-    "iqm-server": "IQMServer",
-    "alice-bob-felis": "AliceBobFelis",
-}
+
+def resource_kind(name: str, resource_type: str) -> Any:
+    """The installed qrmi's ResourceType member that the configuration names for a resource."""
+    kind = getattr(qrmi.ResourceType, resource_type, None)  # type: ignore[attr-defined]
+    if kind is None or resource_type.startswith("_"):
+        known = sorted(m for m in dir(qrmi.ResourceType) if not m.startswith("_"))  # type: ignore[attr-defined]
+        raise ValueError(
+            f"resource {name}: the installed qrmi has no resource type {resource_type!r} (it has: "
+            f"{', '.join(known)}); install the qrmi version the site model pins (software.runtime.qrmi_version)"
+        )
+    return kind
 
 
 @dataclass
@@ -62,21 +64,22 @@ class QrmiResource:
         # longest hold: cap its TTL.
         if resource.type == "ibm-quantum-compute-service" and session_max_ttl_s:
             env.setdefault("QRMI_IBM_QCS_SESSION_MAX_TTL", str(session_max_ttl_s))
-        self._setup(resource.name, resource.type, env)
+        self._setup(resource.name, resource.type, resource.resource_type, env)
         self.acquirer = acquirer
 
     @classmethod
-    def from_env(cls, name: str, type_: str, env: dict[str, str]) -> QrmiResource:
+    def from_env(cls, name: str, type_: str, resource_type: str, env: dict[str, str]) -> QrmiResource:
         """The acquirer process's copy: the resolved settings qrmid sent it."""
         self = cls.__new__(cls)
-        self._setup(name, type_, env)
+        self._setup(name, type_, resource_type, env)
         self.acquirer = None
         return self
 
-    def _setup(self, name: str, type_: str, env: dict[str, str]) -> None:
+    def _setup(self, name: str, type_: str, resource_type: str, env: dict[str, str]) -> None:
         self.name = name
         self.type = type_
-        self.kind = getattr(qrmi.ResourceType, RESOURCE_TYPES[type_])  # type: ignore[attr-defined]
+        self.resource_type = resource_type
+        self.kind = resource_kind(name, resource_type)
         self._env = env
         self._idle: list[Any] = []  # never acquire: release of foreign tokens, status
         self._ready: list[Any] = []  # to acquire with: fresh, or their own session released
@@ -85,7 +88,7 @@ class QrmiResource:
         self.status = QpuStatus()
 
     def settings(self) -> dict[str, Any]:
-        return {"type": self.type, "env": dict(self._env)}
+        return {"type": self.type, "resource_type": self.resource_type, "env": dict(self._env)}
 
     # instances -----------------------------------------------------------
     def _new(self) -> Any:
@@ -182,8 +185,6 @@ def build(config: Config, secrets: dict[str, dict[str, str]]) -> dict[str, QrmiR
             longest_hold[q] = max(longest_hold.get(q, 0), p.max_hold_minutes * 60)
     out = {}
     for r in config.resources:
-        if r.type not in RESOURCE_TYPES:
-            raise ValueError(f"resource {r.name}: unknown QRMI type {r.type!r}")
         out[r.name] = QrmiResource(r, secrets.get(r.name, {}), longest_hold.get(r.name))
     # one acquirer process for all resources; it gets their resolved settings over its stdin
     acquirer = Acquirer(config.database, {name: res.settings() for name, res in out.items()})

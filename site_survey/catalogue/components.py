@@ -1,0 +1,188 @@
+"""The kit's components: which host roles run them (feature groups), their systemd
+units, Debian packages, TCP ports and configuration files.
+
+Read by the inventory (feature groups), port validation, the cloud security rules
+and Kubernetes network policies (ports), and acceptance (what each host must run).
+A component added to the kit is one entry here; unit names, paths and ports follow
+the roles (roles/<component>).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from site_survey.model import Host, HostRole, Site
+
+# Ansible groups composed from host roles: a site enables a component by giving hosts these roles.
+FEATURE_GROUPS: dict[str, tuple[HostRole, ...]] = {
+    "slurm": (HostRole.controller, HostRole.login, HostRole.compute),
+    "munge": (HostRole.controller, HostRole.login, HostRole.compute, HostRole.qpu_access),
+    "quantum_runtime": (HostRole.login, HostRole.compute),
+}
+ALL_HOSTS: tuple[HostRole, ...] = tuple(HostRole)
+
+# Slurm's documented default ports; a site moves them with software.scheduler.conf_overrides.
+SLURMCTLD_PORT = 6817
+SLURMD_PORT = 6818
+SLURMDBD_PORT = 6819
+# srun listens on ephemeral ports that compute nodes call back; without a fixed SrunPortRange no
+# firewall can admit them. This is the range the kit assumes when conf_overrides does not set one.
+DEFAULT_SRUN_PORT_RANGE = (60001, 63000)
+
+# Where the roles put the files acceptance and the stacks look at.
+SLURM_CONF = "/etc/slurm/slurm.conf"
+QRMI_CONFIG = "/etc/slurm/qrmi_config.json"  # roles/quantum_runtime, on compute nodes
+QRMI_CONFIG_GROUP = "qpusite-qrmi"  # may read it besides root; may hold credentials
+MUNGE_KEY = "/etc/munge/munge.key"
+SPANK_PLUGIN = "/usr/local/lib/slurm/spank_qrmid.so"  # roles/spank_qrmid, on every Slurm host
+JOB_SUBMIT_LUA = "/etc/slurm/job_submit.lua"  # adds the QPUs' licenses, on the controller
+QRMID_DIR = "/etc/qrmid"  # roles/qrmid
+EMULATOR_CONFIG = "/etc/qpu-emulator/config.yaml"  # roles/emulator
+
+
+def slurm_conf_port(site: Site, key: str, default: int) -> int:
+    """A Slurm port, as conf_overrides sets it (digits only) or Slurm's default."""
+    value = site.software.scheduler.conf_overrides.get(key)
+    return int(value) if value is not None and str(value).isdigit() else default
+
+
+def srun_port_range(site: Site) -> tuple[int, int]:
+    value = site.software.scheduler.conf_overrides.get("SrunPortRange")
+    if value is None:
+        return DEFAULT_SRUN_PORT_RANGE
+    low, _, high = str(value).partition("-")
+    return int(low), int(high or low)
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    path: str
+    owner: str
+    group: str
+    mode: str  # octal, exact (e.g. "0400")
+    # only on hosts (and sites) where this holds; None: wherever the component runs
+    needed: Callable[[Site, Host], bool] | None = None
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str  # what reports call it (munge, slurmctld, qrmid, …)
+    roles: tuple[HostRole, ...]  # hosts with any of these roles run it
+    unit: str | None = None  # systemd unit; None: no service of its own (a client, a library)
+    packages: tuple[str, ...] = ()  # Debian packages; empty when installed otherwise (wheelhouse)
+    # the TCP port it listens on (at the host's model address only), and the model field that sets it
+    port: Callable[[Site], int] | None = None
+    port_field: str | None = None
+    files: tuple[ConfigFile, ...] = ()
+    # hosts whose firewall admits the port (default: the roles that run it) and what the rule says
+    port_roles: tuple[HostRole, ...] | None = None
+    purpose: str = ""
+
+    def runs_on(self, host: Host) -> bool:
+        return any(r in host.roles for r in self.roles)
+
+    @property
+    def firewall_roles(self) -> tuple[HostRole, ...]:
+        return self.roles if self.port_roles is None else self.port_roles
+
+
+def _has_qpus(site: Site, host: Host) -> bool:
+    return bool(site.qpus)
+
+
+def _serves_twins(site: Site, host: Host) -> bool:
+    return any(q.emulator and q.emulator.host == host.name for q in site.qpus)
+
+
+def _is_controller(site: Site, host: Host) -> bool:
+    return bool(site.qpus) and HostRole.controller in host.roles
+
+
+def _is_compute(site: Site, host: Host) -> bool:
+    return HostRole.compute in host.roles
+
+
+COMPONENTS: tuple[Component, ...] = (
+    Component(
+        "munge", FEATURE_GROUPS["munge"], "munge", ("munge",),
+        files=(ConfigFile(MUNGE_KEY, "munge", "munge", "0400"),),
+    ),
+    Component(
+        "slurmctld", (HostRole.controller,), "slurmctld", ("slurmctld",),
+        port=lambda s: slurm_conf_port(s, "SlurmctldPort", SLURMCTLD_PORT),
+        port_field="software.scheduler.conf_overrides.SlurmctldPort", purpose="slurmctld",
+    ),
+    Component(
+        "slurmd", (HostRole.compute,), "slurmd", ("slurmd",),
+        port=lambda s: slurm_conf_port(s, "SlurmdPort", SLURMD_PORT),
+        port_field="software.scheduler.conf_overrides.SlurmdPort", purpose="slurmd",
+    ),
+    # the accounting daemon's port is reserved for it wherever it runs (not deployed by a host role yet)
+    Component(
+        "slurmdbd", (), "slurmdbd", ("slurmdbd",),
+        port=lambda s: slurm_conf_port(s, "AccountingStoragePort", SLURMDBD_PORT),
+        port_field="software.scheduler.conf_overrides.AccountingStoragePort",
+        port_roles=(HostRole.controller,), purpose="slurmdbd",
+    ),
+    Component(
+        "slurm-client", FEATURE_GROUPS["slurm"], None, ("slurm-client",),
+        files=(
+            ConfigFile(SLURM_CONF, "root", "root", "0644"),
+            ConfigFile(SPANK_PLUGIN, "root", "root", "0755", needed=_has_qpus),
+            ConfigFile(JOB_SUBMIT_LUA, "root", "root", "0644", needed=_is_controller),
+        ),
+    ),
+    Component(
+        "quantum runtime", FEATURE_GROUPS["quantum_runtime"],
+        files=(ConfigFile(QRMI_CONFIG, "root", QRMI_CONFIG_GROUP, "0640", needed=_is_compute),),
+    ),
+    Component(
+        "qrmid", (HostRole.qpu_access,), "qrmid",
+        port=lambda s: s.software.qrmid_port, port_field="software.qrmid_port", purpose="QRMI daemon",
+        # credentials: readable by the daemon only; the configuration by root and the daemon's group
+        files=(
+            ConfigFile(f"{QRMID_DIR}/config.json", "root", "qrmid", "0640"),
+            ConfigFile(f"{QRMID_DIR}/secrets.json", "qrmid", "qrmid", "0600"),
+            ConfigFile(f"{QRMID_DIR}/operator.token", "qrmid", "qrmid", "0600"),
+        ),
+    ),
+    Component(
+        "qpu-emulator", (HostRole.emulator,), "qpu-emulator",
+        port=lambda s: s.software.emulator_port, port_field="software.emulator_port", purpose="QPU emulator APIs",
+        files=(ConfigFile(EMULATOR_CONFIG, "root", "qpu-emulator", "0640", needed=_serves_twins),),
+    ),
+    Component(
+        "prometheus", (HostRole.monitoring,), "prometheus", ("prometheus",),
+        port=lambda s: s.software.monitoring.prometheus_port, port_field="software.monitoring.prometheus_port",
+        purpose="Prometheus",
+    ),
+    Component(
+        "alertmanager", (HostRole.monitoring,), "prometheus-alertmanager", ("prometheus-alertmanager",),
+        port=lambda s: s.software.monitoring.alertmanager_port, port_field="software.monitoring.alertmanager_port",
+        purpose="Alertmanager",
+    ),
+    Component(
+        "node-exporter", ALL_HOSTS, "prometheus-node-exporter", ("prometheus-node-exporter",),
+        port=lambda s: s.software.monitoring.node_exporter_port,
+        port_field="software.monitoring.node_exporter_port", purpose="node exporter, scraped by Prometheus",
+    ),
+)
+
+
+def component(name: str) -> Component:
+    return next(c for c in COMPONENTS if c.name == name)
+
+
+def host_components(host: Host) -> list[Component]:
+    return [c for c in COMPONENTS if c.runs_on(host)]
+
+
+def kit_tcp_ports(site: Site) -> dict[str, int]:
+    """Every single TCP port a kit service listens on, by component name."""
+    return {c.name: c.port(site) for c in COMPONENTS if c.port is not None}
+
+
+def port_fields(site: Site) -> dict[str, tuple[str, int]]:
+    """Component name -> (the model field that sets its port, the port)."""
+    return {c.name: (c.port_field or c.name, c.port(site)) for c in COMPONENTS if c.port is not None}
