@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from site_survey.catalogue.components import kit_tcp_ports
 from site_survey.model import Site
 from stacks.kubernetes.objects import metadata, selector
 
@@ -46,12 +47,13 @@ def _blocks(cidrs: list[str]) -> list[dict[str, Any]]:
 
 
 def network_policies(site: Site) -> list[dict[str, Any]]:
-    sw = site.software
+    ports = kit_tcp_ports(site)  # the catalogue's ports (site_survey/catalogue/components.py)
     hosts = source_cidrs(site)
     admins = list(site.facility.network.admin_cidrs)
     out = [_policy(site, "default-deny-ingress", None, [], None)]
     if site.qpus:
-        out.append(_policy(site, "qrmid-ingress", "qrmid", [*_blocks(hosts), _pods(site, "prometheus")], sw.qrmid_port))
+        sources = [*_blocks(hosts), _pods(site, "prometheus")]
+        out.append(_policy(site, "qrmid-ingress", "qrmid", sources, ports["qrmid"]))
     if any(q.emulator for q in site.qpus):
         out.append(
             _policy(
@@ -59,10 +61,10 @@ def network_policies(site: Site) -> list[dict[str, Any]]:
                 "emulator-ingress",
                 "emulator",
                 [_pods(site, "qrmid"), _pods(site, "prometheus"), *_blocks(hosts)],
-                sw.emulator_port,
+                ports["qpu-emulator"],
             )
         )
-    out.append(_policy(site, "prometheus-ingress", "prometheus", _blocks(admins), sw.monitoring.prometheus_port))
+    out.append(_policy(site, "prometheus-ingress", "prometheus", _blocks(admins), ports["prometheus"]))
     return out
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from site_survey import derive, hostlist
+from site_survey import derive, hostlist, service_configs
 from site_survey.loader import load_site
 from tests.conftest import LAB, REPO
 
@@ -165,6 +165,16 @@ def test_qrmi_config_embeds_vaulted_secrets_without_qrmid(rendered: Path, site: 
         env = resources[model["name"]]["environment"]
         for key, variable in model["secrets"].items():
             assert env[key] == secrets[variable]
+
+
+def test_qrmi_config_is_the_document_the_kit_shapes_in_python(
+    rendered: Path, site: Any, secrets: dict[str, str]
+) -> None:
+    """roles/quantum_runtime writes what site_survey/service_configs.py shapes (and `qpusite render` previews),
+    with and without the credentials."""
+    assert json.loads((rendered / "qrmi_config.json").read_text()) == service_configs.qrmi_config(site)
+    embedded = json.loads((rendered / "qrmi_config.embedded.json").read_text())
+    assert embedded == service_configs.qrmi_config(site, secret=secrets.__getitem__)
 
 
 def _check(config: dict[str, Any], tmp_path: Path) -> subprocess.CompletedProcess[str]:
