@@ -23,7 +23,10 @@ from site_survey import load_site
 from site_survey.derive import inventory
 
 
-def generate(hosts: int, qpus: int) -> dict[str, Any]:
+def generate(hosts: int, qpus: int, sets: bool = False) -> dict[str, Any]:
+    """A site of ``hosts`` hosts and ``qpus`` QPUs. With ``sets`` the compute nodes are one host set
+    (``n[00000-09992]`` from 10.0.1.1) and the partitions hostlists, as a centre would write them;
+    without, every host and every partition member is written out."""
     doc: dict[str, Any] = yaml.safe_load((Path(__file__).parent.parent / "inventories/lab/site.yaml").read_text())
     doc["site"]["name"] = "big"
     doc["facility"]["network"]["vlans"] = [
@@ -67,17 +70,29 @@ def generate(hosts: int, qpus: int) -> dict[str, Any]:
     ]
     host_list += [{"name": f"qgw{i}", "address": f"10.1.0.{10 + i}", "roles": ["qpu_access"]} for i in range(5)]
     computes = hosts - len(host_list)
-    host_list += [
-        {"name": f"n{i:05d}", "address": f"10.0.{1 + i // 250}.{1 + i % 250}", "roles": ["compute"],
-         "cpus": 64, "memory_mb": 256000}
-        for i in range(computes)
-    ]
-    doc["hosts"] = host_list
-    names = [h["name"] for h in host_list if "compute" in h["roles"]]
-    doc["software"]["scheduler"]["partitions"] = [
-        {"name": "batch", "hosts": names[: computes // 2], "default": True},
-        {"name": "quantum", "hosts": names[computes // 2 :]},
-    ]
+    half = computes // 2
+    if sets:
+        doc["hosts"] = host_list
+        doc["host_sets"] = [{
+            "name": "compute", "hosts": f"n[00000-{computes - 1:05d}]", "first_address": "10.0.1.1",
+            "roles": ["compute"], "cpus": 64, "memory_mb": 256000,
+        }]
+        doc["software"]["scheduler"]["partitions"] = [
+            {"name": "batch", "hosts": f"n[00000-{half - 1:05d}]", "default": True},
+            {"name": "quantum", "hosts": f"n[{half:05d}-{computes - 1:05d}]"},
+        ]
+    else:
+        host_list += [
+            {"name": f"n{i:05d}", "address": f"10.0.{1 + i // 250}.{1 + i % 250}", "roles": ["compute"],
+             "cpus": 64, "memory_mb": 256000}
+            for i in range(computes)
+        ]
+        doc["hosts"] = host_list
+        names = [h["name"] for h in host_list if "compute" in h["roles"]]
+        doc["software"]["scheduler"]["partitions"] = [
+            {"name": "batch", "hosts": names[:half], "default": True},
+            {"name": "quantum", "hosts": names[half:]},
+        ]
     doc["software"]["scheduler"]["conf_overrides"] = {}
     doc["facility"]["network"]["links"] = [
         {"from_role": "compute", "to_qpu": q["name"], "latency_ms": 0.2, "bandwidth_mbps": 10000} for q in qpu_list
@@ -93,10 +108,11 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=10_000)
     parser.add_argument("--qpus", type=int, default=50)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--sets", action="store_true", help="write the compute nodes as a host set")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "site.yaml"
-        path.write_text(yaml.safe_dump(generate(args.hosts, args.qpus), sort_keys=False))
+        path.write_text(yaml.safe_dump(generate(args.hosts, args.qpus, args.sets), sort_keys=False))
         size_kb = path.stat().st_size / 1024
         best_load = best_inv = float("inf")
         for _ in range(args.runs):

@@ -186,12 +186,12 @@ def scheduler_references(site: Site) -> Iterable[Problem]:
     partitions = site.software.scheduler.partitions
     for i, part in enumerate(partitions):
         path = f"software.scheduler.partitions[{i}].hosts"
-        named, problems = hostrefs.resolve(site, part.hosts, path)
+        entries, problems = hostrefs.resolve_entries(site, part.hosts, path)
         yield from problems
-        for j, ref in enumerate(part.hosts):
+        index = site.host_index()
+        for j, (ref, found) in enumerate(zip(part.hosts, entries, strict=True)):
             # per entry, not per host: one entry may stand for thousands
-            hosts = [site.host(n) for n in hostrefs.names(site, [ref])] if named else []
-            not_compute = [h.name for h in hosts if h is not None and HostRole.compute not in h.roles]
+            not_compute = [n for n in found if HostRole.compute not in index[n].roles]
             if not_compute:
                 more = f" (and {len(not_compute) - 1} more)" if len(not_compute) > 1 else ""
                 yield Problem(
@@ -305,7 +305,7 @@ def network_paths(site: Site) -> Iterable[Problem]:
 def group_names(site: Site) -> Iterable[Problem]:
     """Inventory groups per partition, set, room and QPU must not take a role or feature group's name."""
     try:
-        derive.groups(site)
+        derive.groups(site)  # whatever the role and feature groups are, groups() knows them
     except derive.GroupClash as exc:
         for group in exc.names:
             owners = [

@@ -1244,6 +1244,7 @@ class Site(Strict):
     # host name -> index in host_sets, for the hosts a set expanded into; and those Host objects' ids
     _from_set: dict[str, int] = PrivateAttr(default_factory=dict)
     _made: set[int] = PrivateAttr(default_factory=set)
+    _set_members: list[list[str]] = PrivateAttr(default_factory=list)
 
     @model_validator(mode="after")
     def _expand_host_sets(self) -> Site:
@@ -1253,9 +1254,12 @@ class Site(Strict):
             self.hosts[:] = [h for h in self.hosts if id(h) not in ids]
             made.clear()
             ids.clear()
+        members = self._set_members
+        members.clear()
         name_re = re.compile(NAME.pattern)
         problems = []
         for i, hs in enumerate(self.host_sets):
+            members.append([])
             names = hs.names()
             bad = [n for n in names if not name_re.match(n)]
             if bad:
@@ -1278,6 +1282,7 @@ class Site(Strict):
                 self.hosts.append(host)
                 made[name] = i
                 ids.add(id(host))
+            members[i] = names
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -1301,17 +1306,27 @@ class Site(Strict):
         return f"host_sets[{j}]" + (f".{mapped}" if mapped else "")
 
     def set_hosts(self, index: int) -> list[str]:
-        return [name for name, j in self._from_set.items() if j == index]
+        """Names of the hosts host_sets[index] expanded into, in hostlist order."""
+        members = self._set_members
+        return list(members[index]) if index < len(members) else []
 
     def hosts_with(self, role: HostRole) -> list[Host]:
         return [h for h in self.hosts if role in h.roles]
 
-    def host(self, name: str) -> Host | None:
-        # Index by name: rules look hosts up once per reference, and large sites have 10^4 hosts.
+    def host_index(self) -> dict[str, Host]:
+        """Hosts by name (the first of a repeated name wins), rebuilt when the host list changes."""
+        # Index by name: rules look hosts up once per reference, and large sites have 10^4 hosts. The
+        # private slot is read directly: pydantic's __getattr__ costs more than the lookup itself.
+        private = self.__pydantic_private__ or {}
         key = (id(self.hosts), len(self.hosts))
-        if self._host_index is None or self._host_index[0] != key:
-            self._host_index = (key, {h.name: h for h in reversed(self.hosts)})
-        return self._host_index[1].get(name)
+        cached = private.get("_host_index")
+        if cached is None or cached[0] != key:
+            cached = (key, {h.name: h for h in reversed(self.hosts)})
+            self._host_index = cached
+        return cached[1]
+
+    def host(self, name: str) -> Host | None:
+        return self.host_index().get(name)
 
     def qpu(self, name: str) -> Qpu | None:
         return next((q for q in self.qpus if q.name == name), None)

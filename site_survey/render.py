@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -19,10 +20,35 @@ def _write(path: Path, text: str, written: list[Path]) -> None:
     written.append(path)
 
 
+def inventory_json(inv: dict[str, Any]) -> str:
+    """The inventory as JSON with one line per group, per host and per site-wide variable.
+
+    As readable in a diff as an indented dump, and written by json's C encoder (an indented dump goes
+    through the pure-Python one: seconds for a 10,000-host site)."""
+
+    def block(mapping: dict[str, Any], indent: str) -> str:
+        rows = [f"{indent}{json.dumps(key)}: {json.dumps(value)}" for key, value in mapping.items()]
+        return "{\n" + ",\n".join(rows) + "\n" + indent[:-2] + "}" if rows else "{}"
+
+    parts = []
+    for key, value in inv.items():
+        if key == "_meta":
+            shown = "{\n    \"hostvars\": " + block(value["hostvars"], "      ") + "\n  }"
+        elif key == "all":
+            rest = {k: v for k, v in value.items() if k != "vars"}
+            inner = [f"    {json.dumps(k)}: {json.dumps(v)}" for k, v in rest.items()]
+            inner.append('    "vars": ' + block(value.get("vars", {}), "      "))
+            shown = "{\n" + ",\n".join(inner) + "\n  }"
+        else:
+            shown = json.dumps(value)
+        parts.append(f"  {json.dumps(key)}: {shown}")
+    return "{\n" + ",\n".join(parts) + "\n}\n"
+
+
 def render_site(site: Site, out: Path) -> list[Path]:
     written: list[Path] = []
     inv = derive.inventory(site)
-    _write(out / "inventory.json", json.dumps(inv, indent=2) + "\n", written)
+    _write(out / "inventory.json", inventory_json(inv), written)
     # the services' own documents, shaped once (site_survey/service_configs.py); secrets as placeholders
     placeholder = "<secret from {}>".format
     qrmi = service_configs.qrmi_config(site, secret=placeholder)

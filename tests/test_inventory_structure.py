@@ -131,3 +131,19 @@ def test_national_lists_groups_per_partition_set_room_and_qpu() -> None:
     for q in site.qpus:
         assert data[f"qpu_{q.name}"]["hosts"] == [q.access.access_host]
     assert set(data["all"]["children"]) >= {"partition_cpu", "set_gpu", "room_hpc_hall", "qpu_ibm_qhall", "compute"}
+
+
+def test_a_site_written_with_sets_inventories_like_one_written_out(tmp_path: Path) -> None:
+    inventories = []
+    for sets in (True, False):
+        path = tmp_path / f"sets-{sets}" / "site.yaml"
+        path.parent.mkdir()
+        path.write_text(yaml.safe_dump(generate(300, 5, sets), sort_keys=False))
+        inventories.append(derive.inventory(load_site(path), str(path.parent)))
+    with_sets, written_out = inventories
+    assert with_sets["_meta"]["hostvars"].keys() == written_out["_meta"]["hostvars"].keys()
+    for group in ("compute", "slurm", "partition_batch", "partition_quantum"):
+        assert with_sets[group] == written_out[group], group
+    assert with_sets["set_compute"]["hosts"] == with_sets["compute"]["hosts"]
+    parts = with_sets["all"]["vars"]["qpusite_slurm_partitions"]
+    assert [p["nodelist"] for p in parts] == ["n[00000-00145]", "n[00146-00292]"]
