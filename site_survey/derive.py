@@ -17,7 +17,6 @@ from site_survey.cloud import hybrid_link_vars
 from site_survey.cloud_outputs import merge_into_inventory
 from site_survey.model import HostRole, Qpu, Site
 
-
 # Enum .value is a descriptor call; a plain dict is several times faster at 10^4 hosts.
 ROLE_NAMES: dict[HostRole, str] = {r: r.value for r in HostRole}
 
