@@ -158,7 +158,7 @@ def parse_scontrol_job(text: str) -> dict[str, str]:
 def acceptance_user(site: Site) -> str:
     """Who submits acceptance jobs: a user of a policy profile that allows every QPU, preferring one
     that fails fast in maintenance windows (so the maintenance drill does not wait)."""
-    everything = {q.name for q in site.qpus}
+    everything = {q.name for q in site.qpus if q.qrmi is not None}  # the QPUs qrmid brokers
     profiles = [p for p in site.software.policy_profiles if p.users and everything <= set(p.qpus)]
     profiles.sort(key=lambda p: p.during_calibration != "fail")
     if not profiles:

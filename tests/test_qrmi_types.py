@@ -203,3 +203,14 @@ def test_every_resource_type_exists_in_the_pinned_qrmi() -> None:
     result = subprocess.run([str(NODE_PYTHON), "-c", code, *names], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+def test_acceptance_sends_qpu_jobs_only_to_qpus_qrmid_brokers(lab: dict[str, Any]) -> None:
+    from acceptance.checks import params
+    from site_survey.derive import qpu_licenses
+
+    with_qpu(lab, {"name": "photonic_lab", "vendor": "Example", "modality": "photonic", "qubits": 6,
+                   "access": {"mode": "external"}})
+    site = parse_site(lab)
+    assert "photonic_lab" not in [p.qpu for p in params.each_qpu(site)]
+    assert "photonic_lab" in qpu_licenses(site)  # still scheduled: its Slurm license stays

@@ -10,6 +10,7 @@ from acceptance.checks import REGISTRY, params
 from acceptance.checks.params import QpuParam, SiteParam
 from acceptance.context import Context
 from acceptance.spec import CheckFailed, Tier, check
+from site_survey import derive
 from site_survey.model import HostRole
 
 # A correct answer from the probe: P(00)+P(11) for a Bell pair, P(1) after a π pulse.
@@ -56,7 +57,7 @@ def qpu_job_correct(ctx: Context, p: QpuParam) -> str:
 @check(REGISTRY, 42, "multi_qpu_job", tier=Tier.l1, component="qpu access", expand=params.site_with_two_qpus,
        proves="One job holding every QPU of the site (`--qpu=A,B`) gets a correct answer from each.", timeout_s=300)
 def multi_qpu_job(ctx: Context, p: SiteParam) -> str:
-    names = [q.name for q in ctx.site.qpus]
+    names = [q.name for q in derive.qrmi_qpus(ctx.site)]
     job = slurm_jobs.run_program(ctx, names, [["probe", "--qpu", n] for n in names], "multi", timeout_s=280)
     results = {str(r.get("qpu")): probe_value(r) for r in job.results()}
     absent = [n for n in names if n not in results]
@@ -72,7 +73,7 @@ def multi_qpu_job(ctx: Context, p: SiteParam) -> str:
        proves="After a QPU job, qrmid holds an accounting record for it (job, user, QPU, hold time) and "
               "nothing stays acquired.", timeout_s=240)
 def accounting_record(ctx: Context, p: SiteParam) -> str:
-    qpu = ctx.site.qpus[0].name
+    qpu = derive.qrmi_qpus(ctx.site)[0].name
     job = slurm_jobs.run_program(ctx, [qpu], [["probe", "--qpu", qpu]], "accounting", timeout_s=200)
     job.result()
     deadline = time.monotonic() + 20  # the plugin releases at job exit; qrmid writes the record then

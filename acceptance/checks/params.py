@@ -151,7 +151,8 @@ def the_site(site: Site) -> list[SiteParam]:
 
 
 def site_with_qpus(site: Site, minimum: int = 1) -> list[SiteParam]:
-    return [SiteParam(site.site.name)] if len(site.qpus) >= minimum else []
+    # QPUs qrmid brokers (an 'external' QPU takes no --qpu job)
+    return [SiteParam(site.site.name)] if sum(q.qrmi is not None for q in site.qpus) >= minimum else []
 
 
 def site_with_two_qpus(site: Site) -> list[SiteParam]:
