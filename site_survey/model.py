@@ -194,6 +194,13 @@ class AccessPath(Strict):
     lift_capacity_kg: float | None = Field(
         default=None, ge=0, description="Goods lift capacity on the path, kg; null when no lift is needed."
     )
+    lift_car_depth_m: float | None = Field(
+        default=None, gt=0, description="Inside depth of the goods lift car, metres (the longest crate must fit)."
+    )
+
+
+GasSupply = Literal["compressed_air", "nitrogen", "helium"]
+FireSuppression = Literal["none", "sprinkler", "water_mist", "inert_gas", "chemical_agent", "aerosol"]
 
 
 class Room(Strict):
@@ -210,6 +217,22 @@ class Room(Strict):
         default=None, ge=0, description="Fresh-air supply to the room, m³/h (mechanical ventilation, normal mode)."
     )
     source: Source | None = Field(default=None, description="Where the room's figures come from (drawing, survey).")
+    point_load_rating_kg: float | None = Field(
+        default=None, gt=0, description="Load one foot or castor may put on the floor, kg (raised floors: per tile)."
+    )
+    noise_limit_dba: float | None = Field(
+        default=None, gt=0, description="Highest noise level allowed in the room, dB(A) (occupancy, neighbours)."
+    )
+    gas_supplies: list[GasSupply] = Field(
+        default_factory=list, description="Gases piped to the room (compressed air, nitrogen, helium)."
+    )
+    helium_recovery: bool | None = Field(default=None, description="A helium recovery line serves the room.")
+    exhaust_to_outside: bool | None = Field(
+        default=None, description="An exhaust duct to the outside is available (relief valves, vacuum pumps)."
+    )
+    fire_suppression: FireSuppression | None = Field(
+        default=None, description="Fire suppression in the room; inert gas is itself an oxygen-depletion hazard."
+    )
 
 
 class CoolingType(str, Enum):
@@ -234,6 +257,14 @@ class CoolingLoop(Strict):
     redundancy: Redundancy = Field(default=Redundancy.n, description="Redundancy of the plant serving the loop.")
     serves_rooms: list[Name] = Field(min_length=1, description="Rooms this loop serves.")
     source: Source | None = Field(default=None, description="Where the loop's figures come from.")
+    flow_l_min: float | None = Field(default=None, gt=0, description="Flow the loop can deliver to QPUs, L/min.")
+    pressure_bar: float | None = Field(
+        default=None, gt=0, description="Differential pressure available at the connection, bar."
+    )
+    delta_t_c: float | None = Field(default=None, gt=0, description="Design supply/return temperature rise, K.")
+    water_quality: str | None = Field(
+        default=None, description="Water treatment (e.g. 'closed loop, 50 µm filter, < 500 µS/cm, pH 7-9')."
+    )
 
     @model_validator(mode="after")
     def _range_ordered(self) -> CoolingLoop:
@@ -255,6 +286,11 @@ class PowerFeed(Strict):
     generator: bool = Field(default=False, description="A standby generator backs this feed.")
     serves_rooms: list[Name] = Field(min_length=1, description="Rooms this feed serves.")
     source: Source | None = Field(default=None, description="Where the feed's figures come from.")
+    breaker_a: float | None = Field(default=None, gt=0, description="Breaker rating of the outlet for QPUs, A.")
+    earthing: Literal["TN-S", "TN-C-S", "TT", "IT"] | None = Field(
+        default=None, description="Earthing system (IEC 60364); QPU control electronics prefer TN-S."
+    )
+    thd_pct: float | None = Field(default=None, ge=0, le=100, description="Measured voltage THD, %.")
 
 
 class EmiSource(Strict):
@@ -780,6 +816,20 @@ class RequirementOverrides(Strict):
     door_width_m_min: Pos = Field(default=None, description="Narrowest door the delivery needs, m.")
     door_height_m_min: Pos = Field(default=None, description="Lowest door the delivery needs, m.")
     ceiling_height_m_min: Pos = Field(default=None, description="Clear ceiling height the installed system needs, m.")
+    crate_length_m: Pos = Field(default=None, description="Longest shipping crate, m (must fit the goods lift).")
+    point_load_kg: Pos = Field(default=None, description="Heaviest load on one foot or castor, kg.")
+    noise_dba: Num = Field(default=None, description="Noise the system emits at 1 m, dB(A).")
+    water_flow_l_min: Pos = Field(default=None, description="Cooling-water flow the system needs, L/min.")
+    water_pressure_bar_min: Pos = Field(default=None, description="Least differential pressure needed, bar.")
+    breaker_a_min: Pos = Field(default=None, description="Breaker rating the system needs, A.")
+    compressed_air_required: bool | SourcedFlag | None = Field(
+        default=None, description="Needs compressed air (pneumatic valves)."
+    )
+    nitrogen_required: bool | SourcedFlag | None = Field(default=None, description="Needs a nitrogen supply.")
+    helium_recovery_required: bool | SourcedFlag | None = Field(
+        default=None, description="Needs a helium recovery line."
+    )
+    exhaust_required: bool | SourcedFlag | None = Field(default=None, description="Needs an exhaust to the outside.")
     hazards: list[HazardKind] | None = Field(default=None, description="Hazards this system brings.")
 
     @model_validator(mode="after")

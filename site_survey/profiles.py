@@ -99,6 +99,16 @@ class ProfileRequirements(_Data):
     door_width_m_min: NumberFigure | None = None
     door_height_m_min: NumberFigure | None = None
     ceiling_height_m_min: NumberFigure | None = None
+    crate_length_m: NumberFigure | None = None
+    point_load_kg: NumberFigure | None = None
+    noise_dba: NumberFigure | None = None
+    water_flow_l_min: NumberFigure | None = None
+    water_pressure_bar_min: NumberFigure | None = None
+    breaker_a_min: NumberFigure | None = None
+    compressed_air_required: FlagFigure | None = None
+    nitrogen_required: FlagFigure | None = None
+    helium_recovery_required: FlagFigure | None = None
+    exhaust_required: FlagFigure | None = None
     hazards: HazardsFigure | None = None
 
 

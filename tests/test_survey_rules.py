@@ -55,17 +55,20 @@ def _unsigned_doc() -> Doc:
         "facility": {
             "rooms": [
                 {"name": "qroom", "area_m2": 50, "floor_load_rating_kg_m2": 1500, "ceiling_height_m": 3.2,
-                 "ventilation_m3_h": 600,
-                 "access_path": {"min_door_width_m": 1.5, "min_door_height_m": 2.4, "lift_capacity_kg": 3000}},
+                 "ventilation_m3_h": 600, "gas_supplies": ["compressed_air"], "point_load_rating_kg": 500,
+                 "noise_limit_dba": 80,
+                 "access_path": {"min_door_width_m": 1.5, "min_door_height_m": 2.4, "lift_capacity_kg": 3000,
+                                 "lift_car_depth_m": 2.6}},
             ],
             "cooling_loops": [
                 {"name": "cw", "type": "chilled_water", "supply_temp_min_c": 16, "supply_temp_max_c": 20,
-                 "capacity_kw": 50, "redundancy": "N+1", "serves_rooms": ["qroom"]},
+                 "capacity_kw": 50, "redundancy": "N+1", "serves_rooms": ["qroom"], "flow_l_min": 60,
+                 "pressure_bar": 3, "water_quality": "closed loop, 50 µm filter"},
                 {"name": "crac", "type": "air", "supply_temp_min_c": 18, "supply_temp_max_c": 24,
                  "capacity_kw": 10, "serves_rooms": ["qroom"]},
             ],
             "power_feeds": [
-                {"name": "ups", "capacity_kva": 100, "ups_kva": 60, "ups_autonomy_minutes": 20, "generator": True,
+                {"name": "ups", "capacity_kva": 100, "breaker_a": 63, "ups_kva": 60, "ups_autonomy_minutes": 20, "generator": True,
                  "serves_rooms": ["qroom"]},
             ],
             "environment": [
@@ -97,7 +100,9 @@ def _unsigned_doc() -> Doc:
              "access": {"mode": "vendor_service", "endpoint_url": "https://sc.t.example"},
              "qrmi": {"type": "ibm-quantum-compute-service"},
              "requirements": {"door_width_m_min": 1.2, "door_height_m_min": 2.0, "footprint_m2": 4,
-                              "ceiling_height_m_min": 2.8, "air_cooling_kw": 4, "supply_voltage_v": 400}},
+                              "ceiling_height_m_min": 2.8, "air_cooling_kw": 4, "supply_voltage_v": 400,
+                              "water_flow_l_min": 20, "water_pressure_bar_min": 1.5, "breaker_a_min": 50,
+                              "point_load_kg": 300, "noise_dba": 70, "crate_length_m": 2.2}},
         ],
     }
 
@@ -125,7 +130,8 @@ PASSING_CHECKS = [
     "floor.load", "floor.area", "access.door_width", "access.lift", "cooling.capacity",
     "cooling.water_temperature", "cooling.redundancy", "cooling.air", "power.capacity", "power.ups",
     "power.ups_autonomy", "power.phases", "power.voltage", "environment.measurement_age", "access.door_height",
-    "room.ceiling_height",
+    "room.ceiling_height", "siteprep.water_flow", "siteprep.water_pressure", "siteprep.breaker", "siteprep.gases",
+    "siteprep.point_load", "siteprep.noise", "siteprep.crate",
     "environment.field_dc", "environment.field_ac", "environment.vibration", "environment.humidity",
     "environment.temperature_stability", "environment.emi", "network.latency", "network.bandwidth",
     "safety.control", "safety.odh", "safety.emergency_stop", "safety.sign_off", "safety.risk_rating",
@@ -190,6 +196,11 @@ def _air(doc: Doc) -> Doc:
     return air
 
 
+def _inert_gas_unmonitored(doc: Doc) -> None:
+    _room(doc)["fire_suppression"] = "inert_gas"
+    _safety(doc)["odh_monitoring"] = []
+
+
 def _short_autonomy(doc: Doc, generator: bool) -> None:
     _feed(doc).update(ups_autonomy_minutes=5, generator=generator)
 
@@ -227,6 +238,19 @@ FAILING: list[tuple[str, Callable[[Doc], object], Severity]] = [
     ("access.door_height", lambda d: _room(d)["access_path"].update(min_door_height_m=1.9), Severity.blocker),
     ("room.ceiling_height", lambda d: _room(d).update(ceiling_height_m=2.5), Severity.blocker),
     ("room.ceiling_height", lambda d: _room(d).pop("ceiling_height_m", None), Severity.warning),
+    ("siteprep.water_flow", lambda d: _loop(d).update(flow_l_min=10), Severity.blocker),
+    ("siteprep.water_flow", lambda d: _loop(d).pop("flow_l_min"), Severity.warning),
+    ("siteprep.water_pressure", lambda d: _loop(d).update(pressure_bar=1), Severity.blocker),
+    ("siteprep.water_quality", lambda d: _loop(d).pop("water_quality"), Severity.warning),
+    ("siteprep.breaker", lambda d: _feed(d).update(breaker_a=32), Severity.blocker),
+    ("siteprep.breaker", lambda d: _feed(d).pop("breaker_a"), Severity.warning),
+    ("siteprep.gases", lambda d: _room(d).update(gas_supplies=[]), Severity.warning),
+    ("siteprep.point_load", lambda d: _room(d).update(point_load_rating_kg=200), Severity.blocker),
+    ("siteprep.point_load", lambda d: _room(d).pop("point_load_rating_kg"), Severity.warning),
+    ("siteprep.noise", lambda d: _room(d).update(noise_limit_dba=60), Severity.warning),
+    ("siteprep.crate", lambda d: _room(d)["access_path"].update(lift_car_depth_m=2.0), Severity.blocker),
+    ("siteprep.crate", lambda d: _room(d)["access_path"].pop("lift_car_depth_m"), Severity.warning),
+    ("safety.fire_suppression", lambda d: _inert_gas_unmonitored(d), Severity.warning),
     ("environment.lighting", lambda d: _env(d).update(fluorescent_lighting_distance_m=1), Severity.warning),
     ("network.link", lambda d: d["facility"]["network"].update(links=[]), Severity.warning),
     ("network.latency", lambda d: d["facility"]["network"]["links"][0].update(latency_ms=40), Severity.warning),
@@ -576,3 +600,16 @@ def test_safety_references_name_known_rooms_and_contacts() -> None:
     _safety(doc)["rooms"] = [{"room": "qroom", "vendor_contact": "ghost"}]
     with pytest.raises(Exception, match=r"facility.safety.rooms\[0\].vendor_contact"):
         parse_site(doc)
+
+
+def test_inert_gas_fire_suppression_is_an_oxygen_hazard_even_without_cryogens() -> None:
+    doc = base_doc()
+    doc["qpus"][0]["requirements"]["hazards"] = ["high_voltage"]
+    _safety(doc)["cryogens"] = []
+    _drop_hazard(doc, "cryogen_odh")
+    _room(doc)["fire_suppression"] = "inert_gas"
+    result = survey(doc)
+    missing = [f for f in of(result, "safety.hazard_register") if f.subject == "cryogen_odh"]
+    assert [f.severity for f in missing] == [Severity.blocker] and "inert-gas" in missing[0].message
+    (finding,) = of(result, "safety.fire_suppression")
+    assert finding.passed and "ISO 14520" in (finding.source or "")

@@ -15,6 +15,8 @@ REQUIREMENT_UNITS = {
     "emi_distance_min_m": "m", "latency_ms_max": "ms", "bandwidth_mbps_min": "Mbit/s", "door_width_m_min": "m",
     "hazards": "", "air_cooling_kw": "kW", "cooling_redundancy_min": "", "power_phases": "phases",
     "supply_voltage_v": "V", "door_height_m_min": "m", "ceiling_height_m_min": "m",
+    "crate_length_m": "m", "point_load_kg": "kg", "noise_dba": "dB(A)", "water_flow_l_min": "L/min",
+    "water_pressure_bar_min": "bar", "breaker_a_min": "A",
 }
 
 

@@ -9,7 +9,17 @@ from pathlib import Path
 from site_survey.model import Site
 from site_survey.profiles import ProfileLibrary
 from site_survey.provenance import provenance_for
-from site_survey.survey import access, cooling, environment, floor, network, placement, power, safety
+from site_survey.survey import (
+    access,
+    cooling,
+    environment,
+    floor,
+    network,
+    placement,
+    power,
+    safety,
+    siteprep,
+)
 from site_survey.survey.context import SurveyContext
 from site_survey.survey.findings import Finding, SurveyResult
 from site_survey.survey.headroom import headroom
@@ -24,6 +34,7 @@ RULES: tuple[Rule, ...] = (
     power.check,
     environment.check,
     network.check,
+    siteprep.check,
     safety.check,
 )
 

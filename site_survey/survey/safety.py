@@ -81,6 +81,10 @@ def room_hazards(ctx: SurveyContext, room: Room) -> list[ImpliedHazard]:
     for qpu in ctx.in_room(room.name):
         for hazard in implied_hazards(ctx, qpu):
             out.setdefault(hazard.kind, hazard)
+    if room.fire_suppression == "inert_gas":
+        out.setdefault(HazardKind.cryogen_odh, ImpliedHazard(
+            HazardKind.cryogen_odh, "inert-gas fire suppression (a discharge lowers O2 to about 10-15 % by design)",
+            None))
     odh = odh_assessment(ctx, room)
     if odh.inventory and odh.is_odh_zone is not False:
         why = (
@@ -110,6 +114,8 @@ def check(ctx: SurveyContext) -> Iterator[Finding]:
             h.kind == HazardKind.cryogen_odh and h.requirement is not None for h in hazards))
         if HazardKind.pressurised_gas in kinds:
             yield from _reliefs(ctx, room, qpus)
+        if room.fire_suppression == "inert_gas":
+            yield _inert_gas(ctx, room, qpus)
         yield from _inspections(ctx, room, qpus)
         stops = [s for s in safety.emergency_stops if s.room == room.name]
         yield Finding(
@@ -387,4 +393,24 @@ def _sign_off(ctx: SurveyContext, room: Room, qpus: tuple[str, ...]) -> Finding:
         measured=f"content {now.content[:12]}…", required=f"signed content {record.content_sha256[:12]}…", **where,
         hint=f"Review the changes with the safety officer and sign rev {record.revision + 1}: record its "
              "content_sha256 and section hashes from the regenerated file.",
+    )
+
+
+INERT_GAS_SOURCE = "ISO 14520-1 / NFPA 2001: inert agents (IG-541, IG-55, IG-100) are designed to bring O2 to 10-15 %"
+
+
+def _inert_gas(ctx: SurveyContext, room: Room, qpus: tuple[str, ...]) -> Finding:
+    """An inert-gas discharge is an oxygen-depletion event by design: people must be out before it happens."""
+    monitored = any(m.room == room.name and m.sensors > 0 for m in ctx.site.facility.safety.odh_monitoring)
+    return Finding(
+        "safety.fire_suppression", Severity.info if monitored else Severity.warning,
+        f"room {room.name} has inert-gas fire suppression: a discharge is an oxygen-deficiency event"
+        + ("" if monitored else " and the room has no O2 monitoring"),
+        passed=monitored, room=room.name, involves=qpus, measured="inert gas",
+        required="pre-discharge alarm and delay, lock-off while occupied, O2 monitoring",
+        source=INERT_GAS_SOURCE, confidence="medium",
+        hint="" if monitored else (
+            "Install O2 monitoring, a pre-discharge alarm with delay and a manual lock-off for occupied periods; "
+            "register the ODH hazard for the room with its controls."
+        ),
     )
