@@ -68,8 +68,8 @@ def _unsigned_doc() -> Doc:
                  "capacity_kw": 10, "serves_rooms": ["qroom"]},
             ],
             "power_feeds": [
-                {"name": "ups", "capacity_kva": 100, "breaker_a": 63, "ups_kva": 60, "ups_autonomy_minutes": 20, "generator": True,
-                 "serves_rooms": ["qroom"]},
+                {"name": "ups", "capacity_kva": 100, "breaker_a": 63, "ups_kva": 60, "ups_autonomy_minutes": 20,
+                 "generator": True, "serves_rooms": ["qroom"]},
             ],
             "environment": [
                 {"room": "qroom", "measured_on": "2026-09-01", "field_dc_ut": 40, "field_ac_ut": 0.3,
