@@ -98,7 +98,10 @@ def _unsigned_doc() -> Doc:
         "qpus": [
             {"name": "sc", "vendor": "Example", "modality": "superconducting", "qubits": 5, "room": "qroom",
              "access": {"mode": "vendor_service", "endpoint_url": "https://sc.t.example"},
-             "qrmi": {"type": "ibm-quantum-compute-service"},
+             "qrmi": {"type": "ibm-quantum-compute-service",
+                      "settings": {"QRMI_IBM_QCS_IAM_ENDPOINT": "https://iam.t.example",
+                                   "QRMI_IBM_QCS_SERVICE_CRN": "crn:v1:t:public:quantum-computing:x:a/t::"},
+                      "secrets": {"QRMI_IBM_QCS_IAM_APIKEY": {"vault": "vault_t_apikey"}}},
              "requirements": {"door_width_m_min": 1.2, "door_height_m_min": 2.0, "footprint_m2": 4,
                               "ceiling_height_m_min": 2.8, "air_cooling_kw": 4, "supply_voltage_v": 400,
                               "water_flow_l_min": 20, "water_pressure_bar_min": 1.5, "breaker_a_min": 50,
