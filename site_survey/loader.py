@@ -241,9 +241,26 @@ def _expected(err: dict[str, Any], key: Any = None) -> str:
         return "unknown key (a typo?); see `qpusite schema` for the allowed keys"
     if kind == "missing":
         return "required field is missing"
+    if kind == "string_type" and isinstance(err.get("input"), (bool, int, float)):
+        return _unquoted_scalar(err["input"])
+    if kind == "string_pattern_mismatch":  # never show the regular expression itself
+        return "has characters or a form this field does not accept; see docs/site-model-reference.md for its rule"
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
     return msg
+
+
+def _unquoted_scalar(value: bool | int | float) -> str:
+    """Text fields given a bare YAML boolean or number: the usual cause is a missing pair of quotes."""
+    if isinstance(value, bool):
+        return (
+            "must be text, but YAML read the unquoted word as a boolean (yes, no, on, off, true and false are "
+            'booleans): put it in quotes, e.g. "on"'
+        )
+    return (
+        "must be text, but YAML read the unquoted value as a number (a time such as 12:30 without quotes is read "
+        'as a base-60 number): put it in quotes, e.g. "12:30"'
+    )
 
 
 def _value_at(data: Any, loc: tuple[Any, ...]) -> Any:
@@ -290,9 +307,8 @@ def _parse_site(data: Any, source: str, index: dict[tuple[Any, ...], int]) -> Si
                 value = _value_at(value, at)
             if err["type"] == "extra_forbidden" or "secrets" in loc:
                 value = None  # never echo what may be a secret
-            problems.append(
-                Problem(format_path(loc), _expected(dict(err), loc[-1] if loc else None), value, _nearest_line(index, loc))
-            )
+            expected = _expected(dict(err), loc[-1] if loc else None)
+            problems.append(Problem(format_path(loc), expected, value, _nearest_line(index, loc)))
         raise SiteModelError(source, problems) from None
     problems = check_consistency(site)
     if problems:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -33,6 +33,7 @@ from site_survey.model import (
     SourcedFlag,
     SourcedNumber,
 )
+from site_survey.strings import NAME
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 OVERRIDE_SOURCE = "site model override"
@@ -113,7 +114,7 @@ class ProfileRequirements(_Data):
 
 
 class Profile(_Data):
-    id: str = Field(pattern=r"^[a-z][a-z0-9-]{0,62}$", description="Profile name; equals the file name.")
+    id: Annotated[str, NAME] = Field(description="Profile name; equals the file name.")
     kind: Literal["modality", "system"]
     title: str = Field(min_length=1)
     modality: Modality

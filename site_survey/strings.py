@@ -21,6 +21,7 @@ Every refusal says, in words, what is wrong and what to write instead.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 import unicodedata
@@ -123,14 +124,23 @@ def check_text_tree(value: Any) -> Any:
 class Rule:
     """A typed string: the model-wide text rule, then an allow-list pattern and an optional parser check.
 
-    ``words`` says in plain language what is accepted; it is the error message
-    (with the example) and the JSON schema's description addition.
+    ``words`` says in plain language what is accepted and ``example`` shows one
+    accepted value; together they are the error message ("must be <words>,
+    e.g. <example>") and the field reference's "allowed" and "example"
+    columns. The pattern is for the JSON schema and the check here only: no
+    message ever shows it, because a person writing YAML should not have to
+    read a regular expression.
     """
 
     pattern: str  # ECMA-262/Python common subset, anchored with ^…$
-    words: str
+    words: str  # a noun phrase, e.g. "a lower-case name: …"; no regular expression syntax
+    example: str  # one accepted value
     check: Callable[[str], str | None] | None = None
     max_length: int | None = None
+
+    @property
+    def message(self) -> str:
+        return f"must be {self.words}, e.g. {self.example}"
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
         return core_schema.no_info_after_validator_function(self.validate, handler(source))
@@ -145,14 +155,20 @@ class Rule:
             target["maxLength"] = self.max_length
         return out
 
-    def validate(self, value: str) -> str:
+    def problem(self, value: str) -> str | None:
+        """Why ``value`` is refused, in words, or None."""
         problem = text_problem(value)
         if problem is None and self.max_length is not None and len(value) > self.max_length:
-            problem = f"is {len(value)} characters long; at most {self.max_length}: {self.words}"
+            problem = f"is {len(value)} characters long; at most {self.max_length}: {self.message}"
         if problem is None and _compiled(self.pattern).fullmatch(value) is None:
-            problem = self.words
+            # the parser's own complaint is more specific when it has one ("did you mean Europe/Paris?")
+            problem = (self.check(value) if self.check is not None else None) or self.message
         if problem is None and self.check is not None:
             problem = self.check(value)
+        return problem
+
+    def validate(self, value: str) -> str:
+        problem = self.problem(value)
         if problem is not None:
             raise PydanticCustomError("value_error", "{problem}", {"problem": problem})
         return value
@@ -168,37 +184,46 @@ def _compiled(pattern: str) -> re.Pattern[str]:
 
 NAME = Rule(
     r"^[a-z][a-z0-9-]{0,62}$",
-    "must be a lower-case name: a letter, then letters, digits or '-', at most 63 characters (e.g. server-room)",
+    "a lower-case name: a letter, then lower-case letters, digits or '-', at most 63 characters",
+    "server-room",
 )
 QPU_NAME = Rule(
     r"^[A-Za-z][A-Za-z0-9_]{0,62}$",
-    "must be a QPU name: a letter, then letters, digits or '_', at most 63 characters (e.g. sc_twin, FRESNEL)",
+    "a QPU name: a letter, then letters, digits or '_' (no '-'), at most 63 characters",
+    "sc_twin",
 )
 VAR_NAME = Rule(
     r"^[a-z_][a-z0-9_]{0,127}$",
-    "must be an Ansible variable name: lower-case letters, digits and '_', not starting with a digit "
-    "(e.g. vault_site_ibm_apikey)",
+    "an Ansible variable name: lower-case letters, digits and '_' (no '-'), not starting with a digit",
+    "vault_site_ibm_apikey",
 )
 UNIX_NAME = Rule(
     r"^[a-z_][a-z0-9_-]{0,31}$",
-    "must be a Unix user or group name: lower-case letters, digits, '_' or '-', starting with a letter or '_', "
-    "at most 32 characters (e.g. quantum-dev)",
+    "a Unix user or group name: lower-case letters, digits, '_' or '-', starting with a letter or '_', "
+    "at most 32 characters",
+    "quantum-dev",
 )
 ENV_NAME = Rule(
     r"^[A-Z][A-Z0-9_]*$",
-    "must be an upper-case environment variable name: capital letters, digits and '_', starting with a letter "
-    "(e.g. QRMI_IBM_QCS_SESSION_MODE)",
+    "an upper-case environment variable name: capital letters, digits and '_', starting with a letter",
+    "QRMI_IBM_QCS_SESSION_MODE",
     max_length=128,
 )
 EMAIL = Rule(
     r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$",
-    "must be an e-mail address: letters, digits and . _ % + - before '@', a domain after it (e.g. ops@site.example)",
+    "an e-mail address: letters, digits and . _ % + - before '@', a domain with at least one dot after it",
+    "ops@site.example",
     max_length=254,
 )
-HH_MM = Rule(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", "must be a time of day as HH:MM, 24-hour clock (e.g. 02:30)")
+HH_MM = Rule(
+    r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+    "a time of day as HH:MM on the 24-hour clock, two digits each (quote it in YAML)",
+    '"02:30"',
+)
 GECOS = Rule(
     r"^[^:\u0000-\u001F\u007F-\u009F\u2028\u2029]*$",
-    "must be a comment without ':' (the field separator of /etc/passwd), e.g. Alice Martin",
+    "a comment without ':' (the field separator of /etc/passwd)",
+    "Alice Martin",
     max_length=256,
 )
 
@@ -209,8 +234,9 @@ def _dns_name_problem(value: str) -> str | None:
 
 DNS_NAME = Rule(
     r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$",
-    "must be a DNS name: labels of letters, digits and '-' (not at either end of a label) separated by dots "
-    "(e.g. site.internal)",
+    "a DNS name: labels of letters, digits and '-' (not at either end of a label, at most 63 characters each) "
+    "separated by single dots",
+    "site.internal",
     check=_dns_name_problem,
 )
 
@@ -222,13 +248,19 @@ def _host_problem(value: str) -> str | None:
     except ValueError:
         pass
     if re.fullmatch(r"[0-9.]+", value):
-        return f"{value!r} looks like an IP address but is not one (e.g. 203.0.113.10)"
+        return f"{value!r} looks like an IP address but is not one, e.g. 203.0.113.10"
+    if _compiled(DNS_NAME.pattern).fullmatch(value) is None:
+        return (
+            "is neither an IP address nor a DNS name (labels of letters, digits and '-', not at either end of a "
+            "label, separated by single dots), e.g. gw.site.example"
+        )
     return _dns_name_problem(value)
 
 
 HOST = Rule(
     r"^[A-Za-z0-9:.-]+$",
-    "must be an IP address or a DNS name: letters, digits, '.', '-' and ':' (e.g. 203.0.113.10 or gw.site.example)",
+    "an IP address or a DNS name: letters, digits, '.', '-' and ':' only",
+    "gw.site.example",
     check=_host_problem,
 )
 
@@ -246,7 +278,8 @@ def _url_problem(value: str) -> str | None:
 
 URL = Rule(
     r"^https?://[A-Za-z0-9._~:/?#\[\]@!$&()*+,;=%-]+$",
-    "must be an http:// or https:// URL without spaces or quotes (e.g. https://qpu.site.example/api)",
+    "an http:// or https:// URL with a host, without spaces, quotes, '<', '>' or backslashes",
+    "https://qpu.site.example/api",
     check=_url_problem,
     max_length=2048,
 )
@@ -257,14 +290,15 @@ URL = Rule(
 
 def _path_problem(value: str) -> str | None:
     if any(segment in (".", "..") for segment in value.split("/")[1:]):
-        return "has a '.' or '..' segment; write the absolute path without them (e.g. /opt/qpusite/runtime)"
+        return "has a '.' or '..' segment; write the absolute path without them, e.g. /opt/qpusite/runtime"
     return None
 
 
 ABSOLUTE_PATH = Rule(
     r"^(/[A-Za-z0-9._@+-]+)+$",
-    "must be an absolute path: '/' followed by names made of letters, digits and . _ - + @, separated by single "
-    "'/', no trailing '/', no '.' or '..' segment, no spaces or shell characters (e.g. /opt/qpusite/runtime)",
+    "an absolute path: '/' followed by names made of letters, digits and . _ - + @, separated by single "
+    "'/', no trailing '/', no '.' or '..' segment, no spaces or shell characters",
+    "/opt/qpusite/runtime",
     check=_path_problem,
     max_length=1024,
 )
@@ -272,8 +306,8 @@ ABSOLUTE_PATH = Rule(
 
 FILE_PATH = Rule(
     r"^[A-Za-z0-9._@+~/][A-Za-z0-9._@+~/-]*$",
-    "must be a file path of letters, digits and . _ - + @ ~ /, not starting with '-', without spaces or shell "
-    "characters (e.g. .rehearsal/id_ed25519 or ~/.ssh/id_ed25519.pub)",
+    "a file path of letters, digits and . _ - + @ ~ /, not starting with '-', without spaces or shell characters",
+    ".rehearsal/id_ed25519",
     max_length=1024,
 )
 
@@ -281,20 +315,64 @@ FILE_PATH = Rule(
 # --- time zones
 
 
-def _timezone_problem(value: str) -> str | None:
+# Files beside the zones in a tz directory that name no zone (available_timezones() lists some of them).
+_NOT_ZONES = frozenset({"localtime", "Factory", "posixrules", "leapseconds", "tzdata.zi", "zone.tab"})
+
+
+@cache
+def iana_zones() -> frozenset[str]:
+    """The zone names this machine's IANA database lists (empty when it lists none)."""
     try:
-        zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        return (
-            f"{value!r} is not a time zone this machine's IANA database knows; write a zone name such as UTC, "
-            "Europe/Paris or America/New_York"
-        )
-    return None
+        return frozenset(zoneinfo.available_timezones()) - _NOT_ZONES
+    except OSError:
+        return frozenset()
+
+
+def nearest_zones(value: str, limit: int = 3) -> list[str]:
+    """Known zone names close to ``value``: same name in another case, same city, then similar spellings."""
+    zones = sorted(iana_zones())
+    folded = value.casefold().replace(" ", "_")
+    exact = [z for z in zones if z.casefold() == folded]
+    if exact:
+        return exact[:limit]
+    city = folded.rsplit("/", 1)[-1]
+    same_city = [z for z in zones if z.casefold().rsplit("/", 1)[-1] == city]
+    if same_city:
+        return same_city[:limit]
+    by_folded = {z.casefold(): z for z in zones}
+    close = difflib.get_close_matches(folded, list(by_folded), n=1, cutoff=0.75)  # one guess: the closest
+    if not close:
+        cities: dict[str, str] = {}
+        for z in zones:
+            cities.setdefault(z.casefold().rsplit("/", 1)[-1], z)
+        close = [cities[c].casefold() for c in difflib.get_close_matches(city, list(cities), n=1, cutoff=0.75)]
+    return [by_folded[c] for c in close]
+
+
+def _timezone_problem(value: str) -> str | None:
+    zones = iana_zones()
+    if zones:
+        known = value in zones
+    else:  # no zone list on this machine: ask the database for the one zone
+        try:
+            zoneinfo.ZoneInfo(value)
+            known = value not in _NOT_ZONES
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+            known = False
+    if known:
+        return None
+    near = nearest_zones(value)
+    hint = f" Did you mean {' or '.join(near)}?" if near else ""
+    return (
+        f"{value!r} is not an IANA time zone name this machine's time zone database knows.{hint} Write the zone "
+        "as the tz database names it (Area/Location, or UTC), e.g. Europe/Paris"
+    )
 
 
 TIMEZONE = Rule(
     r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$",
-    "must be an IANA time zone name such as UTC, Europe/Paris or America/New_York",
+    "an IANA time zone name (Area/Location, as in the tz database)",
+    "Europe/Paris",
     check=_timezone_problem,
     max_length=64,
 )
@@ -307,20 +385,24 @@ def _version_problem(value: str) -> str | None:
     try:
         Version(value)
     except InvalidVersion:
-        return f"{value!r} is not a Python package version; write one exact version such as 0.26.4"
+        return f"{value!r} is not a Python package version; write one exact version, e.g. 0.26.4"
     return None
 
 
 EXACT_VERSION = Rule(
     r"^[0-9][0-9A-Za-z.!+_-]*$",
-    "must be one exact Python package version such as 0.26.4 (no operator, no spaces, no pip option)",
+    "one exact Python package version (no operator, no spaces, no pip option)",
+    "0.26.4",
     check=_version_problem,
     max_length=64,
 )
 
 
 def _requirement_problem(value: str) -> str | None:
-    hint = "write a package name, optional [extras] and optional version specifiers, e.g. qiskit-aer[gpu]>=0.15,<1"
+    hint = (
+        "write a requirement: a package name, optional [extras] and optional version specifiers, "
+        "e.g. qiskit-aer[gpu]>=0.15,<1"
+    )
     try:
         req = Requirement(value)
     except InvalidRequirement as exc:
@@ -335,8 +417,9 @@ def _requirement_problem(value: str) -> str | None:
 REQUIREMENT = Rule(
     r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?(\[[A-Za-z0-9._,-]*\])?([<>=!~]{1,3}[A-Za-z0-9.*+!_-]+"
     r"(,[<>=!~]{1,3}[A-Za-z0-9.*+!_-]+)*)?$",
-    "must be a Python requirement: a package name, optional [extras] and optional version specifiers, without "
-    "spaces, pip options ('-…'), URLs or markers (e.g. qiskit-aer[gpu]>=0.15,<1)",
+    "a Python requirement: a package name, optional [extras] and optional version specifiers, without "
+    "spaces, pip options ('-…'), URLs or markers",
+    "qiskit-aer[gpu]>=0.15,<1",
     check=_requirement_problem,
     max_length=256,
 )
@@ -347,13 +430,15 @@ REQUIREMENT = Rule(
 
 SLURM_KEY = Rule(
     r"^[A-Za-z][A-Za-z0-9_]*$",
-    "must be a slurm.conf parameter name: letters, digits and '_', starting with a letter (e.g. SchedulerParameters)",
+    "a slurm.conf parameter name: letters, digits and '_', starting with a letter",
+    "SchedulerParameters",
     max_length=64,
 )
 SLURM_VALUE = Rule(
     r"^[A-Za-z0-9_./:,=+@%*~\[\]-]+$",
-    "must be one slurm.conf value token: letters, digits and _ . / : , = + @ % * ~ [ ] -, without spaces, "
-    "quotes, '#' or '$' (a space would start another key=value on the line; e.g. bf_continue,max_rpc_cnt=150)",
+    "one slurm.conf value token: letters, digits and _ . / : , = + @ % * ~ [ ] -, without spaces, "
+    "quotes, '#' or '$' (a space would start another key=value on the line)",
+    "bf_continue,max_rpc_cnt=150",
     max_length=1024,
 )
 
@@ -363,10 +448,12 @@ SLURM_VALUE = Rule(
 
 IMAGE_REGISTRY = Rule(
     r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*$",
-    "must be a registry prefix: a lower-case host name, optional :port and /path (e.g. registry.site.example:5000/qpu)",
+    "a registry prefix: a lower-case host name, optional :port and /path",
+    "registry.site.example:5000/qpu",
     max_length=255,
 )
 IMAGE_TAG = Rule(
     r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
-    "must be an image tag: letters, digits, '_', '.' and '-', not starting with '.' or '-' (e.g. 0.1.0)",
+    "an image tag: letters, digits, '_', '.' and '-', not starting with '.' or '-', at most 128 characters",
+    "0.1.0",
 )

@@ -17,8 +17,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"qpusite accept: --timeout-scale must be positive, got {args.timeout_scale}", file=sys.stderr)
         return 2
     if args.job_user is not None and not re.fullmatch(r"[a-z_][a-z0-9_.-]{0,31}", args.job_user):
-        print(f"qpusite accept: --job-user {args.job_user!r} is not a user name (lower case, digits, '_.-')",
-              file=sys.stderr)
+        print(f"qpusite accept: --job-user {args.job_user!r} is not a user name: lower-case letters, digits, '_', "
+              "'.' or '-', starting with a letter or '_', at most 32 characters, e.g. alice", file=sys.stderr)
         return 2
     output = Path(args.output) if args.output else None
     if output is not None and output.exists() and not output.is_dir():

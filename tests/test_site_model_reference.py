@@ -1,0 +1,114 @@
+"""The generated field reference (`qpusite schema --format markdown`) and the unit suffixes it reads.
+
+docs/site-model-reference.md is the generator's output, committed; these tests
+fail when the two differ, when a field is missing from the reference, and when
+a numeric field's name could be misread (a duration without its time unit).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from pydantic import BaseModel
+
+from site_survey.loader import RENAMED_FIELDS
+from site_survey.model import Site
+from site_survey.reference import (
+    REGENERATE,
+    describe,
+    example_documents,
+    markdown,
+    misread_unit,
+    sections,
+    unit_of,
+)
+from tests.conftest import REPO
+from tests.test_model_messages import REGEX_SYNTAX
+
+REFERENCE = REPO / "docs" / "site-model-reference.md"
+
+
+def test_committed_reference_is_the_generated_one() -> None:
+    generated = markdown(example_documents())
+    committed = REFERENCE.read_text(encoding="utf-8") if REFERENCE.is_file() else ""
+    if committed != generated:
+        old, new = committed.splitlines(), generated.splitlines()
+        first = next((i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b), min(len(old), len(new)))
+        pytest.fail(
+            f"docs/site-model-reference.md is out of date (first difference at line {first + 1}: "
+            f"{(old[first:first + 1] or ['<end>'])[0][:100]!r} vs {(new[first:first + 1] or ['<end>'])[0][:100]!r}). "
+            f"The model or an example site changed; regenerate it with:\n    {REGENERATE}"
+        )
+
+
+def test_cli_prints_the_reference_and_keeps_json_as_default() -> None:
+    env = {**os.environ, "PYTHONHASHSEED": "123"}
+    md = subprocess.run(
+        [sys.executable, "-m", "qpusite", "schema", "--format", "markdown"],
+        cwd=REPO, capture_output=True, text=True, timeout=120, env=env,
+    )
+    assert md.returncode == 0, md.stderr
+    assert md.stdout == markdown(example_documents())  # deterministic across processes and hash seeds
+    assert [d["site"]["name"] for d in example_documents()][0] == "lab"  # examples: the embedded default first
+    default = subprocess.run(
+        [sys.executable, "-m", "qpusite", "schema", "--compact"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert default.returncode == 0 and default.stdout.startswith("{"), default.stderr
+
+
+def _models(cls: type[BaseModel], path: str) -> list[tuple[str, type[BaseModel]]]:
+    out = [(path, cls)]
+    for name, info in cls.model_fields.items():
+        kind = describe(info.annotation, info.metadata)
+        if kind.model is not None:
+            out.extend(_models(kind.model, f"{path}.{name}{kind.child}" if path else f"{name}{kind.child}"))
+    return out
+
+
+def test_every_field_of_every_object_is_in_the_reference() -> None:
+    text = REFERENCE.read_text(encoding="utf-8")
+    by_path = {s.path: s for s in sections()}
+    for path, cls in _models(Site, ""):
+        assert path in by_path, f"no section for {path or 'the top level'}"
+        assert [r.name for r in by_path[path].rows] == list(cls.model_fields), path
+        heading = f"## `{path}` ({cls.__name__})" if path else f"## Top level ({cls.__name__})"
+        assert heading in text
+        for name in cls.model_fields:
+            assert f"| `{name}` |" in text, (path, name)
+
+
+def test_reference_says_rules_in_words_not_regular_expressions() -> None:
+    for section in sections(example_documents()):
+        for row in section.rows:
+            assert not REGEX_SYNTAX.search(row.allowed), (section.path, row.name, row.allowed)
+
+
+def test_units_come_from_the_field_names() -> None:
+    assert unit_of("capacity_kw") == "kW"
+    assert unit_of("duration_minutes") == "minutes"
+    assert unit_of("latency_ms_max") == "milliseconds (maximum)"
+    assert unit_of("supply_temp_min_c") == "°C"
+    assert unit_of("qubits") == ""
+    rows = {f"{s.path}.{r.name}": r for s in sections() for r in s.rows}
+    assert rows["facility.power_feeds[].ups_autonomy_minutes"].unit == "minutes"
+    assert rows["qpus[].calibration_windows[].duration_minutes"].unit == "minutes"
+    assert rows["facility.rooms[].floor_load_rating_kg_m2"].unit == "kg/m²"
+
+
+def test_no_duration_hides_its_unit() -> None:
+    # '_min' means minimum everywhere; a duration says its unit in full (issue 12 item 6)
+    for old in RENAMED_FIELDS:
+        assert misread_unit(old) is not None, old
+    for section in sections():
+        for row in section.rows:
+            if "integer" in row.type or "number" in row.type:
+                assert misread_unit(row.name) is None, f"{section.path}.{row.name}: {misread_unit(row.name)}"
+
+
+def test_renamed_fields_point_at_fields_that_exist() -> None:
+    names = {row.name for s in sections() for row in s.rows}
+    for old, new in RENAMED_FIELDS.items():
+        assert new in names and old not in names, (old, new)
