@@ -337,8 +337,14 @@ def _join(parent: str, name: str) -> str:
 
 
 def sections(examples: Sequence[Any] = (), model: type[BaseModel] = Site) -> list[Section]:
-    """Every object of the model, top level first, each followed by the objects inside it."""
+    """Every object of the model, top level first, each followed by the objects inside it.
+
+    An object type met again at another place (a connection in hosts and in
+    host sets, a sourced figure in every requirement) has one table, where it
+    is first met; the other places point at it.
+    """
     out: list[Section] = []
+    first_at: dict[type[BaseModel], str] = {}
 
     def walk(cls: type[BaseModel], path: str, summary: str) -> None:
         rows: list[Row] = []
@@ -350,10 +356,18 @@ def sections(examples: Sequence[Any] = (), model: type[BaseModel] = Site) -> lis
             allowed.extend(r.words for r in kind.rules if not kind.text.startswith(("mapping", "list")))
             allowed.extend(f"each: {r.words}" for r in kind.rules if kind.text.startswith("list"))
             numeric = any(t in kind.text for t in ("integer", "number"))
+            type_text = kind.text
+            if kind.model is not None:
+                child_path = field_path + kind.child
+                shared = first_at.setdefault(kind.model, child_path)
+                if shared == child_path:
+                    children.append((kind.model, child_path, info.description or ""))
+                else:
+                    type_text += f" (the object's fields: see `{shared}`)"
             rows.append(
                 Row(
                     name=name,
-                    type=kind.text,
+                    type=type_text,
                     required=_default(info),
                     unit=unit_of(name) if numeric else "",
                     allowed="; ".join(dict.fromkeys(allowed)),
@@ -361,14 +375,13 @@ def sections(examples: Sequence[Any] = (), model: type[BaseModel] = Site) -> lis
                     example=_example(field_path, kind, examples),
                 )
             )
-            if kind.model is not None:
-                children.append((kind.model, field_path + kind.child, info.description or ""))
         doc = cls.__dict__.get("__doc__")
         text = " ".join(doc.split()) if isinstance(doc, str) and doc.strip() else summary
         out.append(Section(path, cls.__name__, text, tuple(rows)))
         for child, child_path, child_summary in children:
             walk(child, child_path, child_summary)
 
+    first_at[model] = ""
     walk(model, "", "A site model document (inventories/<site>/site.yaml).")
     return out
 
