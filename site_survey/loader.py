@@ -14,6 +14,7 @@ Ansible inventory plugin, or later in whatever serialises the model.
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 from typing import Any
 
@@ -241,7 +242,7 @@ def _expected(err: dict[str, Any], key: Any = None) -> str:
         return "unknown key (a typo?); see `qpusite schema` for the allowed keys"
     if kind == "missing":
         return "required field is missing"
-    if kind == "string_type" and isinstance(err.get("input"), (bool, int, float)):
+    if kind == "string_type" and isinstance(err.get("input"), (bool, int, float, datetime.date)):
         return _unquoted_scalar(err["input"])
     if kind == "string_pattern_mismatch":  # never show the regular expression itself
         return "has characters or a form this field does not accept; see docs/site-model-reference.md for its rule"
@@ -250,8 +251,10 @@ def _expected(err: dict[str, Any], key: Any = None) -> str:
     return msg
 
 
-def _unquoted_scalar(value: bool | int | float) -> str:
-    """Text fields given a bare YAML boolean or number: the usual cause is a missing pair of quotes."""
+def _unquoted_scalar(value: bool | int | float | datetime.date) -> str:
+    """Text fields given a bare YAML boolean, number or date: the usual cause is a missing pair of quotes."""
+    if isinstance(value, datetime.date):
+        return 'must be text, but YAML read the unquoted value as a date: put it in quotes, e.g. "2026-09-14"'
     if isinstance(value, bool):
         return (
             "must be text, but YAML read the unquoted word as a boolean (yes, no, on, off, true and false are "

@@ -52,6 +52,7 @@ from site_survey.strings import (
     NAME,
     QPU_NAME,
     REQUIREMENT,
+    SHA256,
     SLURM_KEY,
     SLURM_VALUE,
     TIMEZONE,
@@ -152,7 +153,7 @@ def _iso_date(value: str | None) -> str | None:
     try:
         date.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"{value!r} is not an ISO 8601 date; write it as YYYY-MM-DD") from None
+        raise ValueError(f"{value!r} is not an ISO 8601 date; write it as YYYY-MM-DD, e.g. 2026-09-14") from None
     return value
 
 
@@ -455,10 +456,10 @@ class DocumentSignOff(Strict):
     revision: int = Field(ge=1, description="Revision signed.")
     signed_by: Name = Field(description="Contact who signed.")
     signed_on: IsoDate = Field(description="Date of signature.")
-    content_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] = Field(
+    content_sha256: Annotated[str, SHA256] = Field(
         description="The document's content hash as printed in the file that was signed."
     )
-    sections: dict[str, Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]] = Field(
+    sections: dict[str, Annotated[str, SHA256]] = Field(
         default_factory=dict, max_length=32,
         description="Per-section hashes printed in the file, so a change can be located.",
     )

@@ -46,6 +46,9 @@ UNITS: tuple[tuple[str, str], ...] = (
     ("seconds", "seconds"),
     ("hours", "hours"),
     ("days", "days"),
+    ("weeks", "weeks"),
+    ("months", "months"),
+    ("years", "years"),
     ("mbps", "Mbit/s"),
     ("kva", "kVA"),
     ("kw", "kW"),
@@ -63,7 +66,7 @@ UNITS: tuple[tuple[str, str], ...] = (
     ("v", "V"),
     ("m", "metres"),
 )
-TIME_UNITS = frozenset({"minutes", "seconds", "hours", "days", "ms", "us", "ns", "s"})
+TIME_UNITS = frozenset({"minutes", "seconds", "hours", "days", "weeks", "months", "years", "ms", "us", "ns", "s"})
 # Words that make a number a duration: such a field must say its time unit in full or as an SI symbol.
 TIME_WORDS = frozenset(
     {"time", "timeout", "duration", "interval", "delay", "wait", "hold", "autonomy", "retention", "age", "period",
@@ -109,7 +112,7 @@ def misread_unit(name: str) -> str | None:
     stem = name[: -len("_min")] if name.endswith("_min") else name
     return (
         f"{name!r} is a duration but its name does not say the unit: end it in _seconds, _minutes, _hours, _days, "
-        f"_s or _ms (e.g. {stem}_minutes); '_min' means minimum"
+        f"_months, _s or _ms (e.g. {stem}_minutes); '_min' means minimum"
     )
 
 

@@ -285,6 +285,13 @@ URL = Rule(
 )
 
 
+SHA256 = Rule(
+    r"^[0-9a-f]{64}$",
+    "a SHA-256 digest: 64 lower-case hexadecimal digits (0-9 and a-f), as printed in the file",
+    "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+)
+
+
 # --- paths
 
 

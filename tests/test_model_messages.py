@@ -200,6 +200,13 @@ def test_an_unquoted_time_is_explained(lab: dict[str, Any]) -> None:
     assert "quotes" in message and '"12:30"' in message
 
 
+def test_an_unquoted_date_is_explained(lab: dict[str, Any]) -> None:
+    lab["facility"]["environment"][0].update(yaml.safe_load("measured_on: 2026-09-14"))  # YAML makes it a date
+    found = dict(_problems(lab))
+    message = found["facility.environment[0].measured_on"]
+    assert "date" in message and "quotes" in message and '"2026-09-14"' in message
+
+
 def test_an_unquoted_boolean_word_is_explained(lab: dict[str, Any]) -> None:
     lab["site"]["contacts"][0]["full_name"] = True  # `full_name: yes`
     found = dict(_problems(lab))
