@@ -3,7 +3,7 @@
 Builds (in memory) a site with 50 QPUs of mixed modalities spread over 10
 rooms, with cooling loops, power feeds, environment measurements and a full
 safety register, then times, best of N runs: the survey (every rule) and
-writing every report (Markdown, HTML, JSON, one safety file per QPU).
+writing every report (Markdown, HTML, JSON, a safety file per QPU room in Markdown and printable HTML).
 Target on the project's 2-core machine: under 1 s for survey + reports.
 
     .venv/bin/python benchmarks/survey_bench.py [--qpus 50] [--rooms 10] [--runs 3]
@@ -22,6 +22,13 @@ from site_survey.reports import write_reports
 from site_survey.survey import run_survey
 
 MODALITIES = ["superconducting", "neutral-atom", "photonic", "trapped-ion", "annealer"]
+# Per-type QRMI validation requires these; the values only have to be well-formed.
+QRMI = {
+    "type": "ibm-quantum-compute-service",
+    "settings": {"QRMI_IBM_QCS_IAM_ENDPOINT": "https://iam.big.example",
+                 "QRMI_IBM_QCS_SERVICE_CRN": "crn:v1:big:public:quantum-computing:x:a/big::"},
+    "secrets": {"QRMI_IBM_QCS_IAM_APIKEY": {"vault": "vault_big_apikey"}},
+}
 HAZARDS = ["cryogen_odh", "pressurised_gas", "floor_load", "high_voltage", "laser", "uhv_vacuum"]
 
 
@@ -60,7 +67,7 @@ def generate(qpus: int, rooms: int) -> dict[str, Any]:
         "qpus": [{"name": f"q{i:02d}", "vendor": "Example", "modality": MODALITIES[i % len(MODALITIES)],
                   "qubits": 20, "room": room_names[i % rooms],
                   "access": {"mode": "vendor_service", "endpoint_url": f"https://q{i}.bench.example"},
-                  "qrmi": {"type": "ibm-quantum-compute-service"}} for i in range(qpus)],
+                  "qrmi": QRMI} for i in range(qpus)],
     }
 
 

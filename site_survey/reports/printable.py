@@ -9,6 +9,7 @@ needs system Pango libraries that a controller may not have).
 
 from __future__ import annotations
 
+from functools import cache
 from html import escape
 
 from markdown_it import MarkdownIt
@@ -28,6 +29,7 @@ pre { background: #f6f6f6; padding: 0.4rem; white-space: pre-wrap; }
 """
 
 
+@cache
 def _renderer() -> MarkdownIt:
     return MarkdownIt("commonmark", {"html": False}).enable("table")
 

@@ -12,7 +12,7 @@ from site_survey.reports.html import render_html
 from site_survey.reports.markdown import render_markdown
 from site_survey.reports.printable import printable_html
 from site_survey.reports.safety_file import render_room_safety_file
-from site_survey.survey.findings import SurveyResult
+from site_survey.survey.findings import Finding, SurveyResult
 from site_survey.survey.safety import qpu_rooms
 
 FORMATS = ("markdown", "html", "json", "safety")
@@ -52,12 +52,16 @@ def write_reports(result: SurveyResult, site: Site, out: Path, formats: tuple[st
         if result.context is None:
             raise ValueError("safety files need the survey context; use run_survey()")
         # One file per room holding a QPU (hazards and controls are per room); off-site QPUs have none.
+        # Findings are sorted once and bucketed by every room they touch (a shared loop touches several).
+        room_of = {q.name: q.room for q in site.qpus if q.room}
+        per_room: dict[str, list[Finding]] = {}
+        for f in result.sorted():
+            touched = {f.room} | {room_of.get(n) for n in ((f.qpu,) if f.qpu else ()) + f.involves}
+            for name in touched:
+                if name:
+                    per_room.setdefault(name, []).append(f)
         for room in qpu_rooms(result.context):
-            names = {q.name for q in result.context.in_room(room.name)}
-            findings = [
-                f for f in result.sorted() if f.room == room.name or f.qpu in names or names.intersection(f.involves)
-            ]
-            text = render_room_safety_file(result, site, room, findings)
+            text = render_room_safety_file(result, site, room, per_room.get(room.name, []))
             write(out / "safety" / f"{room.name}.md", text)
             write(out / "safety" / f"{room.name}.html", printable_html(text, f"Safety file: room {room.name}"))
     return written
