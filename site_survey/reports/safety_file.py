@@ -15,16 +15,14 @@ where given; otherwise a generic starting point per hazard, marked as such.
 
 from __future__ import annotations
 
-from datetime import date
-
-from site_survey.model import Control, HazardKind, Room, Site
+from site_survey.model import Control, HazardKind, RiskRating, Room, Site
 from site_survey.reports.common import provenance, shown_value
 from site_survey.reports.markdown import cell
 from site_survey.survey.context import SurveyContext
 from site_survey.survey.findings import Finding, Severity, SurveyResult, fmt
-from site_survey.survey.odh import AIR_O2_PCT, EXPANSION_M3_PER_L, METHOD, gas_volume_m3
+from site_survey.survey.odh import AIR_O2_PCT, EXPANSION_M3_PER_L, METHOD, OdhAssessment, gas_volume_m3
 from site_survey.survey.safety import RISK_BANDS, nohd_m, odh_assessment, risk_band, room_hazards
-from site_survey.survey.safety_doc import SECTIONS, document_hash, document_id, sign_off_for
+from site_survey.survey.safety_doc import SECTIONS, DocumentHash, document_hash, document_id, sign_off_for
 
 NOT_PROVIDED = "*not provided*"
 SAFETY_KEYS = ("mass_kg", "floor_load_kg_m2", "power_kw", "ups_required", "power_phases", "hazards")
@@ -81,10 +79,8 @@ def _np(value: object, unit: str = "") -> str:
     return cell(str(value))
 
 
-def _rating(r: object) -> str:
-    from site_survey.model import RiskRating
-
-    if not isinstance(r, RiskRating):
+def _rating(r: RiskRating | None) -> str:
+    if r is None:
         return NOT_PROVIDED
     return f"L{r.likelihood} × S{r.severity} = {r.score} ({risk_band(r.score)})"
 
@@ -227,7 +223,7 @@ def render_room_safety_file(result: SurveyResult, site: Site, room: Room, findin
         lines.append(f"- vendor: {v.full_name}: {v.phone or 'phone ' + NOT_PROVIDED}, {v.email}")
     else:
         lines.append(f"- vendor contact: {NOT_PROVIDED} (`facility.safety.rooms[].vendor_contact`)")
-    lines += _sign_off_section(ctx, room, site, controls, now)
+    lines += _sign_off_section(ctx, room, site, controls, now, prov.generated_at[:10])
     lines += [
         "", "## 14. Acceptance-test evidence", "",
         f"`qpusite accept {site.site.name}` writes its reports (JUnit XML and HTML) under "
@@ -251,10 +247,7 @@ def render_room_safety_file(result: SurveyResult, site: Site, room: Room, findin
     return "\n".join(lines)
 
 
-def _quantities(ctx: SurveyContext, room: Room, odh: object) -> list[str]:
-    from site_survey.survey.odh import OdhAssessment
-
-    assert isinstance(odh, OdhAssessment)
+def _quantities(ctx: SurveyContext, room: Room, odh: OdhAssessment) -> list[str]:
     safety = ctx.site.facility.safety
     lines = ["## 4. Quantities and the worst-case oxygen concentration", "",
              "| vessel | substance | liquid | gas at 15 °C, 1 atm | source |", "|---|---|---|---|---|"]
@@ -317,11 +310,8 @@ def _lasers(site: Site, room: Room) -> list[str]:
 
 
 def _sign_off_section(
-    ctx: SurveyContext, room: Room, site: Site, controls: list[Control], now: object
+    ctx: SurveyContext, room: Room, site: Site, controls: list[Control], now: DocumentHash, day: str
 ) -> list[str]:
-    from site_survey.survey.safety_doc import DocumentHash
-
-    assert isinstance(now, DocumentHash)
     contacts = {c.name: c for c in site.site.contacts}
     record = sign_off_for(ctx, room.name)
     responsible = list(dict.fromkeys(c.responsible for c in controls))
@@ -346,7 +336,7 @@ def _sign_off_section(
         f"- room: {room.name}",
         f"  revision: {next_rev}",
         "  signed_by: <contact name>",
-        f"  signed_on: \"{date.today().isoformat()}\"",
+        f"  signed_on: \"{day}\"",
         f"  content_sha256: {now.content}",
         "  sections:",
         *[f"    {k}: {now.sections[k]}" for k in SECTIONS],

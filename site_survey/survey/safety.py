@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TypedDict
 
-from site_survey.model import HazardKind, LaserInstallation, Qpu, Room, SignOffState
+from site_survey.model import HazardKind, LaserInstallation, Qpu, RiskRating, Room, SignOffState
 from site_survey.profiles import Requirement
 from site_survey.survey.context import SurveyContext
 from site_survey.survey.findings import Finding, Severity, fmt, from_requirement
@@ -172,15 +172,15 @@ def _hazard(
     )
 
 
-def _risk(room: Room, kind: HazardKind, before: object, after: object, qpus: tuple[str, ...]) -> Iterator[Finding]:
-    from site_survey.model import RiskRating
-
+def _risk(
+    room: Room, kind: HazardKind, before: RiskRating | None, after: RiskRating | None, qpus: tuple[str, ...]
+) -> Iterator[Finding]:
     where: _Where = {"room": room.name, "involves": qpus, "subject": kind.value}
-    if not isinstance(before, RiskRating) or not isinstance(after, RiskRating):
+    if before is None or after is None:
         yield Finding(
             "safety.risk_rating", Severity.warning,
             f"hazard {kind.value} in room {room.name} has no risk rating "
-            f"{'before' if not isinstance(before, RiskRating) else 'after'} controls",
+            f"{'before' if before is None else 'after'} controls",
             measured="not rated", required="likelihood × severity before and after controls", **where,
             hint="Rate it: facility.safety.hazards[].risk_before and risk_after {likelihood: 1-5, severity: 1-5}.",
         )
