@@ -15,6 +15,7 @@ this output, and a test keeps the two identical.
 from __future__ import annotations
 
 import json
+import sys
 import types
 import typing
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -165,9 +166,25 @@ def _literal_text(value: Any) -> str:
     return f"`{value.value if isinstance(value, Enum) else value}`"
 
 
+def _plural(text: str) -> str:
+    if text.startswith("pair of "):
+        return "pairs of " + text[len("pair of "):]
+    head, sep, rest = text.partition(" ")
+    return (head if head.endswith("s") else head + "s") + sep + rest
+
+
+def resolve_annotation(tp: Any) -> Any:
+    """A forward reference pydantic left unresolved in a field's annotation: look its name up in the model module."""
+    if isinstance(tp, typing.ForwardRef):
+        return vars(sys.modules[Site.__module__]).get(tp.__forward_arg__, Any)
+    if isinstance(tp, str):
+        return vars(sys.modules[Site.__module__]).get(tp, Any)
+    return tp
+
+
 def describe(tp: Any, metadata: Sequence[Any] = (), key_name: str = "key") -> _Type:
     """Describe a field type: its text, the values it allows, its typed-string rules and its object type."""
-    tp, inner = _unwrap(tp)
+    tp, inner = _unwrap(resolve_annotation(tp))
     metadata = [*metadata, *inner]
     rules = [m for m in metadata if isinstance(m, Rule)]
     origin = typing.get_origin(tp)
@@ -200,7 +217,7 @@ def describe(tp: Any, metadata: Sequence[Any] = (), key_name: str = "key") -> _T
         item = describe(args[0]) if args else _Type("any")
         allowed = _constraints(metadata, sized="item")
         allowed.extend(f"each: {a}" for a in item.allowed)
-        text = "list of objects" if item.model is not None else f"list of {item.text}s"
+        text = "list of objects" if item.model is not None else f"list of {_plural(item.text)}"
         return _Type(text, allowed, [*rules, *item.rules], item.model, "[]" + item.child)
     if origin is dict or tp is dict:
         key = describe(args[0]) if args else _Type("string")

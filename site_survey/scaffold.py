@@ -24,7 +24,7 @@ from pydantic import BaseModel
 
 from site_survey.loader import INVENTORY_ROOT, load_yaml, parse_site
 from site_survey.model import Site
-from site_survey.reference import describe
+from site_survey.reference import describe, resolve_annotation
 from site_survey.strings import NAME, Rule
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -65,6 +65,7 @@ def _field_at(path: tuple[Any, ...]) -> tuple[list[Rule], bool]:
 
 
 def _step(tp: Any, metadata: list[Any], step: Any) -> tuple[Any, list[Any]]:
+    tp = resolve_annotation(tp)
     while typing.get_origin(tp) is typing.Annotated:
         tp, *extra = typing.get_args(tp)
         metadata = [*metadata, *extra]
@@ -149,18 +150,22 @@ def _value_at(data: Any, path: tuple[Any, ...]) -> Any:
     return data
 
 
-def _header(name: str, like: str, source: str) -> str:
+def _header(name: str, like: str, source: str, validate_as: str) -> str:
     return (
         f"# Site model of {name}: made by `qpusite init {name} --like {like}` from {source}.\n"
         "# Every value still describes the example: review rooms, hosts and addresses, QPUs, contacts\n"
         "# and vault variable names. Field reference: docs/site-model-reference.md.\n"
-        f"# Check it with `qpusite validate {name}`.\n"
+        f"# Check it with `qpusite validate {validate_as}`.\n"
         "#\n"
     )
 
 
-def scaffold(name: str, like: str, root: Path = INVENTORY_ROOT) -> Scaffold:
-    """The new site's text, made from the example ``like`` and checked to validate."""
+def scaffold(name: str, like: str, root: Path = INVENTORY_ROOT, validate_as: str | None = None) -> Scaffold:
+    """The new site's text, made from the example ``like`` and checked to validate.
+
+    ``validate_as`` is what the header tells the reader to validate (the site name, or the file's path
+    when it is written outside inventories/).
+    """
     problem = NAME.problem(name)
     if problem is not None:
         raise ScaffoldError(f"site name {name!r} {problem}; it names the directory, the Slurm cluster and more")
@@ -178,7 +183,7 @@ def scaffold(name: str, like: str, root: Path = INVENTORY_ROOT) -> Scaffold:
         if _value_at(data, path) != value:  # the text edit did not say what was meant: never write that
             raise ScaffoldError(f"renaming {'.'.join(map(str, path))} in {like!r} failed; please report this")
     shown = source.relative_to(root.parent) if source.is_relative_to(root.parent) else Path(source.name)
-    text = _header(name, like, shown.as_posix()) + text
+    text = _header(name, like, shown.as_posix(), validate_as or name) + text
     data = load_yaml(text, f"<{name} from {like}>")
     site = parse_site(data, f"<{name} from {like}>", text)  # a SiteModelError here means the rename went wrong
     if site.site.name != name:

@@ -76,6 +76,7 @@ def test_cli_writes_the_site_and_refuses_to_overwrite(tmp_path: Path) -> None:
     first = _init("alpha", "--like", "lab", "--output", str(out))
     assert first.returncode == 0, first.stderr
     assert out.is_file() and str(out) in first.stdout
+    assert f"`qpusite validate {out}`" in out.read_text()  # the header names the file written outside inventories/
     validate = subprocess.run(
         [sys.executable, "-m", "qpusite", "validate", str(out)], cwd=REPO, capture_output=True, text=True, timeout=120
     )

@@ -10,8 +10,8 @@ from site_survey.scaffold import ScaffoldError, examples, scaffold, target_path,
 
 def run(args: argparse.Namespace) -> int:
     try:
-        made = scaffold(args.site, args.like)
         path = target_path(args.site, args.output)
+        made = scaffold(args.site, args.like, validate_as=args.site if args.output is None else str(path))
         write_new(path, made.text)
     except ScaffoldError as exc:
         print(f"qpusite init: {exc}", file=sys.stderr)
