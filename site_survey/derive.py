@@ -157,6 +157,17 @@ def qrmi_resources(site: Site) -> list[dict[str, Any]]:
     return out
 
 
+def qrmi_config(site: Site) -> dict[str, Any]:
+    """qrmi_config.json as the SPANK plugin and qrmi read it, without any secret (roles/quantum_runtime adds
+    the vaulted values where no qrmid brokers access; site_survey/service_configs.py does the same)."""
+    return {
+        "resources": [
+            {"name": r["name"], "type": r["type"], "is_dynamic": False, "environment": r["environment"]}
+            for r in qrmi_resources(site)
+        ]
+    }
+
+
 def slurm_nodes(site: Site) -> list[dict[str, Any]]:
     return [
         {"name": h.name, "address": h.address, "cpus": h.cpus, "memory_mb": h.memory_mb}
@@ -332,6 +343,7 @@ def site_vars(site: Site) -> dict[str, Any]:
         "qpusite_qpu_licenses": qpu_licenses(site),
         "qpusite_qpus": qpus(site),
         "qpusite_qrmi_resources": qrmi_resources(site),
+        "qpusite_qrmi_config": qrmi_config(site),
         "qpusite_policy_profiles": [p.model_dump(mode="json") for p in site.software.policy_profiles],
         "qpusite_accounts": [a.model_dump(mode="json") for a in site.software.accounts],
         "qpusite_monitoring": site.software.monitoring.model_dump(mode="json"),

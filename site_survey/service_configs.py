@@ -16,21 +16,22 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from site_survey import derive
 from site_survey.derive import emulator_twins, qpus, qrmi_qpus, qrmi_resources, qrmid_url
 from site_survey.model import Host, HostRole, Site
 
 
 def qrmi_config(site: Site, secret: Callable[[str], str] | None = None) -> dict[str, Any]:
-    """qrmi_config.json: each QRMI QPU's type and settings. With `secret` (vaulted name -> value), each
-    secret key gets its value too; without, the document names no secret at all."""
-    resources = []
-    for res in qrmi_resources(site):
-        environment = dict(res["environment"])
-        if secret is not None:
-            environment.update({key: secret(var) for key, var in res["secrets"].items()})
-        resources.append({"name": res["name"], "type": res["type"], "is_dynamic": False,
-                          "environment": dict(sorted(environment.items()))})
-    return {"resources": resources}
+    """qrmi_config.json: each QRMI QPU's type and settings (derive.qrmi_config, the inventory's
+    qpusite_qrmi_config). With `secret` (vaulted name -> value), each secret key gets its value too."""
+    doc = derive.qrmi_config(site)
+    if secret is None:
+        return doc
+    refs = {r["name"]: r["secrets"] for r in qrmi_resources(site)}
+    for res in doc["resources"]:
+        values = {key: secret(var) for key, var in refs[res["name"]].items()}
+        res["environment"] = dict(sorted({**res["environment"], **values}.items()))
+    return doc
 
 
 @dataclass(frozen=True)
