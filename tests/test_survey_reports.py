@@ -229,3 +229,12 @@ def test_emulated_twins_are_marked_and_carry_no_cryostat_figures(tmp_path: Path)
     assert "### sc_twin (emulated twin, off site: no facility requirements, network only)" in text
     twin = text.split("### sc_twin")[1].split("###")[0]
     assert "`latency_ms_max`" in twin and "cooling_kw" not in twin and "ups_required" not in twin
+
+
+def test_json_lists_each_room_document_with_its_hash(national: Path) -> None:
+    data = json.loads((national / "survey.json").read_text())
+    docs = {d["room"]: d for d in data["safety_documents"]}
+    assert set(docs) == {"qhall-a", "qhall-b", "photonics-lab"}
+    text = (national / "safety" / "qhall-a.md").read_text()
+    assert docs["qhall-a"]["id"] == "QPS-SF-national-qhall-a" and docs["qhall-a"]["content_sha256"] in text
+    assert docs["qhall-a"]["signed"] is False and docs["qhall-a"]["revision"] == "1 (draft)"

@@ -11,11 +11,31 @@ from site_survey.reports.common import provenance
 from site_survey.reports.html import render_html
 from site_survey.reports.markdown import render_markdown
 from site_survey.reports.printable import printable_html
-from site_survey.reports.safety_file import render_room_safety_file
+from site_survey.reports.safety_file import render_room_safety_file, revision_text
 from site_survey.survey.findings import Finding, SurveyResult
 from site_survey.survey.safety import qpu_rooms
+from site_survey.survey.safety_doc import document_hash, document_id, sign_off_for
 
 FORMATS = ("markdown", "html", "json", "safety")
+
+
+def safety_documents(result: SurveyResult) -> list[dict[str, object]]:
+    """Each room file's id, revision, content hash and whether its recorded sign-off still matches."""
+    ctx = result.context
+    if ctx is None:
+        return []
+    out: list[dict[str, object]] = []
+    for room in qpu_rooms(ctx):
+        now = document_hash(ctx, room)
+        record = sign_off_for(ctx, room.name)
+        revision, _ = revision_text(ctx, room)
+        out.append({
+            "room": room.name, "id": document_id(ctx.site.site.name, room.name), "revision": revision,
+            "content_sha256": now.content, "sections": now.sections,
+            "signed": record is not None and record.content_sha256 == now.content,
+            "changed_since_signed": record is not None and record.content_sha256 != now.content,
+        })
+    return out
 
 
 def result_json(result: SurveyResult) -> str:
@@ -26,7 +46,7 @@ def result_json(result: SurveyResult) -> str:
         for h in result.headroom
     ]
     doc = {"site": result.site, "provenance": provenance(result).as_dict(), "counts": counts,
-           "findings": findings, "headroom": headroom}
+           "findings": findings, "headroom": headroom, "safety_documents": safety_documents(result)}
     return json.dumps(doc, indent=2)
 
 
