@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from site_survey import derive, hostrefs
-from site_survey.catalogue.components import port_fields, srun_port_range
+from site_survey.catalogue.components import FEATURE_GROUPS, port_fields, srun_port_range
 from site_survey.cloud import cloud_section_problems
 from site_survey.errors import Problem
 from site_survey.model import CoolingLoop, HostRole, PowerFeed, Site
@@ -304,21 +304,17 @@ def network_paths(site: Site) -> Iterable[Problem]:
 
 def group_names(site: Site) -> Iterable[Problem]:
     """Inventory groups per partition, set, room and QPU must not take a role or feature group's name."""
-    try:
-        derive.groups(site)  # whatever the role and feature groups are, groups() knows them
-    except derive.GroupClash as exc:
-        for group in exc.names:
-            owners = [
-                (f"qpus[{i}].name", q.name)
-                for i, q in enumerate(site.qpus)
-                if derive.group_name("qpu", q.name) == group
-            ]
-            for path, value in owners or [("", group)]:
-                yield Problem(
-                    path,
-                    f"gives the inventory group {group!r}, which is already a host role or feature group; rename it",
-                    value,
-                )
+    fixed = {r.value for r in HostRole} | set(FEATURE_GROUPS)
+    for group in sorted(set(derive.placement_group_names(site)) & fixed):
+        owners = [
+            (f"qpus[{i}].name", q.name) for i, q in enumerate(site.qpus) if derive.group_name("qpu", q.name) == group
+        ]
+        for path, value in owners or [("", group)]:
+            yield Problem(
+                path,
+                f"gives the inventory group {group!r}, which is already a host role or feature group; rename it",
+                value,
+            )
 
 
 def cloud_consistency(site: Site) -> Iterable[Problem]:

@@ -54,6 +54,19 @@ def group_name(prefix: str, name: str) -> str:
     return f"{prefix}_{name.replace('-', '_')}"
 
 
+def placement_group_names(site: Site) -> list[str]:
+    """The names placement_groups gives, without working out their members (for validation)."""
+    parts = [p.name for p in site.software.scheduler.partitions]
+    if not parts and site.hosts_with(HostRole.compute):
+        parts = ["batch"]
+    return [
+        *(group_name("partition", p) for p in parts),
+        *(group_name("set", s.name) for s in site.host_sets),
+        *(group_name("room", r.name) for r in site.facility.rooms),
+        *(group_name("qpu", q.name) for q in site.qpus),
+    ]
+
+
 def placement_groups(site: Site) -> dict[str, list[str]]:
     """partition_<name>, set_<name>, room_<name> and qpu_<name> (the hosts serving that QPU)."""
     out: dict[str, list[str]] = {}
@@ -184,10 +197,10 @@ def slurm_node_groups(site: Site) -> list[dict[str, Any]]:
         by_shape.setdefault((h.cpus, h.memory_mb), []).append((h.name, h.address))
     out = []
     for (cpus, memory_mb), members in by_shape.items():
-        members.sort(key=lambda m: hostlist.natural_key(m[0]))
+        names, addresses = hostlist.compress_paired([n for n, _ in members], [a for _, a in members])
         out.append({
-            "names": hostlist.compress(n for n, _ in members),
-            "addresses": hostlist.compress(a for _, a in members),
+            "names": names,
+            "addresses": addresses,
             "count": len(members),
             "cpus": cpus,
             "memory_mb": memory_mb,

@@ -157,52 +157,77 @@ def compress(names: Iterable[str]) -> str:
     at the same width, become one range; consecutive ranges with the same prefix
     and suffix share one bracket (``cn[001-010,015]``).
     """
-    runs: list[tuple[str, str, list[tuple[str, str]]]] = []  # (prefix, suffix, [(first, last)])
-    plain: list[str | None] = []  # a name without digits, where runs has None
-    for name in names:
-        if any(c in name for c in "[],") or not name:
-            raise HostlistError(f"{name!r} cannot be part of a hostlist (empty, or has '[', ']' or ',')")
-        split = _split_name(name)
-        if split is None:
-            runs.append(("", "", []))
-            plain.append(name)
-            continue
-        prefix, digits, suffix = split
-        if len(digits) > 9:  # beyond what a bracket range holds: keep the name as it is
-            runs.append(("", "", []))
-            plain.append(name)
-            continue
-        if runs and plain[-1] is None and runs[-1][0] == prefix and runs[-1][1] == suffix:
-            ranges = runs[-1][2]
-            first, last = ranges[-1]
-            if str(int(last) + 1).zfill(len(first)) == digits:
-                ranges[-1] = (first, digits)
-            else:
-                ranges.append((digits, digits))
-            continue
-        runs.append((prefix, suffix, [(digits, digits)]))
-        plain.append(None)
-    out = []
-    for (prefix, suffix, ranges), literal in zip(runs, plain, strict=True):
-        if literal is not None:
-            out.append(literal)
-        elif len(ranges) == 1 and ranges[0][0] == ranges[0][1]:
+    return _compress_split([(name, _checked_split(name)) for name in names])
+
+
+def _checked_split(name: str) -> tuple[str, str, str] | None:
+    if not name or "[" in name or "]" in name or "," in name:
+        raise HostlistError(f"{name!r} cannot be part of a hostlist (empty, or has '[', ']' or ',')")
+    split = _split_name(name)
+    if split is not None and len(split[1]) > 9:  # beyond what a bracket range holds: keep the name as it is
+        return None
+    return split
+
+
+def _compress_split(items: list[tuple[str, tuple[str, str, str] | None]]) -> str:
+    """compress() of names already split around their last number (each name is split once)."""
+    out: list[str] = []
+    prefix = suffix = ""
+    ranges: list[tuple[str, str]] = []  # the open bracket's (first, last) ranges; empty when none is open
+    next_value = ""  # the digits that would extend the last range
+
+    def close() -> None:
+        if len(ranges) == 1 and ranges[0][0] == ranges[0][1]:
             out.append(f"{prefix}{ranges[0][0]}{suffix}")
-        else:
+        elif ranges:
             inside = ",".join(first if first == last else f"{first}-{last}" for first, last in ranges)
             out.append(f"{prefix}[{inside}]{suffix}")
+        ranges.clear()
+
+    for name, split in items:
+        if split is None:
+            close()
+            out.append(name)
+            continue
+        head, digits, tail = split
+        if ranges and head == prefix and tail == suffix:
+            if digits == next_value:
+                ranges[-1] = (ranges[-1][0], digits)
+            else:
+                ranges.append((digits, digits))
+        else:
+            close()
+            prefix, suffix = head, tail
+            ranges.append((digits, digits))
+        first = ranges[-1][0]
+        next_value = str(int(digits) + 1).zfill(len(first))
+    close()
     return ",".join(out)
 
 
 def compress_sorted(names: Sequence[str]) -> str:
     """:func:`compress` after putting the names in natural order (cn2 before cn10), for lists whose
     order does not matter (Slurm's Nodes=); at most as long as the unsorted form."""
-    return compress(sorted(names, key=natural_key))
+    items = [(name, _checked_split(name)) for name in names]
+    items.sort(key=_split_key)
+    return _compress_split(items)
 
 
-def natural_key(name: str) -> tuple[str, str, int, int]:
-    """Sort key: by the text around the last number, then by its value (cn2 before cn10, cn099 before cn100)."""
-    split = _split_name(name)
+def compress_paired(names: Sequence[str], values: Sequence[str]) -> tuple[str, str]:
+    """``names`` in natural order as one hostlist, and ``values`` (e.g. each name's address) as a hostlist
+    in that same order, so the two expand to pairs again (Slurm's NodeName= and NodeAddr=)."""
+    items = sorted(
+        ((name, _checked_split(name), value) for name, value in zip(names, values, strict=True)),
+        key=lambda item: _split_key((item[0], item[1])),
+    )
+    return (
+        _compress_split([(name, split) for name, split, _ in items]),
+        compress(value for _, _, value in items),
+    )
+
+
+def _split_key(item: tuple[str, tuple[str, str, str] | None]) -> tuple[str, str, int, int]:
+    name, split = item
     if split is None:
         return (name, "", -1, 0)
     prefix, digits, suffix = split

@@ -63,25 +63,29 @@ def render_site(site: Site, out: Path) -> list[Path]:
             _write(out / f"emulator-{host.name}.preview.yaml", yaml.safe_dump(emulator, sort_keys=False), written)
     licenses = ",".join(f"{name}:{slots}" for name, slots in derive.qpu_licenses(site).items())
     _write(out / "slurm-licenses.txt", f"Licenses={licenses}\n" if licenses else "", written)
-    _write(out / "slurm.conf.preview", slurm_conf_preview(site), written)
+    site_wide = inv["all"]["vars"]
+    node_groups, partitions = site_wide["qpusite_slurm_node_groups"], site_wide["qpusite_slurm_partitions"]
+    _write(out / "slurm.conf.preview", slurm_conf_preview(site, node_groups, partitions), written)
     _write(out / "monitoring-targets.json", json.dumps(derive.monitoring_targets(site), indent=2) + "\n", written)
     _write(out / "emulator-twins.json", json.dumps(derive.emulator_twins(site), indent=2) + "\n", written)
     return written
 
 
-def slurm_conf_preview(site: Site) -> str:
+def slurm_conf_preview(
+    site: Site, node_groups: list[dict[str, Any]] | None = None, partitions: list[dict[str, Any]] | None = None
+) -> str:
     """The model's part of slurm.conf as the slurm role writes it: licenses, one NodeName line per group
     of alike nodes and one PartitionName line per partition, all with compressed hostlists."""
     lines = ["# From the site model; the slurm role adds its defaults and conf_overrides around these lines."]
     licenses = ",".join(f"{name}:{slots}" for name, slots in derive.qpu_licenses(site).items())
     if licenses:
         lines.append(f"Licenses={licenses}")
-    for group in derive.slurm_node_groups(site):
+    for group in derive.slurm_node_groups(site) if node_groups is None else node_groups:
         lines.append(
             f"NodeName={group['names']} NodeAddr={group['addresses']} CPUs={group['cpus']} "
             f"RealMemory={group['memory_mb']} State=UNKNOWN"
         )
-    for part in derive.slurm_partitions(site):
+    for part in derive.slurm_partitions(site) if partitions is None else partitions:
         max_time = part["max_time_minutes"] or "INFINITE"
         lines.append(
             f"PartitionName={part['name']} Nodes={part['nodelist']} Default={'YES' if part['default'] else 'NO'} "

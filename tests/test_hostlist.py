@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from site_survey.hostlist import MAX_NAMES, HostlistError, compress, compress_sorted, count, expand
+from site_survey.hostlist import MAX_NAMES, HostlistError, compress, compress_paired, compress_sorted, count, expand
 
 
 def test_ranges_keep_the_width_of_the_lower_bound() -> None:
@@ -90,3 +90,12 @@ def test_numbered_names_compress_back(numbers: list[int], width: int) -> None:
     names = [f"cn{n:0{width}d}" for n in sorted(numbers)]
     assert expand(compress(names)) == names
     assert count(compress(names)) == len(names)
+
+
+@given(st.lists(st.integers(0, 500), unique=True, max_size=40))
+def test_paired_lists_expand_back_to_the_same_pairs(numbers: list[int]) -> None:
+    names = [f"n{n:03d}" for n in numbers]
+    addresses = [f"10.0.{n // 250}.{n % 250}" for n in numbers]
+    compressed_names, compressed_addresses = compress_paired(names, addresses)
+    pairs = list(zip(expand(compressed_names), expand(compressed_addresses), strict=True))
+    assert sorted(pairs) == sorted(zip(names, addresses, strict=True))

@@ -19,15 +19,17 @@ DOCUMENTATION = r"""
 name: qpusite
 short_description: Inventory from a qpusite site model (inventories/<site>/site.yaml)
 description:
-  - Validates the site model and turns it into groups (one per host role plus
-    the feature groups slurm, munge and quantum_runtime), host variables
-    and site variables named qpusite_*.
+  - Validates the site model and turns it into groups (one per host role, the
+    feature groups slurm, munge and quantum_runtime, and partition_<name>,
+    set_<name>, room_<name> and qpu_<name>), host variables and site variables
+    named qpusite_*. Host sets (cn[001-192]) are expanded into hosts.
   - Site-wide variables (qpusite_hosts, qpusite_slurm_nodes, ...) are set once,
     on the group all; a host carries only its own address (ansible_host), its
     roles (qpusite_host_roles) and the connection settings in which it differs
     from the other hosts (shared ones are set on all too). So the inventory
-    grows linearly with the hosts; `ansible-inventory --list --export` shows
-    it that way (plain --list repeats every inherited variable in every host).
+    grows linearly with the hosts. The repository's ansible.cfg sets
+    `[inventory] export = True`, so `ansible-inventory --list` shows it that way
+    (without it, --list repeats every inherited variable in every host).
   - Any problem in the model fails the inventory with every problem listed.
   - The model is read with the same bounded loader as every qpusite command
     (site_survey.load_site); size, nesting and alias expansion are limited
