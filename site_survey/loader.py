@@ -15,6 +15,7 @@ Ansible inventory plugin, or later in whatever serialises the model.
 from __future__ import annotations
 
 import datetime
+import difflib
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from pydantic import ValidationError
 from site_survey.consistency import check_consistency
 from site_survey.errors import Problem, SiteModelError
 from site_survey.model import Site
+from site_survey.model_paths import fields_at
 
 INVENTORY_ROOT = Path(__file__).resolve().parent.parent / "inventories"
 
@@ -231,15 +233,18 @@ RENAMED_FIELDS = {
 }
 
 
-def _expected(err: dict[str, Any], key: Any = None) -> str:
+def _expected(err: dict[str, Any], loc: tuple[Any, ...] = ()) -> str:
     kind = err["type"]
     msg = str(err["msg"])
+    key = loc[-1] if loc else None
     if kind == "extra_forbidden":
         if key in RENAMED_FIELDS:
             return (
                 f"renamed: write `{RENAMED_FIELDS[key]}` (same value, in minutes); `_min` now only means a minimum"
             )
-        return "unknown key (a typo?); see `qpusite schema` for the allowed keys"
+        near = difflib.get_close_matches(str(key), fields_at(loc[:-1]), n=1, cutoff=0.6) if loc else []
+        hint = f"did you mean `{near[0]}`? " if near else "a typo? "
+        return f"unknown key; {hint}docs/site-model-reference.md lists the fields of every object"
     if kind == "missing":
         return "required field is missing"
     if kind == "string_type" and isinstance(err.get("input"), (bool, int, float, datetime.date)):
@@ -310,7 +315,7 @@ def _parse_site(data: Any, source: str, index: dict[tuple[Any, ...], int]) -> Si
                 value = _value_at(value, at)
             if err["type"] == "extra_forbidden" or "secrets" in loc:
                 value = None  # never echo what may be a secret
-            expected = _expected(dict(err), loc[-1] if loc else None)
+            expected = _expected(dict(err), loc)
             problems.append(Problem(format_path(loc), expected, value, _nearest_line(index, loc)))
         raise SiteModelError(source, problems) from None
     problems = check_consistency(site)

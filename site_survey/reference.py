@@ -15,7 +15,6 @@ this output, and a test keeps the two identical.
 from __future__ import annotations
 
 import json
-import sys
 import types
 import typing
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -32,6 +31,7 @@ from pydantic_core import PydanticUndefined
 
 from site_survey.loader import INVENTORY_ROOT, load_yaml
 from site_survey.model import Site
+from site_survey.model_paths import resolve_annotation
 from site_survey.strings import MAX_STRING_CHARS, Rule
 
 REGENERATE = ".venv/bin/python -m qpusite schema --format markdown > docs/site-model-reference.md"
@@ -171,15 +171,6 @@ def _plural(text: str) -> str:
         return "pairs of " + text[len("pair of "):]
     head, sep, rest = text.partition(" ")
     return (head if head.endswith("s") else head + "s") + sep + rest
-
-
-def resolve_annotation(tp: Any) -> Any:
-    """A forward reference pydantic left unresolved in a field's annotation: look its name up in the model module."""
-    if isinstance(tp, typing.ForwardRef):
-        return vars(sys.modules[Site.__module__]).get(tp.__forward_arg__, Any)
-    if isinstance(tp, str):
-        return vars(sys.modules[Site.__module__]).get(tp, Any)
-    return tp
 
 
 def describe(tp: Any, metadata: Sequence[Any] = (), key_name: str = "key") -> _Type:

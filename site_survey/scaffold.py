@@ -14,17 +14,15 @@ from __future__ import annotations
 
 import json
 import re
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel
 
 from site_survey.loader import INVENTORY_ROOT, load_yaml, parse_site
-from site_survey.model import Site
-from site_survey.reference import describe, resolve_annotation
+from site_survey.model_paths import annotation_at
+from site_survey.reference import describe
 from site_survey.strings import NAME, Rule
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -54,36 +52,11 @@ class Scaffold:
 
 def _field_at(path: tuple[Any, ...]) -> tuple[list[Rule], bool]:
     """The typed-string rules of the field at ``path`` and whether it is a fixed choice (Literal/Enum)."""
-    tp: Any = Site
-    metadata: list[Any] = []
-    for step in path:
-        tp, metadata = _step(tp, metadata, step)
-        if tp is None:
-            return [], False
-    kind = describe(tp, metadata)
+    found = annotation_at(path)
+    if found is None:
+        return [], False
+    kind = describe(*found)
     return kind.rules, any(a.startswith("one of") for a in kind.allowed)
-
-
-def _step(tp: Any, metadata: list[Any], step: Any) -> tuple[Any, list[Any]]:
-    tp = resolve_annotation(tp)
-    while typing.get_origin(tp) is typing.Annotated:
-        tp, *extra = typing.get_args(tp)
-        metadata = [*metadata, *extra]
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin is typing.Union or type(tp).__name__ == "UnionType":
-        for member in args:
-            found, meta = _step(member, [], step)
-            if found is not None:
-                return found, meta
-        return None, []
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        info = tp.model_fields.get(step) if isinstance(step, str) else None
-        return (info.annotation, list(info.metadata)) if info is not None else (None, [])
-    if origin in (list, tuple) and isinstance(step, int) and args:
-        return (args[min(step, len(args) - 1)] if origin is tuple and args[-1] is not Ellipsis else args[0]), []
-    if origin is dict and len(args) == 2:
-        return args[1], []
-    return None, []
 
 
 # ------------------------------------------------------------------ renaming

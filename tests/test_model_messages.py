@@ -236,3 +236,32 @@ def test_not_a_zone_is_refused_in_words(lab: dict[str, Any], written: str) -> No
     lab["site"]["timezone"] = written
     message = dict(_problems(lab))["site.timezone"]
     assert "IANA time zone" in message and not REGEX_SYNTAX.search(message)
+
+
+# ------------------------------------------------------------ misspelt keys
+
+
+@pytest.mark.parametrize(
+    ("where", "typo", "meant"),
+    [
+        (("hosts", 0), "adress", "address"),
+        (("software", "policy_profiles", 0), "max_hold_minute", "max_hold_minutes"),
+        (("facility", "rooms", 0), "area_m", "area_m2"),
+        (("qpus", 0, "access"), "endpoint", "endpoint_url"),
+    ],
+)
+def test_a_misspelt_key_gets_the_field_it_meant(lab: dict[str, Any], where: tuple[Any, ...], typo: str,
+                                               meant: str) -> None:
+    target: Any = lab
+    for step in where:
+        target = target[step]
+    target[typo] = target.get(meant, 1)
+    found = dict(_problems(lab))
+    message = found[format_path((*where, typo))]
+    assert f"did you mean `{meant}`?" in message, message
+
+
+def test_an_unknown_key_with_no_near_field_says_where_the_fields_are(lab: dict[str, Any]) -> None:
+    lab["zzz"] = 1
+    message = dict(_problems(lab))["zzz"]
+    assert "did you mean" not in message and "site-model-reference.md" in message
