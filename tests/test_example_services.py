@@ -97,3 +97,19 @@ def test_qrmi_config_passes_the_rollouts_schema(site: Site, embed: bool) -> None
     errors = [e.message for e in jsonschema.Draft202012Validator(SCHEMA).iter_errors(doc)]
     assert not errors
     assert [r["name"] for r in doc["resources"]] == [q.name for q in site.qpus if q.qrmi is not None]
+
+
+@needs_node_env
+def test_qrmid_refuses_a_resource_type_its_qrmi_lacks(tmp_path: Path) -> None:
+    site = load_site(REPO / "inventories" / "lab" / "site.yaml")
+    service = service_configs.rollout_qrmid_service(site)
+    assert service is not None
+    doc = service_configs.qrmid_config(site, service)
+    doc.update(secrets_file=None, operator_token_file=None, database=str(tmp_path / "q.sqlite"))
+    doc.pop("tls", None)
+    doc["resources"][0]["resource_type"] = "NoSuchResourceType"
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(doc))
+    result = _run([str(NODE_BIN / "qrmid"), "--check", "--config", str(config)])
+    assert result.returncode == 2
+    assert doc["resources"][0]["name"] in result.stderr and "NoSuchResourceType" in result.stderr
