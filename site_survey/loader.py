@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from site_survey.consistency import check_consistency
 from site_survey.errors import Problem, SiteModelError
 from site_survey.model import Site
-from site_survey.model_paths import fields_at
+from site_survey.model_paths import fields_at, strip_union_tags
 
 INVENTORY_ROOT = Path(__file__).resolve().parent.parent / "inventories"
 
@@ -303,9 +303,17 @@ def _parse_site(data: Any, source: str, index: dict[tuple[Any, ...], int]) -> Si
         site = Site.model_validate(data)
     except ValidationError as exc:
         problems = []
-        for err in exc.errors():
-            # pydantic adds the discriminating model name for unions; drop non-field parts.
+        errors = exc.errors()
+        # pydantic names the union member it tried in the path (mass_kg.SourcedNumber.source); drop the tags,
+        # and the errors of a member the value's shape rules out, unless that would leave nothing to report.
+        branches = []
+        for err in errors:
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+            loc, fits = strip_union_tags(loc, data)
+            branches.append((err, loc, fits))
+        if any(fits for _, _, fits in branches):
+            branches = [item for item in branches if item[2]]
+        for err, loc, _ in branches:
             value = err.get("input") if err["type"] != "missing" else None
             if loc and loc[-1] == "[key]":  # a refused mapping key: the message says so
                 loc = loc[:-1]

@@ -82,3 +82,54 @@ def fields_at(path: Sequence[Any], root: type[BaseModel] = Site) -> list[str]:
     for model in _models(found[0]):
         names.extend(n for n in model.model_fields if n not in names)
     return names
+
+
+def _union_members(tp: Any) -> list[Any]:
+    """The members of a union (None left out), or [] when ``tp`` is no union of several types."""
+    tp = resolve_annotation(tp)
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    if typing.get_origin(tp) not in (typing.Union, types.UnionType):
+        return []
+    members = [resolve_annotation(m) for m in typing.get_args(tp) if m is not type(None)]
+    return members if len(members) > 1 else []
+
+
+def strip_union_tags(loc: Sequence[Any], data: Any) -> tuple[tuple[Any, ...], bool]:
+    """``loc`` without the union-member tags pydantic puts in it, and whether the error fits the value's shape.
+
+    For ``mass_kg: float | SourcedNumber`` pydantic reports both branches:
+    ``mass_kg.constrained-float`` ("should be a number") and
+    ``mass_kg.SourcedNumber.source`` ("missing"). A mapping was clearly meant
+    as the object and a number as the number: the other branch's errors are
+    noise (False).
+    """
+    out: list[Any] = []
+    fits = True
+    tp: Any = Site
+    value = data
+    for part in loc:
+        members = _union_members(tp) if tp is not None else []
+        if members and isinstance(part, str) and not _steps_into(members, part):
+            models = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
+            tagged_model = next((m for m in models if m.__name__ == part), None)
+            fits = fits and (isinstance(value, dict) == (tagged_model is not None))
+            if tagged_model is not None:
+                tp = tagged_model
+            continue
+        out.append(part)
+        tp = _step(tp, [], part)[0] if tp is not None else None
+        try:
+            value = value[part]
+        except (KeyError, IndexError, TypeError):
+            value = None
+    return tuple(out), fits
+
+
+def _steps_into(members: list[Any], part: str) -> bool:
+    for member in members:
+        if isinstance(member, type) and issubclass(member, BaseModel) and part in member.model_fields:
+            return True
+        if typing.get_origin(member) is dict or member is dict:
+            return True
+    return False

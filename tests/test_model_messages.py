@@ -265,3 +265,22 @@ def test_an_unknown_key_with_no_near_field_says_where_the_fields_are(lab: dict[s
     lab["zzz"] = 1
     message = dict(_problems(lab))["zzz"]
     assert "did you mean" not in message and "site-model-reference.md" in message
+
+
+# ------------------------------------------------------------ either-or fields
+
+
+def test_an_object_meant_for_a_figure_is_reported_as_the_object(lab: dict[str, Any]) -> None:
+    # mass_kg is a number or {value, source, …}: a mapping with a typo is about the object, not "not a number"
+    lab["qpus"][0]["requirements"] = {"mass_kg": {"value": 300, "sorce": "vendor"}}
+    found = _problems(lab)
+    paths = [p for p, _ in found]
+    assert "qpus[0].requirements.mass_kg.source" in paths and "qpus[0].requirements.mass_kg.sorce" in paths
+    assert all("SourcedNumber" not in p and "float" not in p for p in paths), paths
+    assert not any("valid number" in m for _, m in found), found
+
+
+def test_a_number_meant_for_a_figure_is_reported_as_the_number(lab: dict[str, Any]) -> None:
+    lab["qpus"][0]["requirements"] = {"mass_kg": -5}
+    found = _problems(lab)
+    assert [p for p, _ in found] == ["qpus[0].requirements.mass_kg"], found
