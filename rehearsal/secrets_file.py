@@ -19,11 +19,14 @@ from site_survey.model import Site
 
 MUNGE_KEY_VARIABLE = "vault_munge_key"
 MUNGE_KEY_BYTES = 1024
+SLURMDBD_PASSWORD_VARIABLE = "vault_slurmdbd_storage_password"  # noqa: S105 - a variable name (roles/slurmdbd)
 
 
 def vaulted_variables(site: Site) -> list[str]:
     names = {var for resource in qrmi_resources(site) for var in resource["secrets"].values()}
     names.add(MUNGE_KEY_VARIABLE)
+    if site.software.scheduler.accounting.enabled:
+        names.add(SLURMDBD_PASSWORD_VARIABLE)
     return sorted(names)
 
 

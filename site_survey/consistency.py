@@ -201,6 +201,14 @@ def scheduler_references(site: Site) -> Iterable[Problem]:
                 )
     if sum(p.default for p in partitions) > 1:
         yield Problem("software.scheduler.partitions", "more than one partition is marked default: true")
+    accounting = site.software.scheduler.accounting
+    if accounting.enabled and accounting.host is not None and site.host(accounting.host) is None:
+        yield Problem(
+            "software.scheduler.accounting.host",
+            f"no such host; name one of the site's hosts ({', '.join(h.name for h in site.hosts)}) or drop it "
+            "to run slurmdbd on the controller",
+            accounting.host,
+        )
 
 
 def required_roles(site: Site) -> Iterable[Problem]:

@@ -32,6 +32,11 @@ def groups(site: Site) -> dict[str, list[str]]:
         for feature, roles in FEATURE_GROUPS.items():
             if any(r in host.roles for r in roles):
                 out[feature].append(host.name)
+    accounting = slurm_accounting(site)
+    out["slurmdbd"] = [accounting["host"]] if accounting["enabled"] else []
+    for name in out["slurmdbd"]:  # slurmdbd authenticates slurmctld with munge
+        if name not in out["munge"]:
+            out["munge"].append(name)
     # Placement groups: a prefix per kind, so they cannot meet each other; '-' (not valid in an Ansible
     # group name) becomes '_', which model names never hold, so two names never give one group.
     placement = placement_groups(site)
@@ -235,6 +240,29 @@ def slurm_partitions(site: Site, nodelists: bool = True) -> list[dict[str, Any]]
     return out
 
 
+def slurm_accounting(site: Site) -> dict[str, Any]:
+    """Where slurmdbd runs (the model's accounting host, else the controller) and the fair-share
+    associations: one Slurm account per policy profile, its users (named, or members of its
+    groups among the model's accounts). A user's default account is their highest-priority profile."""
+    acct = site.software.scheduler.accounting
+    controller = site.hosts_with(HostRole.controller)
+    host = site.host(acct.host) if acct.host else (controller[0] if controller else None)
+    users: dict[str, list[str]] = {}
+    profiles = sorted(site.software.policy_profiles, key=lambda p: -p.priority)
+    for p in profiles:
+        members = set(p.users) | {a.name for a in site.software.accounts if set(a.groups) & set(p.groups)}
+        for user in sorted(members):
+            users.setdefault(user, []).append(p.name)
+    return {
+        "enabled": acct.enabled and host is not None,
+        "host": host.name if host else None,
+        "address": host.address if host else None,
+        "qpu_billing_weight": acct.qpu_billing_weight,
+        "accounts": [{"name": p.name, "description": f"QPU policy profile {p.name}"} for p in profiles],
+        "users": [{"name": u, "accounts": names, "default_account": names[0]} for u, names in sorted(users.items())],
+    }
+
+
 def qpu_licenses(site: Site) -> dict[str, int]:
     """One Slurm license per QPU; its count is how many jobs may hold the QPU at once."""
     return {q.name: q.slots for q in site.qpus}
@@ -354,6 +382,7 @@ def site_vars(site: Site) -> dict[str, Any]:
         "qpusite_slurm_partitions": slurm_partitions(site),
         "qpusite_slurm_conf_overrides": dict(site.software.scheduler.conf_overrides),
         "qpusite_qpu_licenses": qpu_licenses(site),
+        "qpusite_slurm_accounting": slurm_accounting(site),
         "qpusite_qpus": qpus(site),
         "qpusite_qrmi_resources": qrmi_resources(site),
         "qpusite_qrmi_config": qrmi_config(site),

@@ -1109,9 +1109,28 @@ class Partition(Strict):
     max_time_minutes: int | None = Field(default=None, gt=0, description="Longest job, minutes (null = unlimited).")
 
 
+class SlurmAccounting(Strict):
+    enabled: bool = Field(
+        default=True, description="Run slurmdbd with MariaDB: sacct/sreport, license TRES, fair-share associations."
+    )
+    host: Name | None = Field(
+        default=None, description="Host that runs slurmdbd and its MariaDB database (default: the controller)."
+    )
+    qpu_billing_weight: float = Field(
+        default=64.0, gt=0, le=100000,
+        description=(
+            "Fair-share charge of one held QPU license, in CPUs (TRESBillingWeights License/<qpu>); an assumption "
+            "each site sets: how many cores' worth of allocation an hour of QPU counts as."
+        ),
+    )
+
+
 class Scheduler(Strict):
     kind: Literal["slurm"] = Field(default="slurm", description="Batch scheduler (Slurm; others later).")
     partitions: list[Partition] = Field(default_factory=list, description="Partitions.")
+    accounting: SlurmAccounting = Field(
+        default_factory=SlurmAccounting, description="Slurm accounting (slurmdbd + MariaDB) and fair-share."
+    )
     conf_overrides: dict[SlurmKey, SlurmValue | int] = Field(
         default_factory=dict,
         description=(

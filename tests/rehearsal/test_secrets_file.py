@@ -9,7 +9,9 @@ from rehearsal.secrets_file import MUNGE_KEY_VARIABLE, ensure_secrets, vaulted_v
 
 
 def test_every_vaulted_variable_of_the_model_plus_the_munge_key(make_site):
-    assert vaulted_variables(make_site()) == ["vault_lab_fresnel_token", "vault_lab_sc_twin_apikey", "vault_munge_key"]
+    assert vaulted_variables(make_site()) == [
+        "vault_lab_fresnel_token", "vault_lab_sc_twin_apikey", "vault_munge_key", "vault_slurmdbd_storage_password"
+    ]
 
 
 def test_generated_file_is_private_and_complete(tmp_path, make_site):

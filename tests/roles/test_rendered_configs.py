@@ -41,6 +41,7 @@ def site() -> Any:
 @pytest.fixture(scope="module")
 def secrets(site: Any) -> dict[str, str]:
     names = {v for r in derive.qrmi_resources(site) for v in r["secrets"].values()}
+    names.add("vault_slurmdbd_storage_password")
     return {name: f"secret-value-of-{name}" for name in sorted(names)}
 
 
@@ -77,6 +78,34 @@ def test_slurm_conf_has_one_license_per_qpu_with_its_slots(rendered: Path, site:
     assert {k: int(v) for k, v in pairs.items()} == derive.qpu_licenses(site)
 
 
+def test_slurm_conf_accounts_every_qpu_license_in_slurmdbd_with_fair_share(rendered: Path, site: Any) -> None:
+    conf = dict(line.split("=", 1) for line in _conf_lines(rendered / "slurm.conf") if not line.startswith(
+        ("NodeName=", "PartitionName=")))
+    accounting = derive.slurm_accounting(site)
+    assert conf["AccountingStorageType"] == "accounting_storage/slurmdbd"
+    assert conf["AccountingStorageHost"] == accounting["address"] and conf["AccountingStoragePort"] == "6819"
+    assert sorted(conf["AccountingStorageTRES"].split(",")) == sorted(f"license/{q}" for q in derive.qpu_licenses(site))
+    assert conf["PriorityType"] == "priority/multifactor"
+    assert int(conf["PriorityWeightFairshare"]) > int(conf["PriorityWeightAge"]) > 0
+    # fair-share charges a held QPU license as the model's weight in CPUs, on every partition
+    weight = accounting["qpu_billing_weight"]
+    partitions = [line for line in _conf_lines(rendered / "slurm.conf") if line.startswith("PartitionName=")]
+    assert partitions
+    for line in partitions:
+        fields = dict(f.split("=", 1) for f in line.split())
+        billed = dict(w.split("=") for w in fields["TRESBillingWeights"].split(","))
+        assert billed == {"CPU": "1.0", **{f"License/{q}": str(weight) for q in derive.qpu_licenses(site)}}
+
+
+def test_slurmdbd_conf_stores_in_mariadb_with_the_vaulted_password(rendered: Path, secrets: dict[str, str]) -> None:
+    conf = dict(line.split("=", 1) for line in _conf_lines(rendered / "slurmdbd.conf"))
+    password = secrets["vault_slurmdbd_storage_password"]
+    assert conf["StorageType"] == "accounting_storage/mysql" and conf["StorageHost"] == "localhost"
+    assert conf["StoragePass"] == password and conf["AuthType"] == "auth/munge"
+    sql = (rendered / "database.sql").read_text()
+    assert sql.count(f"IDENTIFIED BY '{password}'") == 2 and "CREATE DATABASE IF NOT EXISTS `slurm_acct_db`" in sql
+
+
 def test_slurm_conf_nodes_partitions_and_addresses_come_from_the_model(rendered: Path, site: Any) -> None:
     lines = _conf_lines(rendered / "slurm.conf")
     nodes = [dict(kv.split("=", 1) for kv in line.split()) for line in lines if line.startswith("NodeName=")]
@@ -90,6 +119,8 @@ def test_slurm_conf_nodes_partitions_and_addresses_come_from_the_model(rendered:
     assert sorted(rendered_nodes, key=lambda n: n["name"]) == sorted(derive.slurm_nodes(site), key=lambda n: n["name"])
     assert nodes[0]["NodeName"] == "c[1-2]"
     partitions = [line for line in lines if line.startswith("PartitionName=")]
+    # (TRESBillingWeights: test_slurm_conf_accounts_every_qpu_license_in_slurmdbd_with_fair_share)
+    partitions = [" ".join(f for f in p.split() if not f.startswith("TRESBillingWeights=")) for p in partitions]
     assert partitions == ["PartitionName=debug Nodes=c[1-2] Default=YES MaxTime=60 State=UP"]
     assert "SlurmctldHost=ctl(10.77.0.10)" in lines
     assert "CommunicationParameters=NoInAddrAny,NoCtldInAddrAny" in lines
