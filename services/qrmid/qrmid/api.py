@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from qrmid import job_access, reaper
+from qrmid import job_access, job_tokens, reaper
 from qrmid.auth import REPLAY_WINDOW_S, Principal
 from qrmid.broker import Broker
 from qrmid.config import Config
@@ -48,8 +48,10 @@ class App:
         self.operator_token = operator_token
         self.metrics = Metrics(resources)
         self.store = Store(config.database, config.cluster)
-        self.broker = Broker(config, self.store, resources, self.metrics)
-        self.exchange = CredentialExchange(config, self.store, secrets)
+        # one key signs the job credentials the broker hands out and the bearers /iam mints
+        tokens = job_tokens.signer_for(config.job_token_key_file, config.database)
+        self.broker = Broker(config, self.store, resources, self.metrics, tokens)
+        self.exchange = CredentialExchange(config, self.store, secrets, tokens)
         self.munge = munge or Munge(config.munge_socket)
 
     async def run_timers(self) -> None:

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 from qrmid import credentials as creds
 from qrmid.acquirer import alive
 from qrmid.config import CONTROL, Config
+from qrmid.job_tokens import Signer, signer_for
 from qrmid.metrics import Metrics
 from qrmid.models import AcquireRequest, AcquisitionRow, HoldState, Outcome, State
 from qrmid.policy import PolicyRefusal, decide
@@ -90,8 +91,11 @@ class Broker:
         store: Store,
         resources: dict[str, QrmiResource],
         metrics: Metrics,
+        tokens: Signer | None = None,
     ):
         self.config = config
+        # signs the job credentials (JWTs) that environment() hands out; qrmid's proxy verifies them
+        self.tokens = tokens or signer_for(config.job_token_key_file, config.database)
         self.store = store
         self.resources = resources
         self.metrics = metrics
@@ -321,8 +325,9 @@ class Broker:
             types.append(res.type)
             credential = ""
             if res.type in creds.PROXY_TYPES:
-                credential = creds.new_secret("qrmid-job")
                 expires = a["deadline"] or time.time()
+                credential = self.tokens.mint(kind="job-key", acquisition_id=a["id"], qpu=qpu, job_id=a["job_id"],
+                                              cluster=a["cluster"], user=a["user"], expires_at=expires)
                 self.store.add_credential(creds.digest(credential), a["id"], h["qpu"], "job-key", expires)
             env.update(creds.job_environment(res, self.config.public_url, credential, h["qrmi_token"] or "", timeout))
         names = ",".join(a["qpus"])

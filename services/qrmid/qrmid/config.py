@@ -142,6 +142,9 @@ class Config(Strict):
     trusted_uids: list[int] = Field(default_factory=lambda: [0])
     # job-scoped bearer tokens handed out by qrmid's IAM endpoint live this long
     job_token_ttl_s: int = 600
+    # the key that signs job tokens (JWTs), created 0600 on first start; default: next to a SQLite
+    # database (PostgreSQL without it: a per-process key, so tokens die with a restart)
+    job_token_key_file: str | None = None
     # how long one HTTP call may block waiting for a grant before answering 202
     max_request_wait_s: float = 25.0
     status_poll_s: float = 30.0

@@ -8,14 +8,16 @@ proxy as the endpoint, and a job-scoped credential in place of the site's.
 - pasqal-cloud: the job's static auth token is a job token; the base URL is
   qrmid's proxy, which swaps it for the site's token.
 
-Both credentials die with the acquisition (release, reaper, hold deadline).
+Every credential is a JWT that qrmid signs (job_tokens.py: claims name the job, its
+cluster, user, acquisition and QPU), so the vendors' clients that decode their tokens
+accept it; only digests are stored. Both die with the acquisition (release, reaper,
+hold deadline).
 Other QRMI types get no credential at all: qrmid never exports a site secret.
 """
 
 from __future__ import annotations
 
 import hashlib
-import secrets as pysecrets
 
 from qrmid.config import Resource
 
@@ -31,11 +33,6 @@ DROP_FOR_JOB = {
         "QRMI_PASQAL_CLOUD_BASE_URL",
     },
 }
-
-
-def new_secret(prefix: str) -> str:
-    # opaque (not a JWT): qrmi's pasqal client accepts a non-JWT static token as is
-    return f"{prefix}-{pysecrets.token_urlsafe(32)}"
 
 
 def digest(value: str) -> str:

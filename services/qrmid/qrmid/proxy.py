@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 
 from qrmid import credentials as creds
-from qrmid import utilisation
+from qrmid import job_tokens, utilisation
 from qrmid import vendor_routes as vr
 from qrmid.config import Config, Resource
 from qrmid.store import Store
@@ -86,10 +86,12 @@ class Prepared:
 
 
 class CredentialExchange:
-    def __init__(self, config: Config, store: Store, secrets: dict[str, dict[str, str]]):
+    def __init__(self, config: Config, store: Store, secrets: dict[str, dict[str, str]],
+                 tokens: job_tokens.Signer | None = None):
         self.config = config
         self.store = store
         self.secrets = secrets
+        self.tokens = tokens or job_tokens.signer_for(config.job_token_key_file, config.database)
         # trust_env off: an http(s)_proxy or ~/.netrc in qrmid's environment must not
         # redirect or re-authenticate calls that carry the site credential
         self.client = httpx.AsyncClient(
@@ -109,10 +111,16 @@ class CredentialExchange:
         return qpu if self.proxied(qpu) is not None else UNKNOWN_QPU
 
     # --------------------------------------------------------- validation
-    def check(self, credential: str, qpu: str, kind: str) -> JobGrant:
+    def check(self, credential: str, qpu: str, kind: str) -> tuple[JobGrant, job_tokens.Claims]:
+        """A live job credential of this QPU and kind: the JWT verified first (signature, algorithm,
+        expiry, scope; no database access), then its record (revocation, the acquisition's state)."""
+        try:
+            claims = self.tokens.verify(credential, qpu=qpu, kind=kind)
+        except job_tokens.InvalidToken as exc:
+            raise Denied(401, str(exc)) from None
         rec = self.store.credential(creds.digest(credential))
         now = time.time()
-        if rec is None or rec["kind"] != kind or rec["qpu"] != qpu:
+        if rec is None or rec["kind"] != kind or rec["qpu"] != qpu or rec["acquisition_id"] != claims.acquisition_id:
             raise Denied(401, "unknown credential for this QPU")
         if rec["revoked"] or rec["expires_at"] <= now:
             raise Denied(401, "credential expired: the job's QPU acquisition has ended")
@@ -120,18 +128,21 @@ class CredentialExchange:
         if acq is None or acq["state"] != "granted":
             raise Denied(401, "credential expired: the job's QPU acquisition has ended")
         hold = next((h for h in self.store.holds(acq["id"]) if h["qpu"] == qpu), None)
-        return JobGrant(acq["id"], qpu, hold["qrmi_token"] if hold else None, rec["expires_at"])
+        return JobGrant(acq["id"], qpu, hold["qrmi_token"] if hold else None, rec["expires_at"]), claims
 
     # --------------------------------------------------------- IAM (IBM)
     def issue_bearer(self, qpu: str, apikey: str) -> dict[str, Any]:
-        grant = self.check(apikey, qpu, "job-key")
+        """IAM's answer: a signed JWT bearer (ibm-cloud-sdk-core reads its exp and iat) for the
+        job key's acquisition, job and QPU, living job_token_ttl_s at most."""
+        grant, key = self.check(apikey, qpu, "job-key")
         now = time.time()
         expires = min(now + self.config.job_token_ttl_s, grant.expires_at)
-        token = creds.new_secret("qrmid-bearer")
+        token = self.tokens.mint(kind="bearer", acquisition_id=grant.acquisition_id, qpu=qpu, job_id=key.job_id,
+                                 cluster=key.cluster, user=key.user, expires_at=expires, now=now)
         self.store.add_credential(creds.digest(token), grant.acquisition_id, qpu, "bearer", expires)
         life = max(1, int(expires - now))
         return {"access_token": token, "refresh_token": "not_supported", "token_type": "Bearer",
-                "expires_in": life, "expiration": int(expires), "scope": "qrmid-job"}
+                "expires_in": life, "expiration": int(expires), "scope": job_tokens.SCOPE}
 
     async def site_ibm_token(self, res: Resource) -> str:
         cached = self._site_tokens.get(res.name)
@@ -157,7 +168,7 @@ class CredentialExchange:
         if scheme.lower() != "bearer" or not credential:
             raise Denied(401, "missing job credential")
         kind = "bearer" if res.type == vr.IBM else "job-key"
-        return self.check(credential, res.name, kind)
+        return self.check(credential, res.name, kind)[0]
 
     def prepare(self, method: str, raw_path: bytes, raw_query: bytes, authorization: str) -> Prepared:
         """Decide whether (and what) to forward, from the raw request line; or Denied."""
