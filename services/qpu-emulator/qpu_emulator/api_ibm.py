@@ -4,6 +4,8 @@ that QRMI and qiskit-ibm-runtime use."""
 from __future__ import annotations
 
 import datetime as dt
+import importlib.metadata
+import math
 import time
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
@@ -24,6 +26,8 @@ IAM_GRANT = "urn:ibm:params:oauth:grant-type:apikey"
 STATUS_NAMES = {QUEUED: "Queued", RUNNING: "Running", COMPLETED: "Completed", FAILED: "Failed", CANCELLED: "Cancelled"}
 
 router = APIRouter()
+# what the twins execute with (read from the metadata: the API process never imports qiskit)
+QISKIT_VERSION = f"qiskit-{importlib.metadata.version('qiskit')}"
 
 
 def _iso(ts: float | None) -> str | None:
@@ -382,6 +386,36 @@ def list_jobs(
 @router.get("/v1/jobs/{job_id}", tags=["IBM jobs"])
 def get_job(job_id: str, svc: Svc, caller: Caller, exclude_params: bool = False) -> dict[str, Any]:
     return _job_doc(_job(svc, job_id, caller), svc, exclude_params)
+
+
+def _metrics_doc(job: Job) -> dict[str, Any]:
+    """IBM's job metrics as qiskit-ibm-runtime reads them (``job.metrics()``, ``usage()``,
+    ``properties()``): timestamps, and usage that stays ``pending`` until the job is final.
+    Since the service's 2026-03/04 changes: no ``bss``, no ``usage.seconds`` or
+    ``usage.quantum_seconds``; ``circuits_execution_time_ns`` at the top level."""
+    ran = (job.finished or time.time()) - job.started if job.started else 0.0
+    pubs = job.params.get("pubs") if isinstance(job.params, dict) else None
+    final = job.final
+    usage: dict[str, Any] = {"status": "completed" if final else "pending"}
+    if job.started:
+        # IBM charges whole seconds of QPU time, at least one for a job that ran
+        usage["qpu_charge_time_seconds"] = max(1, math.ceil(ran)) if final else math.ceil(ran)
+    return {
+        "timestamps": {"created": _iso(job.created), "running": _iso(job.started), "finished": _iso(job.finished)},
+        "usage": usage,
+        "circuits_execution_time_ns": int(ran * 1e9) if final and job.started else None,
+        "executions": job.shots,
+        "num_circuits": len(pubs) if isinstance(pubs, list) else 0,
+        "qiskit_version": QISKIT_VERSION,
+        "estimated_start_time": None,
+        "estimated_completion_time": None,
+        "caller": "qpusite-emulator",
+    }
+
+
+@router.get("/v1/jobs/{job_id}/metrics", tags=["IBM jobs"])
+def job_metrics(job_id: str, svc: Svc, caller: Caller) -> dict[str, Any]:
+    return _metrics_doc(_job(svc, job_id, caller))
 
 
 @router.get(

@@ -127,6 +127,13 @@ def public_specs(svc: Svc) -> dict[str, Any]:
     return jsend([{"device_type": t.backend_name, "specs": svc.device_specs(t)} for t in svc.twins(API)])
 
 
+@router.get(f"{PREFIX}/v1/devices/specs", tags=["Pasqal devices"])
+def all_device_specs(svc: Svc, caller: Caller) -> dict[str, Any]:
+    """The specs of every device the caller may use, by device type (pasqal-cloud's
+    ``get_device_specs_dict()``; Pulser's ``fetch_available_devices()`` deserialises them)."""
+    return jsend({t.backend_name: svc.device_specs(t) for t in svc.twins(API, caller)})
+
+
 @router.get(f"{PREFIX}/v1/devices/specs/{{device_type}}", tags=["Pasqal devices"])
 def device_specs(device_type: str, svc: Svc, caller: Caller) -> dict[str, Any]:
     twin = svc.twin_for(device_type, API, caller, what="Device")
@@ -145,8 +152,10 @@ class JobSpec(BaseModel):
 class BatchCreate(BaseModel):
     model_config = ConfigDict(extra="ignore")
     sequence_builder: str = Field(min_length=1)
-    jobs: list[JobSpec] = Field(min_length=1, max_length=100)
-    device_type: str = Field(min_length=1)
+    # an open batch may start empty and take jobs later (POST …/v2/batches/{id}/jobs)
+    jobs: list[JobSpec] = Field(default_factory=list, max_length=100)
+    # Pulser's QPUBackend sends none: the sequence's device names the target then
+    device_type: str | None = Field(default=None, min_length=1)
     project_id: str | None = None
     configuration: dict[str, Any] | None = None
     complete: bool | None = None
@@ -171,8 +180,13 @@ def _job_doc(job: Job) -> dict[str, Any]:
     }
 
 
-def _batch_status(jobs: list[Job]) -> str:
+def _batch_status(jobs: list[Job], is_open: bool = False) -> str:
+    """A batch's status from its jobs'; an open batch is never final (it may get more jobs)."""
     states = {j.status for j in jobs}
+    if not states:
+        return "PENDING"
+    if is_open and not states & {QUEUED, RUNNING}:
+        return "RUNNING"
     if RUNNING in states:
         return "RUNNING"
     if QUEUED in states:
@@ -200,15 +214,15 @@ def _batch_doc(svc: Service, b: dict[str, Any], jobs: list[Job], v2: bool) -> di
         "id": b["id"],
         "project_id": b["project_id"],
         "device_type": twin.backend_name if twin else b["twin"],
-        "status": _batch_status(jobs),
+        "status": _batch_status(jobs, bool(b.get("open"))),
         "created_at": _iso(b["created"]),
         "updated_at": _iso(max(finished) if finished else b["created"]),
         "start_datetime": _iso(min(started)) if started else None,
         "end_datetime": _iso(max(finished)) if finished and len(finished) == len(jobs) else None,
         "user_id": b["principal"],
         "priority": 10,
-        "open": False,
-        "complete": True,
+        "open": bool(b.get("open")),
+        "complete": not b.get("open"),
         "sequence_builder": b["sequence"],
         "configuration": json.loads(b["configuration"]),
         "tags": [],
@@ -220,35 +234,28 @@ def _batch_doc(svc: Service, b: dict[str, Any], jobs: list[Job], v2: bool) -> di
     return doc
 
 
-@router.post(f"{PREFIX}/v1/batches", tags=["Pasqal batches"])
-def create_batch(body: BatchCreate, svc: Svc, caller: Caller) -> dict[str, Any]:
-    twin = svc.twin_for(body.device_type, API, caller, what="Device")
+def _check_jobs(svc: Service, sequence: str, specs: list[JobSpec], twin: Any) -> None:
+    """Sizes first, from the JSON alone; then the sequence is built in a checker process."""
     twin_json = twin.model_dump_json()
     checked: set[str] = set()
-    for i, spec in enumerate(body.jobs):
+    for i, spec in enumerate(specs):
         try:
-            # Sizes first, from the JSON alone; then the sequence is built in a checker process.
-            pasqal_twin.prescan_sequence(body.sequence_builder, spec.runs, spec.variables, twin)
+            pasqal_twin.prescan_sequence(sequence, spec.runs, spec.variables, twin)
             key = json.dumps(spec.variables, sort_keys=True)
             if key not in checked:  # runs do not change what is built
-                svc.checkers.check(("pasqal", body.sequence_builder, spec.runs, spec.variables, twin_json))
+                svc.checkers.check(("pasqal", sequence, spec.runs, spec.variables, twin_json))
                 checked.add(key)
         except ApiError as exc:
-            exc.message = f"jobs[{i}]: {exc.message}" if len(body.jobs) > 1 else exc.message
+            exc.message = f"jobs[{i}]: {exc.message}" if len(specs) > 1 else exc.message
             raise
+
+
+def _submit_jobs(svc: Service, batch: dict[str, Any], specs: list[JobSpec], first: int, caller: Principal) -> list[Job]:
+    twin = svc.config.twin(batch["twin"])
+    assert twin is not None
     now = time.time()
-    batch = {
-        "id": svc.new_id(),
-        "twin": twin.name,
-        "principal": caller.name,
-        "project_id": body.project_id or "",
-        "created": now,
-        "sequence": body.sequence_builder,
-        "configuration": json.dumps(body.configuration or {}),
-    }
-    svc.store.add_batch(batch)
     jobs = []
-    for i, spec in enumerate(body.jobs):
+    for i, spec in enumerate(specs, start=first):
         job = Job(
             id=svc.new_id(),
             api=API,
@@ -259,13 +266,106 @@ def create_batch(body: BatchCreate, svc: Svc, caller: Caller) -> dict[str, Any]:
             created=now,
             batch_id=str(batch["id"]),
             shots=spec.runs,
-            params={"sequence": body.sequence_builder, "runs": spec.runs, "variables": spec.variables},
-            extra={"project_id": body.project_id or "", "order": i},
+            params={"sequence": batch["sequence"], "runs": spec.runs, "variables": spec.variables},
+            extra={"project_id": batch["project_id"], "order": i},
             logs=f"job accepted for {twin.backend_name}\n",
         )
         svc.scheduler.submit(job)
         jobs.append(job)
+    return jobs
+
+
+def _sequence_device(svc: Service, sequence: str) -> str:
+    """The device type a batch without one targets: the twin whose Pulser device the sequence names."""
+    try:
+        named = json.loads(sequence)["device"]["name"]
+    except (ValueError, KeyError, TypeError):
+        raise ApiError(400, "device_type: give one, or a sequence whose device names a served device.") from None
+    for t in svc.twins(API):
+        if named in (t.backend_name, t.pulser_device.name if t.pulser_device else None):
+            return t.backend_name
+    raise ApiError(400, f"device_type: the sequence's device {str(named)[:64]!r} is not served here; give one.")
+
+
+@router.post(f"{PREFIX}/v1/batches", tags=["Pasqal batches"])
+def create_batch(body: BatchCreate, svc: Svc, caller: Caller) -> dict[str, Any]:
+    twin = svc.twin_for(body.device_type or _sequence_device(svc, body.sequence_builder), API, caller, what="Device")
+    is_open = bool(body.open) or body.complete is False
+    if not body.jobs and not is_open:
+        raise ApiError(400, "jobs: a closed batch needs at least one job (or create it with open: true).")
+    _check_jobs(svc, body.sequence_builder, body.jobs, twin)
+    batch = {
+        "id": svc.new_id(),
+        "twin": twin.name,
+        "principal": caller.name,
+        "project_id": body.project_id or "",
+        "created": time.time(),
+        "sequence": body.sequence_builder,
+        "configuration": json.dumps(body.configuration or {}),
+        "open": int(is_open),
+    }
+    svc.store.add_batch(batch)
+    jobs = _submit_jobs(svc, batch, body.jobs, 0, caller)
     return jsend(_batch_doc(svc, batch, jobs, v2=False))
+
+
+class AddedJob(JobSpec):
+    sequence: str | None = None  # the batch's sequence is used; a different one is refused
+
+
+@router.post(f"{PREFIX}/v2/batches/{{batch_id}}/jobs", tags=["Pasqal batches"])
+def add_jobs(batch_id: str, body: Annotated[list[AddedJob], Field(min_length=1, max_length=100)], svc: Svc,
+             caller: Caller) -> dict[str, Any]:
+    """Add jobs to an open batch (pasqal-cloud's ``add_jobs``, Pulser's open batches)."""
+    b, existing = _batch(svc, batch_id, caller)
+    if not b["open"]:
+        raise ApiError(400, f"Batch {batch_id} is closed: it takes no more jobs.")
+    if len(existing) + len(body) > 1000:
+        raise ApiError(400, f"Batch {batch_id} would hold more than 1000 jobs.")
+    for i, spec in enumerate(body):
+        if spec.sequence is not None and spec.sequence != b["sequence"]:
+            raise ApiError(400, f"jobs[{i}].sequence: jobs of a batch run the batch's sequence.")
+    twin = svc.config.twin(b["twin"])
+    assert twin is not None
+    specs = [JobSpec(runs=j.runs, variables=j.variables) for j in body]
+    _check_jobs(svc, b["sequence"], specs, twin)
+    first = max((j.extra.get("order", 0) for j in existing), default=-1) + 1
+    jobs = existing + _submit_jobs(svc, b, specs, first, caller)
+    return jsend(_batch_doc(svc, b, jobs, v2=True))
+
+
+@router.patch(f"{PREFIX}/v2/batches/{{batch_id}}/complete", tags=["Pasqal batches"])
+def close_batch(batch_id: str, svc: Svc, caller: Caller) -> dict[str, Any]:
+    """Close an open batch: it takes no more jobs and becomes final once its jobs are."""
+    _batch(svc, batch_id, caller)
+    svc.store.close_batch(batch_id)
+    b, jobs = _batch(svc, batch_id, caller)
+    return jsend(_batch_doc(svc, b, jobs, v2=True))
+
+
+@router.get(f"{PREFIX}/v1/batches", tags=["Pasqal batches"])
+def list_batches(
+    svc: Svc,
+    caller: Caller,
+    id: Annotated[list[str] | None, Query(max_length=1000)] = None,  # noqa: A002 - the API's name
+    device_type: str | None = None,
+    status: str | None = None,
+    open: bool | None = None,  # noqa: A002
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100)] = 100,
+) -> dict[str, Any]:
+    """The caller's batches, newest first (pasqal-cloud's ``get_batches``), filtered and paginated."""
+    twins = [t.name for t in svc.twins(API, caller) if device_type is None or t.backend_name == device_type]
+    if status is None:
+        rows, total = svc.store.batches(twins, ids=id, is_open=open, limit=limit, offset=offset)
+        page = [(b, _batch(svc, b["id"], caller)[1]) for b in rows]
+    else:  # the status is computed from the jobs: filter first, then page
+        rows, _ = svc.store.batches(twins, ids=id, is_open=open, limit=10_000)
+        every = [(b, _batch(svc, b["id"], caller)[1]) for b in rows]
+        matching = [(b, jobs) for b, jobs in every if _batch_status(jobs, bool(b["open"])) == status]
+        total, page = len(matching), matching[offset : offset + limit]
+    docs = [_batch_doc(svc, b, jobs, v2=True) for b, jobs in page]
+    return jsend(docs, pagination={"total": total, "start": offset, "end": offset + len(docs)})
 
 
 @router.get(f"{PREFIX}/v1/batches/{{batch_id}}", tags=["Pasqal batches"])

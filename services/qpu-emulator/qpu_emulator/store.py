@@ -63,9 +63,12 @@ CREATE TABLE IF NOT EXISTS batches (
     project_id TEXT NOT NULL,
     created REAL NOT NULL,
     sequence TEXT NOT NULL,
-    configuration TEXT NOT NULL DEFAULT '{}'
+    configuration TEXT NOT NULL DEFAULT '{}',
+    open INTEGER NOT NULL DEFAULT 0   -- an open batch takes more jobs until it is closed
 );
 """
+# columns added after a release: (table, column, definition), added to older databases at start
+_ADDED_COLUMNS = (("batches", "open", "INTEGER NOT NULL DEFAULT 0"),)
 
 
 @dataclass
@@ -111,6 +114,10 @@ class Store:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(_SCHEMA)
+            for table, column, definition in _ADDED_COLUMNS:
+                have = {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}
+                if column not in have:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -231,7 +238,8 @@ class Store:
                 [*finals, max_jobs],
             ).rowcount
             db.execute(
-                "DELETE FROM batches WHERE id NOT IN (SELECT DISTINCT batch_id FROM jobs WHERE batch_id IS NOT NULL)"
+                "DELETE FROM batches WHERE open=0"  # an open batch may be empty yet
+                " AND id NOT IN (SELECT DISTINCT batch_id FROM jobs WHERE batch_id IS NOT NULL)"
             )
         return int(n)
 
@@ -258,10 +266,42 @@ class Store:
     def add_batch(self, row: dict[str, Any]) -> None:
         with self._tx() as db:
             db.execute(
-                "INSERT INTO batches (id, twin, principal, project_id, created, sequence, configuration)"
-                " VALUES (:id, :twin, :principal, :project_id, :created, :sequence, :configuration)",
-                row,
+                "INSERT INTO batches (id, twin, principal, project_id, created, sequence, configuration, open)"
+                " VALUES (:id, :twin, :principal, :project_id, :created, :sequence, :configuration, :open)",
+                {"open": 0, **row},
             )
+
+    def close_batch(self, batch_id: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE batches SET open=0 WHERE id=?", (batch_id,))
+
+    def batches(
+        self,
+        twins: list[str],
+        ids: list[str] | None = None,
+        is_open: bool | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Batches on `twins` (newest first), optionally only `ids` and only open/closed ones; and their total."""
+        if not twins or ids == []:
+            return [], 0
+        where = [f"twin IN ({','.join('?' * len(twins))})"]
+        args: list[Any] = list(twins)
+        if ids is not None:
+            where.append(f"id IN ({','.join('?' * len(ids))})")
+            args += ids
+        if is_open is not None:
+            where.append("open=?")
+            args.append(int(is_open))
+        cond = " AND ".join(where)
+        with self._tx() as db:
+            total = db.execute(f"SELECT COUNT(*) FROM batches WHERE {cond}", args).fetchone()[0]  # noqa: S608
+            rows = db.execute(
+                f"SELECT * FROM batches WHERE {cond} ORDER BY created DESC, id LIMIT ? OFFSET ?",  # noqa: S608
+                [*args, limit, offset],
+            ).fetchall()
+        return [dict(r) for r in rows], int(total)
 
     def get_batch(self, batch_id: str) -> dict[str, Any] | None:
         with self._tx() as db:

@@ -12,10 +12,28 @@
 from __future__ import annotations
 
 import gc
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CRN, IBM_KEYS, PASQAL_CLIENT, Emulator, qrmi_ibm, twins
+from conftest import (
+    CRN,
+    IBM_KEYS,
+    PASQAL_CLIENT,
+    PASQAL_TOKEN,
+    Emulator,
+    bell_qasm,
+    ibm_headers,
+    qrmi_ibm,
+    sampler_job,
+    twins,
+    wait_ibm_final,
+)
 from sequences import pi_pulse
 
 
@@ -132,3 +150,70 @@ def test_pasqal_cloud_sdk(emulator: Emulator) -> None:
     (job,) = batch.ordered_jobs
     assert sum(job.result.values()) == 300
     assert job.result.get("1", 0) / 300 > 0.9
+
+
+JOB = Path(__file__).with_name("vendor_job.py")
+
+
+def laptop_environment(emulator: Emulator) -> dict[str, str]:
+    """What a user on a laptop sets for the twins: the variables a QRMI job gets, pointing
+    at the emulator directly with the twins' own credentials."""
+    return {
+        "QRMI_JOB_QPU_RESOURCES": "ideal_twin,FRESNEL",
+        "QRMI_JOB_QPU_TYPES": "ibm-quantum-compute-service,pasqal-cloud",
+        "ideal_twin_QRMI_IBM_QCS_ENDPOINT": emulator.url + "/v1",
+        "ideal_twin_QRMI_IBM_QCS_IAM_ENDPOINT": emulator.url,
+        "ideal_twin_QRMI_IBM_QCS_IAM_APIKEY": IBM_KEYS["ideal_twin"],
+        "ideal_twin_QRMI_IBM_QCS_SERVICE_CRN": CRN,
+        "FRESNEL_QRMI_PASQAL_CLOUD_BASE_URL": emulator.url,
+        "FRESNEL_QRMI_PASQAL_CLOUD_AUTH_TOKEN": PASQAL_TOKEN,
+        "FRESNEL_QRMI_PASQAL_CLOUD_PROJECT_ID": "lab-project",
+    }
+
+
+def run_vendor_job(env: dict[str, str], shots: int = 200) -> dict[str, dict[str, Any]]:
+    clean = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **env}
+    done = subprocess.run([sys.executable, str(JOB), str(shots)], env=clean, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return {d["qpu"]: d for d in map(json.loads, done.stdout.splitlines())}
+
+
+def check_vendor_job(seen: dict[str, dict[str, Any]], shots: int = 200) -> None:
+    """What the vendors' clients must have seen, on the twin directly or through qrmid."""
+    ibm = seen["ideal_twin"]
+    assert set(ibm["counts"]) <= {"00", "11"} and sum(ibm["counts"].values()) == shots
+    assert {"timestamps", "usage"} <= set(ibm["metrics_keys"]) and ibm["running"]  # job.metrics()
+    assert ibm["usage"] >= 1  # job.usage(): whole QPU seconds, final once the job is
+    assert ibm["properties_qubits"] == 5  # job.properties(): the twin's calibration at run time
+
+    atom = seen["FRESNEL"]
+    assert atom["specs"] == ["FRESNEL"] and atom["devices"] == ["FRESNEL"]
+    for counts in (atom["counts"], *atom["open_batch_counts"]):
+        assert sum(counts.values()) == shots and counts.get("1", 0) / shots > 0.85, counts
+    assert atom["same_open_batch"] and atom["open_batch_jobs"] == 2 and atom["open_batch_open"] is False
+    assert set(atom["created"]) <= set(atom["listed"])
+
+
+@pytest.mark.skipif(not all(importlib.util.find_spec(m) for m in ("qiskit_ibm_runtime", "pasqal_cloud")),
+                    reason="needs the vendors' SDKs")
+def test_the_vendor_job_runs_against_the_twins_directly(emulator: Emulator) -> None:
+    """A laptop: the job script, with the twins' endpoints and credentials in its environment."""
+    check_vendor_job(run_vendor_job(laptop_environment(emulator)))
+
+
+def test_ibm_job_metrics_shape(emulator: Emulator) -> None:
+    """GET /v1/jobs/{id}/metrics: usage stays pending until the job is final, then whole seconds."""
+    auth = ibm_headers(emulator)
+    code, job = emulator.json("POST", "/v1/jobs", sampler_job(bell_qasm()), auth)
+    assert code == 200, job
+    code, m = emulator.json("GET", f"/v1/jobs/{job['id']}/metrics", headers=auth)
+    assert code == 200 and m["timestamps"]["created"]
+    wait_ibm_final(emulator, job["id"], auth)
+    code, m = emulator.json("GET", f"/v1/jobs/{job['id']}/metrics", headers=auth)
+    assert code == 200 and m["usage"]["status"] == "completed"
+    assert m["usage"]["qpu_charge_time_seconds"] >= 1 and m["timestamps"]["finished"]
+    assert m["circuits_execution_time_ns"] > 0 and m["num_circuits"] == 1
+    assert "bss" not in m and "seconds" not in m["usage"]  # gone from IBM's API since 2026-03
+    assert emulator.json("GET", "/v1/jobs/no-such-job/metrics", headers=auth)[0] == 404
+    assert emulator.json("GET", f"/v1/jobs/{job['id']}/metrics")[0] == 401
