@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import vendor_job
 from conftest import (
     CRN,
     IBM_KEYS,
@@ -179,27 +180,11 @@ def run_vendor_job(env: dict[str, str], shots: int = 200) -> dict[str, dict[str,
     return {d["qpu"]: d for d in map(json.loads, done.stdout.splitlines())}
 
 
-def check_vendor_job(seen: dict[str, dict[str, Any]], shots: int = 200) -> None:
-    """What the vendors' clients must have seen, on the twin directly or through qrmid."""
-    ibm = seen["ideal_twin"]
-    assert set(ibm["counts"]) <= {"00", "11"} and sum(ibm["counts"].values()) == shots
-    assert {"timestamps", "usage"} <= set(ibm["metrics_keys"]) and ibm["running"]  # job.metrics()
-    assert ibm["usage"] >= 1  # job.usage(): whole QPU seconds, final once the job is
-    assert ibm["properties_qubits"] == 5  # job.properties(): the twin's calibration at run time
-
-    atom = seen["FRESNEL"]
-    assert atom["specs"] == ["FRESNEL"] and atom["devices"] == ["FRESNEL"]
-    for counts in (atom["counts"], *atom["open_batch_counts"]):
-        assert sum(counts.values()) == shots and counts.get("1", 0) / shots > 0.85, counts
-    assert atom["same_open_batch"] and atom["open_batch_jobs"] == 2 and atom["open_batch_open"] is False
-    assert set(atom["created"]) <= set(atom["listed"])
-
-
 @pytest.mark.skipif(not all(importlib.util.find_spec(m) for m in ("qiskit_ibm_runtime", "pasqal_cloud")),
                     reason="needs the vendors' SDKs")
 def test_the_vendor_job_runs_against_the_twins_directly(emulator: Emulator) -> None:
     """A laptop: the job script, with the twins' endpoints and credentials in its environment."""
-    check_vendor_job(run_vendor_job(laptop_environment(emulator)))
+    vendor_job.check(run_vendor_job(laptop_environment(emulator)), "ideal_twin", "FRESNEL", 200)
 
 
 def test_ibm_job_metrics_shape(emulator: Emulator) -> None:

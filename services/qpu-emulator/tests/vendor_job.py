@@ -61,6 +61,7 @@ def ibm(name: str, env: dict[str, str], shots: int) -> dict[str, Any]:
         "metrics_keys": sorted(metrics),
         "running": metrics.get("timestamps", {}).get("running"),
         "properties_qubits": len(props.qubits) if props is not None else None,
+        "num_qubits": backend.num_qubits,
     }
 
 
@@ -120,6 +121,25 @@ def pasqal(name: str, env: dict[str, str], shots: int) -> dict[str, Any]:
         "listed": sorted(batch.id for batch in listed.results),
         "created": sorted({first.batch_id, open_batch}),
     }
+
+
+def check(seen: dict[str, dict[str, Any]], ibm: str, atoms: str, shots: int) -> None:
+    """What the vendors' clients must have seen, on a twin directly or through qrmid (the
+    test suites call this on the script's output)."""
+    got = seen[ibm]
+    counts = got["counts"]
+    assert sum(counts.values()) == shots, counts
+    assert (counts.get("01", 0) + counts.get("10", 0)) / shots < 0.15, counts  # a Bell pair, maybe noisy
+    assert {"timestamps", "usage"} <= set(got["metrics_keys"]) and got["running"], got  # job.metrics()
+    assert got["usage"] >= 1, got  # job.usage(): whole QPU seconds once the job is final
+    assert got["properties_qubits"] == got["num_qubits"], got  # job.properties() at run time
+
+    got = seen[atoms]
+    assert got["specs"] == [atoms] and got["devices"] == [atoms], got
+    for c in (got["counts"], *got["open_batch_counts"]):
+        assert sum(c.values()) == shots and c.get("1", 0) / shots > 0.85, c
+    assert got["same_open_batch"] and got["open_batch_jobs"] == 2 and got["open_batch_open"] is False, got
+    assert set(got["created"]) <= set(got["listed"]), got
 
 
 def main() -> int:

@@ -85,6 +85,7 @@ def router(state: App) -> APIRouter:
                 request.method, raw_path, raw_query, request.headers.get("authorization", "")
             )
             body = await read_bounded(request, vendor_routes.MAX_BODY_BYTES)
+            body = vendor_routes.inflate(body, request.headers.get("content-encoding"))
             resp = await state.exchange.send(prepared, request.headers, body)
         except Denied as exc:
             state.metrics.proxied.labels(label, str(exc.status)).inc()

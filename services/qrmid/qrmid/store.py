@@ -554,6 +554,16 @@ class Store:
             "wait_node": {r["qpu"]: max(0.0, float(r["s"] or 0)) for r in waited},
         }
 
+    def remote_ids(self, acq_id: str, qpu: str, kind: str, limit: int) -> list[str]:
+        """The newest `limit` objects of `kind` the acquisition created on the QPU (the proxy's
+        scoped listings)."""
+        rows = self.db.execute(
+            "SELECT remote_id FROM remote_objects WHERE acquisition_id=? AND qpu=? AND kind=? "
+            "ORDER BY created_at DESC LIMIT ?",
+            (acq_id, qpu, kind, limit),
+        ).fetchall()
+        return [str(r["remote_id"]) for r in rows]
+
     def remote_owner(self, qpu: str, remote_id: str) -> str | None:
         row = self.db.execute(
             "SELECT acquisition_id FROM remote_objects WHERE qpu=? AND remote_id=?", (qpu, remote_id)

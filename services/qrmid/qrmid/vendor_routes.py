@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -75,12 +76,22 @@ class Body(Enum):
     IBM_JOB = "ibm-job"
     IBM_SESSION_UPDATE = "ibm-session-update"
     PASQAL_BATCH = "pasqal-batch"
+    PASQAL_JOBS = "pasqal-jobs"  # jobs added to an open batch: a JSON array of {runs, variables}
 
 
 class Records(Enum):
     NOTHING = "nothing"
     IBM_JOB = "ibm-job"  # POST v1/jobs created a task: remember its id
     PASQAL_BATCH = "pasqal-batch"  # a batch response: its id when created, its jobs' ids as parts
+    PASQAL_PARTS = "pasqal-parts"  # a batch response after jobs were added: its jobs' ids as parts
+
+
+class Answer(Enum):
+    """What qrmid does to a successful upstream answer before the job sees it."""
+
+    AS_IS = "as-is"
+    PASQAL_OWN_SPECS = "pasqal-own-specs"  # {"data": {device: specs}}: the job's own device only
+    IBM_LIMIT_ONLY = "ibm-limit-only"  # the site instance's usage: whether its limit is reached, no figures
 
 
 @dataclass(frozen=True)
@@ -112,6 +123,9 @@ class Route:
     body: Body = Body.NONE
     authenticated: bool = True  # False: public data, forwarded with no credential at all
     records: Records = Records.NOTHING
+    answer: Answer = Answer.AS_IS
+    # a listing qrmid scopes itself: this query key, repeated, names the objects the job created
+    owned_filter: str | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +133,8 @@ class Match:
     route: Route
     params: dict[str, str]
     query: dict[str, str]
+    # qrmid's own repeated query values (the owned_filter's ids), after the job's query
+    repeated: tuple[tuple[str, str], ...] = ()
 
     def upstream_path(self) -> str:
         """The path sent upstream: the template with validated ids (no encoding is ever needed)."""
@@ -126,7 +142,8 @@ class Match:
         return "/" + "/".join(segs)
 
     def upstream_query(self) -> str:
-        return "&".join(f"{k}={quote(v, safe='')}" for k, v in self.query.items())
+        pairs = [*self.query.items(), *self.repeated]
+        return "&".join(f"{k}={quote(v, safe='')}" for k, v in pairs)
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -206,6 +223,7 @@ def parse_query(raw: bytes) -> dict[str, str]:
 
 # ----------------------------------------------------------------------------- values
 BOOL = re.compile(r"true|false")
+PY_BOOL = re.compile(r"true|false|True|False")
 COUNT = re.compile(r"[0-9]{1,6}")
 WORD = re.compile(r"[A-Za-z0-9_-]{1,64}")
 SORT = re.compile(r"ASC|DESC")
@@ -248,13 +266,20 @@ def _pasqal_job_list(query: dict[str, str], ctx: Context) -> dict[str, str]:
     return query
 
 
+def _pasqal_batch_list(query: dict[str, str], ctx: Context) -> dict[str, str]:
+    if "limit" in query and not 1 <= int(query["limit"]) <= 100:
+        raise Refused(400, "limit must be 1..100")
+    return query
+
+
 def _t(path: str) -> tuple[str, ...]:
     return tuple(path.split("/"))
 
 
 OWN, QPU, SESSION = Scope.OWNED, Scope.QPU, Scope.SESSION
 IBM_ROUTES: tuple[Route, ...] = (
-    Route("backends", "GET", _t("v1/backends")),
+    # qiskit-ibm-runtime asks with include_mocks=True|False (Python's spelling)
+    Route("backends", "GET", _t("v1/backends"), query={"include_mocks": Param(PY_BOOL)}),
     Route("backend.status", "GET", _t("v1/backends/{backend}/status"), {"backend": QPU}),
     Route("backend.configuration", "GET", _t("v1/backends/{backend}/configuration"), {"backend": QPU}),
     Route("backend.properties", "GET", _t("v1/backends/{backend}/properties"), {"backend": QPU},
@@ -272,6 +297,11 @@ IBM_ROUTES: tuple[Route, ...] = (
     Route("job.results", "GET", _t("v1/jobs/{task}/results"), {"task": OWN}),
     Route("job.logs", "GET", _t("v1/jobs/{task}/logs"), {"task": OWN}),
     Route("job.cancel", "POST", _t("v1/jobs/{task}/cancel"), {"task": OWN}),
+    # qiskit-ibm-runtime checks the instance before each job: the job learns whether the site's
+    # instance is out of time, not how much the site's other jobs consumed
+    Route("instance.usage", "GET", _t("v1/instances/usage"), answer=Answer.IBM_LIMIT_ONLY),
+    # job.metrics(), job.usage(), job.properties() of qiskit-ibm-runtime
+    Route("job.metrics", "GET", _t("v1/jobs/{task}/metrics"), {"task": OWN}),
     Route("job.delete", "DELETE", _t("v1/jobs/{task}"), {"task": OWN}),
 )
 
@@ -282,6 +312,12 @@ PASQAL_ROUTES: tuple[Route, ...] = (
     Route("devices.public-specs", "GET", _t("core-fast/api/v1/devices/public-specs"), authenticated=False),
     # qrmi's target() sends the job token here: the site's token is attached for the job's own device only
     Route("device.specs", "GET", _t("core-fast/api/v1/devices/specs/{device}"), {"device": QPU}),
+    # pasqal-cloud's get_device_specs_dict(), Pulser's fetch_available_devices(): the job's device only
+    Route("devices.specs", "GET", _t("core-fast/api/v1/devices/specs"), answer=Answer.PASQAL_OWN_SPECS),
+    # get_batches(): qrmid names the batches (those this acquisition created) with repeated id=
+    Route("batches", "GET", _t("core-fast/api/v1/batches"), query={
+        **PAGE, "device_type": Param(WORD, QPU), "status": Param(WORD), "open": Param(BOOL),
+    }, rule=_pasqal_batch_list, owned_filter="id"),
     Route("batch.create", "POST", _t("core-fast/api/v1/batches"), body=Body.PASQAL_BATCH, records=Records.PASQAL_BATCH),
     Route("batch.v1", "GET", _t("core-fast/api/v1/batches/{batch}"), {"batch": OWN}, records=Records.PASQAL_BATCH),
     Route("batch.v2", "GET", _t("core-fast/api/v2/batches/{batch}"), {"batch": OWN}, records=Records.PASQAL_BATCH),
@@ -289,6 +325,11 @@ PASQAL_ROUTES: tuple[Route, ...] = (
     Route("batch.results", "GET", _t("core-fast/api/v1/batches/{batch}/full_results"), {"batch": OWN}),
     Route("batch.cancel.v1", "PUT", _t("core-fast/api/v1/batches/{batch}/cancel"), {"batch": OWN}),
     Route("batch.cancel.v2", "PATCH", _t("core-fast/api/v2/batches/{batch}/cancel"), {"batch": OWN}),
+    # open batches (Pulser's QPUBackend.open_batch()): add jobs, then close
+    Route("batch.jobs.add", "POST", _t("core-fast/api/v2/batches/{batch}/jobs"), {"batch": OWN},
+          body=Body.PASQAL_JOBS, records=Records.PASQAL_PARTS),
+    Route("batch.complete", "PATCH", _t("core-fast/api/v2/batches/{batch}/complete"), {"batch": OWN},
+          records=Records.PASQAL_PARTS),
     Route("jobs.v2", "GET", _t("core-fast/api/v2/jobs"), query={
         **PAGE, "batch_id": Param(ID, OWN), "order_by": Param(WORD), "order_by_direction": Param(SORT),
     }, rule=_pasqal_job_list),
@@ -344,7 +385,7 @@ def _bind(template: tuple[str, ...], segments: list[str]) -> dict[str, str] | No
 def apply_rule(m: Match, ctx: Context) -> Match:
     if m.route.rule is None:
         return m
-    return Match(m.route, m.params, m.route.rule(dict(m.query), ctx))
+    return Match(m.route, m.params, m.route.rule(dict(m.query), ctx), m.repeated)
 
 
 # ----------------------------------------------------------------------------- bodies
@@ -359,20 +400,51 @@ def _finite(text: str) -> float:
     return value
 
 
-def parse_json_object(body: bytes) -> dict[str, Any]:
+def parse_json(body: bytes, empty: bytes = b"{}") -> Any:
+    """Strict JSON of a bounded body: no NaN/Infinity, not nested past MAX_JSON_DEPTH."""
     if len(body) > MAX_BODY_BYTES:
         raise Refused(413, f"request body larger than {MAX_BODY_BYTES} bytes")
     try:
-        doc = json.loads(body or b"{}", parse_constant=_no_constants, parse_float=_finite)
+        doc = json.loads(body or empty, parse_constant=_no_constants, parse_float=_finite)
     except Refused:
         raise
     except (ValueError, RecursionError):
         raise Refused(400, "the request body is not valid JSON") from None
-    if not isinstance(doc, dict):
-        raise Refused(400, "the request body must be a JSON object")
     if _too_deep(doc):
         raise Refused(400, "the request body is nested too deeply")
     return doc
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    doc = parse_json(body)
+    if not isinstance(doc, dict):
+        raise Refused(400, "the request body must be a JSON object")
+    return doc
+
+
+def inflate(body: bytes, encoding: str | None) -> bytes:
+    """A request body without its Content-Encoding (pasqal-cloud gzips batches and added jobs),
+    inflated incrementally and refused (413) as soon as it passes MAX_BODY_BYTES: a small
+    compressed body cannot make qrmid hold a big one."""
+    enc = (encoding or "identity").strip().lower()
+    if enc == "identity":
+        return body
+    if enc not in ("gzip", "x-gzip", "deflate"):
+        raise Refused(415, f"Content-Encoding {enc[:40]!r} is not accepted (gzip, deflate)")
+    wbits = 16 + zlib.MAX_WBITS if enc != "deflate" else zlib.MAX_WBITS
+    d = zlib.decompressobj(wbits)
+    try:
+        out = d.decompress(body, MAX_BODY_BYTES + 1)
+        if len(out) > MAX_BODY_BYTES or d.unconsumed_tail:
+            raise Refused(413, f"request body larger than {MAX_BODY_BYTES} bytes once inflated")
+        out += d.flush()
+    except zlib.error:
+        raise Refused(400, f"the request body is not valid {enc}") from None
+    if len(out) > MAX_BODY_BYTES:
+        raise Refused(413, f"request body larger than {MAX_BODY_BYTES} bytes once inflated")
+    if not d.eof or d.unused_data:
+        raise Refused(400, f"the request body is not one complete {enc} stream")
+    return out
 
 
 def _too_deep(doc: Any) -> bool:
@@ -385,6 +457,13 @@ def _too_deep(doc: Any) -> bool:
         if depth > MAX_JSON_DEPTH:
             return True
         level = [x for c in containers for x in (c.values() if isinstance(c, dict) else c)]
+
+
+def _dump_any(doc: Any) -> bytes:
+    try:
+        return json.dumps(doc, allow_nan=False, separators=(",", ":")).encode()
+    except (ValueError, RecursionError):
+        raise Refused(400, "the request body cannot be forwarded as strict JSON") from None
 
 
 def _dump(doc: dict[str, Any]) -> bytes:
@@ -409,6 +488,11 @@ def rewrite_body(kind: Body, body: bytes, ctx: Context) -> bytes | None:
         if len(body) > MAX_BODY_BYTES:
             raise Refused(413, f"request body larger than {MAX_BODY_BYTES} bytes")
         return None
+    if kind is Body.PASQAL_JOBS:
+        jobs = parse_json(body, b"[]")
+        if not isinstance(jobs, list) or not jobs or len(jobs) > 100 or not all(isinstance(j, dict) for j in jobs):
+            raise Refused(400, "jobs to add are a JSON array of 1..100 objects")
+        return _dump_any(jobs)
     doc = parse_json_object(body)
     if kind is Body.IBM_JOB:
         if ctx.session is None:
@@ -456,11 +540,11 @@ def created_ids(records: Records, method: str, doc: Any) -> list[tuple[str, str]
     if records is Records.IBM_JOB:
         if isinstance(doc.get("id"), str):
             found.append((doc["id"], "task"))
-    elif records is Records.PASQAL_BATCH:
+    elif records in (Records.PASQAL_BATCH, Records.PASQAL_PARTS):
         data = doc.get("data")
         if not isinstance(data, dict):
             return found
-        if method == "POST" and isinstance(data.get("id"), str):
+        if records is Records.PASQAL_BATCH and method == "POST" and isinstance(data.get("id"), str):
             found.append((data["id"], "task"))
         jobs, ids = data.get("jobs"), data.get("job_ids")
         named = [j.get("id") for j in jobs if isinstance(j, dict)] if isinstance(jobs, list) else []
@@ -468,3 +552,21 @@ def created_ids(records: Records, method: str, doc: Any) -> list[tuple[str, str]
             if isinstance(j, str):
                 found.append((j, "part"))
     return [(i, k) for i, k in found if ID.fullmatch(i)]
+
+
+def filter_answer(answer: Answer, content: bytes, ctx: Context) -> bytes:
+    """A successful upstream answer as the job may see it."""
+    if answer is Answer.AS_IS:
+        return content
+    try:
+        doc = json.loads(content)
+    except ValueError:
+        raise Refused(502, "the QPU service's answer is not JSON") from None
+    if answer is Answer.IBM_LIMIT_ONLY:
+        reached = isinstance(doc, dict) and doc.get("usage_limit_reached") is True
+        return json.dumps({"usage_limit_reached": reached}, separators=(",", ":")).encode()
+    data = doc.get("data") if isinstance(doc, dict) else None
+    if not isinstance(data, dict):
+        raise Refused(502, "the QPU service's device specs are not {data: {device: specs}}")
+    doc["data"] = {k: v for k, v in data.items() if k == ctx.qpu}
+    return json.dumps(doc, separators=(",", ":")).encode()

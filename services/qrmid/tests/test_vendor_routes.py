@@ -3,6 +3,8 @@ byte for byte as received; what two parsers could read differently is refused.""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from qrmid import vendor_routes as vr
 
@@ -74,10 +76,12 @@ def test_a_query_is_forwarded_re_encoded() -> None:
     (vr.IBM, "PUT", ["v1", "jobs", "x"], 405),
     (vr.IBM, "POST", ["v1", "sessions"], 403),
     (vr.IBM, "GET", ["v1", "sessions"], 403),
-    (vr.IBM, "GET", ["v1", "instances", "usage"], 403),
+    (vr.IBM, "POST", ["v1", "instances", "usage"], 405),
     (vr.IBM, "GET", ["v2", "jobs", "x"], 403),
     (vr.PASQAL, "DELETE", ["core-fast", "api", "v1", "batches", "x"], 405),
-    (vr.PASQAL, "GET", ["core-fast", "api", "v1", "batches"], 405),
+    (vr.PASQAL, "PUT", ["core-fast", "api", "v1", "batches"], 405),
+    (vr.PASQAL, "GET", ["core-fast", "api", "v2", "batches", "x", "jobs"], 405),
+    (vr.PASQAL, "PUT", ["core-fast", "api", "v2", "batches", "x", "complete"], 405),
     (vr.PASQAL, "GET", ["core-fast", "api", "v1", "jobs"], 403),
     ("iqm-server", "GET", ["v1", "jobs"], 403),
 ])
@@ -127,3 +131,69 @@ def test_only_allow_listed_headers_pass() -> None:
             "transfer-encoding": "chunked", "content-length": "5"}
     assert vr.forward_headers(sent) == {"accept": "application/json", "ibm-api-version": "2025-01-01"}
     assert vr.forward_headers({"accept": "a\r\nX-Injected: 1"}) == {}
+
+
+def test_the_new_vendor_routes_are_scoped() -> None:
+    """IBM job metrics and Pasqal's open-batch routes name an object the job created; the
+    batch listing is scoped by qrmid (owned ids), the device specs answer by the job's device."""
+    m = vr.match(vr.IBM, "GET", ["v1", "jobs", "t1", "metrics"], {})
+    assert m.route.params == {"task": vr.Scope.OWNED}
+    m = vr.match(vr.PASQAL, "POST", ["core-fast", "api", "v2", "batches", "b1", "jobs"], {})
+    assert m.route.params == {"batch": vr.Scope.OWNED} and m.route.body is vr.Body.PASQAL_JOBS
+    m = vr.match(vr.PASQAL, "PATCH", ["core-fast", "api", "v2", "batches", "b1", "complete"], {})
+    assert m.route.params == {"batch": vr.Scope.OWNED}
+    m = vr.match(vr.PASQAL, "GET", ["core-fast", "api", "v1", "batches"], {"offset": "0", "limit": "100"})
+    assert m.route.owned_filter == "id" and m.route.authenticated
+    with pytest.raises(vr.Refused) as err:  # the job cannot name ids itself
+        vr.match(vr.PASQAL, "GET", ["core-fast", "api", "v1", "batches"], {"id": "someone-elses"})
+    assert err.value.status == 400
+    scoped = vr.Match(m.route, {}, m.query, (("id", "b1"), ("id", "b2")))
+    assert scoped.upstream_query() == "offset=0&limit=100&id=b1&id=b2"
+    m = vr.match(vr.PASQAL, "GET", ["core-fast", "api", "v1", "devices", "specs"], {})
+    assert m.route.answer is vr.Answer.PASQAL_OWN_SPECS and m.route.authenticated
+
+
+def test_device_specs_answer_names_the_jobs_device_only() -> None:
+    ctx = vr.Context("FRESNEL", None)
+    upstream = json.dumps({"status": "success", "data": {"FRESNEL": "{}", "EMU_MPS": "{}"}}).encode()
+    seen = json.loads(vr.filter_answer(vr.Answer.PASQAL_OWN_SPECS, upstream, ctx))
+    assert seen["data"] == {"FRESNEL": "{}"}
+    with pytest.raises(vr.Refused):
+        vr.filter_answer(vr.Answer.PASQAL_OWN_SPECS, b'{"data": []}', ctx)
+
+
+def test_instance_usage_tells_the_limit_only() -> None:
+    ctx = vr.Context("sc_twin", "s1")
+    m = vr.match(vr.IBM, "GET", ["v1", "instances", "usage"], {})
+    upstream = b'{"usage_consumed_seconds": 1234.5, "usage_limit_seconds": 3600, "usage_limit_reached": false}'
+    assert json.loads(vr.filter_answer(m.route.answer, upstream, ctx)) == {"usage_limit_reached": False}
+    assert json.loads(vr.filter_answer(m.route.answer, b'{"usage_limit_reached": true}', ctx)) == {
+        "usage_limit_reached": True}
+
+
+def test_added_jobs_are_a_bounded_array_of_objects() -> None:
+    ctx = vr.Context("FRESNEL", None)
+    body = vr.rewrite_body(vr.Body.PASQAL_JOBS, b'[{"runs": 10, "variables": {"t": 1.5}}]', ctx)
+    assert json.loads(body or b"") == [{"runs": 10, "variables": {"t": 1.5}}]
+    for bad in (b"{}", b"[]", b"[1]", b"[" + b'{"runs":1},' * 100 + b'{"runs":1}]', b'[{"runs": NaN}]'):
+        with pytest.raises(vr.Refused) as err:
+            vr.rewrite_body(vr.Body.PASQAL_JOBS, bad, ctx)
+        assert err.value.status == 400
+
+
+def test_compressed_bodies_are_inflated_within_the_bound() -> None:
+    import gzip
+    import zlib
+
+    doc = b'{"runs": 1}'
+    assert vr.inflate(gzip.compress(doc), "gzip") == doc
+    assert vr.inflate(zlib.compress(doc), "deflate") == doc
+    assert vr.inflate(doc, None) == doc
+    bomb = gzip.compress(b"0" * (vr.MAX_BODY_BYTES + 1))  # a few KiB that inflate past the bound
+    assert len(bomb) < 64 * 1024
+    cases = [(bomb, "gzip", 413), (doc, "br", 415), (b"not gzip", "gzip", 400),
+             (gzip.compress(doc)[:-4], "gzip", 400), (gzip.compress(doc) + b"trailing", "gzip", 400)]
+    for body, enc, status in cases:
+        with pytest.raises(vr.Refused) as err:
+            vr.inflate(body, enc)
+        assert err.value.status == status, (enc, status)
