@@ -249,6 +249,11 @@ OTHER_JOBS_OBJECTS: list[Attack] = [
     ("pasqal", "GET", "/core-fast/api/v1/jobs/{V_PJOB}/results_link", None),
     ("pasqal", "PATCH", "/core-fast/api/v2/jobs/{V_PJOB}/cancel", None),
     ("pasqal", "GET", "/core-fast/api/v1/devices/specs/sc_twin", None),
+    ("ibm", "GET", "/v1/jobs/{V_TASK}/metrics", None),
+    ("pasqal", "POST", "/core-fast/api/v2/batches/{V_BATCH}/jobs", '[{"runs": 1}]'),
+    ("pasqal", "PATCH", "/core-fast/api/v2/batches/{V_BATCH}/complete", None),
+    ("pasqal", "GET", "/core-fast/api/v1/batches?id={V_BATCH}", None),
+    ("pasqal", "GET", "/core-fast/api/v1/batches?device_type=sc_twin", None),
     ("pasqal", "POST", "/core-fast/api/v1/batches", '{"sequence_builder": "{}", "jobs": [{"runs": 1}], '
                                                      '"device_type": "OTHER_DEVICE"}'),
     ("pasqal", "POST", "/core-fast/api/v1/batches", '{"sequence_builder": "{}", "jobs": [{"runs": 1}], '
@@ -268,13 +273,14 @@ METHODS: list[Attack] = [
     ("ibm", "OPTIONS", "/v1/jobs", None),
     ("ibm", "HEAD", "/v1/jobs/{OWN_TASK}", None),
     ("ibm", "TRACE", "/v1/jobs/{OWN_TASK}", None),
-    ("ibm", "GET", "/v1/instances/usage", None),
+    ("ibm", "POST", "/v1/instances/usage", None),
     ("ibm", "GET", "/v1/versions", None),
     ("ibm", "GET", "/v2/jobs/{OWN_TASK}", None),
     ("ibm", "GET", "/identity/token", None),
     ("pasqal", "DELETE", "/core-fast/api/v1/batches/{OWN_BATCH}", None),
     ("pasqal", "POST", "/core-fast/api/v1/devices", "{}"),
-    ("pasqal", "GET", "/core-fast/api/v1/batches", None),
+    ("pasqal", "DELETE", "/core-fast/api/v1/batches", None),
+    ("pasqal", "GET", "/core-fast/api/v2/batches/{OWN_BATCH}/jobs", None),
     ("pasqal", "GET", "/core-fast/api/v1/jobs", None),
     ("pasqal", "POST", "/core-fast/api/v2/batches/{OWN_BATCH}/cancel", None),
     ("pasqal", "PUT", "/core-fast/api/v2/batches/{OWN_BATCH}/cancel", None),
@@ -364,6 +370,15 @@ def test_the_job_still_reaches_its_own_objects(world: World) -> None:
     jobs = a.pasqal_get(f"/core-fast/api/v2/jobs?batch_id={a.batch}")
     assert jobs.status == 200 and [j["id"] for j in jobs.body["data"]] == [a.pasqal_job]
     assert a.pasqal_get("/core-fast/api/v1/devices/specs/FRESNEL").status == 200
+    # the routes the vendors' SDKs add (issue 16): each scoped to the job
+    assert a.ibm_get(f"/v1/jobs/{a.task}/metrics").status == 200
+    usage = a.ibm_get("/v1/instances/usage")
+    assert usage.status == 200 and usage.body == {"usage_limit_reached": False}, usage.text[:300]  # no figures
+    specs = a.pasqal_get("/core-fast/api/v1/devices/specs")
+    assert specs.status == 200 and list(specs.body["data"]) == ["FRESNEL"], specs.text[:300]
+    listed = a.pasqal_get("/core-fast/api/v1/batches?offset=0&limit=100")
+    assert listed.status == 200 and [b["id"] for b in listed.body["data"]] == [a.batch], listed.text[:300]
+    assert listed.body["pagination"]["total"] == 1
     assert_intact(world)
 
 
