@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import json
 import os
@@ -10,7 +11,7 @@ from dataclasses import asdict, dataclass
 
 from rehearsal.network import NAME_PREFIX, NetworkSpec
 from rehearsal.podman import Podman
-from site_survey.model import Site
+from site_survey.model import Host, Site
 
 SITE_LABEL = "qpusite.site"
 SPEC_LABEL = "qpusite.spec"
@@ -31,16 +32,28 @@ class ContainerSpec:
     become: bool
 
     def spec_hash(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        # The login user and sudo are set up on every `up` (authorise_script): a model that changes them
+        # keeps its containers, so a rollout as another user needs no new hosts.
+        made_from = {k: v for k, v in asdict(self).items() if k not in ("user", "become")}
+        return hashlib.sha256(json.dumps(made_from, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def container_prefix(site_name: str) -> str:
     return f"{NAME_PREFIX}{site_name}-"
 
 
+def login_of(site: Site, host: Host) -> tuple[str, int, bool]:
+    """(user, port, become) as Ansible will log in: the model's connection (the host's own, then the site's), and
+    where the model names no user, Ansible's default — the user running it."""
+    conn = site.connection_for(host)
+    user = conn.user if "user" in conn.model_fields_set else getpass.getuser()
+    return user, conn.port, conn.become
+
+
 def container_specs(site: Site, network: NetworkSpec, image: str, host_cpus: int | None = None) -> list[ContainerSpec]:
     # A container cannot be given more CPUs than the machine has; Slurm still sees the model's count.
     available = host_cpus or os.cpu_count() or 1
+    logins = {h.name: login_of(site, h) for h in site.hosts}
     return [
         ContainerSpec(
             name=f"{container_prefix(site.site.name)}{h.name}",
@@ -51,9 +64,9 @@ def container_specs(site: Site, network: NetworkSpec, image: str, host_cpus: int
             image=image,
             cpus=float(min(h.cpus, available)),
             memory_mb=h.memory_mb,
-            user=h.connection.user,
-            port=h.connection.port,
-            become=h.connection.become,
+            user=logins[h.name][0],
+            port=logins[h.name][1],
+            become=logins[h.name][2],
         )
         for h in site.hosts
     ]
@@ -104,6 +117,8 @@ def authorise_script(spec: ContainerSpec) -> str:
                 f"echo {shlex.quote(spec.user + ' ALL=(ALL) NOPASSWD: ALL')} > /etc/sudoers.d/qpusite-rehearsal"
                 " && chmod 0440 /etc/sudoers.d/qpusite-rehearsal"
             )
+        else:
+            steps.append("rm -f /etc/sudoers.d/qpusite-rehearsal")  # a user the model no longer escalates
     home = "/root" if spec.user == "root" else f"$(getent passwd {user} | cut -d: -f6)"
     steps.append(f'home={home}; install -d -m 0700 -o {user} -g "$(id -gn {user})" "$home/.ssh"')
     steps.append('cat > "$home/.ssh/authorized_keys"')
@@ -142,10 +157,14 @@ def remove_containers(podman: Podman, names: list[str]) -> None:
         podman.run(["rm", "--force", "--time", "10", *safe], timeout=180)
 
 
+KEPT_STOPPED = "kept stopped"
+
+
 def ensure_containers(
-    podman: Podman, site: Site, specs: list[ContainerSpec], public_key: str
+    podman: Podman, site: Site, specs: list[ContainerSpec], public_key: str, keep_stopped: bool = False
 ) -> dict[str, str]:
-    """Create, start or reuse each host's container; returns what was done per host."""
+    """Create, start or reuse each host's container; returns what was done per host. With `keep_stopped`, a
+    stopped container stays stopped (KEPT_STOPPED): the rehearsal of a rollout with that host down."""
     existing = site_containers(podman, site.site.name)
     wanted = {s.name for s in specs}
     stale = [n for n in existing if n not in wanted]
@@ -161,6 +180,9 @@ def ensure_containers(
             podman.run(run_arguments(spec, site.site.name))
             podman.run(["exec", "-i", spec.name, "sh", "-c", "cat > /etc/hosts"], input_text=hosts_file(site))
             actions.setdefault(spec.host, "created")
+        elif not state.running and keep_stopped:
+            actions[spec.host] = KEPT_STOPPED
+            continue
         elif not state.running:
             podman.run(["start", spec.name])
             actions[spec.host] = "started"

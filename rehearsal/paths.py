@@ -42,6 +42,11 @@ class SitePaths:
         return self.rehearsal_dir / "id_ed25519.pub"
 
     @property
+    def known_hosts(self) -> Path:
+        """The containers' SSH host keys, read from inside each container (rehearsal/hostkeys.py)."""
+        return self.rehearsal_dir / "known_hosts"
+
+    @property
     def secrets_file(self) -> Path:
         return self.rehearsal_dir / "secrets.yml"
 

@@ -38,6 +38,7 @@ def report_document(report: UpReport, phases: list[PhaseRecord]) -> dict[str, An
             "totals": totals(rollout.recap),
             "log": display_path(rollout.log),
             "failures": rollout.failures,
+            "unavailable": rollout.unavailable,
         },
         "smoke": [
             {"name": r.name, "ok": r.ok, "detail": r.detail, "seconds": round(r.seconds, 2)} for r in report.smoke

@@ -9,12 +9,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rehearsal.errors import RehearsalError
 from rehearsal.paths import PROJECT_ROOT, SitePaths
-from rehearsal.recap import HostRecap, parse_failures, parse_recap
+from rehearsal.recap import HostRecap, parse_failures, parse_recap, parse_unavailable
 
 ROLLOUT_TIMEOUT_S = 60 * 60
 
@@ -26,6 +26,7 @@ class RolloutResult:
     seconds: float
     log: Path
     failures: list[str]  # '<task>: <fatal line>' per failed task, first few
+    unavailable: list[str] = field(default_factory=list)  # hosts the run went without (site.yml's budget)
 
 
 def ansible_playbook() -> str:
@@ -57,6 +58,9 @@ def playbook_command(paths: SitePaths, extra: list[str] | None = None) -> list[s
         "-e", f"@{rel(paths.secrets_file)}",
         # The rehearsal's own key, whatever key the model names for the real site.
         "-e", f"ansible_ssh_private_key_file={paths.private_key}",
+        # Host keys stay checked (ansible.cfg); the rehearsal's containers' keys are in its own known_hosts
+        # (rehearsal/hostkeys.py). One token: the value holds no space.
+        "-e", f"ansible_ssh_extra_args=-oUserKnownHostsFile={paths.known_hosts}",
         # The rehearsal's own site CA (qpusite up makes one when the model turns TLS on), whatever CA file
         # the model names for the real site.
         *(["-e", f"qpusite_tls_ca_certificate_file={paths.ca_certificate}"] if paths.ca_certificate.is_file() else []),
@@ -101,4 +105,7 @@ def run_playbook(
         if time.monotonic() - started >= timeout_s:
             out.write(f"\n[qpusite] stopped: the rollout ran longer than {timeout_s:.0f} s\n")
     output = "".join(captured)
-    return RolloutResult(returncode, parse_recap(output), time.monotonic() - started, log, parse_failures(output))
+    return RolloutResult(
+        returncode, parse_recap(output), time.monotonic() - started, log, parse_failures(output),
+        parse_unavailable(output),
+    )

@@ -10,7 +10,15 @@ from pathlib import Path
 
 from rehearsal import smoke
 from rehearsal.errors import RehearsalInputError
-from rehearsal.hosts import ContainerSpec, container_specs, ensure_containers, site_containers
+from rehearsal.hostkeys import collect_host_keys
+from rehearsal.hosts import (
+    KEPT_STOPPED,
+    ContainerSpec,
+    container_specs,
+    ensure_containers,
+    login_of,
+    site_containers,
+)
 from rehearsal.image import ensure_image
 from rehearsal.lock import exclusive
 from rehearsal.network import NetworkSpec, ensure_network, site_network
@@ -39,6 +47,7 @@ class UpReport:
     container_actions: dict[str, str] = field(default_factory=dict)
     ssh_seconds: dict[str, float] = field(default_factory=dict)
     rollout: RolloutResult | None = None
+    down: list[str] = field(default_factory=list)  # hosts whose containers --keep-stopped left stopped
     smoke: list[smoke.SmokeResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -52,7 +61,11 @@ class UpReport:
     def ok(self) -> bool:
         if self.rollout is not None:
             counts = totals(self.rollout.recap)
-            if self.rollout.returncode != 0 or counts["failed"] or counts["unreachable"] or not self.rollout.recap:
+            # A host the rollout went without (within the model's rollout.may_be_unavailable) is not a failure.
+            unreachable = {h for h, r in self.rollout.recap.items() if r.unreachable}
+            if self.rollout.returncode != 0 or counts["failed"] or not self.rollout.recap:
+                return False
+            if unreachable - set(self.rollout.unavailable):
                 return False
         return all(r.ok is not False for r in self.smoke)
 
@@ -66,10 +79,7 @@ def site_paths(site: Site, site_arg: str) -> SitePaths:
 
 
 def ssh_targets(site: Site) -> dict[str, SshTarget]:
-    return {
-        h.name: SshTarget(h.name, h.address, h.connection.user, h.connection.port, h.connection.become)
-        for h in site.hosts
-    }
+    return {h.name: SshTarget(h.name, h.address, *login_of(site, h)) for h in site.hosts}
 
 
 def _timestamp() -> str:
@@ -77,7 +87,14 @@ def _timestamp() -> str:
 
 
 def bring_up(
-    site_arg: str, progress: Progress, *, skip_rollout: bool = False, skip_smoke: bool = False, check: bool = False
+    site_arg: str,
+    progress: Progress,
+    *,
+    skip_rollout: bool = False,
+    skip_smoke: bool = False,
+    check: bool = False,
+    keep_stopped: bool = False,
+    playbook_args: list[str] | None = None,
 ) -> UpReport:
     started = time.monotonic()
     site = load_site(site_arg)  # SiteModelError → exit 2, before anything is touched
@@ -90,7 +107,10 @@ def bring_up(
         report.network = network
         phase.done(f"podman, debootstrap, runc, ssh present; network {network.subnet} from {network.source}")
     with exclusive(site_lock(site.site.name), f"the rehearsal of site {site.site.name}"):
-        return _bring_up_locked(site, paths, network, report, progress, started, skip_rollout, skip_smoke, check)
+        return _bring_up_locked(
+            site, paths, network, report, progress, started, skip_rollout, skip_smoke, check, keep_stopped,
+            playbook_args or [],
+        )
 
 
 def require_running_site(podman: Podman, site: Site, specs: list[ContainerSpec]) -> None:
@@ -125,6 +145,8 @@ def _bring_up_locked(
     skip_rollout: bool,
     skip_smoke: bool,
     check: bool = False,
+    keep_stopped: bool = False,
+    playbook_args: list[str] | None = None,
 ) -> UpReport:
     podman = podman_for_project()
 
@@ -143,7 +165,8 @@ def _bring_up_locked(
         specs = container_specs(site, network, image.reference)
         if check:
             require_running_site(podman, site, specs)
-        report.container_actions = ensure_containers(podman, site, specs, public_key)
+        report.container_actions = ensure_containers(podman, site, specs, public_key, keep_stopped)
+        report.down = sorted(h for h, a in report.container_actions.items() if a == KEPT_STOPPED)
         added = ensure_secrets(paths.secrets_file, vaulted_variables(site))
         if added:
             phase.note(f"generated rehearsal secrets {', '.join(added)} in {display_path(paths.secrets_file)}")
@@ -160,12 +183,20 @@ def _bring_up_locked(
             by_action[action] = by_action.get(action, 0) + 1
         phase.done(", ".join(f"{n} {a}" for a, n in sorted(by_action.items())))
 
-    ssh = Ssh(paths.private_key)
+    ssh = Ssh(paths.private_key, paths.known_hosts)
     targets = ssh_targets(site)
+    running = [s for s in specs if s.host not in report.down]
     with progress.phase("ssh") as phase:
-        phase.update(f"waiting for {len(targets)} host(s) to accept SSH")
-        report.ssh_seconds = ssh.wait_ready(list(targets.values()))
-        phase.done(f"{len(targets)} host(s) accept SSH with {display_path(paths.private_key)}")
+        phase.update(f"reading the SSH host keys of {len(running)} container(s)")
+        collect_host_keys(podman, running, paths.known_hosts)
+        phase.update(f"waiting for {len(running)} host(s) to accept SSH")
+        report.ssh_seconds = ssh.wait_ready([t for h, t in targets.items() if h not in report.down])
+        if report.down:
+            phase.note(f"left stopped (--keep-stopped): {', '.join(report.down)}")
+        phase.done(
+            f"{len(targets)} host(s) accept SSH with {display_path(paths.private_key)}, host keys pinned in "
+            f"{display_path(paths.known_hosts)}"
+        )
 
     if skip_rollout:
         progress.skipped("rollout", "--skip-rollout: hosts are ready for ansible-playbook")
@@ -180,7 +211,7 @@ def _bring_up_locked(
 
     with progress.phase("rollout --check" if check else "rollout") as phase:
         # --check --diff: what a re-run would change, changing nothing (a converged site shows changed=0)
-        command = playbook_command(paths, ["--check", "--diff"] if check else None)
+        command = playbook_command(paths, (["--check", "--diff"] if check else []) + (playbook_args or []))
         log = paths.reports_dir / f"rollout-{'check-' if check else ''}{_timestamp()}.log"
         counter = {"tasks": 0}
 
@@ -203,7 +234,8 @@ def _bring_up_locked(
         progress.skipped("smoke", why)
     else:
         with progress.phase("smoke") as phase:
-            report.smoke = run_smoke(site, ssh, targets, network, phase.update)
+            gone = set(report.rollout.unavailable) if report.rollout else set()
+            report.smoke = run_smoke(site, ssh, targets, network, phase.update, gone)
             passed = sum(1 for r in report.smoke if r.ok)
             failed = sum(1 for r in report.smoke if r.ok is False)
             phase.done(f"{passed} passed, {failed} failed")
@@ -217,11 +249,14 @@ def run_smoke(
     targets: dict[str, SshTarget],
     network: NetworkSpec,
     say: Callable[[str], None] = lambda _text: None,
+    unavailable: set[str] | None = None,
 ) -> list[smoke.SmokeResult]:
+    """The smoke checks, on the hosts the rollout reached (`unavailable`: hosts it went without)."""
+    gone = unavailable or set()
     results: list[smoke.SmokeResult] = []
     controllers = site.hosts_with(HostRole.controller)
-    logins = site.hosts_with(HostRole.login) or controllers
-    computes = [h.name for h in site.hosts_with(HostRole.compute)]
+    logins = [h for h in site.hosts_with(HostRole.login) if h.name not in gone] or controllers
+    computes = [h.name for h in site.hosts_with(HostRole.compute) if h.name not in gone]
     if controllers and computes:
         say("waiting for every Slurm node to be idle")
         results.append(smoke.slurm_nodes_idle(ssh, targets[controllers[0].name], computes))
@@ -236,7 +271,8 @@ def run_smoke(
     if monitors:
         say("waiting for every Prometheus target to be up")
         port = site.software.monitoring.prometheus_port
-        results.append(smoke.prometheus_targets_up(monitors[0].address, port, network.subnet))
+        skipped = {h.address for h in site.hosts if h.name in gone}
+        results.append(smoke.prometheus_targets_up(monitors[0].address, port, network.subnet, skip_addresses=skipped))
     else:
         results.append(smoke.SmokeResult("prometheus targets up", None, "no monitoring host in the model"))
     return results
@@ -245,5 +281,6 @@ def run_smoke(
 def _next_step(paths: SitePaths) -> str:
     return (
         "run the rollout yourself: .venv/bin/ansible-playbook -i "
-        f"{display_path(paths.site_file)} site.yml -e @{display_path(paths.secrets_file)}"
+        f"{display_path(paths.site_file)} site.yml -e @{display_path(paths.secrets_file)} "
+        f"-e ansible_ssh_extra_args=-oUserKnownHostsFile={display_path(paths.known_hosts)}"
     )

@@ -98,8 +98,13 @@ def qpu_license_job(ssh: Ssh, login: SshTarget, qpu: str, timeout_s: float = 180
 
 
 def prometheus_targets_up(
-    address: str, port: int, subnet: ipaddress.IPv4Network, timeout_s: float = 150
+    address: str,
+    port: int,
+    subnet: ipaddress.IPv4Network,
+    timeout_s: float = 150,
+    skip_addresses: set[str] | None = None,
 ) -> SmokeResult:
+    """Every active target is up, except those on `skip_addresses` (hosts the rollout went without)."""
     name = "prometheus targets up"
     if ipaddress.IPv4Address(address) not in subnet:  # only ever the site's own hosts
         return SmokeResult(name, False, f"{address} is outside the site network {subnet}; not queried")
@@ -111,15 +116,19 @@ def prometheus_targets_up(
                 body = json.load(response)
         except (OSError, urllib.error.URLError, ValueError) as exc:
             return False, f"{url}: {exc}"
-        return summarise_targets(body)
+        return summarise_targets(body, skip_addresses or set())
 
     ok, detail, seconds = _poll(check, timeout_s, 5)
     return SmokeResult(name, ok, detail, seconds)
 
 
-def summarise_targets(body: dict[str, object]) -> tuple[bool, str]:
+def summarise_targets(
+    body: dict[str, object], skip_addresses: set[str] | frozenset[str] = frozenset()
+) -> tuple[bool, str]:
     data = body.get("data")
     active = data.get("activeTargets", []) if isinstance(data, dict) else []
+    # A target's instance is address:port; a host the rollout went without is down by design.
+    active = [t for t in active if str(t.get("labels", {}).get("instance", "")).rsplit(":", 1)[0] not in skip_addresses]
     if not active:
         return False, "Prometheus has no active targets"
     down = [

@@ -12,11 +12,13 @@ from rehearsal.errors import RehearsalError
 SSH_OPTIONS = (
     "-o", "BatchMode=yes",
     "-o", "ConnectTimeout=5",
-    # Containers make fresh host keys each time they are created: nothing to pin.
-    "-o", "StrictHostKeyChecking=no",
-    "-o", "UserKnownHostsFile=/dev/null",
     "-o", "LogLevel=ERROR",
 )
+
+
+def host_key_options(known_hosts: Path) -> tuple[str, ...]:
+    """Strict checking against the rehearsal's own known_hosts (the keys read from inside each container)."""
+    return ("-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known_hosts}")
 
 
 @dataclass(frozen=True)
@@ -29,14 +31,15 @@ class SshTarget:
 
 
 class Ssh:
-    def __init__(self, private_key: Path):
+    def __init__(self, private_key: Path, known_hosts: Path):
         self.private_key = private_key
+        self.known_hosts = known_hosts
 
     def command(self, target: SshTarget, remote: str) -> list[str]:
         if target.become:
             remote = f"sudo -n sh -c {_quote(remote)}"
         return [
-            "ssh", "-i", str(self.private_key), *SSH_OPTIONS,
+            "ssh", "-i", str(self.private_key), *SSH_OPTIONS, *host_key_options(self.known_hosts),
             "-p", str(target.port), f"{target.user}@{target.address}", remote,
         ]
 

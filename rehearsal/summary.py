@@ -47,6 +47,12 @@ def print_summary(console: Console, report: UpReport, phases: list[tuple[str, fl
             f"log {display_path(report.rollout.log)}",
             soft_wrap=True,
         )
+        if report.rollout.unavailable:
+            console.print(
+                "  [yellow]went without[/yellow] (within the model's rollout.may_be_unavailable): "
+                + ", ".join(report.rollout.unavailable) + "; a later run converges them",
+                soft_wrap=True,
+            )
         for failure in report.rollout.failures:
             console.print(f"  [red]failed[/red] {escape(failure)}", soft_wrap=True)
     if report.smoke:

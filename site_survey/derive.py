@@ -15,7 +15,7 @@ from site_survey.catalogue.components import FEATURE_GROUPS
 from site_survey.catalogue.qrmi_types import qrmi_type
 from site_survey.cloud import hybrid_link_vars
 from site_survey.cloud_outputs import merge_into_inventory
-from site_survey.model import HostRole, Qpu, Site
+from site_survey.model import Connection, HostRole, Qpu, Site
 
 # Enum .value is a descriptor call; a plain dict is several times faster at 10^4 hosts.
 ROLE_NAMES: dict[HostRole, str] = {r: r.value for r in HostRole}
@@ -401,29 +401,61 @@ def site_vars(site: Site) -> dict[str, Any]:
 # Connection settings: a value every host shares is written once, in `all`'s vars; a host keeps its own
 # only where hosts differ (host vars win over `all`'s). Kept per host when the model's `ansible` escape
 # hatch sets the same variable, so that it still loses to the host's own value as before.
-CONNECTION_VARS = ("ansible_user", "ansible_port", "ansible_become", "ansible_ssh_private_key_file")
+CONNECTION_VARS = (
+    "ansible_user", "ansible_port", "ansible_become", "ansible_ssh_private_key_file", "ansible_ssh_common_args"
+)
+
+
+def connection_vars(conn: Connection, site_dir: str | None = None) -> dict[str, Any]:
+    """The Ansible variables for the connection fields the model sets (an unset field is not emitted, so
+    Ansible's own default, `all`'s value or `ansible.vars` applies)."""
+    import os
+
+    out: dict[str, Any] = {}
+    for name, value in conn.set_fields().items():
+        if value is None:
+            continue
+        if name == "user":
+            out["ansible_user"] = value
+        elif name == "port":
+            out["ansible_port"] = value
+        elif name == "become":
+            out["ansible_become"] = value
+        elif name == "private_key_file":
+            key = value
+            if site_dir and not os.path.isabs(key):
+                key = os.path.normpath(os.path.join(site_dir, key))
+            out["ansible_ssh_private_key_file"] = key
+        elif name == "proxy_jump":
+            # PROXY_JUMP allows no space, quote or leading '-': one ssh option, nothing else.
+            out["ansible_ssh_common_args"] = f"-o ProxyJump={value}"
+    return out
+
+
+def rollout_vars(site: Site, site_dir: str | None = None) -> dict[str, Any]:
+    """Site-wide: the connection defaults the model sets, and per host role how many hosts may be missing."""
+    members = groups(site)
+    budget = {role: site.rollout.budget(role, len(members.get(role, []))) for role in site.rollout.may_be_unavailable}
+    return {
+        **connection_vars(site.rollout.connection, site_dir),
+        "qpusite_rollout_may_be_unavailable": budget,
+    }
 
 
 def host_vars(site: Site, site_dir: str | None = None) -> dict[str, dict[str, Any]]:
-    """Each host's own variables: its address, roles and connection (nothing site-wide)."""
-    import os
-
+    """Each host's own variables: its address, roles and the connection fields it sets (nothing site-wide)."""
     out: dict[str, dict[str, Any]] = {}
+    # Hosts of one host set share their Connection: work its variables out once (10^4 hosts).
+    by_connection: dict[int, dict[str, Any]] = {}
     for h in site.hosts:
-        hv: dict[str, Any] = {
+        conn = by_connection.get(id(h.connection))
+        if conn is None:
+            conn = by_connection[id(h.connection)] = connection_vars(h.connection, site_dir)
+        out[h.name] = {
             "ansible_host": h.address,
             "qpusite_host_roles": [ROLE_NAMES[r] for r in h.roles],
-            "ansible_user": h.connection.user,
-            "ansible_port": h.connection.port,
+            **conn,
         }
-        if h.connection.become:
-            hv["ansible_become"] = True
-        if h.connection.private_key_file:
-            key = h.connection.private_key_file
-            if site_dir and not os.path.isabs(key):
-                key = os.path.normpath(os.path.join(site_dir, key))
-            hv["ansible_ssh_private_key_file"] = key
-        out[h.name] = hv
     return out
 
 
@@ -458,6 +490,7 @@ def inventory(site: Site, site_dir: str | None = None) -> dict[str, Any]:
     if site_dir:
         # addresses learnt by `qpusite cloud up` (cloud-outputs.json beside site.yaml)
         merge_into_inventory(site, site_dir, hostvars, all_vars)
+    all_vars.update(rollout_vars(site, site_dir))
     _hoist_shared_connection_vars(site, hostvars, all_vars)
     all_vars.update(site.ansible.vars)
     members = groups(site)

@@ -13,6 +13,7 @@ the shape of a document.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
 from datetime import date
@@ -50,6 +51,7 @@ from site_survey.strings import (
     IMAGE_TAG,
     MAX_STRING_CHARS,
     NAME,
+    PROXY_JUMP,
     QPU_NAME,
     REQUIREMENT,
     SHA256,
@@ -59,6 +61,7 @@ from site_survey.strings import (
     UNIX_NAME,
     URL,
     VAR_NAME,
+    Rule,
     check_text_tree,
 )
 
@@ -946,12 +949,22 @@ class HostRole(str, Enum):
 
 
 class Connection(Strict):
-    user: UnixName = Field(default="root", description="SSH user Ansible connects as.")
-    port: int = Field(default=22, ge=1, le=65535, description="SSH port.")
+    """How Ansible reaches a host. Only the fields a site writes reach the inventory: a host's own value wins
+    over the site's `rollout.connection`, which wins over Ansible's own default (your local user, port 22)."""
+
+    user: UnixName = Field(default="root", description="SSH user Ansible connects as (when unset: not emitted).")
+    port: int = Field(default=22, ge=1, le=65535, description="SSH port (when unset: not emitted).")
     private_key_file: Annotated[str, FILE_PATH] | None = Field(
         default=None, description="SSH private key path (relative to the site dir); passed to ssh."
     )
-    become: bool = Field(default=False, description="Escalate privileges with sudo.")
+    become: bool = Field(default=False, description="Escalate privileges with sudo (when unset: not emitted).")
+    proxy_jump: Annotated[str, PROXY_JUMP] | None = Field(
+        default=None, description="SSH jump host(s) in front of the host, as ssh's ProxyJump: [user@]host[:port]."
+    )
+
+    def set_fields(self) -> dict[str, Any]:
+        """The fields the site model wrote (not the defaults), in declaration order."""
+        return {name: getattr(self, name) for name in type(self).model_fields if name in self.model_fields_set}
 
 
 class HostAttributes(Strict):
@@ -1288,6 +1301,41 @@ class Cloud(Strict):
 # --------------------------------------------------------------------------- site
 
 
+# A count of hosts, or a percentage of the role's hosts ("10%").
+UNAVAILABLE_SHARE = Rule(
+    r"^(100|[1-9]?[0-9])%$",
+    "must be a count of hosts (e.g. 2) or a whole percentage of the role's hosts (e.g. \"10%\")",
+)
+
+
+class Rollout(Strict):
+    """How the kit rolls out onto the site's hosts: how to reach them, and how many may be missing."""
+
+    connection: Connection = Field(
+        default_factory=Connection,
+        description=(
+            "Site-wide connection defaults (user, port, key, become, jump host); a host's own wins field by field."
+        ),
+    )
+    may_be_unavailable: dict[
+        Literal["compute", "login"], Annotated[int, Field(ge=0)] | Annotated[str, UNAVAILABLE_SHARE]
+    ] = Field(
+        default_factory=dict,
+        description=(
+            "Per host role, how many of its hosts may be unreachable or admin-drained without failing a rollout: "
+            "a count (2) or a percentage of the role's hosts, rounded down (\"10%\"). Hosts with any other role "
+            "(controller, qpu_access, monitoring, emulator) are always required."
+        ),
+    )
+
+    def budget(self, role: str, hosts: int) -> int:
+        """How many of `hosts` hosts with `role` may be unavailable."""
+        value: int | str = self.may_be_unavailable.get(role, 0)  # type: ignore[call-overload]
+        if isinstance(value, str):
+            return hosts * int(value.rstrip("%")) // 100
+        return min(value, hosts)
+
+
 class AnsibleExtras(Strict):
     vars: dict[str, Any] = Field(default_factory=dict, description="Extra variables for every host (escape hatch).")
     group_vars: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Extra variables per group.")
@@ -1308,6 +1356,7 @@ class Site(Strict):
     )
     software: Software = Field(default_factory=Software, description="Software topology and options.")
     cloud: Cloud | None = Field(default=None, description="Cloud provisioning (cloud and hybrid sites).")
+    rollout: Rollout = Field(default_factory=Rollout, description="Connection defaults and unavailability budget.")
     ansible: AnsibleExtras = Field(default_factory=AnsibleExtras, description="Extra Ansible variables.")
 
     _host_index: tuple[tuple[int, int], dict[str, Host]] | None = PrivateAttr(default=None)
@@ -1397,6 +1446,18 @@ class Site(Strict):
 
     def host(self, name: str) -> Host | None:
         return self.host_index().get(name)
+
+    def connection_for(self, host: Host) -> Connection:
+        """The connection Ansible uses for `host`: its own fields, then `ansible.vars`' ansible_user/port/become
+        (they are `all`'s variables, written over `rollout.connection`), then `rollout.connection`, then defaults."""
+        merged = {**self.rollout.connection.set_fields()}
+        for name, var in (("user", "ansible_user"), ("port", "ansible_port"), ("become", "ansible_become")):
+            if var in self.ansible.vars:
+                # a free-form escape-hatch value: used only when it is a valid connection setting
+                with contextlib.suppress(ValueError):
+                    merged[name] = getattr(Connection.model_validate({name: self.ansible.vars[var]}), name)
+        merged.update(host.connection.set_fields())
+        return Connection.model_validate(merged)
 
     def qpu(self, name: str) -> Qpu | None:
         return next((q for q in self.qpus if q.name == name), None)

@@ -257,6 +257,14 @@ def _host_problem(value: str) -> str | None:
     return _dns_name_problem(value)
 
 
+# One or more SSH jump hosts ([user@]host[:port], comma-separated) as ssh's ProxyJump takes them; the
+# value lands in an ssh option, so no host part may start with '-' and nothing but these characters passes.
+_JUMP = r"(?:[a-z_][a-z0-9_-]{0,31}@)?[A-Za-z0-9][A-Za-z0-9.-]{0,252}(?::[0-9]{1,5})?"
+PROXY_JUMP = Rule(
+    rf"^{_JUMP}(?:,{_JUMP}){{0,3}}$",
+    "must be one to four SSH jump hosts for ProxyJump, comma-separated, each [user@]host[:port] "
+    "(e.g. admin@bastion.site.example:22)",
+)
 HOST = Rule(
     r"^[A-Za-z0-9:.-]+$",
     "an IP address or a DNS name: letters, digits, '.', '-' and ':' only",

@@ -71,10 +71,12 @@ def test_shared_connection_settings_move_to_all_unless_the_model_overrides_them(
     inv = derive.inventory(load_site(tmp_path / "site.yaml"), str(tmp_path))
     hostvars = inv["_meta"]["hostvars"]
     assert hostvars[doc["hosts"][1]["name"]]["ansible_port"] == 2222
-    assert hostvars[doc["hosts"][0]["name"]]["ansible_port"] == 22
+    # a port no host sets is not emitted: Ansible's default (22) applies
+    assert "ansible_port" not in hostvars[doc["hosts"][0]["name"]]
     assert "ansible_port" not in inv["all"]["vars"]
-    # the escape hatch sets ansible_user for all: each host keeps the model's, as before
+    # the escape hatch sets ansible_user for all; hosts that set their own user keep it (host vars win)
     assert all(hv["ansible_user"] == "root" for hv in hostvars.values())
+    assert inv["all"]["vars"]["ansible_user"] == "deploy"
 
 
 def test_ansible_sees_site_wide_facts_once_and_small_hosts(tmp_path: Path) -> None:

@@ -20,8 +20,19 @@ def run(args: argparse.Namespace) -> int:
         console = Console(width=max(console.width, 120))
     progress = Progress(console)
     try:
+        # One "--opt=value" word each: a value starting with "-" stays a value.
+        playbook_args = [
+            *([f"--tags={args.tags}"] if args.tags else []),
+            *([f"--limit={args.limit}"] if args.limit else []),
+        ]
         report = bring_up(
-            args.site, progress, skip_rollout=args.skip_rollout, skip_smoke=args.skip_smoke, check=args.check
+            args.site,
+            progress,
+            skip_rollout=args.skip_rollout,
+            skip_smoke=args.skip_smoke,
+            check=args.check,
+            keep_stopped=args.keep_stopped,
+            playbook_args=playbook_args,
         )
     except RehearsalInputError as exc:
         print(f"qpusite up: {exc}", file=sys.stderr)
@@ -54,4 +65,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="on a site that is up: run site.yml with --check --diff, i.e. show what a re-run would change "
         "and change nothing (a converged site reports changed=0)",
     )
+    p.add_argument(
+        "--keep-stopped",
+        action="store_true",
+        help="leave stopped containers stopped: rehearse a rollout with those hosts down (the model's "
+        "rollout.may_be_unavailable decides whether the run may go without them)",
+    )
+    p.add_argument(
+        "--tags", metavar="TAGS", help="pass --tags to site.yml (e.g. slurm, slurm:configure; docs/rollout.md)"
+    )
+    p.add_argument("--limit", metavar="PATTERN", help="pass --limit to site.yml (e.g. 'compute:!c2'; docs/rollout.md)")
     p.set_defaults(handler=run)

@@ -53,10 +53,21 @@ def test_meta_names_the_role(role: Path) -> None:
 def test_main_only_sequences_the_stages(role: Path) -> None:
     tasks = _yaml(role / "tasks" / "main.yml")
     included = []
-    for task in tasks:
+    for i, task in enumerate(tasks):
+        if i == 0:
+            # validate.yml alone is included: site.yml has validated every role already (playbooks/validate.yml),
+            # so the include is skipped there; used alone, the role validates whatever --tags select.
+            include = task.get("ansible.builtin.include_tasks") or {}
+            assert include.get("file") == "validate.yml", f"{role.name}: main.yml starts by including validate.yml"
+            assert include.get("apply", {}).get("tags") == ["always"] and task.get("tags") == ["always"]
+            assert any("qpusite_validated_roles" in w for w in task.get("when", [])), role.name
+            included.append("validate.yml")
+            continue
         # Static imports: a dynamic include costs a strategy round per host on every run.
         assert "ansible.builtin.import_tasks" in task, f"{role.name}: main.yml stages are imported, not included"
         included.append(task["ansible.builtin.import_tasks"])
+        stage = task["ansible.builtin.import_tasks"].removesuffix(".yml")
+        assert task.get("tags") == [role.name, f"{role.name}:{stage}"], f"{role.name}: tag the {stage} stage"
     assert included, f"{role.name}: tasks/main.yml includes nothing"
     assert set(included) <= STAGES, f"{role.name}: main.yml may only include {sorted(STAGES)}"
     assert included[0] == "validate.yml"

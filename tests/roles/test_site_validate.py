@@ -41,6 +41,7 @@ def test_an_unreachable_host_stops_the_run_naming_host_and_address(tmp_path: Pat
     result = _run(inventory)
     out = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "Host bad (nobody@127.0.0.1:1) is unreachable" in out
-    assert "hosts[].address and hosts[].connection in the site model" in out
+    assert "Host bad is unreachable as nobody@127.0.0.1:1" in out
+    assert "it is required (controller, compute)" in out
+    assert "hosts[].address, hosts[].connection and rollout.connection in" in out
     assert "PLAY [Base system]" not in result.stdout

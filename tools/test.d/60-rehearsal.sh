@@ -67,6 +67,11 @@ rm -f "$SUMMARY"
 timeout 900 "$QPUSITE" up "$SITE" --check || true
 check_summary "check" noop
 
+# Drills that need the converged lab (issue 13: a node down, non-root rollout, --tags): before down.
+if [ "$SITE_NAME" = lab ] && [ -f tools/test.d/62-rollout-drills.sh ]; then
+  QPUSITE_DRILLS_LAB_UP=1 bash tools/test.d/62-rollout-drills.sh
+fi
+
 echo "60-rehearsal: down"
 trap - EXIT
 timeout 300 "$QPUSITE" down "$SITE"
