@@ -80,3 +80,19 @@ def test_a_jump_host_that_is_not_host_words_is_refused(tmp_path: Path, lab: dict
         _site(tmp_path, lab)
     assert "rollout.connection.proxy_jump" in str(err.value)
     assert "ProxyJump" in str(err.value)
+
+
+def test_tasks_on_the_controller_machine_never_become() -> None:
+    """Site-wide become lands in `all`'s vars, which Ansible's implicit localhost reads too: a task delegated
+    to the controller machine must say become: false, or a non-root site would sudo on the operator's machine."""
+    from tests.conftest import REPO
+
+    def walk(tasks: list[dict[str, Any]], where: str) -> None:
+        for task in tasks or []:
+            for key in ("block", "rescue", "always"):
+                walk(task.get(key, []), where)
+            if task.get("delegate_to") == "localhost":
+                assert task.get("become") is False, f"{where}: {task.get('name')}"
+
+    for path in sorted((REPO / "roles").glob("*/tasks/*.yml")):
+        walk(yaml.safe_load(path.read_text()), str(path.relative_to(REPO)))
