@@ -12,18 +12,22 @@
 #      of another role ran.
 # Variants of the model live in a temporary directory whose .rehearsal links to the lab's
 # (same site name: same containers, key, secrets and host keys).
+# QPUSITE_DRILLS_SITE=<path to a lab-shaped site.yaml> drills a copy of the lab under another
+# name and subnet instead (it must have compute hosts c1 and c2 and a host ctl).
 set -euo pipefail
 QPUSITE=".venv/bin/python -m qpusite"
-LAB=inventories/lab/site.yaml
-SUMMARY=reports/lab/rehearsal/summary.json
+LAB=${QPUSITE_DRILLS_SITE:-inventories/lab/site.yaml}
+SITE_NAME=$(.venv/bin/python -c 'import sys; from site_survey import load_site; print(load_site(sys.argv[1]).site.name)' "$LAB")
+SITE_DIR=$(cd "$(dirname "$LAB")" && pwd)
+SUMMARY=reports/$SITE_NAME/rehearsal/summary.json
 DOWN_HOST=c2
 
 running() {
-  .venv/bin/python - <<'PY'
+  .venv/bin/python - "$SITE_NAME" <<'PY'
 import sys
 from rehearsal.hosts import site_containers
 from rehearsal.site_up import podman_for_project
-states = site_containers(podman_for_project(), "lab")
+states = site_containers(podman_for_project(), sys.argv[1])
 sys.exit(0 if states and all(s.running for s in states.values()) else 1)
 PY
 }
@@ -38,14 +42,14 @@ work=$(mktemp -d)
 cleanup() {
   rm -rf "$work"
   # Whatever happened, the lab's containers run again (60-rehearsal takes them down next).
-  .venv/bin/python -c 'from rehearsal.site_up import podman_for_project as p; p().run(["start", "qpusite-lab-'"$DOWN_HOST"'"], check=False)' || true
+  .venv/bin/python -c 'from rehearsal.site_up import podman_for_project as p; p().run(["start", "qpusite-'"$SITE_NAME"'-'"$DOWN_HOST"'"], check=False)' || true
 }
 trap cleanup EXIT
 
 # $1: directory; stdin: a Python expression editing `doc` (the lab model as a dict).
 variant() {
   mkdir -p "$1"
-  ln -sfn "$PWD/inventories/lab/.rehearsal" "$1/.rehearsal"
+  ln -sfn "$SITE_DIR/.rehearsal" "$1/.rehearsal"
   .venv/bin/python -c '
 import sys, yaml
 doc = yaml.safe_load(open(sys.argv[1]))
@@ -78,7 +82,7 @@ PY
 }
 
 echo "62-rollout-drills: 1. $DOWN_HOST stopped, rollout as a non-root user with become"
-.venv/bin/python -c 'from rehearsal.site_up import podman_for_project as p; p().run(["stop", "--time", "10", "qpusite-lab-'"$DOWN_HOST"'"])'
+.venv/bin/python -c 'from rehearsal.site_up import podman_for_project as p; p().run(["stop", "--time", "10", "qpusite-'"$SITE_NAME"'-'"$DOWN_HOST"'"])'
 variant "$work/deploy" <<'PY'
 for host in doc["hosts"]:
     host.get("connection", {}).pop("user", None)
@@ -94,12 +98,11 @@ if doc["hosts"]["'"$DOWN_HOST"'"]["container"] != "kept stopped":
 '
 
 # The rollout logged in as deploy (sshd's journal on the controller), not as root.
-.venv/bin/python - <<'PY'
+.venv/bin/python - "$SITE_NAME" <<'PY'
 import sys
 from rehearsal.site_up import podman_for_project
-out = podman_for_project().run(
-    ["exec", "qpusite-lab-ctl", "sh", "-c", "journalctl -u ssh --since -30min --no-pager | grep -c 'Accepted publickey for deploy' || true"]
-).stdout.strip()
+login_count = "journalctl -u ssh --since -30min --no-pager | grep -c 'Accepted publickey for deploy' || true"
+out = podman_for_project().run(["exec", f"qpusite-{sys.argv[1]}-ctl", "sh", "-c", login_count]).stdout.strip()
 if not out.isdigit() or int(out) == 0:
     sys.exit("62-rollout-drills: down node + non-root FAILED: no SSH login as deploy on ctl")
 print(f"62-rollout-drills: {out} SSH login(s) as deploy on ctl")
