@@ -1304,7 +1304,8 @@ class Cloud(Strict):
 # A count of hosts, or a percentage of the role's hosts ("10%").
 UNAVAILABLE_SHARE = Rule(
     r"^(100|[1-9]?[0-9])%$",
-    "must be a count of hosts (e.g. 2) or a whole percentage of the role's hosts (e.g. \"10%\")",
+    "a count of hosts (2) or a whole percentage of the role's hosts",
+    "10%",
 )
 
 

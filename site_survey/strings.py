@@ -262,8 +262,8 @@ def _host_problem(value: str) -> str | None:
 _JUMP = r"(?:[a-z_][a-z0-9_-]{0,31}@)?[A-Za-z0-9][A-Za-z0-9.-]{0,252}(?::[0-9]{1,5})?"
 PROXY_JUMP = Rule(
     rf"^{_JUMP}(?:,{_JUMP}){{0,3}}$",
-    "must be one to four SSH jump hosts for ProxyJump, comma-separated, each [user@]host[:port] "
-    "(e.g. admin@bastion.site.example:22)",
+    "one to four SSH jump hosts for ProxyJump, comma-separated, each [user@]host[:port]",
+    "admin@bastion.site.example:22",
 )
 HOST = Rule(
     r"^[A-Za-z0-9:.-]+$",
