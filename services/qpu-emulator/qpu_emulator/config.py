@@ -63,7 +63,7 @@ class Credentials(_Strict):
 class Twin(_Strict):
     name: str = Field(min_length=1)
     backend_name: str = Field(min_length=1)
-    api: Literal["ibm", "pasqal-cloud"]
+    api: Literal["ibm", "pasqal-cloud", "iqm-server"]
     modality: str = "superconducting"
     num_qubits: int = Field(gt=0, le=64)
     coupling_map: list[list[int]] | None = None

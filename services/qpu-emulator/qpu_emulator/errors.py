@@ -19,6 +19,7 @@ IBM_PREFIXES = ("/v1/",)
 IAM_PREFIXES = ("/identity/",)
 PASQAL_PREFIXES = ("/core-fast/",)
 PASQAL_AUTH_PREFIXES = ("/auth/",)
+IQM_PREFIXES = ("/api/v1/", "/about")
 
 # Numeric codes in IBM's error bodies: ours, stable, one per kind of problem.
 IBM_CODES = {
@@ -66,6 +67,8 @@ def surface(path: str) -> str:
         return "pasqal"
     if path.startswith(PASQAL_AUTH_PREFIXES):
         return "pasqal-auth"
+    if path.startswith(IQM_PREFIXES):
+        return "iqm"
     return "plain"
 
 
@@ -84,6 +87,8 @@ def body_for(path: str, status: int, message: str, solution: str = "", iam_code:
         return {"status": "fail", "code": status, "message": message, "data": {"description": message}}
     if kind == "pasqal-auth":
         return {"error": "access_denied" if status in (401, 403) else "invalid_request", "error_description": message}
+    if kind == "iqm":  # IQMServerError, which iqm-client turns back into its exception
+        return {"message": message, "error_code": f"http_{status}", "source": "iqm-server"}
     return {"detail": message}
 
 

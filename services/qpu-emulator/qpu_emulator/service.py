@@ -15,7 +15,7 @@ from qpu_emulator.metrics import Metrics
 from qpu_emulator.scheduler import Scheduler
 from qpu_emulator.store import Store
 
-API_NAMES = {"ibm": "IBM Quantum", "pasqal-cloud": "Pasqal Cloud"}
+API_NAMES = {"ibm": "IBM Quantum", "pasqal-cloud": "Pasqal Cloud", "iqm-server": "IQM Server"}
 
 
 class Service:

@@ -37,6 +37,18 @@ def _execute(msg: dict[str, Any], runtimes: dict[str, Any]) -> tuple[str, str, i
         text = qiskit_encoding.encode_primitive_result(native, inp.program) if inp.support_qiskit else json.dumps(doc)
         logs = f"{inp.program}: {len(inp.pubs)} PUB(s), {inp.total_shots} shots on {twin.backend_name}\n"
         return text, logs, inp.total_shots
+    if msg["api"] == "iqm-server":
+        from qpu_emulator import iqm_twin
+
+        key = twin.model_dump_json()
+        rt = runtimes.get(key)
+        if rt is None:
+            rt = runtimes[key] = ibm_primitives.TwinRuntime(twin)
+        p = msg["params"]
+        circuits = iqm_twin.check_circuits(p["circuits"], p["shots"], twin)
+        results = iqm_twin.run(circuits, p["shots"], twin, rt, msg.get("seed"))
+        logs = f"iqm circuits: {len(circuits)} circuit(s) x {p['shots']} shots on {twin.backend_name}\n"
+        return json.dumps(results), logs, p["shots"] * len(circuits)
     params = msg["params"]
     doc = pasqal_twin.run_sequence(params["sequence"], params["runs"], params.get("variables"), twin, msg.get("seed"))
     logs = f"pulser sequence: {params['runs']} runs on {twin.backend_name}\n"
