@@ -51,7 +51,8 @@ def site_network(site: Site) -> NetworkSpec:
         raise RehearsalInputError(
             "facility.network.vlans: no single VLAN contains every host address "
             f"({', '.join(f'{n}={a}' for n, a in addresses.items())}); the rehearsal puts all hosts on one podman "
-            "network — give the hosts addresses in one VLAN"
+            "network — give the hosts addresses in one VLAN, or rehearse a copy on one covering network with "
+            f"`qpusite up {site.site.name} --twins`"
         )
     gateway = subnet.network_address + 1
     clash = [n for n, a in addresses.items() if a == gateway]

@@ -16,6 +16,12 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+def playbook_root() -> Path:
+    """The release tree whose site.yml, roles and plugins are rolled out: this checkout, unless
+    QPUSITE_PLAYBOOK_DIR names another (the upgrade rehearsal's previous release, extracted from git)."""
+    return Path(os.environ.get("QPUSITE_PLAYBOOK_DIR") or PROJECT_ROOT).resolve()
+
+
 def state_dir() -> Path:
     return Path(os.environ.get("QPUSITE_STATE_DIR") or PROJECT_ROOT / ".state").resolve()
 
@@ -69,7 +75,7 @@ class SitePaths:
 
     @property
     def playbook(self) -> Path:
-        return PROJECT_ROOT / "site.yml"
+        return playbook_root() / "site.yml"
 
 
 def display_path(path: Path) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rehearsal.errors import RehearsalError
-from rehearsal.paths import PROJECT_ROOT, SitePaths
+from rehearsal.paths import SitePaths, playbook_root
 from rehearsal.recap import HostRecap, parse_failures, parse_recap, parse_unavailable
 
 ROLLOUT_TIMEOUT_S = 60 * 60
@@ -44,10 +44,10 @@ def timing_callback_available() -> bool:
 
 
 def playbook_command(paths: SitePaths, extra: list[str] | None = None) -> list[str]:
-    # Paths relative to the project root, as a person would type them; the command runs there.
+    # Paths relative to the playbook's tree, as a person would type them; the command runs there.
     def rel(path: Path) -> str:
         try:
-            return str(path.relative_to(PROJECT_ROOT))
+            return str(path.relative_to(playbook_root()))
         except ValueError:
             return str(path)
 
@@ -71,7 +71,8 @@ def playbook_command(paths: SitePaths, extra: list[str] | None = None) -> list[s
 def run_playbook(
     command: list[str], log: Path, on_line: Callable[[str], None] | None = None, timeout_s: float = ROLLOUT_TIMEOUT_S
 ) -> RolloutResult:
-    """Run `command` from the project root, teeing its output into `log`; never raises on a failed play."""
+    """Run `command` from the playbook's tree (ansible.cfg, roles, plugins), teeing its output into `log`;
+    never raises on a failed play."""
     log.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1", "PYTHONUNBUFFERED": "1"}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
@@ -84,7 +85,7 @@ def run_playbook(
         out.write("$ " + " ".join(command) + "\n")
         try:
             proc = subprocess.Popen(
-                command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+                command, cwd=playbook_root(), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
             )
         except OSError as exc:
             raise RehearsalError(f"cannot start {command[0]}: {exc}") from None

@@ -33,6 +33,8 @@ from rehearsal.secrets_file import ensure_secrets, put_secrets, vaulted_variable
 from rehearsal.site_ca import ensure_site_ca
 from rehearsal.ssh import Ssh, SshTarget
 from rehearsal.sshkeys import ensure_key_pair
+from rehearsal.twin_site import TwinOptions
+from rehearsal.twin_site import prepare as prepare_twins
 from site_survey import load_site
 from site_survey.loader import resolve_site_path
 from site_survey.model import HostRole, Site
@@ -95,9 +97,18 @@ def bring_up(
     check: bool = False,
     keep_stopped: bool = False,
     playbook_args: list[str] | None = None,
+    twins: TwinOptions | None = None,
 ) -> UpReport:
     started = time.monotonic()
     site = load_site(site_arg)  # SiteModelError → exit 2, before anything is touched
+    if twins is not None:
+        with progress.phase("twins") as phase:
+            check_prerequisites()
+            copy, plan = prepare_twins(resolve_site_path(site_arg).resolve(), site, twins, podman_for_project())
+            for note in plan.notes:
+                phase.note(note)
+            site, site_arg = plan.site, str(copy)
+            phase.done(f"{len(site.hosts)} hosts, {len(site.qpus)} QPU twin(s) in {display_path(copy)}")
     paths = site_paths(site, site_arg)
     report = UpReport(site.site.name, hosts={h.name: h.address for h in site.hosts}, summary_file=paths.summary_file)
 

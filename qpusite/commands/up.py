@@ -12,6 +12,8 @@ from rehearsal.progress import Progress
 from rehearsal.report_file import write_report
 from rehearsal.site_up import bring_up
 from rehearsal.summary import print_summary
+from rehearsal.twin_site import TwinOptions, parse_subnet
+from rehearsal.twins import DEFAULT_PER_PARTITION
 
 
 def run(args: argparse.Namespace) -> int:
@@ -20,6 +22,12 @@ def run(args: argparse.Namespace) -> int:
         console = Console(width=max(console.width, 120))
     progress = Progress(console)
     try:
+        twins = None
+        if args.twins:
+            subnet = parse_subnet(args.twins_subnet) if args.twins_subnet else None
+            twins = TwinOptions(per_partition=args.twins_per_partition, subnet=subnet)
+        elif args.twins_subnet or args.twins_per_partition != DEFAULT_PER_PARTITION:
+            raise RehearsalInputError("--twins-subnet and --twins-per-partition go with --twins")
         # One "--opt=value" word each: a value starting with "-" stays a value.
         playbook_args = [
             *([f"--tags={args.tags}"] if args.tags else []),
@@ -33,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
             check=args.check,
             keep_stopped=args.keep_stopped,
             playbook_args=playbook_args,
+            twins=twins,
         )
     except RehearsalInputError as exc:
         print(f"qpusite up: {exc}", file=sys.stderr)
@@ -75,4 +84,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--tags", metavar="TAGS", help="pass --tags to site.yml (e.g. slurm, slurm:configure; docs/rollout.md)"
     )
     p.add_argument("--limit", metavar="PATTERN", help="pass --limit to site.yml (e.g. 'compute:!c2'; docs/rollout.md)")
+    p.add_argument(
+        "--twins",
+        action="store_true",
+        help="rehearse a copy of the site in which every real QPU is an emulator twin of the same name and shape "
+        "and each partition keeps a few compute hosts (written to inventories/<site>/.rehearsal/twins/; the "
+        "model is not changed); see docs/rehearsal.md for what this does not prove",
+    )
+    p.add_argument(
+        "--twins-per-partition",
+        type=int,
+        default=DEFAULT_PER_PARTITION,
+        metavar="N",
+        help=f"with --twins: compute hosts kept per partition (default {DEFAULT_PER_PARTITION})",
+    )
+    p.add_argument(
+        "--twins-subnet",
+        metavar="CIDR",
+        help="with --twins: renumber every host into this free subnet instead of keeping the model's addresses",
+    )
     p.set_defaults(handler=run)

@@ -46,3 +46,23 @@ def test_help_lists_both_commands(capsys):
         main(["--help"])
     out = capsys.readouterr().out
     assert " up " in out and " down " in out
+
+
+def test_twin_options_without_twins_are_bad_input(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("QPUSITE_STATE_DIR", str(tmp_path / "state"))
+    assert main(["up", "national", "--twins-subnet", "10.213.0.0/24"]) == 2
+    assert "go with --twins" in capsys.readouterr().err
+    assert not (tmp_path / "state").exists()
+
+
+def test_a_bad_twins_subnet_is_refused_naming_the_flag(capsys, tmp_path, monkeypatch):
+    from tests.conftest import LAB
+
+    site = tmp_path / "copy" / "site.yaml"
+    site.parent.mkdir()
+    site.write_text(LAB.read_text())
+    monkeypatch.setenv("QPUSITE_STATE_DIR", str(tmp_path / "state"))
+    assert main(["up", str(site), "--twins", "--twins-subnet", "10.213.0.7/24"]) == 2
+    err = capsys.readouterr().err
+    assert "--twins-subnet '10.213.0.7/24'" in err and "Traceback" not in err
+    assert not (site.parent / ".rehearsal").exists()  # no twin copy written

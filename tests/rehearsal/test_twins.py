@@ -1,0 +1,218 @@
+"""The twin copy of a site (`qpusite up SITE --twins`): a pure transformation of the Site model."""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from rehearsal.errors import RehearsalInputError
+from rehearsal.network import site_network
+from rehearsal.twins import (
+    CONTAINER_SLURM_OVERRIDES,
+    EMULATOR_MAX_QUBITS,
+    HOST_CPUS,
+    REHEARSAL_USER,
+    TWIN_RUNTIME_EXTRAS,
+    twin_site,
+)
+from site_survey import load_site
+from site_survey.consistency import check_consistency
+from site_survey.loader import parse_site
+from site_survey.model import PASQAL_CLOUD_DEVICES, HostRole, QrmiType, Site
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def national() -> Site:
+    return load_site(ROOT / "inventories" / "national" / "site.yaml")
+
+
+def national_doc() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "inventories" / "national" / "site.yaml").read_text())
+
+
+def test_every_real_qpu_becomes_an_emulator_twin_of_the_same_shape() -> None:
+    site = national()
+    plan = twin_site(site)
+    emulators = {h.name for h in plan.site.hosts_with(HostRole.emulator)}
+    assert emulators, "the twins need an emulator host"
+    assert len(plan.site.qpus) == len(site.qpus)
+    for original in site.qpus:
+        name = plan.renamed_qpus.get(original.name, original.name)
+        twin = plan.site.qpu(name)
+        assert twin is not None, name
+        assert twin.access.mode == "emulator" and twin.emulator is not None
+        assert twin.emulator.host in emulators
+        assert twin.modality == original.modality and twin.vendor == original.vendor
+        assert twin.qubits == min(original.qubits, EMULATOR_MAX_QUBITS)
+        assert twin.calibration_windows == original.calibration_windows
+        assert twin.slots == original.slots
+        # the emulator serves the IBM QCS and Pasqal Cloud APIs: the QRMI type follows the twin's API
+        assert twin.qrmi.type in (QrmiType.ibm_quantum_compute_service, QrmiType.pasqal_cloud)
+        if twin.qrmi.type == QrmiType.pasqal_cloud:
+            assert twin.name in PASQAL_CLOUD_DEVICES and twin.emulator.pulser_device is not None
+        # secrets are the rehearsal's, never the site's vaulted credentials
+        site_vaults = {ref.vault for q in site.qpus for ref in q.qrmi.secrets.values()}
+        assert twin.qrmi.secrets and not {ref.vault for ref in twin.qrmi.secrets.values()} & site_vaults
+
+
+def test_the_original_model_is_not_changed() -> None:
+    site = national()
+    before = site.model_dump(mode="json")
+    twin_site(site)
+    assert site.model_dump(mode="json") == before
+
+
+def test_each_partition_keeps_a_few_hosts_and_every_other_host_is_kept() -> None:
+    doc = national_doc()
+    # 40 compute hosts in a host set, partitions written as a set, a hostlist and a role
+    doc["hosts"] = [h for h in doc.get("hosts", []) if h.get("roles") != ["compute"]]
+    doc["host_sets"] = [s for s in doc.get("host_sets", []) if s.get("roles") != ["compute"]] + [
+        {"name": "bulk", "hosts": "bk[001-040]", "first_address": "10.41.3.1", "roles": ["compute"],
+         "cpus": 64, "memory_mb": 262144},
+    ]
+    doc["software"]["scheduler"]["partitions"] = [
+        {"name": "cpu", "hosts": "set:bulk", "default": True},
+        {"name": "late", "hosts": "bk[030-040]"},
+        {"name": "all", "hosts": "role:compute"},
+    ]
+    site = parse_site(doc)
+    plan = twin_site(site, per_partition=3)
+    parts = {p.name: p.hosts for p in plan.site.software.scheduler.partitions}
+    assert parts == {"cpu": ["bk001", "bk002", "bk003"], "late": ["bk030", "bk031", "bk032"],
+                     "all": ["bk001", "bk002", "bk003"]}
+    names = [h.name for h in plan.site.hosts]
+    others = [h.name for h in site.hosts if h.roles != [HostRole.compute]]
+    assert [n for n in names if not n.startswith("bk")] == others
+    assert sorted(n for n in names if n.startswith("bk")) == ["bk001", "bk002", "bk003", "bk030", "bk031", "bk032"]
+    assert len(plan.dropped_hosts) == 40 - 6
+    assert plan.site.host_sets == []  # the copy lists its few hosts one by one
+    for role in (HostRole.controller, HostRole.login, HostRole.monitoring, HostRole.qpu_access):
+        assert [h.name for h in plan.site.hosts_with(role)] == [h.name for h in site.hosts_with(role)]
+
+
+def test_host_resources_fit_a_container_and_connection_uses_the_rehearsal_key() -> None:
+    plan = twin_site(national())
+    for host in plan.site.hosts:
+        assert host.cpus <= HOST_CPUS and host.memory_mb <= 2048
+        assert host.connection.private_key_file == ".rehearsal/id_ed25519"
+    overrides = plan.site.software.scheduler.conf_overrides
+    assert all(overrides[k] == v for k, v in CONTAINER_SLURM_OVERRIDES.items())
+
+
+def test_addresses_kept_on_one_covering_network() -> None:
+    site = national()
+    plan = twin_site(site)
+    original = {h.name: h.address for h in site.hosts}
+    assert all(original[h.name] == h.address for h in plan.site.hosts)
+    network = site_network(plan.site)
+    assert all(ipaddress.IPv4Address(h.address) in network.subnet for h in plan.site.hosts)
+    assert plan.covering_subnet == network.subnet
+    # every host still sits in its own modelled VLAN first (routes between VLANs as modelled)
+    assert check_consistency(plan.site) == []
+
+
+def test_addresses_remapped_into_a_given_subnet() -> None:
+    subnet = ipaddress.IPv4Network("10.213.0.0/24")
+    plan = twin_site(national(), subnet=subnet)
+    addresses = [ipaddress.IPv4Address(h.address) for h in plan.site.hosts]
+    assert len(set(addresses)) == len(addresses)
+    assert all(a in subnet and a != subnet.network_address + 1 for a in addresses)
+    assert [v.cidr for v in plan.site.facility.network.vlans] == [str(subnet)]
+    assert site_network(plan.site).subnet == subnet
+    assert set(plan.addresses) == {h.name for h in plan.site.hosts}
+    assert any("remapped" in note for note in plan.notes)
+
+
+def test_a_subnet_too_small_is_refused_naming_the_flag() -> None:
+    with pytest.raises(RehearsalInputError, match="--twins-subnet"):
+        twin_site(national(), subnet=ipaddress.IPv4Network("10.213.0.0/29"))
+
+
+def test_a_renamed_twin_is_followed_by_profiles_and_links() -> None:
+    site = national()
+    plan = twin_site(site)
+    for old, new in plan.renamed_qpus.items():
+        for before, after in zip(site.software.policy_profiles, plan.site.software.policy_profiles, strict=True):
+            assert (old in before.qpus) == (new in after.qpus)
+            assert old not in after.qpus
+        assert all(link.to_qpu != old for link in plan.site.facility.network.links)
+        assert any(old in note and new in note for note in plan.notes)
+
+
+def test_an_acceptance_user_is_added_only_when_no_profile_has_one() -> None:
+    plan = twin_site(national())
+    users = [u for p in plan.site.software.policy_profiles for u in p.users]
+    assert REHEARSAL_USER in users
+    assert REHEARSAL_USER in [a.name for a in plan.site.software.accounts]
+    lab = load_site(ROOT / "inventories" / "lab" / "site.yaml")
+    assert twin_site(lab).site.software.accounts == lab.software.accounts
+
+
+def test_lab_twins_stay_as_modelled() -> None:
+    lab = load_site(ROOT / "inventories" / "lab" / "site.yaml")
+    plan = twin_site(lab)
+    assert plan.site.qpus == lab.qpus
+    assert plan.site.hosts == lab.hosts
+    assert plan.renamed_qpus == {} and plan.dropped_hosts == []
+
+
+def test_a_modality_without_twin_gets_a_noted_stand_in() -> None:
+    doc = national_doc()
+    photonic = [q["name"] for q in doc["qpus"] if q["modality"] == "photonic"]
+    assert photonic, "the national model has a photonic QPU"
+    plan = twin_site(parse_site(doc))
+    assert any(photonic[0] in n and "stand-in" in n for n in plan.notes)
+
+
+def test_tls_hosts_of_left_out_hosts_are_dropped() -> None:
+    doc = copy.deepcopy(national_doc())
+    access = national().hosts_with(HostRole.qpu_access)[0].name
+    doc["facility"]["network"]["tls"] = {
+        "enabled": True,
+        "ca_certificate_file": "pki/ca.crt",
+        "hosts": {access: {"certificate": {"vault": "vault_a_crt"}, "key": {"vault": "vault_a_key"}}},
+    }
+    plan = twin_site(parse_site(doc))
+    tls = plan.site.facility.network.tls
+    assert tls.enabled and tls.ca_certificate_file == ".rehearsal/tls/ca.crt"
+    assert set(tls.hosts) == {access}
+
+
+def test_per_partition_must_be_positive() -> None:
+    with pytest.raises(RehearsalInputError, match="per-partition"):
+        twin_site(national(), per_partition=0)
+
+
+def test_emulator_bound_matches_the_emulator(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "services" / "qpu-emulator"))
+    config = pytest.importorskip("qpu_emulator.config")
+    bound = next(m for m in config.Twin.model_fields["num_qubits"].metadata if hasattr(m, "le"))
+    assert bound.le == EMULATOR_MAX_QUBITS
+
+
+def test_the_runtime_gets_what_the_acceptance_programs_need_against_twins() -> None:
+    site = national()
+    plan = twin_site(site)
+    extras = plan.site.software.runtime.extras
+    assert extras[: len(site.software.runtime.extras)] == site.software.runtime.extras
+    assert set(TWIN_RUNTIME_EXTRAS) <= set(extras)
+    lab = load_site(ROOT / "inventories" / "lab" / "site.yaml")
+    assert twin_site(lab).site.software.runtime == lab.software.runtime
+
+
+def test_a_qpu_reached_outside_qrmi_is_kept_as_it_is() -> None:
+    doc = national_doc()
+    doc["qpus"][0]["access"] = {"mode": "external"}
+    doc["qpus"][0].pop("qrmi", None)
+    for profile in doc["software"]["policy_profiles"]:  # qrmid does not broker an external QPU
+        profile["qpus"] = [q for q in profile["qpus"] if q != doc["qpus"][0]["name"]]
+    site = parse_site(doc)
+    plan = twin_site(site)
+    assert plan.site.qpus[0] == site.qpus[0]
+    assert any(site.qpus[0].name in n and "no twin" in n for n in plan.notes)
