@@ -92,7 +92,7 @@ rm -f "$SUMMARY"
 timeout 1200 $QPUSITE up "$work/deploy/site.yaml" --keep-stopped || true
 judge "down node + non-root" '
 if rollout.get("unavailable") != ["'"$DOWN_HOST"'"]:
-    problems.append(f"expected the run to go without '"$DOWN_HOST"', it names {rollout.get(\"unavailable\")}")
+    problems.append("expected the run to go without '"$DOWN_HOST"', it names " + str(rollout.get("unavailable")))
 if doc["hosts"]["'"$DOWN_HOST"'"]["container"] != "kept stopped":
     problems.append("the stopped container was started")
 '
@@ -113,12 +113,12 @@ rm -f "$SUMMARY"
 timeout 1200 $QPUSITE up "$LAB" || true
 judge "node back" '
 if rollout.get("unavailable"):
-    problems.append(f"still going without {rollout[\"unavailable\"]}")
+    problems.append("still going without " + str(rollout["unavailable"]))
 if not doc["hosts"]["'"$DOWN_HOST"'"]["recap"] or doc["hosts"]["'"$DOWN_HOST"'"]["recap"]["ok"] == 0:
     problems.append("'"$DOWN_HOST"' was not part of the run")
 idle = [s for s in doc["smoke"] if s["name"] == "slurm nodes idle"]
 if not idle or "'"$DOWN_HOST"'" in idle[0]["detail"] or not idle[0]["ok"]:
-    problems.append(f"Slurm nodes not all idle: {idle}")
+    problems.append("Slurm nodes not all idle: " + str(idle))
 '
 
 echo "62-rollout-drills: 3. a slurm.conf change pushed with --tags slurm"
@@ -132,7 +132,7 @@ import re
 ran = re.findall(r"^TASK \[(?:(\w+) : )?([^\]]*)\]", log, re.M)
 others = sorted({f"{r} : {t}" for r, t in ran if r and r != "slurm" and not t.startswith(("Validat", "Publish the plugstack"))})
 if others:
-    problems.append(f"tasks of other roles ran: {others[:5]}")
+    problems.append("tasks of other roles ran: " + str(others[:5]))
 if not re.search(r"TASK \[slurm : Render slurm.conf\][^\n]*\n(?:(?!TASK)[^\n]*\n)*?changed: \[ctl\]", log):
     problems.append("slurm.conf was not changed on the controller")
 if not re.search(r"RUNNING HANDLER \[slurm : ", log):
