@@ -135,3 +135,25 @@ def test_bad_configuration_exits_2_naming_the_field(tmp_path: Path, patch: dict[
     path.write_text(json.dumps({**config([]), **patch}))
     assert t.main(["--config", str(path), "--dry-run"]) == 2
     assert field in capsys.readouterr().err
+
+
+def test_runs_one_at_a_time_under_the_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The timer and the rollout's own run can start together; the second must wait for the first.
+    import fcntl
+    import threading
+
+    t = tool()
+    conf = tmp_path / "qpu-reservations.json"
+    conf.write_text(json.dumps(config([{"name": "nightly", "weekdays": DAILY, "start": "02:00",
+                                        "duration_minutes": 60, "kind": "calibration"}])))
+    applied: list[bool] = []
+    monkeypatch.setattr(t, "apply", lambda _config, dry_run: applied.append(dry_run) or 0)
+    lock_path = tmp_path / "lock"
+    with lock_path.open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        runner = threading.Thread(target=t.main, args=(["--config", str(conf), "--lock-file", str(lock_path)],))
+        runner.start()
+        runner.join(0.5)
+        assert runner.is_alive() and applied == []  # waits while another run holds the lock
+    runner.join(5)
+    assert not runner.is_alive() and applied == [False]

@@ -20,6 +20,7 @@ Exit status: 0 done (or nothing to do), 1 a scontrol call failed, 2 a bad config
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import re
 import subprocess
@@ -174,6 +175,8 @@ def main(args: list[str] | None = None) -> int:
     p.add_argument("--config", type=Path, default=Path("/etc/slurm/qpu-reservations.json"))
     p.add_argument("--dry-run", action="store_true", help="print the scontrol calls, change nothing")
     p.add_argument("--check-only", action="store_true", help="check the configuration only (exit 0 or 2)")
+    p.add_argument("--lock-file", type=Path, default=Path("/run/qpu-reservations.lock"),
+                   help="held while reading and changing reservations")
     opts = p.parse_args(args)
     try:
         config = load(opts.config)
@@ -182,6 +185,14 @@ def main(args: list[str] | None = None) -> int:
         return 2
     if opts.check_only:
         return 0
+    # The timer and the rollout's own run may start together: one at a time, or both create the same
+    # reservation and the second fails with "Duplicate reservation name".
+    with opts.lock_file.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return apply(config, opts.dry_run)
+
+
+def apply(config: dict[str, Any], dry_run: bool) -> int:
     now = datetime.now(UTC)
     shown = subprocess.run(["scontrol", "show", "reservation", "--oneliner"], env=ENV, capture_output=True,
                            text=True, timeout=60, check=False)
@@ -192,7 +203,7 @@ def main(args: list[str] | None = None) -> int:
     failed = 0
     for argv in calls:
         print(" ".join(argv), flush=True)
-        done = run(argv, opts.dry_run)
+        done = run(argv, dry_run)
         if done is not None and done.returncode != 0:
             failed += 1
             print(f"qpu-reservations: failed: {done.stderr.strip() or done.stdout.strip()}", file=sys.stderr)
