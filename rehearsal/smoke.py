@@ -73,7 +73,11 @@ def parse_job_state(scontrol_output: str) -> str | None:
 def qpu_license_job(ssh: Ssh, login: SshTarget, qpu: str, timeout_s: float = 180) -> SmokeResult:
     name = f"license {qpu}:1 job"
     started = time.monotonic()
-    submit = ssh.run(login, f"sbatch --parsable -L {qpu}:1 -J qpusite-smoke -o /dev/null --wrap hostname", timeout=30)
+    # A short time limit, as users give: without one the job gets the partition's MaxTime and waits
+    # behind the QPU's next calibration reservation whenever that starts within MaxTime.
+    submit = ssh.run(
+        login, f"sbatch --parsable --time=2 -L {qpu}:1 -J qpusite-smoke -o /dev/null --wrap hostname", timeout=30
+    )
     job_id = submit.stdout.strip().split(";")[0]
     if submit.returncode != 0 or not job_id.isdigit():
         return SmokeResult(name, False, f"sbatch refused: {(submit.stderr or submit.stdout).strip()[-200:]}")
@@ -83,7 +87,8 @@ def qpu_license_job(ssh: Ssh, login: SshTarget, qpu: str, timeout_s: float = 180
         shown = ssh.run(login, f"scontrol -o show job {job_id}", timeout=30)
         state = parse_job_state(shown.stdout) or "unknown"
         seen["state"] = state
-        return state == "COMPLETED", f"job {job_id} {state}"
+        reason = next((w.split("=", 1)[1] for w in shown.stdout.split() if w.startswith("Reason=")), "None")
+        return state == "COMPLETED", f"job {job_id} {state}" + (f" (Reason={reason})" if reason != "None" else "")
 
     def finished() -> tuple[bool, str]:
         ok, detail = check()

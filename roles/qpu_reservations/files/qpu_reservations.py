@@ -33,7 +33,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PREFIX = "qpu_"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
+# The model's forms: QPU names (letters, digits, _) and window names (lower-case letters, digits, -).
+QPU_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
+WINDOW_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 SLURM_TIME = "%Y-%m-%dT%H:%M:%S"
 MAX_HORIZON_DAYS = 62
@@ -70,7 +72,7 @@ class Reservation:
 
 
 def load(path: Path) -> dict[str, Any]:
-    """The configuration, checked: every name that reaches scontrol matches NAME."""
+    """The configuration, checked: every name that reaches scontrol matches QPU_NAME or WINDOW_NAME."""
     try:
         doc = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
@@ -86,14 +88,14 @@ def load(path: Path) -> dict[str, Any]:
         raise BadConfig(f"horizon_days must be an integer from 1 to {MAX_HORIZON_DAYS} (got {horizon!r})")
     for i, q in enumerate(doc.get("qpus", [])):
         where = f"qpus[{i}]"
-        if not isinstance(q, dict) or not NAME.match(str(q.get("name", ""))):
+        if not isinstance(q, dict) or not QPU_NAME.match(str(q.get("name", ""))):
             raise BadConfig(f"{where}.name must be a QPU name (letters, digits, _)")
-        if not isinstance(q.get("slots"), int) or not 1 <= q["slots"] <= 1000:
-            raise BadConfig(f"{where}.slots must be an integer from 1 to 1000")
+        if not isinstance(q.get("slots"), int) or not 1 <= q["slots"] <= 1024:
+            raise BadConfig(f"{where}.slots must be an integer from 1 to 1024")
         for j, w in enumerate(q.get("calibration_windows", [])):
             at = f"{where}.calibration_windows[{j}]"
-            if not NAME.match(str(w.get("name", ""))):
-                raise BadConfig(f"{at}.name must be a window name (letters, digits, _)")
+            if not WINDOW_NAME.match(str(w.get("name", ""))):
+                raise BadConfig(f"{at}.name must be a window name (lower-case letters, digits, -)")
             if not HHMM.match(str(w.get("start", ""))):
                 raise BadConfig(f"{at}.start must be HH:MM")
             if not isinstance(w.get("duration_minutes"), int) or not 1 <= w["duration_minutes"] <= 1440:
