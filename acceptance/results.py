@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from acceptance.spec import Status
+from site_survey.provenance import ReportProvenance
 
 RECORD_VERSION = 1
 
@@ -42,6 +43,8 @@ class CheckResult:
     duration_s: float
     log: str = ""
     metrics: list[Metric] = field(default_factory=list)
+    # The hosts the check ran against (none for site- or QPU-wide checks): rows of the host × component summary.
+    hosts: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -56,6 +59,18 @@ class CheckResult:
         return cls(**data)
 
 
+@dataclass(frozen=True)
+class QpuKind:
+    """Whether the run exercised a real QPU or this site's emulated twin of it."""
+
+    qpu: str
+    kind: str  # "real" or "emulated twin"
+    detail: str  # how jobs reach it, e.g. "onprem via qgw" or "twin on emu"
+
+    def to_json(self) -> dict[str, str]:
+        return asdict(self)
+
+
 @dataclass
 class RunRecord:
     site: str
@@ -64,6 +79,9 @@ class RunRecord:
     finished: str
     results: list[CheckResult]
     version: int = RECORD_VERSION
+    # What the run is bound to (model hash, kit version…); absent in records written before it was kept.
+    provenance: ReportProvenance | None = None
+    qpus: list[QpuKind] = field(default_factory=list)
 
     @property
     def failures(self) -> list[CheckResult]:
@@ -90,6 +108,8 @@ class RunRecord:
             "started": self.started,
             "finished": self.finished,
             "counts": self.counts(),
+            "provenance": self.provenance.as_dict() if self.provenance else None,
+            "qpus": [q.to_json() for q in self.qpus],
             "results": [r.to_json() for r in self.results],
         }
         return json.dumps(doc, indent=2, sort_keys=False)
@@ -105,4 +125,6 @@ class RunRecord:
             started=doc["started"],
             finished=doc["finished"],
             results=[CheckResult.from_json(r) for r in doc["results"]],
+            provenance=ReportProvenance(**doc["provenance"]) if doc.get("provenance") else None,
+            qpus=[QpuKind(**q) for q in doc.get("qpus", [])],
         )

@@ -179,6 +179,7 @@ def run_all(
             result = _unreachable_result(instance, blocked)
         else:
             result = run_instance(instance, site, site_dir, opts)
+        result.hosts = sorted(hosts_of(instance.param))
         if instance.spec.name == REACHABILITY_CHECK and result.status.is_failure:
             unreachable |= hosts_of(instance.param)
         results.append(result)

@@ -14,12 +14,13 @@ from rich.console import Console
 from acceptance import history
 from acceptance.checks import load_all
 from acceptance.history import Drift
-from acceptance.report import html, junit, terminal
+from acceptance.report import html, junit, overview, terminal
 from acceptance.results import CheckResult, RunRecord
 from acceptance.runner import RunOptions, run_all
 from acceptance.spec import Status, Tier
 from site_survey import load_site
 from site_survey.loader import resolve_site_path
+from site_survey.provenance import provenance_for
 
 DRIFT_CHECK_NUMBER, DRIFT_CHECK_NAME = 90, "benchmark_drift"
 
@@ -63,7 +64,8 @@ def run(site_ref: str, tier: Tier = Tier.smoke, output: Path | None = None, only
     started = _now()
     with terminal.LiveProgress(console, len(instances)) as progress:
         results = run_all(instances, site, site_file.parent.resolve(), options, progress=progress)
-    record = RunRecord(site=site.site.name, tier=tier.value, started=started, finished=_now(), results=results)
+    record = RunRecord(site=site.site.name, tier=tier.value, started=started, finished=_now(), results=results,
+                       provenance=provenance_for(site, site_file), qpus=overview.qpu_kinds(site))
     runs_dir = out / "runs"
     earlier, unreadable = history.load(runs_dir)
     for problem in unreadable:

@@ -1,5 +1,6 @@
-"""The self-contained HTML report: verdict, benchmark plots (inline SVG), drift, and
-every check with its message, timing and log. No scripts, no external resources."""
+"""The self-contained HTML report: provenance, verdict, QPUs (real or twin), a host ×
+component summary, benchmark plots (inline SVG), drift, and every check (failures
+first) with its message, timing and log. No scripts, no external resources."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from html import escape
 from typing import Any
 
 from acceptance.history import Drift
-from acceptance.report import svg
+from acceptance.report import overview, svg
 from acceptance.results import Metric, RunRecord
 from acceptance.spec import Status
 
@@ -22,6 +23,8 @@ padding:.3rem .5rem;text-align:left;vertical-align:top;font-size:.9rem}
 .passed{color:#1b5e20} .failed{color:#b71c1c;font-weight:bold} .missing{color:#e65100;font-weight:bold}
 .skipped{color:#777} pre{background:#f6f6f6;padding:.5rem;overflow-x:auto;font-size:.8rem;max-height:30rem}
 .charts{display:flex;flex-wrap:wrap;gap:1rem} details summary{cursor:pointer;color:#555}
+.provenance td,.provenance th{border:none;padding:.1rem .5rem;font-size:.85rem} .provenance{width:auto}
+.twin{color:#6a1b9a;font-weight:bold} .real{color:#0d47a1;font-weight:bold} .hosts{font-family:monospace}
 """
 
 
@@ -83,11 +86,47 @@ def _nice_ceiling(value: float) -> float:
     return 10.0 * scale
 
 
+def _provenance(record: RunRecord) -> str:
+    if record.provenance is None:
+        return '<p class="meta">No provenance recorded for this run.</p>'
+    rows = "".join(f"<tr><th>{escape(k)}</th><td><code>{escape(v)}</code></td></tr>"
+                   for k, v in record.provenance.lines())
+    return f'<table class="provenance">{rows}</table>'
+
+
+def _qpus(record: RunRecord) -> str:
+    if not record.qpus:
+        return "<p>The model names no QPU.</p>"
+    rows = "".join(
+        f'<tr><td>{escape(q.qpu)}</td><td class="{"twin" if q.kind == overview.TWIN else "real"}">{escape(q.kind)}'
+        f"</td><td>{escape(q.detail)}</td></tr>"
+        for q in record.qpus
+    )
+    return f"<table><tr><th>QPU</th><th>kind</th><th>how jobs reach it</th></tr>{rows}</table>"
+
+
+def _host_summary(record: RunRecord) -> str:
+    summary = overview.host_summary(record.results)
+    if not summary.rows:
+        return "<p>No checks ran.</p>"
+    head = "".join(f"<th>{escape(c)}</th>" for c in summary.components)
+    rows = []
+    for row in summary.rows:
+        cells = "".join(
+            f'<td class="{"failed" if c.failed else "passed" if c.passed else "skipped"}">{escape(c.text())}</td>'
+            for c in row.cells)
+        hosts = escape(row.hosts) + (f" ({row.count} hosts)" if row.count > 1 else "")
+        rows.append(f'<tr><td class="hosts">{hosts}</td>{cells}</tr>')
+    note = (f"<p>More than {overview.MAX_HOST_ROWS} hosts: hosts with identical results share a row.</p>"
+            if summary.grouped else "")
+    return f"{note}<table><tr><th>hosts</th>{head}</tr>{''.join(rows)}</table>"
+
+
 def render(record: RunRecord, drift: list[Drift], history: list[RunRecord], paths: dict[str, str]) -> str:
     counts = record.counts()
     ok = record.ok and not any(d.drifted for d in drift)
     rows = []
-    for r in record.results:
+    for r in overview.ordered(record.results):
         log = f"<details><summary>log</summary><pre>{escape(r.log)}</pre></details>" if r.log else ""
         rows.append(
             f'<tr><td>{escape(r.id)}</td><td class="{r.status.value}">{r.status.value}</td>'
@@ -113,13 +152,19 @@ def render(record: RunRecord, drift: list[Drift], history: list[RunRecord], path
 <div class="meta">tier {escape(record.tier)} · started {escape(record.started)} · finished {escape(record.finished)}
  · {len(record.results)} checks: {escape(summary)}</div>
 <div class="verdict {"ok" if ok else "bad"}">{escape(verdict)}</div>
+<h2>Provenance</h2>
+{_provenance(record)}
+<h2>QPUs</h2>
+{_qpus(record)}
+<h2>Hosts × components</h2>
+{_host_summary(record)}
+<h2>Checks (failures first)</h2>
+<table><tr><th>check</th><th>status</th><th>tier</th><th>time</th><th>message</th></tr>{"".join(rows)}</table>
 <h2>Benchmarks</h2>
 <div class="charts">{charts or "<p>No benchmark ran in this tier.</p>"}</div>
 <h2>Drift against the model and the QPUs' history</h2>
 <table><tr><th>QPU</th><th>benchmark</th><th>value</th><th>threshold</th><th>history median (runs)</th>
 <th>verdict</th><th>detail</th></tr>{drift_rows or '<tr><td colspan="7">No benchmark figures.</td></tr>'}</table>
-<h2>Checks</h2>
-<table><tr><th>check</th><th>status</th><th>tier</th><th>time</th><th>message</th></tr>{"".join(rows)}</table>
 <h2>Outputs</h2><ul>{outputs}</ul>
 </body></html>
 """

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from acceptance.history import Drift
+from acceptance.report import overview
 from acceptance.results import CheckResult, RunRecord
 from acceptance.spec import CheckInstance, Status
 
@@ -59,7 +60,15 @@ def summary(console: Console, record: RunRecord, drift: list[Drift], paths: dict
         table.add_column(s.value, justify="right")
     table.add_row(*(str(counts[s.value]) for s in Status))
     console.print(table)
-    failures = record.failures
+    if record.provenance is not None:
+        prov = record.provenance
+        console.print(f"  model {escape(prov.model_path)} sha256 {prov.model_sha256[:12]} · qpusite "
+                      f"{escape(prov.kit_version)} · schema {prov.schema_version} · {prov.generated_at}",
+                      highlight=False, no_wrap=True, overflow="ellipsis")
+    if record.qpus:
+        console.print("  QPUs: " + ", ".join(f"{escape(q.qpu)} ({q.kind})" for q in record.qpus),
+                      highlight=False, no_wrap=True, overflow="ellipsis")
+    failures = overview.ordered(record.failures)
     for r in failures[:MAX_FAILURES_SHOWN]:
         console.print(f"  {ICONS[r.status]} {escape(r.id)}: {escape(r.message)}", highlight=False, no_wrap=True,
                       overflow="ellipsis")

@@ -128,3 +128,5 @@ def test_checks_on_an_unreachable_host_are_not_tried(lab_site: Site, tmp_path: P
     assert by["020_pair[ctl->qgw]"].status == Status.passed
     tried = marker.read_text().split()
     assert tried == ["ctl->qgw"]
+    # Each result names the hosts it ran against: the rows of the report's host × component summary.
+    assert by["020_pair[ctl->c1]"].hosts == ["c1", "ctl"] and by["010_host_reachable[ctl]"].hosts == ["ctl"]
