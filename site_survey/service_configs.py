@@ -48,6 +48,8 @@ class QrmidService:
     munge_socket: str | None = None
     trusted_uids: tuple[int, ...] = (0,)
     job_token_ttl_s: int = 600
+    # Key that signs job tokens; kept beside the database so tokens survive a restart.
+    job_token_key_file: str | None = None
     reaper: Mapping[str, Any] | None = None
     tls: Mapping[str, str] | None = None
 
@@ -70,6 +72,8 @@ def qrmid_config(site: Site, service: QrmidService) -> dict[str, Any]:
     }
     if service.operator_token_file:
         doc["operator_token_file"] = service.operator_token_file
+    if service.job_token_key_file:
+        doc["job_token_key_file"] = service.job_token_key_file
     if service.munge_socket:
         doc["munge_socket"] = service.munge_socket
     if service.reaper is not None:
@@ -126,6 +130,7 @@ def rollout_qrmid_service(site: Site) -> QrmidService | None:
         listen_port=site.software.qrmid_port,
         public_url=url,
         database="/var/lib/qrmid/qrmid.sqlite",
+        job_token_key_file="/var/lib/qrmid/job-token.key",  # noqa: S106 (a path, not a password)
         secrets_file="/etc/qrmid/secrets.json",
         cluster=site.site.name,
         operator_token_file="/etc/qrmid/operator.token",  # noqa: S106 (a path, not a password)

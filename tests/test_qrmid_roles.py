@@ -28,9 +28,13 @@ def test_role_follows_the_conventions(role: str) -> None:
     meta = yaml.safe_load((base / "meta" / "main.yml").read_text())["galaxy_info"]
     assert meta["namespace"] == "qpusite" and meta["role_name"] == role
     main = yaml.safe_load((base / "tasks" / "main.yml").read_text())
-    assert [t["ansible.builtin.import_tasks"] for t in main] == [
-        "validate.yml", "install.yml", "configure.yml", "service.yml"
-    ]
+    # validation first (skipped when site.yml's validate play already ran it), then one tagged import per stage
+    assert main[0]["ansible.builtin.include_tasks"]["file"] == "validate.yml"
+    assert "always" in main[0]["tags"]
+    stages = main[1:]
+    assert [t["ansible.builtin.import_tasks"] for t in stages] == ["install.yml", "configure.yml", "service.yml"]
+    for task, stage in zip(stages, ("install", "configure", "service"), strict=True):
+        assert set(task["tags"]) == {role, f"{role}:{stage}"}
     for handler in yaml.safe_load((base / "handlers" / "main.yml").read_text()):
         assert "listen" in handler
 
@@ -143,7 +147,7 @@ def test_the_role_renders_the_document_the_kit_shapes_in_python(tmp_path: Path) 
     assert service is not None
     shaped = service_configs.qrmid_config(site, service)
     shaped.update(secrets_file=f"{out}/secrets.json", operator_token_file=f"{out}/operator.token",
-                  database=f"{out}/state/qrmid.sqlite")
+                  database=f"{out}/state/qrmid.sqlite", job_token_key_file=f"{out}/state/job-token.key")
     # this render's vault holds no TLS certificate, so the role serves plain HTTP (tests/roles/test_tls_configs.py)
     shaped.pop("tls", None)
     shaped["public_url"] = shaped["public_url"].replace("https://", "http://")

@@ -60,6 +60,7 @@ def qrmid_config(site: Site) -> dict[str, Any]:
         listen_port=port,
         public_url=f"http://{service_dns(site, COMPONENT)}:{port}",
         database=f"{STATE_DIR}/qrmid.sqlite",
+        job_token_key_file=f"{STATE_DIR}/job-token.key",
         secrets_file=f"{SECRETS_DIR}/secrets.json",
         cluster=site.site.name,
         munge_socket=MUNGE_SOCKET,
