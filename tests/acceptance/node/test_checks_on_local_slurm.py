@@ -25,6 +25,8 @@ import pytest
 import yaml
 from rich.console import Console
 
+from site_survey.catalogue.components import DEFAULT_SRUN_PORT_RANGE
+
 REPO = Path(__file__).resolve().parents[3]
 PLUGIN_DIR = REPO / "services" / "spank-qrmid"
 sys.path.insert(0, str(PLUGIN_DIR / "tests"))
@@ -85,6 +87,8 @@ def local_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path,
     stack.mkdir()
     stack.chmod(0o755)
     port = harness.free_port()
+    while DEFAULT_SRUN_PORT_RANGE[0] <= port <= DEFAULT_SRUN_PORT_RANGE[1]:
+        port = harness.free_port()  # the model refuses a kit port inside srun's range; the kernel may pick one
     qpus = [{**q, "calibration_windows": []} for q in site_vars["qpusite_qpus"]]
     cfg = harness.qrmid_config(stack, site_vars, emulator.url, munged.socket, port, qpus=qpus,
                                policy_profiles=_profiles(site_vars), reaper={"slurm": "on", "interval_s": 2,
