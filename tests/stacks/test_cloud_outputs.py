@@ -6,10 +6,8 @@ file that no longer matches the model."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +16,8 @@ import pytest
 from site_survey import SiteModelError, load_site
 from site_survey.cloud_outputs import read_cloud_outputs
 from stacks.common.outputs_file import cloud_outputs_document, remove_cloud_outputs, write_cloud_outputs
-from tests.stacks.conftest import HYBRID, OVH_CLOUD, REPO
-
-ANSIBLE_INVENTORY = Path(sys.executable).with_name("ansible-inventory")
+from tests.inventory_view import list_inventory, plain, seen_by
+from tests.stacks.conftest import HYBRID, OVH_CLOUD
 
 OVH_OUTPUTS: dict[str, Any] = {
     "hosts": {
@@ -42,39 +39,9 @@ def site_copy(tmp_path: Path, source: Path) -> Path:
 
 
 def ansible_inventory(site_dir: Path) -> subprocess.CompletedProcess[str]:
-    if not ANSIBLE_INVENTORY.exists():
-        pytest.fail("ansible-inventory is not installed in the controller environment (./bootstrap setup)")
-    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}
-    return subprocess.run(
-        [str(ANSIBLE_INVENTORY), "-i", str(site_dir / "site.yaml"), "--list"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        check=False,
-    )
+    return list_inventory(site_dir / "site.yaml")
 
 
-def plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        if set(value) == {"__ansible_unsafe"}:
-            return value["__ansible_unsafe"]
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
-
-
-def seen_by(data: dict[str, Any], host: str) -> dict[str, Any]:
-    """What a play sees on `host`, from `ansible-inventory --list` in export form (ansible.cfg's
-    `[inventory] export`): all's vars, then its groups' vars, then its own."""
-    out = dict(data["all"].get("vars", {}))
-    for group, spec in data.items():
-        if group not in ("_meta", "all") and host in spec.get("hosts", []):
-            out.update(spec.get("vars", {}))
-    out.update(data["_meta"]["hostvars"].get(host, {}))
-    return out
 
 
 def test_the_document_keeps_addresses_and_drops_secrets():

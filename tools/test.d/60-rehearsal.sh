@@ -119,17 +119,5 @@ echo "60-rehearsal: down"
 trap - EXIT
 rm -rf "$WORK"
 timeout 300 "$QPUSITE" down "$SITE"
-.venv/bin/python - "$SITE" <<'PY'
-import sys
-from rehearsal.site_up import podman_for_project, site_paths
-from site_survey import load_site
-site = load_site(sys.argv[1])
-paths = site_paths(site, sys.argv[1])
-podman = podman_for_project()
-name = site.site.name
-left = podman.run(["ps", "-a", "--format", "{{.Names}}", "--filter", f"name=^qpusite-{name}-"]).stdout.split()
-assert not left, f"containers left after down: {left}"
-assert not podman.ok(["network", "exists", f"qpusite-{name}"]), f"network qpusite-{name} left after down"
-assert not paths.rehearsal_dir.exists(), f"rehearsal state left after down: {paths.rehearsal_dir}"
-print("60-rehearsal: down removed containers, network and state")
-PY
+.venv/bin/python -m rehearsal.leftovers "$SITE"
+echo "60-rehearsal: down removed containers, network and state"

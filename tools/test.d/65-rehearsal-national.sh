@@ -53,18 +53,6 @@ accept_done=$(date +%s)
 echo "65-rehearsal-national: down"
 trap - EXIT
 timeout 300 $PY -m qpusite down "$SITE"
-$PY - "$SITE" <<'PY'
-import sys
-from rehearsal.site_up import podman_for_project, site_paths
-from site_survey import load_site
-site = load_site(sys.argv[1])
-paths = site_paths(site, sys.argv[1])
-podman = podman_for_project()
-name = site.site.name
-left = podman.run(["ps", "-a", "--format", "{{.Names}}", "--filter", f"name=^qpusite-{name}-"]).stdout.split()
-assert not left, f"containers left after down: {left}"
-assert not podman.ok(["network", "exists", f"qpusite-{name}"]), f"network qpusite-{name} left after down"
-assert not paths.rehearsal_dir.exists(), f"rehearsal state (and twin copy) left after down: {paths.rehearsal_dir}"
-PY
+$PY -m rehearsal.leftovers "$SITE"
 echo "65-rehearsal-national: ok — up --twins $((up_done - started)) s, acceptance smoke $((accept_done - up_done)) s," \
   "total $(($(date +%s) - started)) s"
