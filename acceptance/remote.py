@@ -17,9 +17,9 @@ from pathlib import Path
 from site_survey.model import Host, Site
 
 SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR")
-# Rehearsal containers get fresh host keys each time they are created, so by default
-# host keys are not pinned (as the rehearsal does); QPUSITE_SSH_STRICT=1 uses the
-# operator's known_hosts instead, which is what a production site should do.
+# Host keys are checked as the rollout checks them: against the rehearsal's own known_hosts
+# (keys read from inside its containers) when the site is a rehearsal, else the operator's.
+# QPUSITE_SSH_RELAXED=1 turns checking off, for a lab whose hosts are rebuilt outside the rehearsal.
 RELAXED_HOST_KEYS = ("-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null")
 SSH_UNREACHABLE = 255
 TRANSPORT_VARIABLE = "QPUSITE_ACCEPT_TRANSPORT"  # "ssh" (default) or "local"
@@ -61,15 +61,23 @@ class Remote:
         if os.environ.get(TRANSPORT_VARIABLE) == "local":
             # Every host is this machine: run the per-host checks on a node itself, and in tests.
             return ["sh", "-c", command]
-        conn = host.connection
+        conn = self.site.connection_for(host)  # the same user, port, key and become the rollout uses
         remote = f"sudo -n sh -c {shlex.quote(command)}" if conn.become else command
-        argv = ["ssh", *SSH_OPTIONS, "-p", str(conn.port)]
-        if os.environ.get("QPUSITE_SSH_STRICT") != "1":
-            argv += RELAXED_HOST_KEYS
+        argv = ["ssh", *SSH_OPTIONS, *self.host_key_options(), "-p", str(conn.port)]
+        if conn.proxy_jump:
+            argv += ["-J", conn.proxy_jump]
         if conn.private_key_file:
             key = Path(conn.private_key_file)
             argv += ["-i", str(key if key.is_absolute() else self.site_dir / key)]
         return [*argv, f"{conn.user}@{host.address}", remote]
+
+    def host_key_options(self) -> tuple[str, ...]:
+        if os.environ.get("QPUSITE_SSH_RELAXED") == "1":
+            return RELAXED_HOST_KEYS
+        rehearsal = self.site_dir / ".rehearsal" / "known_hosts"
+        if rehearsal.is_file():
+            return ("-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={rehearsal}")
+        return ("-o", "StrictHostKeyChecking=yes")
 
     def run(self, host_name: str, command: str, timeout_s: float = 30, stdin: str | None = None) -> Completed:
         """Run ``command`` (a shell line) on the host; raises HostUnreachable when SSH cannot log in."""
