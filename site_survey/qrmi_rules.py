@@ -30,29 +30,24 @@ def _nearest(key: str, keys: Iterable[str]) -> str:
 
 def _unknown_keys(path: str, qpu: Qpu, spec: QrmiTypeSpec) -> Iterable[Problem]:
     assert qpu.qrmi is not None
-    for key in qpu.qrmi.settings:
-        if key in spec.settings:
-            continue
-        if key in spec.secrets:
-            yield Problem(f"{path}.settings.{key}", f"{key} is a secret of {spec.type}; move it to qrmi.secrets "
-                          "as {vault: <variable name>}")
-            continue
-        yield Problem(
-            f"{path}.settings.{key}",
-            f"{spec.type} does not read {key}{_nearest(key, spec.settings)}; its settings are: "
-            f"{_known(spec.settings)}",
-        )
-    for key in qpu.qrmi.secrets:
-        if key in spec.secrets:
-            continue
-        if key in spec.settings:
-            yield Problem(f"{path}.secrets.{key}", f"{key} is not a secret of {spec.type}; put its value under "
-                          "qrmi.settings")
-            continue
-        yield Problem(
-            f"{path}.secrets.{key}",
-            f"{spec.type} does not read {key}{_nearest(key, spec.secrets)}; its secrets are: {_known(spec.secrets)}",
-        )
+    # (section, its keys in the model, what the type reads there, the other section, the fix when filed there)
+    sides = (
+        ("settings", qpu.qrmi.settings, spec.settings, spec.secrets,
+         f"is a secret of {spec.type}; move it to qrmi.secrets as {{vault: <variable name>}}"),
+        ("secrets", qpu.qrmi.secrets, spec.secrets, spec.settings,
+         f"is not a secret of {spec.type}; put its value under qrmi.settings"),
+    )
+    for section, given, reads, other, misfiled in sides:
+        for key in given:
+            if key in reads:
+                continue
+            if key in other:
+                yield Problem(f"{path}.{section}.{key}", f"{key} {misfiled}")
+                continue
+            yield Problem(
+                f"{path}.{section}.{key}",
+                f"{spec.type} does not read {key}{_nearest(key, reads)}; its {section} are: {_known(reads)}",
+            )
 
 
 def _missing_keys(path: str, qpu: Qpu, spec: QrmiTypeSpec, settings: dict[str, str]) -> Iterable[Problem]:
