@@ -13,7 +13,7 @@ from site_survey import derive, hostrefs
 from site_survey.catalogue.components import FEATURE_GROUPS, port_fields, srun_port_range
 from site_survey.cloud import cloud_section_problems
 from site_survey.errors import Problem
-from site_survey.model import CoolingLoop, HostRole, PowerFeed, Site
+from site_survey.model import SCHEDULER_ONLY_FIELDS, CoolingLoop, HostRole, PowerFeed, Site
 from site_survey.profiles import system_problems
 from site_survey.qrmi_rules import external_qpu_problems, qrmi_type_problems
 
@@ -211,6 +211,19 @@ def scheduler_references(site: Site) -> Iterable[Problem]:
         )
 
 
+def scheduler_fields(site: Site) -> Iterable[Problem]:
+    """Slurm-only fields under gridengine and Grid Engine-only fields under slurm are errors, not ignored."""
+    sched = site.software.scheduler
+    names = {"slurm": "Slurm", "gridengine": "Grid Engine"}
+    for name in sched.misplaced_fields():
+        owner = SCHEDULER_ONLY_FIELDS[name]
+        yield Problem(
+            f"software.scheduler.{name}",
+            f"applies to {names[owner]} only, and software.scheduler.kind is {sched.kind!r}; remove it, or set "
+            f"kind: {owner}",
+        )
+
+
 def required_roles(site: Site) -> Iterable[Problem]:
     if not site.hosts:
         return
@@ -362,6 +375,8 @@ def ports_distinct(site: Site) -> Iterable[Problem]:
             yield Problem(path, f"port of {name} is already used by {seen[port]}; pick another port", port)
         else:
             seen[port] = f"{name} ({path})"
+    if site.software.scheduler.kind != "slurm":
+        return  # srun's callback ports are Slurm's
     try:
         low, high = srun_port_range(site)
     except ValueError:
@@ -381,6 +396,7 @@ RULES: tuple[Rule, ...] = (
     contacts_exist,
     qpu_references,
     scheduler_references,
+    scheduler_fields,
     required_roles,
     network_paths,
     group_names,

@@ -11,7 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from site_survey import hostlist, hostrefs
-from site_survey.catalogue.components import FEATURE_GROUPS
+from site_survey.catalogue.components import (
+    FEATURE_GROUPS,
+    GRIDENGINE_EPILOG,
+    GRIDENGINE_JSV,
+    GRIDENGINE_PROLOG,
+    GRIDENGINE_ROOT,
+    feature_groups,
+)
 from site_survey.catalogue.qrmi_types import qrmi_type
 from site_survey.cloud import hybrid_link_vars
 from site_survey.cloud_outputs import merge_into_inventory
@@ -25,11 +32,12 @@ ROLE_NAMES: dict[HostRole, str] = {r: r.value for r in HostRole}
 def groups(site: Site) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {role.value: [] for role in HostRole}
     for name in FEATURE_GROUPS:
-        out[name] = []
+        out[name] = []  # the other scheduler's group exists, empty: its plays run on no host
+    features = feature_groups(site)
     for host in site.hosts:
         for role in host.roles:
             out[role.value].append(host.name)
-        for feature, roles in FEATURE_GROUPS.items():
+        for feature, roles in features.items():
             if any(r in host.roles for r in roles):
                 out[feature].append(host.name)
     accounting = slurm_accounting(site)
@@ -245,6 +253,7 @@ def slurm_accounting(site: Site) -> dict[str, Any]:
     associations: one Slurm account per policy profile, its users (named, or members of its
     groups among the model's accounts). A user's default account is their highest-priority profile."""
     acct = site.software.scheduler.accounting
+    slurm = site.software.scheduler.kind == "slurm"  # slurmdbd is Slurm's; Grid Engine keeps its own accounting
     controller = site.hosts_with(HostRole.controller)
     host = site.host(acct.host) if acct.host else (controller[0] if controller else None)
     users: dict[str, list[str]] = {}
@@ -254,7 +263,7 @@ def slurm_accounting(site: Site) -> dict[str, Any]:
         for user in sorted(members):
             users.setdefault(user, []).append(p.name)
     return {
-        "enabled": acct.enabled and host is not None,
+        "enabled": slurm and acct.enabled and host is not None,
         "host": host.name if host else None,
         "address": host.address if host else None,
         "qpu_billing_weight": acct.qpu_billing_weight,
@@ -266,6 +275,74 @@ def slurm_accounting(site: Site) -> dict[str, Any]:
 def qpu_licenses(site: Site) -> dict[str, int]:
     """One Slurm license per QPU; its count is how many jobs may hold the QPU at once."""
     return {q.name: q.slots for q in site.qpus}
+
+
+def gridengine_host_name(site: Site, name: str) -> str:
+    """The name Grid Engine knows a host by: what its resolver gives first, the FQDN /etc/hosts lists first
+    (roles/common) when the model has a domain, else the short name."""
+    domain = site.facility.network.domain
+    return f"{name}.{domain}" if domain else name
+
+
+def gridengine_complex(qpu: str) -> str:
+    """The consumable complex of a QPU: users request `qsub -l qpu_<name>=1`."""
+    return f"qpu_{qpu}"
+
+
+def gridengine_h_rt(minutes: int | None) -> str:
+    """A queue's h_rt from a partition's max_time_minutes (INFINITY when unlimited)."""
+    if minutes is None:
+        return "INFINITY"
+    return f"{minutes // 60}:{minutes % 60:02d}:00"
+
+
+def gridengine(site: Site) -> dict[str, Any]:
+    """Grid Engine from the same vocabulary as Slurm: the controller is the qmaster (and an admin and submit
+    host), compute hosts are execution hosts (slots = the model's cpus), login hosts submit hosts; each
+    partition is a host group @<name> and a cluster queue <name>.q; each QPU a consumable complex
+    qpu_<name> whose capacity (its slots) is set on the `global` host, so it is one pool for the whole
+    cluster and a job that finds it taken waits in qw, not on a node."""
+    sched = site.software.scheduler
+    if sched.kind != "gridengine":
+        return {"enabled": False}
+    opts = sched.grid_engine
+    controller = site.hosts_with(HostRole.controller)
+    fqdn = {h.name: gridengine_host_name(site, h.name) for h in site.hosts}
+    submit = [h.name for h in site.hosts if HostRole.login in h.roles or HostRole.controller in h.roles]
+    queues = [
+        {
+            "name": f"{p['name']}.q",
+            "host_group": f"@{p['name']}",
+            "hosts": [fqdn[n] for n in p["nodes"]],
+            "h_rt": gridengine_h_rt(p["max_time_minutes"]),
+            "default": p["default"],
+        }
+        for p in slurm_partitions(site, nodelists=False)
+    ]
+    return {
+        "enabled": True,
+        "root": GRIDENGINE_ROOT,
+        "cell": opts.cell,
+        "cluster_name": opts.cluster_name,
+        "qmaster_port": opts.qmaster_port,
+        "execd_port": opts.execd_port,
+        "min_uid": opts.min_uid,
+        "qmaster": fqdn[controller[0].name] if controller else None,
+        "qmaster_address": controller[0].address if controller else None,
+        "admin_hosts": [fqdn[n] for n in submit],
+        "submit_hosts": [fqdn[n] for n in submit],
+        "exec_hosts": [
+            {"name": fqdn[h.name], "short_name": h.name, "address": h.address, "slots": h.cpus}
+            for h in site.hosts_with(HostRole.compute)
+        ],
+        "queues": queues,
+        "complexes": [
+            {"name": gridengine_complex(q.name), "qpu": q.name, "capacity": q.slots} for q in site.qpus
+        ],
+        "prolog": GRIDENGINE_PROLOG,
+        "epilog": GRIDENGINE_EPILOG,
+        "jsv": GRIDENGINE_JSV,
+    }
 
 
 def qpus(site: Site) -> list[dict[str, Any]]:
@@ -377,6 +454,8 @@ def site_vars(site: Site) -> dict[str, Any]:
         "qpusite_emulator_port": site.software.emulator_port,
         "qpusite_qrmid_url": qrmid_url(site),
         "qpusite_tls": tls(site),
+        "qpusite_scheduler_kind": site.software.scheduler.kind,
+        "qpusite_gridengine": gridengine(site),
         "qpusite_slurm_nodes": slurm_nodes(site),
         "qpusite_slurm_node_groups": slurm_node_groups(site),
         "qpusite_slurm_partitions": slurm_partitions(site),

@@ -1138,19 +1138,68 @@ class SlurmAccounting(Strict):
     )
 
 
+class GridEngine(Strict):
+    """Grid Engine (Son of Grid Engine 8.1.9 from Debian; Open Cluster Scheduler's complex model)."""
+
+    cell: Name = Field(default="default", description="SGE_CELL: the cell directory under /var/lib/gridengine.")
+    cluster_name: Name = Field(
+        default="qpusite", description="SGE_CLUSTER_NAME: names the cluster (and its systemd units on other builds)."
+    )
+    qmaster_port: int = Field(default=6444, ge=1, le=65535, description="sge_qmaster's TCP port (SGE_QMASTER_PORT).")
+    execd_port: int = Field(default=6445, ge=1, le=65535, description="sge_execd's TCP port (SGE_EXECD_PORT).")
+    min_uid: int = Field(
+        default=1000, ge=1, le=60000,
+        description="Lowest uid that may run jobs (global configuration min_uid; root's jobs are always refused).",
+    )
+
+
+# Which scheduler each Slurm- or Grid Engine-only field of software.scheduler belongs to.
+SCHEDULER_ONLY_FIELDS: dict[str, str] = {"accounting": "slurm", "conf_overrides": "slurm", "gridengine": "gridengine"}
+
+
 class Scheduler(Strict):
-    kind: Literal["slurm"] = Field(default="slurm", description="Batch scheduler (Slurm; others later).")
-    partitions: list[Partition] = Field(default_factory=list, description="Partitions.")
+    kind: Literal["slurm", "gridengine"] = Field(
+        default="slurm",
+        description=(
+            "Batch scheduler: slurm (QPUs as licenses, sbatch --qpu) or gridengine (QPUs as consumable complexes "
+            "qpu_<name> on the global host, qsub -l qpu_<name>=1)."
+        ),
+    )
+    partitions: list[Partition] = Field(
+        default_factory=list,
+        description=(
+            "Partitions (Slurm). Under Grid Engine each becomes a host group @<name> and a cluster queue "
+            "<name>.q on those hosts (max_time_minutes becomes the queue's h_rt)."
+        ),
+    )
     accounting: SlurmAccounting = Field(
-        default_factory=SlurmAccounting, description="Slurm accounting (slurmdbd + MariaDB) and fair-share."
+        default_factory=SlurmAccounting,
+        description="Slurm accounting (slurmdbd + MariaDB) and fair-share; Slurm only.",
     )
     conf_overrides: dict[SlurmKey, SlurmValue | int] = Field(
         default_factory=dict,
         description=(
             "slurm.conf keys merged over the kit's defaults (e.g. container-only ProctrackType). Each key is a "
-            "parameter name, each value one token without spaces, quotes, '#' or '$' (or an integer)."
+            "parameter name, each value one token without spaces, quotes, '#' or '$' (or an integer). Slurm only."
         ),
     )
+    gridengine: GridEngine | None = Field(
+        default=None,
+        description="Grid Engine options (cell, cluster name, ports, min_uid); Grid Engine only (default when unset).",
+    )
+
+    @property
+    def grid_engine(self) -> GridEngine:
+        """The Grid Engine options, defaults where the model sets none."""
+        return self.gridengine or GridEngine()
+
+    def misplaced_fields(self) -> list[str]:
+        """Fields the model sets that belong to the other scheduler (Slurm-only under gridengine and back)."""
+        return [
+            name for name, owner in SCHEDULER_ONLY_FIELDS.items()
+            if owner != self.kind and name in self.model_fields_set
+            and getattr(self, name) not in (None, {}, [])  # an empty mapping written out harms nothing
+        ]
 
 
 class PolicyProfile(Strict):

@@ -61,14 +61,37 @@ def render_site(site: Site, out: Path) -> list[Path]:
         emulator = service_configs.rollout_emulator_config(site, host, placeholder)
         if emulator["twins"]:
             _write(out / f"emulator-{host.name}.preview.yaml", yaml.safe_dump(emulator, sort_keys=False), written)
-    licenses = ",".join(f"{name}:{slots}" for name, slots in derive.qpu_licenses(site).items())
-    _write(out / "slurm-licenses.txt", f"Licenses={licenses}\n" if licenses else "", written)
     site_wide = inv["all"]["vars"]
-    node_groups, partitions = site_wide["qpusite_slurm_node_groups"], site_wide["qpusite_slurm_partitions"]
-    _write(out / "slurm.conf.preview", slurm_conf_preview(site, node_groups, partitions), written)
+    if site.software.scheduler.kind == "gridengine":
+        _write(out / "gridengine.preview", gridengine_preview(site_wide["qpusite_gridengine"]), written)
+    else:
+        licenses = ",".join(f"{name}:{slots}" for name, slots in derive.qpu_licenses(site).items())
+        _write(out / "slurm-licenses.txt", f"Licenses={licenses}\n" if licenses else "", written)
+        node_groups, partitions = site_wide["qpusite_slurm_node_groups"], site_wide["qpusite_slurm_partitions"]
+        _write(out / "slurm.conf.preview", slurm_conf_preview(site, node_groups, partitions), written)
     _write(out / "monitoring-targets.json", json.dumps(derive.monitoring_targets(site), indent=2) + "\n", written)
     _write(out / "emulator-twins.json", json.dumps(derive.emulator_twins(site), indent=2) + "\n", written)
     return written
+
+
+def gridengine_preview(ge: dict[str, Any]) -> str:
+    """What the gridengine roles configure from the model: the QPUs' complexes (qconf -sc lines) and their
+    capacity on the global host, host groups and queues, execution and submit hosts."""
+    lines = [
+        "# From the site model; roles/gridengine_master applies these with qconf.",
+        f"# qmaster {ge['qmaster']} port {ge['qmaster_port']}, execd port {ge['execd_port']}, cell {ge['cell']}",
+        "# complexes (name shortcut type relop requestable consumable default urgency)",
+    ]
+    lines += [f"{c['name']} {c['name']} INT <= YES YES 0 0" for c in ge["complexes"]]
+    capacity = ",".join(f"{c['name']}={c['capacity']}" for c in ge["complexes"])
+    if capacity:
+        lines.append(f"# exechost global: complex_values {capacity}")
+    for q in ge["queues"]:
+        lines.append(f"# hostgroup {q['host_group']}: {' '.join(q['hosts'])}")
+        lines.append(f"# queue {q['name']}: hostlist {q['host_group']} h_rt {q['h_rt']}")
+    lines += [f"# exechost {h['name']} ({h['address']}): slots {h['slots']}" for h in ge["exec_hosts"]]
+    lines.append(f"# submit hosts: {' '.join(ge['submit_hosts'])}")
+    return "\n".join(lines) + "\n"
 
 
 def slurm_conf_preview(

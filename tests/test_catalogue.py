@@ -8,7 +8,7 @@ import pytest
 
 from acceptance import expectations
 from site_survey import SiteModelError, derive, parse_site
-from site_survey.catalogue.components import COMPONENTS, FEATURE_GROUPS, kit_tcp_ports
+from site_survey.catalogue.components import COMPONENTS, FEATURE_GROUPS, feature_groups, kit_tcp_ports
 
 
 def problems(doc: dict[str, Any]) -> list[str]:
@@ -20,8 +20,12 @@ def problems(doc: dict[str, Any]) -> list[str]:
 def test_feature_groups_of_the_inventory_are_the_catalogues(lab: dict[str, Any]) -> None:
     site = parse_site(lab)
     groups = derive.groups(site)
+    active = feature_groups(site)
     for name, roles in FEATURE_GROUPS.items():
-        assert groups[name] == [h.name for h in site.hosts if set(h.roles) & set(roles)]
+        # the other scheduler's group exists, empty (its plays run on no host)
+        expected = [h.name for h in site.hosts if set(h.roles) & set(roles)] if name in active else []
+        assert groups[name] == expected
+    assert "slurm" in active and "gridengine" not in active
 
 
 def test_a_kit_port_on_slurms_port_is_refused(lab: dict[str, Any]) -> None:
@@ -48,6 +52,6 @@ def test_acceptance_expects_on_each_host_what_the_catalogue_places(lab: dict[str
     for host in site.hosts:
         expected = {s.unit: s.port for s in expectations.services(site, host)}
         for comp in COMPONENTS:
-            if comp.unit and comp.runs_on(host):
+            if comp.unit and comp.runs_on(host, site):
                 assert expected[comp.unit] == (ports[comp.name] if comp.port else None)
         assert "prometheus-node-exporter" in expected

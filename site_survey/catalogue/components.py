@@ -17,10 +17,23 @@ from site_survey.model import Host, HostRole, Site
 # Ansible groups composed from host roles: a site enables a component by giving hosts these roles.
 FEATURE_GROUPS: dict[str, tuple[HostRole, ...]] = {
     "slurm": (HostRole.controller, HostRole.login, HostRole.compute),
+    "gridengine": (HostRole.controller, HostRole.login, HostRole.compute),
     "munge": (HostRole.controller, HostRole.login, HostRole.compute, HostRole.qpu_access),
     "quantum_runtime": (HostRole.login, HostRole.compute),
 }
 ALL_HOSTS: tuple[HostRole, ...] = tuple(HostRole)
+DEFAULT_SCHEDULER = "slurm"  # software.scheduler.kind's default
+# The feature group each scheduler kind fills; the other scheduler's group stays empty.
+SCHEDULER_GROUPS: dict[str, str] = {"slurm": "slurm", "gridengine": "gridengine"}
+
+
+def feature_groups(site: Site) -> dict[str, tuple[HostRole, ...]]:
+    """The feature groups a site fills: every group but the other schedulers' (which stay empty)."""
+    kind = site.software.scheduler.kind
+    return {
+        name: roles for name, roles in FEATURE_GROUPS.items()
+        if name not in SCHEDULER_GROUPS.values() or SCHEDULER_GROUPS[kind] == name
+    }
 
 # Slurm's documented default ports; a site moves them with software.scheduler.conf_overrides.
 SLURMCTLD_PORT = 6817
@@ -39,6 +52,12 @@ SPANK_PLUGIN = "/usr/local/lib/slurm/spank_qrmid.so"  # roles/spank_qrmid, on ev
 JOB_SUBMIT_LUA = "/etc/slurm/job_submit.lua"  # adds the QPUs' licenses, on the controller
 QRMID_DIR = "/etc/qrmid"  # roles/qrmid
 EMULATOR_CONFIG = "/etc/qpu-emulator/config.yaml"  # roles/emulator
+# Grid Engine (Debian's gridengine-* 8.1.9): SGE_ROOT, and where the QPU prolog/epilog are installed
+GRIDENGINE_ROOT = "/var/lib/gridengine"
+GRIDENGINE_HOOK_DIR = "/usr/local/libexec/qpusite"  # roles/gridengine_exec, from services/ge-qrmid
+GRIDENGINE_PROLOG = f"{GRIDENGINE_HOOK_DIR}/qpu-prolog"
+GRIDENGINE_EPILOG = f"{GRIDENGINE_HOOK_DIR}/qpu-epilog"
+GRIDENGINE_JSV = f"{GRIDENGINE_HOOK_DIR}/qpu-jsv"  # roles/gridengine_master: -l qpu=<name> -> qpu_<name>=1
 
 
 def slurm_conf_port(site: Site, key: str, default: int) -> int:
@@ -78,9 +97,17 @@ class Component:
     # hosts whose firewall admits the port (default: the roles that run it) and what the rule says
     port_roles: tuple[HostRole, ...] | None = None
     purpose: str = ""
+    # the scheduler kind it belongs to (software.scheduler.kind); None: every site
+    scheduler: str | None = None
 
-    def runs_on(self, host: Host) -> bool:
-        return any(r in host.roles for r in self.roles)
+    def runs_on(self, host: Host, site: Site | None = None) -> bool:
+        """Whether the host runs it: a component of no scheduler or of the site's (without the site: of the
+        default scheduler, Slurm, as callers written before Grid Engine expect)."""
+        return any(r in host.roles for r in self.roles) and self.applies_to(site)
+
+    def applies_to(self, site: Site | None) -> bool:
+        kind = site.software.scheduler.kind if site is not None else DEFAULT_SCHEDULER
+        return self.scheduler is None or self.scheduler == kind
 
     @property
     def firewall_roles(self) -> tuple[HostRole, ...]:
@@ -111,19 +138,19 @@ COMPONENTS: tuple[Component, ...] = (
     Component(
         "slurmctld", (HostRole.controller,), "slurmctld", ("slurmctld",),
         port=lambda s: slurm_conf_port(s, "SlurmctldPort", SLURMCTLD_PORT),
-        port_field="software.scheduler.conf_overrides.SlurmctldPort", purpose="slurmctld",
+        port_field="software.scheduler.conf_overrides.SlurmctldPort", purpose="slurmctld", scheduler="slurm",
     ),
     Component(
         "slurmd", (HostRole.compute,), "slurmd", ("slurmd",),
         port=lambda s: slurm_conf_port(s, "SlurmdPort", SLURMD_PORT),
-        port_field="software.scheduler.conf_overrides.SlurmdPort", purpose="slurmd",
+        port_field="software.scheduler.conf_overrides.SlurmdPort", purpose="slurmd", scheduler="slurm",
     ),
     # the accounting daemon's port is reserved for it wherever it runs (not deployed by a host role yet)
     Component(
         "slurmdbd", (), "slurmdbd", ("slurmdbd",),
         port=lambda s: slurm_conf_port(s, "AccountingStoragePort", SLURMDBD_PORT),
         port_field="software.scheduler.conf_overrides.AccountingStoragePort",
-        port_roles=(HostRole.controller,), purpose="slurmdbd",
+        port_roles=(HostRole.controller,), purpose="slurmdbd", scheduler="slurm",
     ),
     Component(
         "slurm-client", FEATURE_GROUPS["slurm"], None, ("slurm-client",),
@@ -132,6 +159,27 @@ COMPONENTS: tuple[Component, ...] = (
             ConfigFile(SPANK_PLUGIN, "root", "root", "0755", needed=_has_qpus),
             ConfigFile(JOB_SUBMIT_LUA, "root", "root", "0644", needed=_is_controller),
         ),
+        scheduler="slurm",
+    ),
+    Component(
+        "sge_qmaster", (HostRole.controller,), "gridengine-master", ("gridengine-master",),
+        port=lambda s: s.software.scheduler.grid_engine.qmaster_port,
+        port_field="software.scheduler.gridengine.qmaster_port",
+        purpose="Grid Engine qmaster", scheduler="gridengine",
+        files=(ConfigFile(GRIDENGINE_JSV, "root", "root", "0755", needed=_has_qpus),),
+    ),
+    Component(
+        "sge_execd", (HostRole.compute,), "gridengine-exec", ("gridengine-exec",),
+        port=lambda s: s.software.scheduler.grid_engine.execd_port,
+        port_field="software.scheduler.gridengine.execd_port",
+        purpose="Grid Engine execution daemon", scheduler="gridengine",
+        files=(
+            ConfigFile(GRIDENGINE_PROLOG, "root", "root", "0755", needed=_has_qpus),
+            ConfigFile(GRIDENGINE_EPILOG, "root", "root", "0755", needed=_has_qpus),
+        ),
+    ),
+    Component(
+        "gridengine-client", FEATURE_GROUPS["gridengine"], None, ("gridengine-client",), scheduler="gridengine",
     ),
     Component(
         "quantum runtime", FEATURE_GROUPS["quantum_runtime"],
@@ -174,15 +222,18 @@ def component(name: str) -> Component:
     return next(c for c in COMPONENTS if c.name == name)
 
 
-def host_components(host: Host) -> list[Component]:
-    return [c for c in COMPONENTS if c.runs_on(host)]
+def host_components(host: Host, site: Site | None = None) -> list[Component]:
+    """What runs on the host; given the site, without the components of the scheduler it does not use."""
+    return [c for c in COMPONENTS if c.runs_on(host, site)]
 
 
 def kit_tcp_ports(site: Site) -> dict[str, int]:
-    """Every single TCP port a kit service listens on, by component name."""
-    return {c.name: c.port(site) for c in COMPONENTS if c.port is not None}
+    """Every single TCP port a kit service of this site's scheduler (and the rest) listens on, by component."""
+    return {c.name: c.port(site) for c in COMPONENTS if c.port is not None and c.applies_to(site)}
 
 
 def port_fields(site: Site) -> dict[str, tuple[str, int]]:
-    """Component name -> (the model field that sets its port, the port)."""
-    return {c.name: (c.port_field or c.name, c.port(site)) for c in COMPONENTS if c.port is not None}
+    """Component name -> (the model field that sets its port, the port), for this site's scheduler."""
+    return {
+        c.name: (c.port_field or c.name, c.port(site)) for c in COMPONENTS if c.port is not None and c.applies_to(site)
+    }
