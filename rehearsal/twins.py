@@ -146,15 +146,18 @@ def twin_site(
         p.model_copy(update={"qpus": [plan.renamed_qpus.get(n, n) for n in p.qpus]}) for p in software.policy_profiles
     ]
     profiles, accounts = _acceptance_user(profiles, list(software.accounts), [q.name for q in qpus], plan)
-    overrides = dict(software.scheduler.conf_overrides)
-    added = {k: v for k, v in CONTAINER_SLURM_OVERRIDES.items() if k not in overrides}
-    if added:
-        overrides.update(added)
-        plan.notes.append(
-            "slurm: container-only settings added to conf_overrides ("
-            + ", ".join(f"{k}={v}" for k, v in added.items()) + ")"
-        )
-    scheduler = software.scheduler.model_copy(update={"partitions": partitions, "conf_overrides": overrides})
+    update: dict[str, object] = {"partitions": partitions}
+    if software.scheduler.kind == "slurm":  # conf_overrides are Slurm's (Grid Engine needs no such settings)
+        overrides = dict(software.scheduler.conf_overrides)
+        added = {k: v for k, v in CONTAINER_SLURM_OVERRIDES.items() if k not in overrides}
+        if added:
+            overrides.update(added)
+            plan.notes.append(
+                "slurm: container-only settings added to conf_overrides ("
+                + ", ".join(f"{k}={v}" for k, v in added.items()) + ")"
+            )
+        update["conf_overrides"] = overrides
+    scheduler = software.scheduler.model_copy(update=update)
     runtime = software.runtime
     missing = [e for e in TWIN_RUNTIME_EXTRAS if e not in runtime.extras]
     if missing and qpus:
