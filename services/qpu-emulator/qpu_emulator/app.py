@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from qpu_emulator import __version__, api_ibm, api_iqm, api_pasqal, errors
+from qpu_emulator import __version__, api_ibm, api_ibm_qs, api_iqm, api_pasqal, errors
 from qpu_emulator.config import Config
 from qpu_emulator.service import Service
 
@@ -212,6 +212,7 @@ def create_app(config: Config, *, start: bool = True) -> FastAPI:
     app.include_router(api_ibm.router)
     app.include_router(api_pasqal.router)
     app.include_router(api_iqm.router)
+    app.include_router(api_ibm_qs.router)
 
     @app.get("/health", tags=["service"])
     def health() -> JSONResponse:

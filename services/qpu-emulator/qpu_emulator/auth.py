@@ -87,7 +87,7 @@ class Authority:
         return {
             t.name
             for t in self._config.twins
-            if t.api == "ibm" and any(_same(api_key, k) for k in t.credentials.api_keys)
+            if t.api in ("ibm", "ibm-quantum-system") and any(_same(api_key, k) for k in t.credentials.api_keys)
         }
 
     def twins_for_client(self, client_id: str, client_secret: str) -> set[str]:

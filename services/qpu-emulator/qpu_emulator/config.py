@@ -63,7 +63,7 @@ class Credentials(_Strict):
 class Twin(_Strict):
     name: str = Field(min_length=1)
     backend_name: str = Field(min_length=1)
-    api: Literal["ibm", "pasqal-cloud", "iqm-server"]
+    api: Literal["ibm", "pasqal-cloud", "iqm-server", "ibm-quantum-system"]
     modality: str = "superconducting"
     num_qubits: int = Field(gt=0, le=64)
     coupling_map: list[list[int]] | None = None
@@ -130,10 +130,22 @@ class Config(_Strict):
     allow_anonymous: bool = False
     signing_key: str | None = Field(default=None, description="HMAC key for issued tokens; generated if absent.")
     retention: Retention = Field(default_factory=Retention)
+    s3_endpoints: list[str] = Field(
+        default_factory=list,
+        description="S3-compatible stores (scheme://host:port) whose presigned URLs IBM Quantum System jobs may "
+        "name; the service connects to no other.",
+    )
     twins: list[Twin] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique(self) -> Config:
+        from qpu_emulator.s3_links import normalise_endpoint
+
+        for url in self.s3_endpoints:
+            try:
+                normalise_endpoint(url)
+            except ValueError:
+                raise ValueError(f"s3_endpoints: {url[:80]!r} is not an http(s) URL") from None
         seen: set[str] = set()
         for t in self.twins:
             for n in {t.name, t.backend_name}:

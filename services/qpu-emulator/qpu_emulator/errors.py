@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 # The vendor surface a path belongs to decides the error shape.
 IBM_PREFIXES = ("/v1/",)
+IBM_QS_PREFIXES = ("/quantum-system/",)
 IAM_PREFIXES = ("/identity/",)
 PASQAL_PREFIXES = ("/core-fast/",)
 PASQAL_AUTH_PREFIXES = ("/auth/",)
@@ -59,6 +60,8 @@ class ApiError(Exception):
 
 
 def surface(path: str) -> str:
+    if path.startswith(IBM_QS_PREFIXES):
+        return "ibm-qs"
     if path.startswith(IBM_PREFIXES):
         return "ibm"
     if path.startswith(IAM_PREFIXES):
@@ -81,6 +84,9 @@ def body_for(path: str, status: int, message: str, solution: str = "", iam_code:
             err["solution"] = solution
         err["more_info"] = "See docs/emulator.md of qpusite."
         return {"errors": [err], "trace": trace, "status_code": status}
+    if kind == "ibm-qs":  # the IBM Quantum System API: code is a string, more_info is required
+        qs_err = {"code": str(IBM_CODES.get(status, 1000 + status)), "message": message, "more_info": solution or ""}
+        return {"errors": [qs_err], "trace": trace, "status_code": status}
     if kind == "iam":
         return {"errorCode": iam_code, "errorMessage": message, "context": {"requestId": trace}}
     if kind == "pasqal":

@@ -208,7 +208,7 @@ class Scheduler:
         if not self._store.transition(job_id, RUNNING, only_from=(QUEUED,), started=started):
             return  # cancelled meanwhile
         # IBM jobs carry `cost`, the most seconds they may run (QRMI sends its job timeout there).
-        limit_s = job.cost if job.api == "ibm" and job.cost > 0 else None
+        limit_s = job.cost if job.api in ("ibm", "ibm-quantum-system") and job.cost > 0 else None
         twin = self._config.twin(job.twin)
         if twin is None:
             self._store.transition(

@@ -15,7 +15,12 @@ from qpu_emulator.metrics import Metrics
 from qpu_emulator.scheduler import Scheduler
 from qpu_emulator.store import Store
 
-API_NAMES = {"ibm": "IBM Quantum", "pasqal-cloud": "Pasqal Cloud", "iqm-server": "IQM Server"}
+API_NAMES = {
+    "ibm": "IBM Quantum",
+    "pasqal-cloud": "Pasqal Cloud",
+    "iqm-server": "IQM Server",
+    "ibm-quantum-system": "IBM Quantum System",
+}
 
 
 class Service:
@@ -52,6 +57,13 @@ class Service:
         if specs is None:
             specs = self._specs[key] = str(self.checkers.check(("pasqal-specs", key)))
         return specs
+
+    @property
+    def s3_endpoints(self) -> list[str]:
+        """The stores IBM Quantum System jobs may name, as scheme://host:port."""
+        from qpu_emulator.s3_links import normalise_endpoint
+
+        return [normalise_endpoint(u) for u in self.config.s3_endpoints]
 
     def bounds(self, twin: Twin) -> Bounds:
         lim = self.config.limits

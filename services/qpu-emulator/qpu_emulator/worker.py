@@ -23,7 +23,7 @@ def _execute(msg: dict[str, Any], runtimes: dict[str, Any]) -> tuple[str, str, i
     from qpu_emulator import ibm_primitives, pasqal_twin, qiskit_encoding
 
     twin = Twin.model_validate(msg["twin"])
-    if msg["api"] == "ibm":
+    if msg["api"] in ("ibm", "ibm-quantum-system"):
         key = twin.model_dump_json()
         rt = runtimes.get(key)
         if rt is None:
