@@ -153,7 +153,8 @@ def qrmi_settings(site: Site, qpu: Qpu) -> dict[str, str]:
     base = emulator_base_url(site, qpu) if emulated else qpu.access.endpoint_url
     if base and spec.endpoint_key:
         base = base.rstrip("/")
-        settings.setdefault(spec.endpoint_key, spec.endpoint_value(base))
+        path = spec.emulator_endpoint_path if emulated else ""
+        settings.setdefault(spec.endpoint_key, spec.endpoint_value(base + path))
         if emulated:
             for key, path in spec.emulator_settings.items():
                 settings.setdefault(key, base + path)
@@ -410,6 +411,20 @@ def emulator_twins(site: Site) -> dict[str, list[dict[str, Any]]]:
                 "credentials": twin_credential_refs(site, q),
             }
         )
+    return out
+
+
+def emulator_s3_endpoints(site: Site) -> dict[str, list[str]]:
+    """Per emulator host, the S3-compatible stores its IBM Quantum System twins' jobs name (the store as the
+    QPU service reaches it: S3_ENDPOINT_FOR_QSAPI, else S3_ENDPOINT). The emulator connects to no other."""
+    out: dict[str, list[str]] = {}
+    for q in site.qpus:
+        if q.emulator is None or q.qrmi is None or qrmi_type(q.qrmi.type.value).emulator_api != "ibm-quantum-system":
+            continue
+        s = q.qrmi.settings
+        url = s.get("QRMI_IBM_QS_S3_ENDPOINT_FOR_QSAPI") or s.get("QRMI_IBM_QS_S3_ENDPOINT")
+        if url and url not in out.setdefault(q.emulator.host, []):
+            out[q.emulator.host].append(url)
     return out
 
 

@@ -13,7 +13,7 @@ import difflib
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from site_survey.catalogue.qrmi_types import QrmiTypeSpec, qrmi_type
+from site_survey.catalogue.qrmi_types import QRMI_TYPES, QrmiTypeSpec, qrmi_type
 from site_survey.derive import qrmi_settings
 from site_survey.errors import Problem
 from site_survey.model import Qpu, Site
@@ -110,7 +110,7 @@ def _endpoint(path: str, qpu: Qpu, spec: QrmiTypeSpec) -> Iterable[Problem]:
             yield Problem(
                 f"{qpath}.access.mode",
                 f"no emulator twin speaks {spec.type}'s API; use access.mode onprem or vendor_service, or a type "
-                "a twin serves (ibm-quantum-compute-service, pasqal-cloud)",
+                f"a twin serves ({', '.join(t for t, s in QRMI_TYPES.items() if s.emulator_api)})",
                 qpu.access.mode,
             )
         if qpu.access.endpoint_url:

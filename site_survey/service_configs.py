@@ -112,7 +112,11 @@ def emulator_config(
         {**twin, "credentials": resolve_credentials(twin["credentials"], secret)}
         for twin in emulator_twins(site).get(host.name, [])
     ]
-    return {"listen": dict(listen), "state_dir": state_dir, **service, "twins": twins}
+    doc = {"listen": dict(listen), "state_dir": state_dir, **service, "twins": twins}
+    stores = derive.emulator_s3_endpoints(site).get(host.name)
+    if stores:  # IBM Quantum System twins: the stores their jobs' presigned URLs may point at
+        doc["s3_endpoints"] = stores
+    return doc
 
 
 def rollout_qrmid_service(site: Site) -> QrmidService | None:

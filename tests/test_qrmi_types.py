@@ -133,13 +133,46 @@ def test_a_qpu_without_endpoint_is_told_which_field_maps(lab: dict[str, Any]) ->
                for p in found), found
 
 
+FELIS = {
+    "name": "cat_qubits", "vendor": "Alice & Bob", "modality": "superconducting", "qubits": 5, "room": None,
+    "access": {"mode": "vendor_service", "endpoint_url": "https://felis.example.org"},
+    "qrmi": {"type": "alice-bob-felis", "secrets": {"QRMI_AB_FELIS_API_KEY": {"vault": "vault_felis_key"}}},
+}
+
+
 def test_an_emulated_type_no_twin_speaks_is_refused(lab: dict[str, Any]) -> None:
-    qpu = with_qpu(lab, IBM_QS)["qpus"][-1]
+    qpu = with_qpu(lab, FELIS)["qpus"][-1]
+    qpu["room"] = lab["facility"]["rooms"][0]["name"]
     qpu["access"] = {"mode": "emulator"}
     qpu["emulator"] = copy.deepcopy(lab["qpus"][0]["emulator"])
     qpu["emulator"]["coupling_map"] = None
     found = problems(lab)
-    assert any("access.mode" in p and "no emulator twin speaks ibm-quantum-system" in p for p in found), found
+    assert any("access.mode" in p and "no emulator twin speaks alice-bob-felis" in p for p in found), found
+    assert any("ibm-quantum-system" in p for p in found), found  # the types a twin serves are listed
+
+
+def test_an_emulated_ibm_quantum_system_points_at_its_twin_and_its_store(lab: dict[str, Any]) -> None:
+    from site_survey.derive import emulator_s3_endpoints, emulator_twins
+
+    qpu = with_qpu(lab, IBM_QS)["qpus"][-1]
+    qpu["room"] = lab["facility"]["rooms"][0]["name"]
+    qpu["access"] = {"mode": "emulator"}
+    qpu["emulator"] = copy.deepcopy(lab["qpus"][0]["emulator"])
+    qpu["emulator"]["coupling_map"] = None
+    qpu["qrmi"]["settings"]["QRMI_IBM_QS_S3_ENDPOINT_FOR_QSAPI"] = "http://s3.internal:9000"
+    del qpu["qrmi"]["settings"]["QRMI_IBM_QS_IAM_ENDPOINT"]  # the twin's IAM
+    site = parse_site(lab)
+    env = next(r for r in qrmi_resources(site) if r["name"] == "qs_onprem")["environment"]
+    host = qpu["emulator"]["host"]
+    base = env["QRMI_IBM_QS_IAM_ENDPOINT"]
+    assert env["QRMI_IBM_QS_ENDPOINT"] == base + "/quantum-system"
+    twin = next(t for t in emulator_twins(site)[host] if t["name"] == "qs_onprem")
+    assert twin["api"] == "ibm-quantum-system"
+    assert twin["credentials"]["api_keys"] == ["vault_qs_apikey"]
+    assert emulator_s3_endpoints(site)[host] == ["http://s3.internal:9000"]
+    # an emulated QPU may not name its own QS endpoint: the kit points it at the twin
+    qpu["qrmi"]["settings"]["QRMI_IBM_QS_ENDPOINT"] = "https://qs.example.org"
+    assert any("QRMI_IBM_QS_ENDPOINT" in p and "emulator twin" in p for p in problems(lab))
 
 
 def test_an_emulated_qpu_does_not_override_its_twins_endpoint(lab: dict[str, Any]) -> None:

@@ -29,6 +29,8 @@ class QrmiTypeSpec:
     # the setting access.endpoint_url (or the emulator twin's base URL) fills, and the path it must end with
     endpoint_key: str | None = None
     endpoint_suffix: str = ""
+    # appended to the emulator twin's base URL for the endpoint setting (a surface served below a prefix)
+    emulator_endpoint_path: str = ""
     # settings derived from the emulator twin's base URL: key -> path appended to it
     emulator_settings: dict[str, str] = field(default_factory=dict)
     # the qpu-emulator API that can serve a twin of this type (None: no twin can)
@@ -105,7 +107,13 @@ QRMI_TYPES: dict[str, QrmiTypeSpec] = {
             optional_settings=(f"{_QS}S3_ENDPOINT_FOR_QSAPI",),
             required_secrets=(f"{_QS}IAM_APIKEY", f"{_QS}AWS_ACCESS_KEY_ID", f"{_QS}AWS_SECRET_ACCESS_KEY"),
             endpoint_key=f"{_QS}ENDPOINT",
+            # the twin serves this API below /quantum-system (its paths are the Compute Service's with
+            # other shapes) and IAM at its root; the S3 store is the site's, named in the settings
+            emulator_endpoint_path="/quantum-system",
+            emulator_settings={f"{_QS}IAM_ENDPOINT": ""},
+            emulator_api="ibm-quantum-system",
             urls=(f"{_QS}ENDPOINT", f"{_QS}IAM_ENDPOINT", f"{_QS}S3_ENDPOINT", f"{_QS}S3_ENDPOINT_FOR_QSAPI"),
+            emulator_api_keys=(f"{_QS}IAM_APIKEY",),
         ),
         QrmiTypeSpec(
             type="pasqal-cloud",
