@@ -29,7 +29,7 @@ from qrmid.models import AcquireRequest, MaintenanceRequest
 from qrmid.munge_auth import Munge
 from qrmid.proxy import CredentialExchange
 from qrmid.resources import QrmiResource
-from qrmid.routes import accounting, acquisitions, ops, qpus
+from qrmid.routes import accounting, acquisitions, ops, qpus, timeline
 from qrmid.store import Store, StoreUnavailable
 
 log = logging.getLogger("qrmid.api")
@@ -124,5 +124,6 @@ def create_fastapi(state: App) -> FastAPI:
     app.include_router(qpus.router(state))
     app.include_router(acquisitions.router(state))
     app.include_router(accounting.router(state))
+    app.include_router(timeline.router(state))
     app.include_router(job_access.router(state))
     return app

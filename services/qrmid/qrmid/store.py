@@ -554,6 +554,15 @@ class Store:
             "wait_node": {r["qpu"]: max(0.0, float(r["s"] or 0)) for r in waited},
         }
 
+    def tasks_of(self, acq_id: str, limit: int = 1000) -> list[dict[str, Any]]:
+        """The tasks an acquisition submitted through the proxy, oldest first (at most `limit`):
+        qpu, remote id, when qrmid saw it created and ended, and its QPU seconds once ended."""
+        return self.db.execute(
+            "SELECT qpu, remote_id, created_at, ended_at, qpu_seconds FROM remote_objects "
+            "WHERE acquisition_id=? AND kind='task' ORDER BY created_at, remote_id LIMIT ?",
+            (acq_id, int(limit)),
+        ).fetchall()
+
     def remote_ids(self, acq_id: str, qpu: str, kind: str, limit: int) -> list[str]:
         """The newest `limit` objects of `kind` the acquisition created on the QPU (the proxy's
         scoped listings)."""
