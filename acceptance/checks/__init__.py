@@ -15,6 +15,7 @@ def load_all() -> Registry:
         benchmarks,
         cluster,
         drills,
+        explain,
         host_state,
         hygiene,
         jobs,
