@@ -159,3 +159,78 @@ def test_runs_one_at_a_time_under_the_lock(tmp_path: Path, monkeypatch: pytest.M
         assert runner.is_alive() and applied == []  # waits while another run holds the lock
     runner.join(5)
     assert not runner.is_alive() and applied == [False]
+
+
+def qpus_answer(block: dict[str, Any] | None, name: str = "sc_twin") -> list[dict[str, Any]]:
+    """qrmid's GET /v1/qpus (routes/qpus.py qpu_view) with one QPU."""
+    return [{"name": name, "type": "ibm-quantum-compute-service", "slots": 2, "in_use": 0,
+             "qrmi": {"online": True, "detail": None, "error": None, "checked_at": 0}, "available": block is None,
+             "block": block}]
+
+
+def show(res: Any, end: str | None = None) -> str:
+    return (f"ReservationName={res.name} StartTime={res.start:%Y-%m-%dT%H:%M:%S} "
+            f"EndTime={end or format(res.end, '%Y-%m-%dT%H:%M:%S')} Duration=01:00:00 Nodes=(null) NodeCnt=0 "
+            "Flags=MAINT,IGNORE_JOBS,LICENSE_ONLY Users=root Licenses=sc_twin:2 State=ACTIVE")
+
+
+def test_a_qrmid_maintenance_switch_becomes_a_reservation_until_it_is_switched_off() -> None:
+    t = tool()
+    now = utc(2026, 6, 10, 12, 0, 30)
+    conf = config([]) | {"qrmid_url": "http://10.77.0.20:8470"}
+    block = {"kind": "maintenance", "name": "maintenance", "message": "maintenance: cryostat refill",
+             "until": "2026-06-10T16:30:00+02:00"}
+    [res] = t.switches(conf, qpus_answer(block), now)
+    assert res.name == "qpu_sc_twin_qrmid-maintenance" and res.end == utc(2026, 6, 10, 14, 30)
+    assert t.plan([res], {}, now) == [
+        ["scontrol", "create", "reservation", "ReservationName=qpu_sc_twin_qrmid-maintenance",
+         "StartTime=2026-06-10T12:00:00", "Duration=150", "Licenses=sc_twin:2",
+         "Flags=LICENSE_ONLY,MAINT,IGNORE_JOBS", "Users=root"]]
+    have = t.parse_show(show(res))
+    # a later run: it started already; same end, nothing to do
+    later = utc(2026, 6, 10, 12, 20)
+    assert t.plan(t.switches(conf, qpus_answer(block), later), have, later) == []
+    # the operator moves the end: only the end follows, the start stays
+    moved = block | {"until": "2026-06-10T18:00:00+02:00"}
+    assert t.plan(t.switches(conf, qpus_answer(moved), later), have, later) == [
+        ["scontrol", "update", "ReservationName=qpu_sc_twin_qrmid-maintenance", "EndTime=2026-06-10T16:00:00",
+         "Licenses=sc_twin:2"]]
+    # switched off (DELETE …/maintenance): the reservation goes
+    assert t.plan(t.switches(conf, qpus_answer(None), later), have, later) == [
+        ["scontrol", "delete", "ReservationName=qpu_sc_twin_qrmid-maintenance"]]
+    # qrmid unreadable: the reservation is kept as it is
+    assert t.plan([], have, later, frozenset({"qpu_sc_twin_qrmid-maintenance"})) == []
+    # a calibration window block, an unknown QPU, a malformed answer: never reserved
+    window = block | {"kind": "calibration", "name": "nightly"}
+    assert t.switches(conf, qpus_answer(window), now) == []
+    assert t.switches(conf, qpus_answer(block, name="other"), now) == []
+    assert t.switches(conf, {"detail": "x"}, now) == []
+
+
+def test_an_open_ended_switch_is_renewed_only_when_half_is_used() -> None:
+    t = tool()
+    now = utc(2026, 6, 10, 12, 0)
+    conf = config([]) | {"qrmid_url": "http://10.77.0.20:8470", "open_maintenance_hours": 24}
+    block = {"kind": "maintenance", "name": "maintenance", "message": "maintenance: x", "until": None}
+    [res] = t.switches(conf, qpus_answer(block), now)
+    assert res.end == utc(2026, 6, 11, 12, 0)
+    have = t.parse_show(show(res))
+    assert t.plan(t.switches(conf, qpus_answer(block), utc(2026, 6, 10, 20)), have, utc(2026, 6, 10, 20)) == []
+    late = utc(2026, 6, 11, 1, 0)
+    assert t.plan(t.switches(conf, qpus_answer(block), late), have, late) == [
+        ["scontrol", "update", "ReservationName=qpu_sc_twin_qrmid-maintenance", "EndTime=2026-06-12T01:00:00",
+         "Licenses=sc_twin:2"]]
+
+
+@pytest.mark.parametrize(("patch", "field"), [
+    ({"qrmid_url": "file:///etc/passwd"}, "qrmid_url"),
+    ({"qrmid_url": "http://a b"}, "qrmid_url"),
+    ({"open_maintenance_hours": 0}, "open_maintenance_hours"),
+])
+def test_bad_qrmid_settings_exit_2(tmp_path: Path, patch: dict[str, Any], field: str,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    t = tool()
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({**config([]), **patch}))
+    assert t.main(["--config", str(path), "--dry-run"]) == 2
+    assert field in capsys.readouterr().err

@@ -9,6 +9,14 @@ reservation holds every slot of the QPU's license for the window (Flags=LICENSE_
 so the scheduler starts no job that would still hold the QPU when the window opens, and backfills
 shorter jobs before it. qrmid's own window check stays as the last guard.
 
+qrmid's maintenance switch (PUT/DELETE /v1/qpus/<name>/maintenance) becomes a reservation too
+when the configuration names qrmid's URL: each run reads GET /v1/qpus (anonymous, read-only) and
+keeps one reservation `qpu_<qpu>_qrmid-maintenance` from now until the switch's `until` (an
+open-ended switch: the next `open_maintenance_hours`, renewed as it runs out), with
+Flags=LICENSE_ONLY,MAINT,IGNORE_JOBS (running jobs finish; qrmid refuses their new acquisitions);
+it is deleted once the switch is off. When qrmid cannot be read, those reservations are left as
+they are and the windows are still kept.
+
 Only reservations whose names start with the prefix are touched. scontrol runs with TZ=UTC and is
 given UTC times (a local wall time is ambiguous in the hour DST repeats); names carry the site's
 local start time for people. Every call is an argument vector: no shell.
@@ -25,6 +33,8 @@ import json
 import re
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,6 +49,8 @@ WINDOW_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 SLURM_TIME = "%Y-%m-%dT%H:%M:%S"
 MAX_HORIZON_DAYS = 62
+MAINTENANCE = "qrmid-maintenance"  # the window-name part of a maintenance switch's reservation
+MAX_QRMID_ANSWER = 1 << 20
 ENV = {"TZ": "UTC", "PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LC_ALL": "C"}
 
 
@@ -54,13 +66,18 @@ class Reservation:
     start: datetime  # UTC
     minutes: int
     maintenance: bool
+    # a qrmid maintenance switch: its reservation runs from when it was first seen; the end moves
+    # with the switch (and an open-ended one is renewed once less than this is left)
+    switch: bool = False
+    renew_before: datetime | None = None
 
     @property
     def end(self) -> datetime:
         return self.start + timedelta(minutes=self.minutes)
 
     def fields(self) -> list[str]:
-        flags = "LICENSE_ONLY,MAINT" if self.maintenance else "LICENSE_ONLY"
+        flags = "LICENSE_ONLY,MAINT,IGNORE_JOBS" if self.switch else (
+            "LICENSE_ONLY,MAINT" if self.maintenance else "LICENSE_ONLY")
         return [
             f"ReservationName={self.name}",
             f"StartTime={self.start.strftime(SLURM_TIME)}",
@@ -83,6 +100,12 @@ def load(path: Path) -> dict[str, Any]:
         ZoneInfo(str(doc.get("timezone", "")))
     except (ZoneInfoNotFoundError, ValueError):
         raise BadConfig(f"timezone {doc.get('timezone')!r} is not an IANA time zone (e.g. Europe/Paris)") from None
+    url = doc.get("qrmid_url", "")
+    if not isinstance(url, str) or (url and not re.match(r"^https?://[A-Za-z0-9.:\[\]_-]+(/[A-Za-z0-9._/-]*)?$", url)):
+        raise BadConfig(f"qrmid_url must be qrmid's http(s) URL, e.g. http://10.77.0.20:8470 (got {url!r})")
+    hours = doc.get("open_maintenance_hours", 24)
+    if not isinstance(hours, int) or not 1 <= hours <= 24 * MAX_HORIZON_DAYS:
+        raise BadConfig(f"open_maintenance_hours must be an integer from 1 to {24 * MAX_HORIZON_DAYS} (got {hours!r})")
     horizon = doc.get("horizon_days", 8)
     if not isinstance(horizon, int) or not 1 <= horizon <= MAX_HORIZON_DAYS:
         raise BadConfig(f"horizon_days must be an integer from 1 to {MAX_HORIZON_DAYS} (got {horizon!r})")
@@ -130,6 +153,48 @@ def desired(config: dict[str, Any], now: datetime) -> list[Reservation]:
     return sorted(out, key=lambda r: (r.start, r.name))
 
 
+def switch_name(qpu: str) -> str:
+    return f"{PREFIX}{qpu}_{MAINTENANCE}"
+
+
+def switches(config: dict[str, Any], qpus_answer: Any, now: datetime) -> list[Reservation]:
+    """qrmid's maintenance switches (GET /v1/qpus) as reservations of the whole license, from now
+    (the minute) to the switch's end, or `open_maintenance_hours` ahead when it has none."""
+    slots = {q["name"]: q["slots"] for q in config.get("qpus", [])}
+    hours = config.get("open_maintenance_hours", 24)
+    start = now.replace(second=0, microsecond=0)
+    out = []
+    for q in qpus_answer if isinstance(qpus_answer, list) else []:
+        block = q.get("block") if isinstance(q, dict) else None
+        name = q.get("name") if isinstance(q, dict) else None
+        if not isinstance(block, dict) or block.get("kind") != "maintenance" or name not in slots:
+            continue  # a QPU this configuration does not know is never reserved
+        renew = None
+        try:
+            end = datetime.fromisoformat(str(block["until"])).astimezone(UTC) if block.get("until") else None
+        except ValueError:
+            end = None
+        if end is None:
+            end = start + timedelta(hours=hours)
+            renew = now + timedelta(hours=hours / 2)
+        minutes = max(1, int((end - start).total_seconds() // 60) + (1 if (end - start).total_seconds() % 60 else 0))
+        if end > now:
+            out.append(Reservation(name=switch_name(name), qpu=name, slots=slots[name], start=start,
+                                   minutes=minutes, maintenance=True, switch=True, renew_before=renew))
+    return out
+
+
+def qrmid_qpus(url: str, timeout: float = 20) -> Any:
+    """GET <qrmid>/v1/qpus (anonymous); None when qrmid cannot be read."""
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/v1/qpus", timeout=timeout) as resp:  # noqa: S310
+            return json.loads(resp.read(MAX_QRMID_ANSWER))
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        print(f"qpu-reservations: qrmid at {url} could not be read ({exc}); its maintenance reservations are "
+              "left as they are", file=sys.stderr)
+        return None
+
+
 def parse_show(text: str) -> dict[str, dict[str, str]]:
     """`scontrol show reservation --oneliner` (TZ=UTC) → {name: {key: value}}."""
     out = {}
@@ -140,14 +205,26 @@ def parse_show(text: str) -> dict[str, dict[str, str]]:
     return out
 
 
-def plan(want: list[Reservation], have: dict[str, dict[str, str]], now: datetime) -> list[list[str]]:
-    """The scontrol argument vectors that make `have` (ours: PREFIX) match `want`."""
+def plan(want: list[Reservation], have: dict[str, dict[str, str]], now: datetime,
+         keep: frozenset[str] = frozenset()) -> list[list[str]]:
+    """The scontrol argument vectors that make `have` (ours: PREFIX) match `want`; names in `keep`
+    are neither changed nor deleted."""
     calls: list[list[str]] = []
     wanted = {r.name: r for r in want}
     for r in want:
         cur = have.get(r.name)
         if cur is None:
             calls.append(["scontrol", "create", "reservation", *r.fields()])
+            continue
+        if r.switch:  # runs from when it was made; only its end and license count follow the switch
+            end = cur.get("EndTime", "")
+            if r.renew_before is not None:  # open-ended: renewed only once less than half is left
+                ok_end = end >= r.renew_before.strftime(SLURM_TIME)
+            else:
+                ok_end = end == r.end.strftime(SLURM_TIME)
+            if not ok_end or cur.get("Licenses") != f"{r.qpu}:{r.slots}":
+                calls.append(["scontrol", "update", f"ReservationName={r.name}",
+                              f"EndTime={r.end.strftime(SLURM_TIME)}", f"Licenses={r.qpu}:{r.slots}"])
             continue
         same = (
             cur.get("StartTime") == r.start.strftime(SLURM_TIME)
@@ -161,7 +238,7 @@ def plan(want: list[Reservation], have: dict[str, dict[str, str]], now: datetime
                 fields[1:1] = [f"StartTime={r.start.strftime(SLURM_TIME)}", f"Duration={r.minutes}"]
             calls.append(["scontrol", "update", *fields])
     for name in sorted(have):
-        if name.startswith(PREFIX) and name not in wanted:
+        if name.startswith(PREFIX) and name not in wanted and name not in keep:
             calls.append(["scontrol", "delete", f"ReservationName={name}"])
     return calls
 
@@ -201,7 +278,14 @@ def apply(config: dict[str, Any], dry_run: bool) -> int:
     if shown.returncode != 0 and "No reservations" not in shown.stdout + shown.stderr:
         print(f"qpu-reservations: scontrol show reservation failed: {shown.stderr.strip()}", file=sys.stderr)
         return 1
-    calls = plan(desired(config, now), parse_show(shown.stdout), now)
+    want, keep = desired(config, now), frozenset()
+    if config.get("qrmid_url"):
+        answer = qrmid_qpus(config["qrmid_url"])
+        if answer is None:
+            keep = frozenset(switch_name(q["name"]) for q in config.get("qpus", []))
+        else:
+            want += switches(config, answer, now)
+    calls = plan(want, parse_show(shown.stdout), now, keep)
     failed = 0
     for argv in calls:
         print(" ".join(argv), flush=True)
