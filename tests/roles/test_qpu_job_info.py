@@ -146,3 +146,22 @@ def test_refusals_exit_2_before_anything_is_asked(tmp_path: Path, capsys: pytest
     bad.write_text(json.dumps({"url": "file:///etc/passwd", "cluster": "lab"}))
     assert t.main(["42", "--config", str(bad)]) == 1
     assert "'url' must be qrmid's http(s) URL" in capsys.readouterr().err
+
+
+def test_tasks_queued_in_qrmid_are_the_reason_and_are_listed() -> None:
+    # qrmid with task-level sharing answers GET /v1/accounting/tasks; a queued task is why the job waits
+    t = tool()
+    job = t.from_sacct(SACCT) | {"state": "RUNNING", "end": None}
+    q = qrmid_answer("granted", None, [])
+    q["task_queue"] = [{"qpu": "sc_twin", "state": "queued", "queued_at": ts("2026-12-02T19:10:09"),
+                        "dispatched_at": None, "ended_at": None, "queued_s": None, "qpu_seconds": None,
+                        "message": "behind 2 production tasks"},
+                       {"qpu": "sc_twin", "state": "ended", "queued_at": ts("2026-12-02T19:10:07"),
+                        "dispatched_at": ts("2026-12-02T19:10:08"), "ended_at": ts("2026-12-02T19:10:09"),
+                        "queued_s": 1.0, "qpu_seconds": 0.5, "message": None}]
+    why = t.why_now(job, q, [], 0)
+    assert why.startswith("running; 1 task(s) queued in qrmid for sc_twin")
+    text = t.render({"slurm": job, "reservations": [], "qrmid": q, "why": why})
+    assert "task queue (QPU shared task by task)" in text
+    assert "sc_twin  queued  queued 2026-12-02 19:10:09  dispatched -" in text and "(behind 2 production tasks)" in text
+    assert "waited 1.0s in qrmid, executing 0.5s" in text

@@ -201,17 +201,16 @@ def munge_credential(payload: str, timeout: float) -> str:
     return out.strip()
 
 
-def qrmid_timeline(config: dict[str, Any], job_id: str, timeout: float) -> dict[str, Any] | None:
-    """qrmid's timeline of the job, None when qrmid has no QPU request of it for the caller."""
-    path = f"/v1/jobs/{job_id}/timeline?cluster={config['cluster']}"
+def qrmid_get(config: dict[str, Any], path: str, timeout: float) -> dict[str, Any] | None:
+    """GET a qrmid path with the caller's munge credential; None on 404."""
     cred = munge_credential(f"GET {path}\n", timeout)
     # the URL is root's config, checked to be http(s) by load_config
     req = urllib.request.Request(config["url"].rstrip("/") + path, headers={"Authorization": "Munge " + cred})  # noqa: S310
     ctx = ssl.create_default_context(cafile=config.get("ca_file") or None)
     try:
         with urllib.request.urlopen(req, timeout=timeout, context=ctx) as resp:  # noqa: S310 (url from root's config)
-            answer: dict[str, Any] = json.loads(resp.read(MAX_OUTPUT))
-            return answer
+            answer: Any = json.loads(resp.read(MAX_OUTPUT))
+            return answer if isinstance(answer, dict) else None
     except urllib.error.HTTPError as err:
         if err.code == 404:
             return None
@@ -219,6 +218,22 @@ def qrmid_timeline(config: dict[str, Any], job_id: str, timeout: float) -> dict[
         raise Failure(f"qrmid answered {err.code}: {detail}") from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise Failure(f"qrmid at {config['url']} could not be asked: {clean(exc)}") from None
+
+
+def qrmid_timeline(config: dict[str, Any], job_id: str, timeout: float) -> dict[str, Any] | None:
+    """qrmid's timeline of the job, None when qrmid has no QPU request of it for the caller."""
+    return qrmid_get(config, f"/v1/jobs/{job_id}/timeline?cluster={config['cluster']}", timeout)
+
+
+def qrmid_task_queue(config: dict[str, Any], job_id: str, timeout: float) -> list[dict[str, Any]] | None:
+    """The job's tasks in qrmid's task queue (QPUs shared task by task: GET /v1/accounting/tasks);
+    None when this qrmid has no task queue (404) or refuses the question."""
+    try:
+        answer = qrmid_get(config, f"/v1/accounting/tasks?job_id={job_id}&cluster={config['cluster']}", timeout)
+    except Failure:
+        return None
+    tasks = (answer or {}).get("tasks")
+    return [t for t in tasks if isinstance(t, dict)][:1000] if isinstance(tasks, list) else None
 
 
 def why_now(slurm: dict[str, Any], qrmid: dict[str, Any] | None, resv: list[dict[str, Any]], now: float) -> str:
@@ -241,6 +256,11 @@ def why_now(slurm: dict[str, Any], qrmid: dict[str, Any] | None, resv: list[dict
             return "running; qrmid has no QPU request of it (no --qpu, or its step has not asked yet)"
         if qrmid.get("waiting"):
             return "running, but waiting in qrmid: " + clean(qrmid["waiting"])
+        queued = [t for t in qrmid.get("task_queue") or [] if t.get("state") == "queued"]
+        if queued:
+            on = sorted({str(t.get("qpu")) for t in queued})
+            return (f"running; {len(queued)} task(s) queued in qrmid for {', '.join(on)} (the QPU is shared task "
+                    "by task; higher-priority tasks or a coming window go first)")
         acqs = qrmid.get("acquisitions", [])
         busy = [t for a in acqs for t in a["tasks"] if t["state"] != "done"]
         if busy:
@@ -252,12 +272,14 @@ def why_now(slurm: dict[str, Any], qrmid: dict[str, Any] | None, resv: list[dict
     return f"not waiting: the job ended ({state})" + (f" at {stamp(slurm['end'])}" if slurm["end"] else "")
 
 
-def stamp(t: float | None) -> str:
-    return datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S") if t else "-"
+def stamp(t: Any) -> str:
+    if not isinstance(t, int | float) or isinstance(t, bool):
+        return clean(t)[:32] if t else "-"
+    return datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def seconds(s: float | None) -> str:
-    if s is None:
+def seconds(s: Any) -> str:
+    if not isinstance(s, int | float) or isinstance(s, bool):
         return "-"
     if s < 120:
         return f"{s:.1f}s"
@@ -306,6 +328,13 @@ def render(info: dict[str, Any]) -> str:
                             if t["state"] == "done" else ""))
         if a.get("tasks_truncated"):
             lines.append("      (more tasks than shown)")
+    if q.get("task_queue"):
+        lines.append("  task queue (QPU shared task by task)")
+        for t in q["task_queue"]:
+            lines.append(f"    {clean(t.get('qpu'))}  {clean(t.get('state'))}  queued {stamp(t.get('queued_at'))}"
+                         f"  dispatched {stamp(t.get('dispatched_at'))}  ended {stamp(t.get('ended_at'))}"
+                         f"  waited {seconds(t.get('queued_s'))} in qrmid, executing {seconds(t.get('qpu_seconds'))}"
+                         + (f"  ({clean(t['message'])})" if t.get("message") else ""))
     for name, b in sorted(q["qpus"].items()):
         if b:
             until = clean(b["until"] or "further notice")
@@ -353,6 +382,8 @@ def main(argv: list[str] | None = None) -> int:
         resv = reservations(slurm["licenses"], timeout)
         qrmid = qrmid_timeline(config, args.job_id, timeout) if slurm["licenses"] or slurm["state"] != "PENDING" \
             else None
+        if qrmid is not None:
+            qrmid["task_queue"] = qrmid_task_queue(config, args.job_id, timeout)
     except Failure as exc:
         print(f"qpu-job-info: {exc}", file=sys.stderr)
         return exc.code
