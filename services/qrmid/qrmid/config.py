@@ -80,10 +80,24 @@ class Profile(Strict):
 
 class Reaper(Strict):
     interval_s: float = 15.0
-    # auto: use squeue when it is on PATH; off: only deadlines are enforced
+    # asking the scheduler (`scheduler`: squeue or qstat) whether a job still exists. auto: when its
+    # client is on PATH; on: always (a failing query skips the round); off: only deadlines are enforced
+    query: Literal["auto", "on", "off"] | None = None
+    # the same switch under its first name (Slurm was the only scheduler); `query` wins when both are set
     slurm: Literal["auto", "on", "off"] = "auto"
-    # a job younger than this is not reaped for being absent from squeue (submission races)
+    # a job younger than this is not reaped for being absent from the listing (submission races)
     grace_s: float = 30.0
+
+    @property
+    def mode(self) -> str:
+        return self.query or self.slurm
+
+
+class GridEngine(Strict):
+    """Where qstat finds the cell (the reaper's environment for it); None: qrmid's own environment."""
+
+    sge_root: str | None = Field(default="/var/lib/gridengine", pattern=r"^/[^\x00-\x1f\x7f]{0,4095}$")
+    sge_cell: str | None = Field(default="default", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 class Database(Strict):
@@ -124,9 +138,13 @@ class Tls(Strict):
 
 
 class Config(Strict):
-    # the Slurm cluster (ClusterName) of the jobs that do not name theirs; the reaper asks this
-    # cluster's squeue, so it releases only this cluster's acquisitions
+    # the cluster (Slurm: ClusterName) of the jobs that do not name theirs; the reaper asks this
+    # cluster's scheduler, so it releases only this cluster's acquisitions
     cluster: str = Field(default="cluster", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    # the scheduler of `cluster`: how its job ids look (jobids.py) and what the reaper asks
+    # (slurm: squeue; gridengine: qstat)
+    scheduler: Literal["slurm", "gridengine"] = "slurm"
+    gridengine: GridEngine = Field(default_factory=GridEngine)
     listen_host: str = "127.0.0.1"
     listen_port: int = 8470
     # URL that compute nodes use to reach qrmid; goes into the job's environment

@@ -100,7 +100,10 @@ class MaintenanceRow(TypedDict):
 # ---------------------------------------------------------------- request bodies
 NAME = r"^[A-Za-z][A-Za-z0-9_]{0,62}$"
 CLUSTER = r"^[A-Za-z0-9_-]{1,64}$"
-JobId = Annotated[str, Field(pattern=r"^[0-9A-Za-z_.-]{1,64}$", description="Scheduler job id (Slurm: %A).")]
+JobId = Annotated[str, Field(
+    pattern=r"^[0-9A-Za-z_.-]{1,64}$",
+    description="Scheduler job id (Slurm: %A; Grid Engine: N, or N.T for task T of array job N).",
+)]
 QpuName = Annotated[str, Field(pattern=NAME, max_length=63)]
 # group names are only compared with the profiles' lists; directory groups may hold spaces, '$', '\\'
 GroupName = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")]
@@ -132,7 +135,7 @@ class Body(BaseModel):
 class AcquireRequest(Body):
     cluster: str | None = Field(
         default=None, pattern=CLUSTER,
-        description="Slurm cluster name (ClusterName); default: the cluster qrmid is configured for.",
+        description="Cluster name (Slurm: ClusterName); default: the cluster qrmid is configured for.",
     )
     job_id: JobId
     user: str = Field(pattern=r"^[a-z_][a-z0-9_.-]{0,31}$", description="Job owner's login name.")

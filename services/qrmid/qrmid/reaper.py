@@ -1,110 +1,69 @@
-"""Reconcile acquisitions against Slurm: release those whose job finished or vanished.
+"""Reconcile acquisitions against the scheduler: release those whose job finished or vanished.
 
-A failing `squeue` (slurmctld down, no route) proves nothing about any job, so
-that round is skipped; only a successful listing that lacks a job, or shows it in
-a terminal state, releases its QPUs.
+The scheduler is qrmid's `scheduler` (slurm: `squeue`, reaper_slurm.py; gridengine: `qstat`,
+reaper_gridengine.py). A failing query (controller down, no route, output that does not parse)
+proves nothing about any job, so that round is skipped; only a successful listing that lacks a
+job, or shows it in a terminal state, releases its QPUs.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import shutil
 import time
+from typing import Protocol
 
 from qrmid.broker import Broker
+from qrmid.config import Config
 from qrmid.models import Outcome, State
+from qrmid.reaper_gridengine import gridengine_job_states
+from qrmid.reaper_slurm import slurm_job_states
 
 log = logging.getLogger("qrmid.reaper")
 
-TERMINAL = {
-    "BOOT_FAIL",
-    "CANCELLED",
-    "COMPLETED",
-    "DEADLINE",
-    "FAILED",
-    "NODE_FAIL",
-    "OUT_OF_MEMORY",
-    "PREEMPTED",
-    "TIMEOUT",
-    "REVOKED",
-    "SPECIAL_EXIT",
-}
+
+class JobListing(Protocol):
+    name: str
+
+    def state(self, job_id: str) -> str | None: ...
+
+    @staticmethod
+    def ended(state: str) -> bool: ...
 
 
-# %A: the job id (what the plugin sends; an array task's own id, a het component's own id);
-# %i: what users see (`10_1` for array tasks, `20+1` for het components, `10_[2-5]` pending)
-SQUEUE_FORMAT = "%A|%i|%T"
+TOOLS = {"slurm": "squeue", "gridengine": "qstat"}
 
 
-def parse_listing(text: str) -> dict[str, str]:
-    """{job id: state} from `squeue --format=%A|%i|%T`. Every job id a job is known by maps to
-    its state: its own id (%A) and, for a het job component `N+k`, the het job's id N too (the
-    leader). A job id listed several times (het components) keeps the state of a running one."""
-    states: dict[str, str] = {}
-
-    def put(job: str, state: str) -> None:
-        if job and (job not in states or states[job] in TERMINAL):
-            states[job] = state
-
-    for line in text.splitlines():
-        parts = line.strip().split("|")
-        if len(parts) != 3:
-            continue
-        own, shown, state = (p.strip() for p in parts)
-        put(own, state)
-        if "+" in shown:
-            put(shown.split("+", 1)[0], state)
-        elif "_" not in shown:
-            put(shown, state)
-    return states
+def scheduler_enabled(config: Config) -> bool:
+    mode = config.reaper.mode
+    return mode == "on" or (mode == "auto" and shutil.which(TOOLS[config.scheduler]) is not None)
 
 
-async def slurm_job_states(timeout: float = 10.0) -> dict[str, str] | None:
-    """{job id: state} for every job slurmctld knows, or None when it cannot be asked."""
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            "squeue",
-            "--noheader",
-            "--all",
-            "--states=all",
-            f"--format={SQUEUE_FORMAT}",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except (OSError, TimeoutError) as exc:
-        log.warning("squeue unavailable: %s", exc)
-        return None
-    if proc.returncode != 0:
-        log.warning("squeue failed (%s): %s", proc.returncode, err.decode().strip())
-        return None
-    return parse_listing(out.decode(errors="replace"))
-
-
-def slurm_enabled(mode: str) -> bool:
-    return mode == "on" or (mode == "auto" and shutil.which("squeue") is not None)
+async def job_states(config: Config) -> JobListing | None:
+    if config.scheduler == "gridengine":
+        return await gridengine_job_states(config.gridengine.sge_root, config.gridengine.sge_cell)
+    return await slurm_job_states()
 
 
 async def reap_once(broker: Broker) -> list[str]:
     """One reconciliation round; returns the released acquisition ids."""
     reaped: list[str] = []
-    if not slurm_enabled(broker.config.reaper.slurm):
+    if not scheduler_enabled(broker.config):
         return reaped
-    # squeue answers for its own cluster: acquisitions of other clusters are not its to judge
+    # the scheduler answers for its own cluster: acquisitions of other clusters are not its to judge
     active = [a for a in broker.store.in_states(State.GRANTED, State.WAITING) if a["cluster"] == broker.config.cluster]
     if not active:
         return reaped
-    states = await slurm_job_states()
-    if states is None:
+    listing = await job_states(broker.config)
+    if listing is None:
         return reaped
     now = time.time()
     for a in active:
-        state = states.get(a["job_id"])
+        state = listing.state(a["job_id"])
         if state is None and now - a["requested_at"] < broker.config.reaper.grace_s:
             continue
-        if state is None or state in TERMINAL:
-            why = f"job {a['job_id']} {'is gone from Slurm' if state is None else 'ended: ' + state}"
+        if state is None or listing.ended(state):
+            why = f"job {a['job_id']} {'is gone from ' + listing.name if state is None else 'ended: ' + state}"
             log.info("reaping %s: %s", a["id"], why)
             await broker.release(a["id"], Outcome.REAPED, why)
             reaped.append(a["id"])

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
+from qrmid import jobids
 from qrmid.auth import AnyPrincipal, Trusted
 from qrmid.models import CLUSTER, bounded_datetime
 
@@ -37,6 +38,9 @@ def router(state: App) -> APIRouter:
             cluster=cluster, job_id=job_id, user=user, uid=uid, qpu=qpu,
             since=timestamp(since, "since"), until=timestamp(until, "until"),
         )
+        for rec in rows:  # the job as its scheduler names it (qrmid's cluster: the configured scheduler)
+            if rec["cluster"] == state.config.cluster:
+                rec.update(jobids.scheduler_fields(state.config.scheduler, rec["job_id"]))
         answer: dict[str, Any] = {"records": rows}
         for figure in ("hold_s", "executing_s", "wait_node_s"):
             totals: dict[str, dict[str, float]] = {"by_user": {}, "by_qpu": {}, "by_job": {}}

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from qrmid import jobids
 from qrmid.auth import AnyPrincipal, Principal, Trusted, parse_body
 from qrmid.broker import FailFast, IdentityConflict, UnknownQpu, UnsafeEnvironment
 from qrmid.config import CONTROL
@@ -77,6 +78,10 @@ def router(state: App) -> APIRouter:
             if body.uid != p.uid:
                 raise HTTPException(403, f"credential is for uid {p.uid} but the request claims uid {body.uid}")
             raise HTTPException(403, "acquisitions are made by Slurm's plugin: submit with sbatch --qpu=<name>")
+        if (body.cluster or state.config.cluster) == state.config.cluster:
+            problem = jobids.check(state.config.scheduler, body.job_id)
+            if problem:
+                raise HTTPException(422, problem)
         try:
             a = await broker.request(body)
         except UnknownQpu as exc:
