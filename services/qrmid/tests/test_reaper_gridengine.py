@@ -71,7 +71,8 @@ def test_parse_qstat_xml_with_array_tasks() -> None:
     assert {j: jobs.state(j) for j in expect} == expect
     assert [jobs.ended(s) for s in ("r", "Rr", "qw", "hqw", "dr", "t", "s", "Eqw")] == [False] * 7 + [True]
     assert parse_tasks("4-10:2, 12,bogus,13-14") == ([12], [(4, 10, 2), (13, 14, 1)])
-    assert parse_qstat_xml("<?xml version='1.0'?>\n<job_info>\n  <queue_info/>\n  <job_info/>\n</job_info>\n").jobs == {}
+    empty = "<?xml version='1.0'?>\n<job_info>\n  <queue_info/>\n  <job_info/>\n</job_info>\n"
+    assert parse_qstat_xml(empty).jobs == {}
     for bad in ("error: commlib error: got select error (Connection refused)", "<html/>", ""):
         with pytest.raises(ValueError, match="qstat"):
             parse_qstat_xml(bad)
