@@ -329,7 +329,9 @@ class Broker:
                 credential = self.tokens.mint(kind="job-key", acquisition_id=a["id"], qpu=qpu, job_id=a["job_id"],
                                               cluster=a["cluster"], user=a["user"], expires_at=expires)
                 self.store.add_credential(creds.digest(credential), a["id"], h["qpu"], "job-key", expires)
-            env.update(creds.job_environment(res, self.config.public_url, credential, h["qrmi_token"] or "", timeout))
+            s3_secret = self.tokens.derive("s3", credential) if res.type == "ibm-quantum-system" else ""
+            env.update(creds.job_environment(res, self.config.public_url, credential, h["qrmi_token"] or "", timeout,
+                                             s3_secret))
         names = ",".join(a["qpus"])
         env.update(
             {

@@ -22,9 +22,19 @@ import hashlib
 from qrmid.config import Resource
 
 # keys that must never reach a job, whatever the resource type
-PROXY_TYPES = ("ibm-quantum-compute-service", "pasqal-cloud")
+PROXY_TYPES = ("ibm-quantum-compute-service", "pasqal-cloud", "ibm-quantum-system")
 DROP_FOR_JOB = {
     "ibm-quantum-compute-service": {"QRMI_IBM_QCS_IAM_APIKEY", "QRMI_IBM_QCS_IAM_ENDPOINT", "QRMI_IBM_QCS_ENDPOINT"},
+    "ibm-quantum-system": {
+        "QRMI_IBM_QS_IAM_APIKEY",
+        "QRMI_IBM_QS_IAM_ENDPOINT",
+        "QRMI_IBM_QS_ENDPOINT",
+        "QRMI_IBM_QS_AWS_ACCESS_KEY_ID",
+        "QRMI_IBM_QS_AWS_SECRET_ACCESS_KEY",
+        "QRMI_IBM_QS_S3_ENDPOINT",
+        "QRMI_IBM_QS_S3_ENDPOINT_FOR_QSAPI",
+        "QRMI_IBM_QS_S3_BUCKET",
+    },
     "pasqal-cloud": {
         "QRMI_PASQAL_CLOUD_AUTH_TOKEN",
         "QRMI_PASQAL_CLOUD_CLIENT_SECRET",
@@ -40,7 +50,7 @@ def digest(value: str) -> str:
 
 
 def job_environment(
-    resource: Resource, public_url: str, credential: str, qrmi_token: str, timeout_s: int
+    resource: Resource, public_url: str, credential: str, qrmi_token: str, timeout_s: int, s3_secret: str = ""
 ) -> dict[str, str]:
     """The `<name>_…` variables one QPU contributes to a job's environment."""
     name = resource.name
@@ -52,6 +62,16 @@ def job_environment(
         settings["QRMI_IBM_QCS_ENDPOINT"] = f"{public_url}/proxy/{name}/v1"
         settings["QRMI_IBM_QCS_IAM_ENDPOINT"] = f"{public_url}/iam/{name}"
         settings["QRMI_IBM_QCS_IAM_APIKEY"] = credential
+    elif resource.type == "ibm-quantum-system":
+        # the QS API and IAM as for the Compute Service; S3 through qrmid's S3 gate, whose "bucket" is the
+        # QPU's name and whose key pair is the job key and a secret derived from it (ibm_qs.py)
+        settings["QRMI_IBM_QS_ENDPOINT"] = f"{public_url}/proxy/{name}"
+        settings["QRMI_IBM_QS_IAM_ENDPOINT"] = f"{public_url}/iam/{name}"
+        settings["QRMI_IBM_QS_IAM_APIKEY"] = credential
+        settings["QRMI_IBM_QS_S3_ENDPOINT"] = f"{public_url}/s3/"
+        settings["QRMI_IBM_QS_S3_BUCKET"] = name
+        settings["QRMI_IBM_QS_AWS_ACCESS_KEY_ID"] = credential
+        settings["QRMI_IBM_QS_AWS_SECRET_ACCESS_KEY"] = s3_secret
     elif resource.type == "pasqal-cloud":
         settings["QRMI_PASQAL_CLOUD_BASE_URL"] = f"{public_url}/proxy/{name}"
         settings["QRMI_PASQAL_CLOUD_AUTH_TOKEN"] = credential

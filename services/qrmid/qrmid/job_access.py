@@ -18,7 +18,7 @@ import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from qrmid import vendor_routes
+from qrmid import ibm_qs, vendor_routes
 from qrmid.proxy import Denied, read_capped
 
 if TYPE_CHECKING:
@@ -99,6 +99,30 @@ def router(state: App) -> APIRouter:
             return JSONResponse({"detail": f"the QPU service did not answer: {type(exc).__name__}"}, status_code=502)
         state.metrics.proxied.labels(label, str(resp.status_code)).inc()
         keep = {k: v for k, v in resp.headers.items() if k.lower() in KEEP_RESPONSE_HEADERS}
+        return Response(resp.content, status_code=resp.status_code, headers=keep)
+
+    @r.api_route("/s3/{path:path}", methods=["GET", "PUT", "POST", "DELETE", "HEAD"], include_in_schema=False)
+    async def s3_gate(path: str, request: Request) -> Response:
+        """The job's S3 (ibm-quantum-system): its own input, results and logs only (see ibm_qs)."""
+        raw_path = request.scope.get("raw_path")
+        raw_query = request.scope.get("query_string", b"")
+        try:
+            if not isinstance(raw_path, bytes) or not isinstance(raw_query, bytes):
+                raise Denied(400, "the server gave no raw request path")
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            body = await read_bounded(request, vendor_routes.MAX_BODY_BYTES)
+            resp = await state.exchange.s3_gate(request.method, raw_path, raw_query, headers, body)
+        except Denied as exc:
+            if exc.status == 401:
+                state.metrics.auth_failures.labels("job-credential").inc()
+            log.info("s3 gate %s %r refused (%s): %s", request.method, (raw_path or b"")[:300], exc.status, exc)
+            return Response(ibm_qs.s3_error(exc.status, str(exc)), status_code=exc.status,
+                            media_type="application/xml")
+        except httpx.HTTPError as exc:
+            log.warning("s3 gate: the site's store did not answer: %s", exc)
+            return Response(ibm_qs.s3_error(502, "the site's S3 store did not answer"), status_code=502,
+                            media_type="application/xml")
+        keep = {k: v for k, v in resp.headers.items() if k.lower() in ("content-type", "etag")}
         return Response(resp.content, status_code=resp.status_code, headers=keep)
 
     return r

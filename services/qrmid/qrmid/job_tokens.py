@@ -145,6 +145,11 @@ class Signer:
         signing_input = f"{self._header}.{_b64(_canonical(claims))}"
         return f"{signing_input}.{self._sign(signing_input)}"
 
+    def derive(self, purpose: str, token: str) -> str:
+        """A secret bound to one token and one purpose (a job's S3 secret key for its job key): qrmid
+        recomputes it from the token, so it is never stored."""
+        return hmac.new(self._key, f"qrmid-derived:{purpose}:{token}".encode("ascii"), hashlib.sha256).hexdigest()
+
     def verify(self, token: str, *, qpu: str, kind: str, now: float | None = None) -> Claims:
         """The token's claims, if qrmid minted it for this QPU and use and it has not expired."""
         if len(token) > MAX_TOKEN_BYTES or not token.isascii():

@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 
 from qrmid import credentials as creds
-from qrmid import job_tokens, utilisation
+from qrmid import ibm_qs, job_tokens, utilisation
 from qrmid import vendor_routes as vr
 from qrmid.config import Config, Resource
 from qrmid.store import Store
@@ -161,11 +161,12 @@ class CredentialExchange:
         cached = self._site_tokens.get(res.name)
         if cached and cached[1] > time.time() + 60:
             return cached[0]
-        iam = res.environment["QRMI_IBM_QCS_IAM_ENDPOINT"].rstrip("/") + "/identity/token"
+        prefix = "QRMI_IBM_QS_" if res.type == vr.IBM_QS else "QRMI_IBM_QCS_"
+        iam = res.environment[f"{prefix}IAM_ENDPOINT"].rstrip("/") + "/identity/token"
         r = await self.client.post(
             iam,
             data={"grant_type": "urn:ibm:params:oauth:grant-type:apikey",
-                  "apikey": self.secrets.get(res.name, {}).get("QRMI_IBM_QCS_IAM_APIKEY", "")},
+                  "apikey": self.secrets.get(res.name, {}).get(f"{prefix}IAM_APIKEY", "")},
             headers={"Accept": "application/json"},
         )
         if r.status_code != 200:
@@ -180,7 +181,7 @@ class CredentialExchange:
         credential = value.strip()
         if scheme.lower() != "bearer" or not credential:
             raise Denied(401, "missing job credential")
-        kind = "bearer" if res.type == vr.IBM else "job-key"
+        kind = "bearer" if res.type in (vr.IBM, vr.IBM_QS) else "job-key"
         return self.check(credential, res.name, kind)[0]
 
     def prepare(self, method: str, raw_path: bytes, raw_query: bytes, authorization: str) -> Prepared:
@@ -241,6 +242,8 @@ class CredentialExchange:
         res = p.resource
         if res.type == vr.IBM:
             base = re.sub(r"/v1/?$", "", res.environment["QRMI_IBM_QCS_ENDPOINT"].rstrip("/"))
+        elif res.type == vr.IBM_QS:
+            base = res.environment["QRMI_IBM_QS_ENDPOINT"].rstrip("/")
         else:
             base = res.environment["QRMI_PASQAL_CLOUD_BASE_URL"].rstrip("/")
         path, query = p.match.upstream_path(), p.match.upstream_query()
@@ -254,7 +257,11 @@ class CredentialExchange:
 
     async def send(self, p: Prepared, headers: Mapping[str, str], body: bytes) -> Upstream:
         """Forward a prepared request with the site's credential (none on public routes)."""
-        content = vr.rewrite_body(p.match.route.body, body, p.context)
+        if p.match.route.body is vr.Body.IBM_QS_JOB:
+            assert p.grant is not None
+            content: bytes | None = ibm_qs.rewrite_job(self, p.resource, p.grant, body)
+        else:
+            content = vr.rewrite_body(p.match.route.body, body, p.context)
         if p.local is not None:
             return Upstream(200, httpx.Headers({"content-type": "application/json"}), p.local)
         fwd = vr.forward_headers(headers)
@@ -263,9 +270,10 @@ class CredentialExchange:
             fwd["Content-Type"] = "application/json"
         res = p.resource
         if p.grant is not None:
-            if res.type == vr.IBM:
+            if res.type in (vr.IBM, vr.IBM_QS):
                 fwd["Authorization"] = f"Bearer {await self.site_ibm_token(res)}"
-                crn = res.environment.get("QRMI_IBM_QCS_SERVICE_CRN")
+                prefix = "QRMI_IBM_QS_" if res.type == vr.IBM_QS else "QRMI_IBM_QCS_"
+                crn = res.environment.get(f"{prefix}SERVICE_CRN")
                 if crn:
                     fwd["Service-CRN"] = crn  # the site's instance, whatever the job names
             else:
@@ -284,6 +292,19 @@ class CredentialExchange:
         if resp.status_code == 200 and p.match.route.answer is not vr.Answer.AS_IS:
             resp = Upstream(200, resp.headers, vr.filter_answer(p.match.route.answer, resp.content, p.context))
         return resp
+
+    async def s3_gate(self, method: str, raw_path: bytes, raw_query: bytes, headers: dict[str, str],
+                      body: bytes) -> Upstream:
+        """A job's S3 request for one of its own objects, forwarded to the site's store (ibm_qs.py)."""
+        res, key, _ = ibm_qs.gate_check(self, method, raw_path, raw_query, headers, body)
+        url, fwd = ibm_qs.gate_request(self, res, method, key, body)
+        fwd["User-Agent"] = "qrmid"
+        request = self.client.build_request(method, url, headers=fwd, content=body if method == "PUT" else None)
+        streamed = await self.client.send(request, stream=True)
+        try:
+            return Upstream(streamed.status_code, streamed.headers, await self._read_bounded(streamed))
+        finally:
+            await streamed.aclose()
 
     @staticmethod
     async def _read_bounded(resp: httpx.Response) -> bytes:

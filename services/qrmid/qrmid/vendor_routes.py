@@ -39,6 +39,7 @@ from typing import Any
 from urllib.parse import quote
 
 IBM = "ibm-quantum-compute-service"
+IBM_QS = "ibm-quantum-system"
 PASQAL = "pasqal-cloud"
 
 MAX_PATH_BYTES = 2048
@@ -77,6 +78,7 @@ class Body(Enum):
     IBM_SESSION_UPDATE = "ibm-session-update"
     PASQAL_BATCH = "pasqal-batch"
     PASQAL_JOBS = "pasqal-jobs"  # jobs added to an open batch: a JSON array of {runs, variables}
+    IBM_QS_JOB = "ibm-qs-job"  # rewritten by ibm_qs.rewrite_job (the site's presigned URLs go in)
 
 
 class Records(Enum):
@@ -92,6 +94,8 @@ class Answer(Enum):
     AS_IS = "as-is"
     PASQAL_OWN_SPECS = "pasqal-own-specs"  # {"data": {device: specs}}: the job's own device only
     IBM_LIMIT_ONLY = "ibm-limit-only"  # the site instance's usage: whether its limit is reached, no figures
+    QS_JOB = "qs-job"  # an IBM Quantum System job without its storage (the site's presigned URLs)
+    QS_JOBS = "qs-jobs"  # the QPU's jobs: id, state and times only, no storage, other QPUs' jobs left out
 
 
 @dataclass(frozen=True)
@@ -341,7 +345,22 @@ PASQAL_ROUTES: tuple[Route, ...] = (
     Route("job.cancel.v2", "PATCH", _t("core-fast/api/v2/jobs/{job}/cancel"), {"job": OWN}),
 )
 
-ROUTES: dict[str, tuple[Route, ...]] = {IBM: IBM_ROUTES, PASQAL: PASQAL_ROUTES}
+# IBM Quantum System (on-prem), as qrmi's ibm-quantum-system resource calls it. A job's id is a UUID the
+# client chooses; it becomes the job's when the job uploads its input through qrmid's S3 gate (ibm_qs.py).
+IBM_QS_ROUTES: tuple[Route, ...] = (
+    Route("qs.backends", "GET", _t("v1/backends")),
+    Route("qs.backend", "GET", _t("v1/backends/{backend}"), {"backend": QPU}),
+    Route("qs.backend.lanes", "GET", _t("v1/backends/{backend}/lanes"), {"backend": QPU}),
+    Route("qs.backend.configuration", "GET", _t("v1/backends/{backend}/configuration"), {"backend": QPU}),
+    Route("qs.backend.properties", "GET", _t("v1/backends/{backend}/properties"), {"backend": QPU}),
+    Route("qs.jobs", "GET", _t("v1/jobs"), answer=Answer.QS_JOBS),
+    Route("qs.job.create", "POST", _t("v1/jobs"), body=Body.IBM_QS_JOB),
+    Route("qs.job", "GET", _t("v1/jobs/{task}"), {"task": OWN}, answer=Answer.QS_JOB),
+    Route("qs.job.cancel", "POST", _t("v1/jobs/{task}/cancel"), {"task": OWN}),
+    Route("qs.job.delete", "DELETE", _t("v1/jobs/{task}"), {"task": OWN}),
+)
+
+ROUTES: dict[str, tuple[Route, ...]] = {IBM: IBM_ROUTES, PASQAL: PASQAL_ROUTES, IBM_QS: IBM_QS_ROUTES}
 
 
 def match(api: str, method: str, segments: list[str], query: dict[str, str]) -> Match:
@@ -493,6 +512,8 @@ def rewrite_body(kind: Body, body: bytes, ctx: Context) -> bytes | None:
         if not isinstance(jobs, list) or not jobs or len(jobs) > 100 or not all(isinstance(j, dict) for j in jobs):
             raise Refused(400, "jobs to add are a JSON array of 1..100 objects")
         return _dump_any(jobs)
+    if kind is Body.IBM_QS_JOB:
+        raise RuntimeError("an IBM Quantum System job body is rewritten by ibm_qs.rewrite_job")
     doc = parse_json_object(body)
     if kind is Body.IBM_JOB:
         if ctx.session is None:
@@ -554,6 +575,27 @@ def created_ids(records: Records, method: str, doc: Any) -> list[tuple[str, str]
     return [(i, k) for i, k in found if ID.fullmatch(i)]
 
 
+QS_JOB_FIELDS = ("id", "backend", "program_id", "status", "created_time", "end_time", "log_level", "timeout_secs",
+                 "usage", "reason_code", "reason_message", "reason_solution")
+QS_LISTED_FIELDS = ("id", "backend", "program_id", "status", "created_time", "end_time")
+
+
+def _qs_redacted(answer: Answer, doc: Any, ctx: Context) -> bytes:
+    """A QS job (or the QPU's job list) without the presigned URLs qrmid minted with the site's key."""
+    if answer is Answer.QS_JOB:
+        if not isinstance(doc, dict):
+            raise Refused(502, "the QPU service's job is not a JSON object")
+        out: Any = {k: doc[k] for k in QS_JOB_FIELDS if k in doc}
+        out["storage"] = {}
+    else:
+        jobs = doc.get("jobs") if isinstance(doc, dict) else None
+        if not isinstance(jobs, list):
+            raise Refused(502, "the QPU service's job list is not {jobs: [...]}")
+        out = {"jobs": [{**{k: j[k] for k in QS_LISTED_FIELDS if k in j}, "storage": {}}
+                        for j in jobs if isinstance(j, dict) and j.get("backend") == ctx.qpu]}
+    return json.dumps(out, separators=(",", ":")).encode()
+
+
 def filter_answer(answer: Answer, content: bytes, ctx: Context) -> bytes:
     """A successful upstream answer as the job may see it."""
     if answer is Answer.AS_IS:
@@ -562,6 +604,8 @@ def filter_answer(answer: Answer, content: bytes, ctx: Context) -> bytes:
         doc = json.loads(content)
     except ValueError:
         raise Refused(502, "the QPU service's answer is not JSON") from None
+    if answer in (Answer.QS_JOB, Answer.QS_JOBS):
+        return _qs_redacted(answer, doc, ctx)
     if answer is Answer.IBM_LIMIT_ONLY:
         reached = isinstance(doc, dict) and doc.get("usage_limit_reached") is True
         return json.dumps({"usage_limit_reached": reached}, separators=(",", ":")).encode()
