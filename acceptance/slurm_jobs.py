@@ -8,43 +8,65 @@ site keeps nothing of a run except Slurm's and qrmid's own records.
 from __future__ import annotations
 
 import base64
-import io
-import json
 import re
-import secrets
 import shlex
 import time
-import zipfile
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
+# re-exported (X as X): the checks and tests name them here
+from acceptance.batch_jobs import (
+    ERROR_PREFIX as ERROR_PREFIX,
+)
+from acceptance.batch_jobs import (
+    NODE_DIR as NODE_DIR,
+)
+from acceptance.batch_jobs import (
+    OUTPUT_DIR as OUTPUT_DIR,
+)
+from acceptance.batch_jobs import (
+    POLL_S as POLL_S,
+)
+from acceptance.batch_jobs import (
+    RESULT_PREFIX as RESULT_PREFIX,
+)
+from acceptance.batch_jobs import (
+    JobOutcome as JobOutcome,
+)
+from acceptance.batch_jobs import (
+    Submitted as Submitted,
+)
+from acceptance.batch_jobs import (
+    acceptance_user as acceptance_user,
+)
+from acceptance.batch_jobs import (
+    as_user_command as as_user_command,
+)
+from acceptance.batch_jobs import batch_script as _batch_script
+from acceptance.batch_jobs import (
+    job_user as job_user,
+)
+from acceptance.batch_jobs import (
+    node_bundle as node_bundle,
+)
+from acceptance.batch_jobs import (
+    require_submitter as require_submitter,
+)
+from acceptance.batch_jobs import (
+    results_in as results_in,
+)
+from acceptance.batch_jobs import (
+    runtime_python as runtime_python,
+)
+from acceptance.batch_jobs import (
+    unique_job_name as unique_job_name,
+)
 from acceptance.context import Context
 from acceptance.expectations import login_host
+from acceptance.remote import Completed
 from acceptance.spec import CheckFailed, MissingComponent
-from site_survey.model import Site
 
-NODE_DIR = Path(__file__).resolve().parent / "node"
-RESULT_PREFIX = "QPUSITE-RESULT "
-ERROR_PREFIX = "QPUSITE-ERROR "
-OUTPUT_DIR = "/tmp"  # on the node that ran the batch step
-POLL_S = 0.5
 FINAL_STATES = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL",
                 "DEADLINE", "PREEMPTED")
-
-
-def node_bundle() -> bytes:
-    """acceptance.node as a zip application: ``python node.pyz PROGRAM …``."""
-    files = {"acceptance/__init__.py": "",
-             "__main__.py": "import sys\nfrom acceptance.node.__main__ import main\nsys.exit(main())\n"}
-    for path in sorted(NODE_DIR.glob("*.py")):
-        files[f"acceptance/node/{path.name}"] = path.read_text(encoding="utf-8")
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, text in sorted(files.items()):
-            # Fixed timestamps: the same programs always make the same bundle.
-            zf.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), text)
-    return buf.getvalue()
 
 
 STEP_PREFIX = "QPUSITE-STEP "
@@ -57,22 +79,7 @@ ANNOUNCE = ('echo "QPUSITE-STEP job=${SLURM_JOB_ID:-} step=${SLURM_STEP_ID:-batc
 def batch_script(python: str, programs: list[list[str]], announce: bool = False) -> str:
     """A batch script running each node program in turn (all run; the job fails if one does).
     With ``announce`` it first prints a ``QPUSITE-STEP`` line (job, step, acquisition id)."""
-    bundle = base64.b64encode(node_bundle()).decode()
-    lines = "\n".join(bundle[i:i + 76] for i in range(0, len(bundle), 76))
-    runs = "".join(
-        f'{shlex.quote(python)} "$work/node.pyz" {" ".join(shlex.quote(a) for a in args)} || status=1\n'
-        for args in programs
-    )
-    return (
-        "#!/bin/bash\n"
-        "set -uo pipefail\n"
-        "status=0\n"
-        f"{ANNOUNCE if announce else ''}"
-        'work=$(mktemp -d)\ntrap \'rm -rf "$work"\' EXIT\n'
-        f'base64 -d > "$work/node.pyz" <<\'QPUSITE_BUNDLE\'\n{lines}\nQPUSITE_BUNDLE\n'
-        f"{runs}"
-        "exit $status\n"
-    )
+    return _batch_script(python, programs, ANNOUNCE if announce else "")
 
 
 def allocation_script(step: str, steps: int) -> str:
@@ -109,43 +116,6 @@ def steps_seen(output: str) -> list[StepSeen]:
     return seen
 
 
-def results_in(output: str) -> list[dict[str, Any]]:
-    return [json.loads(ln[len(RESULT_PREFIX):]) for ln in output.splitlines() if ln.startswith(RESULT_PREFIX)]
-
-
-@dataclass
-class JobOutcome:
-    job_id: str
-    exit_code: int  # the job's exit code (scontrol's ExitCode)
-    state: str
-    batch_host: str
-    output: str
-    submit_error: str
-    elapsed_s: float | None
-    # Set when the job was not over by the deadline and was cancelled: its state and reason then.
-    abandoned: str = ""
-
-    def results(self) -> list[dict[str, Any]]:
-        return results_in(self.output)
-
-    @property
-    def errors(self) -> list[str]:
-        return [ln[len(ERROR_PREFIX):] for ln in self.output.splitlines() if ln.startswith(ERROR_PREFIX)]
-
-    def describe(self) -> str:
-        """The most telling line about what went wrong: the program's error, the job's output, sbatch's."""
-        tail = " | ".join(self.output.strip().splitlines()[-3:])
-        return (self.errors[0] if self.errors else "") or tail or self.submit_error or "no output"
-
-    def result(self) -> dict[str, Any]:
-        """The (first) node program's QPUSITE-RESULT document, or CheckFailed with its error line."""
-        found = self.results()
-        if found:
-            return found[0]
-        raise CheckFailed(f"job {self.job_id or '(not submitted)'} ({self.state}, exit {self.exit_code}) "
-                          f"gave no result: {self.describe()}")
-
-
 def parse_scontrol_job(text: str) -> dict[str, str]:
     fields: dict[str, str] = {}
     for token in text.split():
@@ -153,54 +123,6 @@ def parse_scontrol_job(text: str) -> dict[str, str]:
         if sep:
             fields[key] = value
     return fields
-
-
-def acceptance_user(site: Site) -> str:
-    """Who submits acceptance jobs: a user of a policy profile that allows every QPU, preferring one
-    that fails fast in maintenance windows (so the maintenance drill does not wait)."""
-    everything = {q.name for q in site.qpus if q.qrmi is not None}  # the QPUs qrmid brokers
-    profiles = [p for p in site.software.policy_profiles if p.users and everything <= set(p.qpus)]
-    profiles.sort(key=lambda p: p.during_calibration != "fail")
-    if not profiles:
-        raise CheckFailed("no policy profile names a user allowed on every QPU; acceptance jobs need one "
-                          "(software.policy_profiles[].users)")
-    return profiles[0].users[0]
-
-
-def job_user(ctx: Context) -> str:
-    """The user acceptance jobs run as: the operator's choice (--job-user), else derived from the model."""
-    return ctx.job_user or acceptance_user(ctx.site)
-
-
-def require_submitter(ctx: Context, as_user: str | None = None) -> str:
-    """The user jobs are submitted as, after checking the account exists on the login node."""
-    login = login_host(ctx.site)
-    user = as_user or job_user(ctx)
-    if login is not None and user != "root":
-        exists = ctx.run(login.name, f"id -u {shlex.quote(user)}")
-        if not exists.ok:
-            raise CheckFailed(f"user {user} does not exist on {login.name}; acceptance jobs run as a user of "
-                              "the site's policy profiles (create the account on login and compute nodes)")
-    return user
-
-
-def as_user_command(user: str, command: str) -> str:
-    """``command`` (a shell line) run on a site host as ``user`` (as root: unchanged)."""
-    return command if user == "root" else f"su -s /bin/sh {shlex.quote(user)} -c {shlex.quote(command)}"
-
-
-def unique_job_name(name: str) -> str:
-    return f"qpusite-accept-{name}-{secrets.token_hex(4)}"
-
-
-@dataclass(frozen=True)
-class Submitted:
-    """What ``sbatch`` said: the job id, or (empty id) its exit status and error."""
-
-    job_id: str
-    job_name: str
-    returncode: int
-    stderr: str
 
 
 def sbatch(ctx: Context, script: str, options: list[str], name: str, as_user: str | None = None) -> Submitted:
@@ -344,12 +266,59 @@ def _elapsed_s(text: str) -> float | None:
     return float(((days * 24 + h) * 60 + mi) * 60 + s)
 
 
-def runtime_python(ctx: Context) -> str:
-    return f"{ctx.site.software.runtime.prefix}/bin/python"
-
-
 def run_program(ctx: Context, qpus: list[str], programs: list[list[str]], name: str, timeout_s: float = 240,
                 extra_options: list[str] | None = None, as_user: str | None = None) -> JobOutcome:
     script = batch_script(runtime_python(ctx), programs)
     options = [f"--qpu={','.join(qpus)}", "--time=10", *(extra_options or [])]
     return submit(ctx, script, options, name, timeout_s=timeout_s, as_user=as_user)
+
+
+class Slurm:
+    """The Slurm side of acceptance/scheduler.py, over the functions above (sbatch --qpu, squeue,
+    scancel, scontrol, sacct)."""
+
+    kind = "slurm"
+    label = "Slurm"
+    waiting = "PENDING"
+
+    def submit(self, ctx: Context, script: str, qpus: list[str], name: str, minutes: int,
+               as_user: str | None = None, env: dict[str, str] | None = None) -> Submitted:
+        options = [f"--qpu={','.join(qpus)}", f"--time={minutes}"]
+        if env:
+            options.append("--export=ALL," + ",".join(f"{k}={v}" for k, v in env.items()))
+        return sbatch(ctx, script, options, name, as_user)
+
+    def run_program(self, ctx: Context, qpus: list[str], programs: list[list[str]], name: str,
+                    timeout_s: float = 240, as_user: str | None = None,
+                    env: dict[str, str] | None = None) -> JobOutcome:
+        extra = ["--export=ALL," + ",".join(f"{k}={v}" for k, v in env.items())] if env else None
+        return run_program(ctx, qpus, programs, name, timeout_s=timeout_s, extra_options=extra, as_user=as_user)
+
+    def state(self, ctx: Context, job_id: str) -> str:
+        return job_state(ctx, job_id)
+
+    def is_running(self, state: str) -> bool:
+        return state == "RUNNING"
+
+    def is_over(self, state: str) -> bool:
+        return state in FINAL_STATES or state == ""
+
+    def wait_state(self, ctx: Context, job_id: str, running: bool, timeout_s: float) -> str:
+        return wait_state(ctx, job_id, ("RUNNING",) if running else (), timeout_s)
+
+    def cancel(self, ctx: Context, job_id: str) -> Completed:
+        login = login_host(ctx.site)
+        if login is None:
+            raise CheckFailed("the site model has no login or controller host")
+        return ctx.run(login.name, f"date +%s.%N; scancel {job_id}")
+
+    def collect(self, ctx: Context, job_id: str, submit_error: str = "", abandoned: str = "") -> JobOutcome:
+        return collect(ctx, job_id, submit_error, abandoned)
+
+    def accounting(self, ctx: Context, job_id: str) -> dict[str, str]:
+        login = login_host(ctx.site)
+        if login is None:
+            return {}
+        done = ctx.run(login.name, f"sacct -n -P -X -j {job_id} -o JobID,State,ExitCode,AllocTRES")
+        fields = done.stdout.strip().splitlines()[0].split("|") if done.ok and done.stdout.strip() else []
+        return dict(zip(("JobID", "State", "ExitCode", "AllocTRES"), fields, strict=False))

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from acceptance import slurm_jobs
 from acceptance.checks import REGISTRY, params
 from acceptance.checks.params import QpuParam
 from acceptance.context import Context
 from acceptance.results import Metric
+from acceptance.scheduler import for_site
 from acceptance.spec import CheckFailed, NotApplicable, Tier, check
 from site_survey.model import Qpu
 
@@ -30,7 +30,8 @@ def _qpu(ctx: Context, p: QpuParam) -> Qpu:
 
 
 def _run(ctx: Context, p: QpuParam, args: list[str], name: str, timeout_s: float) -> dict[str, Any]:
-    job = slurm_jobs.run_program(ctx, [p.qpu], [[*args, "--qpu", p.qpu]], f"{name}-{p.qpu}", timeout_s=timeout_s)
+    job = for_site(ctx.site).run_program(ctx, [p.qpu], [[*args, "--qpu", p.qpu]], f"{name}-{p.qpu}",
+                                         timeout_s=timeout_s)
     result = job.result()
     ctx.log(f"job {job.job_id} on {job.batch_host}: {result.get('benchmark')} = {result.get('value')}")
     return result

@@ -47,7 +47,7 @@ def parse_sinfo_nodes(text: str) -> dict[str, str]:
     return out
 
 
-@check(REGISTRY, 21, "slurm_nodes_idle", tier=Tier.smoke, component="slurm", expand=params.the_site,
+@check(REGISTRY, 21, "slurm_nodes_idle", tier=Tier.smoke, component="slurm", expand=params.slurm_site,
        proves="Every compute node of the model is known to slurmctld and idle (ready for jobs).", timeout_s=30)
 def slurm_nodes_idle(ctx: Context, p: SiteParam) -> str:
     host = _controller(ctx.site)
@@ -78,7 +78,7 @@ def parse_licenses(text: str) -> dict[str, int]:
     return out
 
 
-@check(REGISTRY, 22, "slurm_qpu_licenses", tier=Tier.smoke, component="slurm", expand=params.site_with_qpus,
+@check(REGISTRY, 22, "slurm_qpu_licenses", tier=Tier.smoke, component="slurm", expand=params.slurm_site_with_qpus,
        proves="Slurm has one license per QPU whose count is the model's slots, so jobs cannot over-book a QPU.")
 def slurm_qpu_licenses(ctx: Context, p: SiteParam) -> str:
     host = _controller(ctx.site)

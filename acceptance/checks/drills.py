@@ -18,6 +18,7 @@ from acceptance.checks.params import QpuParam
 from acceptance.context import Context
 from acceptance.expectations import login_host
 from acceptance.remote_http import call
+from acceptance.scheduler import for_site
 from acceptance.spec import CheckFailed, MissingComponent, Tier, check
 from site_survey import derive
 from site_survey.catalogue.qrmi_types import QRMI_TYPES
@@ -64,14 +65,16 @@ def drill_wrong_endpoint(ctx: Context, p: QpuParam) -> str:
     if key is None:
         raise CheckFailed(f"no endpoint drill for QRMI type {p.qrmi_type}")
     wrong = f"{p.qpu}_{key[0]}={DEAD_ENDPOINT}{key[1]}"
-    exported = slurm_jobs.run_program(ctx, [p.qpu], [["probe", "--qpu", p.qpu, "--shots", "100"]],
-                                      f"drill-export-{p.qpu}", timeout_s=150, extra_options=[f"--export=ALL,{wrong}"])
+    sched = for_site(ctx.site)
+    name, _, value = wrong.partition("=")
+    exported = sched.run_program(ctx, [p.qpu], [["probe", "--qpu", p.qpu, "--shots", "100"]],
+                                 f"drill-export-{p.qpu}", timeout_s=150, env={name: value})
     if not (exported.exit_code == 0 and exported.results()):
         raise CheckFailed(f"wrong endpoint exported at submission: job {exported.job_id} failed; the plugin must "
                           f"replace a user's {p.qpu}_{key[0]} with qrmid's: {exported.describe()[:200]}")
     started = time.monotonic()
-    job = slurm_jobs.run_program(ctx, [p.qpu], [["probe", "--qpu", p.qpu, "--env", wrong]], f"drill-endpoint-{p.qpu}",
-                                 timeout_s=150)
+    job = sched.run_program(ctx, [p.qpu], [["probe", "--qpu", p.qpu, "--env", wrong]], f"drill-endpoint-{p.qpu}",
+                            timeout_s=150)
     return _judge(ctx, job, time.monotonic() - started,
                   ("connect", "connection", "refused", "endpoint", "error sending request"), "wrong endpoint")
 
@@ -81,13 +84,13 @@ def drill_wrong_endpoint(ctx: Context, p: QpuParam) -> str:
               "so, and nothing is acquired.", timeout_s=180)
 def drill_unauthorised_user(ctx: Context, p: QpuParam) -> str:
     started = time.monotonic()
-    job = slurm_jobs.run_program(ctx, [p.qpu], [["probe", "--qpu", p.qpu]], f"drill-user-{p.qpu}",
-                                 timeout_s=150, as_user=UNAUTHORISED_USER)
+    job = for_site(ctx.site).run_program(ctx, [p.qpu], [["probe", "--qpu", p.qpu]], f"drill-user-{p.qpu}",
+                                         timeout_s=150, as_user=UNAUTHORISED_USER)
     return _judge(ctx, job, time.monotonic() - started,
                   ("policy", "not authori", "no qpu policy", "denied", "not allowed"), "unauthorised user")
 
 
-@check(REGISTRY, 62, "drill_zero_time_limit", tier=Tier.l1, component="slurm", expand=params.each_qpu,
+@check(REGISTRY, 62, "drill_zero_time_limit", tier=Tier.l1, component="slurm", expand=params.slurm_each_qpu,
        proves="A QPU job submitted with a zero time limit (`sbatch --time=0`) is refused fast with a clear "
               "message (e.g. EnforcePartLimits) and never acquires the QPU.", timeout_s=180)
 def drill_zero_time_limit(ctx: Context, p: QpuParam) -> str:
@@ -126,8 +129,8 @@ def drill_qpu_maintenance(ctx: Context, p: QpuParam) -> str:
         raise CheckFailed(f"could not put {p.qpu} in maintenance: {on.status} {str(on.body)[:200]}")
     try:
         started = time.monotonic()
-        job = slurm_jobs.run_program(ctx, [p.qpu], [["probe", "--qpu", p.qpu]], f"drill-maint-{p.qpu}",
-                                     timeout_s=150)
+        job = for_site(ctx.site).run_program(ctx, [p.qpu], [["probe", "--qpu", p.qpu]], f"drill-maint-{p.qpu}",
+                                             timeout_s=150)
         elapsed = time.monotonic() - started
     finally:
         off = call(ctx, host, "DELETE", url, f"/v1/qpus/{p.qpu}/maintenance", auth="operator")
@@ -136,7 +139,7 @@ def drill_qpu_maintenance(ctx: Context, p: QpuParam) -> str:
     return _judge(ctx, job, elapsed, ("maintenance",), "QPU in maintenance")
 
 
-@check(REGISTRY, 64, "drill_license_without_qpu", tier=Tier.l1, component="slurm", expand=params.each_qpu,
+@check(REGISTRY, 64, "drill_license_without_qpu", tier=Tier.l1, component="slurm", expand=params.slurm_each_qpu,
        proves="A job asking for the QPU's Slurm license directly (`sbatch -L NAME:1`, no --qpu) is refused at "
               "submission: QPU licenses come only with --qpu, so nobody can block the QPU past qrmid.",
        timeout_s=120)
@@ -153,7 +156,7 @@ def drill_license_without_qpu(ctx: Context, p: QpuParam) -> str:
     return f"refused: {sub.stderr[:200]}"
 
 
-@check(REGISTRY, 65, "drill_license_kept_on_update", tier=Tier.l1, component="slurm", expand=params.each_qpu,
+@check(REGISTRY, 65, "drill_license_kept_on_update", tier=Tier.l1, component="slurm", expand=params.slurm_each_qpu,
        proves="The owner of a pending --qpu job cannot remove its QPU license with `scontrol update` (and so "
               "cannot start without waiting for the QPU).", timeout_s=120)
 def drill_license_kept_on_update(ctx: Context, p: QpuParam) -> str:
@@ -183,13 +186,13 @@ def drill_license_kept_on_update(ctx: Context, p: QpuParam) -> str:
               "segments in every encoding, encoded slashes, empty segments, repeated query keys and foreign ids "
               "are all refused with a 4xx, while the job's own task stays readable.", timeout_s=420)
 def drill_cross_job_objects(ctx: Context, p: QpuParam) -> str:
-    first = slurm_jobs.run_program(ctx, [p.qpu], [["plant", "--qpu", p.qpu]], f"drill-plant-{p.qpu}",
-                                   timeout_s=180)
+    sched = for_site(ctx.site)
+    first = sched.run_program(ctx, [p.qpu], [["plant", "--qpu", p.qpu]], f"drill-plant-{p.qpu}", timeout_s=180)
     foreign = str(first.result().get("value") or "")
     if not foreign:
         raise CheckFailed(f"job {first.job_id} planted no task: {first.describe()[:200]}")
-    second = slurm_jobs.run_program(ctx, [p.qpu], [["escape", "--qpu", p.qpu, "--foreign", foreign]],
-                                    f"drill-escape-{p.qpu}", timeout_s=220)
+    second = sched.run_program(ctx, [p.qpu], [["escape", "--qpu", p.qpu, "--foreign", foreign]],
+                               f"drill-escape-{p.qpu}", timeout_s=220)
     result = second.result()
     detail = result.get("detail")
     if not isinstance(detail, dict):

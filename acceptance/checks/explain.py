@@ -50,7 +50,7 @@ def explained(ctx: Context, login: str, user: str, job_id: str) -> dict[str, Any
         time.sleep(2)
 
 
-@check(REGISTRY, 47, "qpu_job_explained", tier=Tier.smoke, component="qpu access", expand=params.site_with_qpus,
+@check(REGISTRY, 47, "qpu_job_explained", tier=Tier.smoke, component="qpu access", expand=params.slurm_site_with_qpus,
        proves="After a QPU job, its owner runs `qpu-job-info JOBID` on the login node and sees its Slurm "
               "timeline, its QPU license, qrmid's admission (profile), its tasks with execution against "
               "queue+transport time, and why it is not waiting; another user is refused.", timeout_s=300)

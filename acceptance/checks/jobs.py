@@ -9,6 +9,7 @@ from acceptance import qrmid_records, slurm_jobs
 from acceptance.checks import REGISTRY, params
 from acceptance.checks.params import QpuParam, SiteParam
 from acceptance.context import Context
+from acceptance.scheduler import for_site
 from acceptance.spec import CheckFailed, Tier, check
 from site_survey import derive
 from site_survey.model import HostRole
@@ -18,7 +19,7 @@ from site_survey.model import HostRole
 PROBE_MIN = 0.85
 
 
-@check(REGISTRY, 40, "batch_job_runs", tier=Tier.smoke, component="slurm", expand=params.the_site,
+@check(REGISTRY, 40, "batch_job_runs", tier=Tier.smoke, component="slurm", expand=params.slurm_site,
        proves="A plain batch job (no QPU) is accepted, runs on a compute node and exits 0.", timeout_s=120)
 def batch_job_runs(ctx: Context, p: SiteParam) -> str:
     # As root: this check is about Slurm alone, not the QPU policy (032 checks the job user).
@@ -44,7 +45,7 @@ def probe_value(result: dict[str, object]) -> float:
        proves="`sbatch --qpu=NAME` acquires the QPU through QRMI and the job's circuit/sequence returns "
               "the physically correct answer.", timeout_s=240)
 def qpu_job_correct(ctx: Context, p: QpuParam) -> str:
-    job = slurm_jobs.run_program(ctx, [p.qpu], [["probe", "--qpu", p.qpu]], f"probe-{p.qpu}", timeout_s=220)
+    job = for_site(ctx.site).run_program(ctx, [p.qpu], [["probe", "--qpu", p.qpu]], f"probe-{p.qpu}", timeout_s=220)
     result = job.result()
     value = probe_value(result)
     detail = result.get("detail")
@@ -58,7 +59,7 @@ def qpu_job_correct(ctx: Context, p: QpuParam) -> str:
        proves="One job holding every QPU of the site (`--qpu=A,B`) gets a correct answer from each.", timeout_s=300)
 def multi_qpu_job(ctx: Context, p: SiteParam) -> str:
     names = [q.name for q in derive.qrmi_qpus(ctx.site)]
-    job = slurm_jobs.run_program(ctx, names, [["probe", "--qpu", n] for n in names], "multi", timeout_s=280)
+    job = for_site(ctx.site).run_program(ctx, names, [["probe", "--qpu", n] for n in names], "multi", timeout_s=280)
     results = {str(r.get("qpu")): probe_value(r) for r in job.results()}
     absent = [n for n in names if n not in results]
     if absent:
@@ -74,7 +75,8 @@ def multi_qpu_job(ctx: Context, p: SiteParam) -> str:
               "nothing stays acquired.", timeout_s=240)
 def accounting_record(ctx: Context, p: SiteParam) -> str:
     qpu = derive.qrmi_qpus(ctx.site)[0].name
-    job = slurm_jobs.run_program(ctx, [qpu], [["probe", "--qpu", qpu]], "accounting", timeout_s=200)
+    sched = for_site(ctx.site)
+    job = sched.run_program(ctx, [qpu], [["probe", "--qpu", qpu]], "accounting", timeout_s=200)
     job.result()
     deadline = time.monotonic() + 20  # the plugin releases at job exit; qrmid writes the record then
     records: list[dict[str, object]] = []
@@ -89,4 +91,10 @@ def accounting_record(ctx: Context, p: SiteParam) -> str:
     if held:
         raise CheckFailed(f"job {job.job_id} ended but qrmid still holds {', '.join(held)}")
     r = records[0]
+    if sched.kind != "slurm":  # the scheduler's own accounting has the job too (Slurm's: checks 02x)
+        own = sched.accounting(ctx, job.job_id)
+        if not own:
+            raise CheckFailed(f"{sched.label}'s accounting has no record of job {job.job_id}")
+        return (f"job {job.job_id}: user {r.get('user')}, {qpu}, held {r.get('hold_s')} s; released; "
+                f"{sched.label} accounting: {len(own)} fields")
     return f"job {job.job_id}: user {r.get('user')}, {qpu}, held {r.get('hold_s')} s; released"

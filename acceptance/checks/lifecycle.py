@@ -17,6 +17,7 @@ from acceptance.checks.jobs import PROBE_MIN, probe_value
 from acceptance.checks.params import QpuParam
 from acceptance.context import Context
 from acceptance.expectations import login_host
+from acceptance.scheduler import for_site
 from acceptance.spec import CheckFailed, Tier, check
 
 RELEASE_BOUND_S = 10.0  # scancel / end of the job → qrmid's record `released`
@@ -77,38 +78,39 @@ def _clock(text: str) -> float | None:
               "acquisition released (not reaped) within 10 s, and qrmid's accounting shows the hold ended.",
        timeout_s=300)
 def scancel_releases(ctx: Context, p: QpuParam) -> str:
-    login = _login(ctx)
-    sub = slurm_jobs.sbatch(ctx, HOLD_SCRIPT, [f"--qpu={p.qpu}", "--time=5"], f"scancel-{p.qpu}")
+    sched = for_site(ctx.site)  # Slurm: sbatch --qpu / scancel; Grid Engine: qsub -l qpu_<name>=1 / qdel
+    sub = sched.submit(ctx, HOLD_SCRIPT, [p.qpu], f"scancel-{p.qpu}", 5)
     if not sub.job_id:
-        raise CheckFailed(f"sbatch refused the holding job: {sub.stderr[:300]}")
+        raise CheckFailed(f"the holding job was refused at submission: {sub.stderr[:300]}")
     job = sub.job_id
     rows: list[dict[str, Any]] = []
     waited = scancel_clock = 0.0
     try:
-        state = slurm_jobs.wait_state(ctx, job, ("RUNNING",), START_S)
-        if state != "RUNNING":
+        state = sched.wait_state(ctx, job, True, START_S)
+        if not sched.is_running(state):
             raise CheckFailed(f"job {job} did not run within {START_S:.0f} s (state {state or '?'})")
         granted = qrmid_records.wait_granted(ctx, job, GRANT_S)
         if not any(a.get("state") == "granted" for a in granted):
             seen = ", ".join(f"{a.get('id')} {a.get('state')}" for a in granted) or "no acquisition"
             raise CheckFailed(f"job {job} runs but qrmid granted nothing within {GRANT_S:.0f} s: {seen}")
-        started = time.monotonic()  # before scancel is sent: what is measured is an upper bound
-        cancelled = ctx.run(login, f"date +%s.%N; scancel {job}")
+        started = time.monotonic()  # before the cancel is sent: what is measured is an upper bound
+        cancelled = sched.cancel(ctx, job)
         if not cancelled.ok:
-            raise CheckFailed(f"scancel {job} failed: {cancelled.stderr.strip()[-200:]}")
+            raise CheckFailed(f"cancelling job {job} failed: {cancelled.stderr.strip()[-200:]}")
         scancel_clock = _clock(cancelled.stdout) or 0.0
         rows, _ = qrmid_records.wait_over(ctx, job, RELEASE_BOUND_S + RELEASE_PATIENCE_S)
         waited = time.monotonic() - started
     finally:
-        if slurm_jobs.job_state(ctx, job) not in slurm_jobs.FINAL_STATES:  # a check that failed early
-            slurm_jobs.cancel(ctx, job)
-            slurm_jobs.wait_state(ctx, job, (), 30)
-        outcome = slurm_jobs.collect(ctx, job, sub.stderr)  # reads and removes the job's output file
+        if not sched.is_over(sched.state(ctx, job)):  # a check that failed early
+            sched.cancel(ctx, job)
+            sched.wait_state(ctx, job, False, 30)
+        outcome = sched.collect(ctx, job, sub.stderr)  # reads and removes the job's output file
     if outcome.state != "CANCELLED":
-        raise CheckFailed(f"job {job} ended {outcome.state} after scancel, not CANCELLED")
+        raise CheckFailed(f"job {job} ended {outcome.state} after it was cancelled, not CANCELLED")
     announced = slurm_jobs.steps_seen(outcome.output)
     verdict = judge_release(job, p.qpu, rows, qrmid_records.accounting(ctx, job), waited, RELEASE_BOUND_S,
-                            "scancel", announced[0].acquisition if announced else "")
+                            "scancel" if sched.kind == "slurm" else "qdel",
+                            announced[0].acquisition if announced else "")
     released_at = rows[0].get("released_at")
     by_clock = (f"; by the hosts' clocks {released_at - scancel_clock:.2f} s"
                 if isinstance(released_at, int | float) and scancel_clock else "")
@@ -153,7 +155,7 @@ def _released_after_job_end(ctx: Context, job: str, qpu: str, acquisition: str, 
                          "the job ended", acquisition)
 
 
-@check(REGISTRY, 45, "srun_qpu_job", tier=Tier.l1, component="qpu access", expand=params.each_qpu,
+@check(REGISTRY, 45, "srun_qpu_job", tier=Tier.l1, component="qpu access", expand=params.slurm_each_qpu,
        proves="A bare `srun --qpu=NAME` (no batch script) on the login node runs the probe with a correct "
               "answer under one qrmid acquisition, which the job epilog releases (not the reaper) within 10 s "
               "of the job's end.", timeout_s=300)
@@ -166,7 +168,7 @@ def srun_qpu_job(ctx: Context, p: QpuParam) -> str:
     return f"{p.qpu}: srun job {job}, probe {values[0]:.3f} on {acquisition}; {verdict}"
 
 
-@check(REGISTRY, 46, "salloc_qpu_steps", tier=Tier.l1, component="qpu access", expand=params.each_qpu,
+@check(REGISTRY, 46, "salloc_qpu_steps", tier=Tier.l1, component="qpu access", expand=params.slurm_each_qpu,
        proves="`salloc --qpu=NAME` running two `srun` steps: both get a correct answer under the same "
               "acquisition (qrmid records one for the job), released within 10 s of the allocation's end.",
        timeout_s=360)
@@ -179,3 +181,64 @@ def salloc_qpu_steps(ctx: Context, p: QpuParam) -> str:
     verdict = _released_after_job_end(ctx, job, p.qpu, acquisition, ended)
     return (f"{p.qpu}: salloc job {job}, 2 steps on {acquisition} "
             f"(probe {', '.join(f'{v:.3f}' for v in values)}); {verdict}")
+
+
+WAIT_OBSERVE_S = 8.0  # how long the second job is watched waiting while the first holds the QPU
+
+
+@check(REGISTRY, 48, "busy_qpu_job_waits", tier=Tier.l1, component="qpu access", expand=params.each_exclusive_qpu,
+       proves="While one job holds the QPU, a second job asking for it waits in the scheduler's queue (Slurm "
+              "PENDING, Grid Engine qw) holding no node and no acquisition; once the first is cancelled the second "
+              "runs and gets a correct answer.", timeout_s=420)
+def busy_qpu_job_waits(ctx: Context, p: QpuParam) -> str:
+    sched = for_site(ctx.site)
+    first = sched.submit(ctx, HOLD_SCRIPT, [p.qpu], f"busy-{p.qpu}", 5)
+    if not first.job_id:
+        raise CheckFailed(f"the holding job was refused at submission: {first.stderr[:300]}")
+    second = ""
+    watched = False
+    try:
+        state = sched.wait_state(ctx, first.job_id, True, START_S)
+        if not sched.is_running(state) or not any(
+                a.get("state") == "granted" for a in qrmid_records.wait_granted(ctx, first.job_id, GRANT_S)):
+            raise CheckFailed(f"job {first.job_id} did not run holding {p.qpu} (state {state or '?'})")
+        script = slurm_jobs.batch_script(slurm_jobs.runtime_python(ctx), [["probe", "--qpu", p.qpu]])
+        sub = sched.submit(ctx, script, [p.qpu], f"busy-second-{p.qpu}", 10)
+        if not sub.job_id:
+            raise CheckFailed(f"the second job was refused at submission: {sub.stderr[:300]}")
+        second = sub.job_id
+        until = time.monotonic() + WAIT_OBSERVE_S
+        seen = set()
+        while time.monotonic() < until:
+            seen.add(sched.state(ctx, second))
+            time.sleep(1)
+        if any(sched.is_running(s) or (s and sched.is_over(s)) for s in seen) or sched.waiting not in seen:
+            raise CheckFailed(f"job {second} did not wait for busy {p.qpu} in {sched.waiting} "
+                              f"(states seen: {', '.join(sorted(s or 'gone' for s in seen))})")
+        if qrmid_records.acquisitions(ctx, second):
+            raise CheckFailed(f"job {second} waits in the queue but already has an acquisition at qrmid")
+        watched = True
+    finally:
+        if not sched.is_over(sched.state(ctx, first.job_id)):
+            sched.cancel(ctx, first.job_id)
+        sched.wait_state(ctx, first.job_id, False, 30)
+        sched.collect(ctx, first.job_id, first.stderr)  # reads and removes its output
+        if second and not watched:  # the check failed: the second job goes too
+            sched.cancel(ctx, second)
+            sched.wait_state(ctx, second, False, 30)
+            sched.collect(ctx, second)
+    deadline = time.monotonic() + START_S + 120
+    state = sched.state(ctx, second)
+    while not sched.is_over(state) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        state = sched.state(ctx, second)
+    abandoned = ""
+    if not sched.is_over(state):
+        sched.cancel(ctx, second)
+        abandoned = f"{state} after the QPU was freed; cancelled"
+    done = sched.collect(ctx, second, "", abandoned)
+    value = probe_value(done.result())
+    if value < PROBE_MIN:
+        raise CheckFailed(f"{p.qpu}: job {second} ran after waiting but answered {value:.3f} < {PROBE_MIN}")
+    return (f"{p.qpu}: job {second} waited ({sched.waiting}) while job {first.job_id} held the QPU, then ran: "
+            f"{value:.3f}")

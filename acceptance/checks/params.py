@@ -157,3 +157,27 @@ def site_with_qpus(site: Site, minimum: int = 1) -> list[SiteParam]:
 
 def site_with_two_qpus(site: Site) -> list[SiteParam]:
     return site_with_qpus(site, 2)
+
+
+def _slurm(site: Site) -> bool:
+    return site.software.scheduler.kind == "slurm"
+
+
+def slurm_site(site: Site) -> list[SiteParam]:
+    """The site, for checks of Slurm itself (none under another scheduler)."""
+    return the_site(site) if _slurm(site) else []
+
+
+def slurm_site_with_qpus(site: Site) -> list[SiteParam]:
+    return site_with_qpus(site) if _slurm(site) else []
+
+
+def slurm_each_qpu(site: Site) -> list[QpuParam]:
+    """Each QPU, for checks of Slurm's side of QPU jobs (licenses, srun/salloc steps)."""
+    return each_qpu(site) if _slurm(site) else []
+
+
+def each_exclusive_qpu(site: Site) -> list[QpuParam]:
+    """QPUs one job holds at a time (slots 1): a second job for them must wait."""
+    single = {q.name for q in site.qpus if q.slots == 1}
+    return [p for p in each_qpu(site) if p.qpu in single]
