@@ -112,3 +112,13 @@ def test_a_busy_qpu_sends_the_job_back_to_the_queue(ge_job: GeJobFactory, client
     done = second.run("qpu-prolog")  # Grid Engine runs it again once rescheduled
     assert done.returncode == 0, done.stderr
     assert second.run("qpu-epilog").returncode == 0
+
+
+def test_a_prolog_not_run_as_root_says_how_to_configure_it(ge_job: GeJobFactory) -> None:
+    job = ge_job(number="95")
+    env = {"PATH": "/usr/bin:/bin", "SGE_JOB_SPOOL_DIR": str(job.spool)}
+    done = subprocess.run(["/usr/bin/python3", "-I", str(Path(__file__).parents[1] / "qpu-prolog"), "--config",
+                           str(job.config)], env=env, capture_output=True, text=True, timeout=60, check=False,
+                          user="nobody", cwd="/")
+    assert done.returncode == 100, done.stderr
+    assert "not root: set the queue's prolog to root@/usr/local/libexec/qpusite/qpu-prolog" in done.stderr

@@ -77,7 +77,9 @@ def router(state: App) -> APIRouter:
         if not p.trusted:
             if body.uid != p.uid:
                 raise HTTPException(403, f"credential is for uid {p.uid} but the request claims uid {body.uid}")
-            raise HTTPException(403, "acquisitions are made by Slurm's plugin: submit with sbatch --qpu=<name>")
+            how = ("Grid Engine's prolog: submit with qsub -l qpu_<name>=1" if state.config.scheduler == "gridengine"
+                   else "Slurm's plugin: submit with sbatch --qpu=<name>")
+            raise HTTPException(403, f"acquisitions are made by {how}")
         if (body.cluster or state.config.cluster) == state.config.cluster:
             problem = jobids.check(state.config.scheduler, body.job_id)
             if problem:
