@@ -8,6 +8,7 @@ from typing import Any
 
 import harness
 import pytest
+from ibm_qs_world import qs_client, qs_emulator, qs_s3  # noqa: F401  (the ibm-quantum-system tests' fixtures)
 
 
 @pytest.fixture(scope="session")
