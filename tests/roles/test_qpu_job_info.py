@@ -87,7 +87,7 @@ def qrmid_answer(state: str, message: str | None, tasks: list[dict]) -> dict:
     acq = {"id": "a1", "profile": "production", "priority": 10, "qpus": ["sc_twin"], "nodes": 1, "state": state,
            "outcome": None, "message": message, "requested_at": ts("2026-12-02T19:10:06"),
            "granted_at": None if state == "waiting" else ts("2026-12-02T19:10:06"), "released_at": None,
-           "hold_s": 30.0, "wait_s": 0.1, "tasks": tasks, "tasks_truncated": False,
+           "hold_s": 600, "held_s": 30.0, "wait_s": 0.1, "tasks": tasks, "tasks_truncated": False,
            "executing_s": sum(x["executing_s"] or 0 for x in tasks), "other_s": sum(x["other_s"] or 0 for x in tasks)}
     return {"acquisitions": [acq], "qpus": {"sc_twin": None}, "waiting": message if state == "waiting" else None}
 
@@ -115,6 +115,7 @@ def test_text_of_a_finished_job_shows_execution_against_transport() -> None:
     assert "Why now: not waiting: the job ended (COMPLETED) at 2026-12-02 19:10:40" in text
     assert "started     2026-12-02 19:10:05   (waited 4.0s in Slurm)" in text
     assert "tasks 1 (1 done): executing 2.1s, queue+transport 3.2s" in text
+    assert "waited 0.1s for the QPU, held it 30.0s (at most 0h10m00s)" in text
     assert "executing 2.1s, other 3.2s" in text
     assert "\x1b" not in text  # nothing a service returns reaches the terminal as a control character
 

@@ -37,6 +37,7 @@ CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_OUTPUT = 1 << 20  # bytes read from a Slurm command or qrmid
 SACCT_FIELDS = ("JobID", "User", "UID", "State", "Reason", "Submit", "Eligible", "Start", "End",
                 "Timelimit", "Partition", "NodeList", "ReqTRES", "Reservation")
+SHOWN_RESERVATIONS = 3  # in the text; --json has them all
 SLURM_UNSET = {"", "None", "Unknown", "N/A", "(null)"}
 
 # Slurm's pending reasons a QPU user meets, said in plain words
@@ -302,9 +303,11 @@ def render(info: dict[str, Any]) -> str:
     lines.append(f"  QPU licenses {lic}")
     if s["reason"]:
         lines.append(f"  reason      {clean(s['reason'])}")
-    for r in info["reservations"]:
+    for r in info["reservations"][:SHOWN_RESERVATIONS]:
         lines.append(f"  reservation {clean(r['name'])} on {', '.join(map(clean, r['qpus']))}: "
                      f"{stamp(r['start'])} .. {stamp(r['end'])}")
+    if len(info["reservations"]) > SHOWN_RESERVATIONS:
+        lines.append(f"  ({len(info['reservations']) - SHOWN_RESERVATIONS} more reservations: --json lists them)")
     lines += ["", "qrmid (QPU access)"]
     if q is None:
         lines.append("  no QPU request of this job in qrmid" + ("" if s["licenses"] else " (it asked for no QPU)"))
@@ -315,7 +318,8 @@ def render(info: dict[str, Any]) -> str:
                      + (f" ({clean(a['outcome'])})" if a["outcome"] else ""))
         lines.append(f"    requested {stamp(a['requested_at'])}   granted {stamp(a['granted_at'])}"
                      f"   released {stamp(a['released_at'])}")
-        lines.append(f"    waited {seconds(a['wait_s'])} for the QPU, held it {seconds(a['hold_s'])}")
+        lines.append(f"    waited {seconds(a['wait_s'])} for the QPU, held it {seconds(a.get('held_s'))} "
+                     f"(at most {seconds(a['hold_s'])})")
         if a["message"]:
             lines.append(f"    qrmid: {clean(a['message'])}")
         done = [t for t in a["tasks"] if t["state"] == "done"]

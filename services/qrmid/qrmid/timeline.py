@@ -47,6 +47,8 @@ def acquisition_view(store: Store, broker: Broker, a: AcquisitionRow, now: float
         nodes=dict(a).get("nodes", 1),
         during_calibration=a["during_calibration"],
         wait_s=round(max(0.0, waited_until - a["requested_at"]), 3),
+        # how long it held the QPU (hold_s is the longest it may: the job's time limit)
+        held_s=round(max(0.0, (a["released_at"] or now) - a["granted_at"]), 3) if a["granted_at"] else 0.0,
         tasks=tasks,
         tasks_truncated=len(rows) > MAX_TASKS,
         executing_s=round(sum(t["executing_s"] for t in done), 3),

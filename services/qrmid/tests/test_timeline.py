@@ -72,6 +72,11 @@ def test_owner_sees_wait_hold_and_tasks_others_see_nothing(make_qrmid, site, mun
     acq = tl["acquisitions"][0]
     assert tl["waiting"] is None
     assert abs(acq["wait_s"] - (acq["granted_at"] - acq["requested_at"])) < 1e-3
+    # A, released: held from its grant to its release, not its allowed hold (the time limit)
+    code, tl = client.request("GET", "/v1/jobs/1501/timeline")
+    acq = tl["acquisitions"][0]
+    assert acq["hold_s"] == 600 and acq["released_at"]
+    assert abs(acq["held_s"] - (acq["released_at"] - acq["granted_at"])) < 1e-3 and acq["held_s"] < 600
 
 
 def test_a_calibration_window_is_the_reason_and_is_listed(make_qrmid, site, munged) -> None:
