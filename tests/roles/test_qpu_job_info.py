@@ -78,9 +78,13 @@ def test_pending_on_a_license_names_the_window_that_holds_it() -> None:
     assert why.startswith("pending in Slurm (Licenses): every license of its QPU is in use")
     assert "reservation qpu-sc_twin-nightly-20261202-1930 holds sc_twin until 2026-12-02 20:00:00" in why
     assert "expects it to start at 2026-12-02 20:00:00" in why
-    # before the window opens: the next one is named instead
-    why = t.why_now(job, None, resv, ts("2026-12-02T19:20:00"))
-    assert "next reservation qpu-sc_twin-nightly-20261202-1930 on sc_twin at 2026-12-02 19:30:00" in why
+    # before the window opens: named when the job's 10-minute limit would reach into it, not otherwise
+    why = t.why_now(job, None, resv, ts("2026-12-02T19:25:00"))
+    assert "its time limit would reach into reservation qpu-sc_twin-nightly-20261202-1930 on sc_twin at " \
+           "2026-12-02 19:30:00" in why
+    assert "reservation" not in t.why_now(job, None, resv, ts("2026-12-02T19:10:00"))
+    assert [t.limit_seconds(x) for x in ("10", "10:30", "01:02:03", "2-00:00:00", "1-2", "UNLIMITED")] == [
+        600, 630, 3723, 172800, 93600, None]
 
 
 def qrmid_answer(state: str, message: str | None, tasks: list[dict]) -> dict:

@@ -237,6 +237,19 @@ def qrmid_task_queue(config: dict[str, Any], job_id: str, timeout: float) -> lis
     return [t for t in tasks if isinstance(t, dict)][:1000] if isinstance(tasks, list) else None
 
 
+def limit_seconds(text: str | None) -> float | None:
+    """Slurm's TimeLimit (MM, MM:SS, HH:MM:SS, D-HH[:MM[:SS]]) in seconds; None when unlimited or unknown."""
+    m = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", text or "")
+    if not m:
+        return None
+    days, a, b, c = (int(x) if x else None for x in m.groups())
+    if days is not None:  # D-HH[:MM[:SS]]
+        return days * 86400 + (a or 0) * 3600 + (b or 0) * 60 + (c or 0)
+    if c is not None:  # HH:MM:SS
+        return (a or 0) * 3600 + (b or 0) * 60 + c
+    return (a or 0) * 60 + (b or 0)  # MM or MM:SS
+
+
 def why_now(slurm: dict[str, Any], qrmid: dict[str, Any] | None, resv: list[dict[str, Any]], now: float) -> str:
     state = slurm["state"]
     if state == "PENDING":
@@ -247,8 +260,12 @@ def why_now(slurm: dict[str, Any], qrmid: dict[str, Any] | None, resv: list[dict
             r = current[0]
             text += f"; reservation {r['name']} holds {', '.join(r['qpus'])} until {stamp(r['end'])}"
         elif reason in ("Licenses", "Reservation") and resv:
+            # a window matters when the job, started now, would still run when it opens
+            limit = limit_seconds(slurm["time_limit"])
             r = resv[0]
-            text += f"; next reservation {r['name']} on {', '.join(r['qpus'])} at {stamp(r['start'])}"
+            if limit is None or (r["start"] or 0) < now + limit:
+                text += (f"; its time limit would reach into reservation {r['name']} on {', '.join(r['qpus'])} "
+                         f"at {stamp(r['start'])}")
         if slurm["expected_start"]:
             text += f"; Slurm expects it to start at {stamp(slurm['expected_start'])}"
         return f"pending in Slurm ({reason}): {text}"
