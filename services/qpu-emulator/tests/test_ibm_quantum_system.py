@@ -305,3 +305,11 @@ def test_schemathesis_over_the_quantum_system_operations(qs_emulator: Emulator) 
     assert len(ops) == 10, [op.path for op in ops]
     assert sum(statuses.values()) >= 5 * len(ops), statuses
     assert any(400 <= code < 500 for code in statuses), statuses
+
+
+def test_qrmi_task_stop_cancels_and_deletes(qs_emulator: Emulator, s3: s3_server.S3) -> None:
+    r = qrmi_qs(qs_emulator, s3)
+    task = r.task_start(qrmi.Payload.QiskitPrimitive(input=sampler_input(20000), program_id="sampler"))
+    r.task_stop(task)
+    status, body = qs_emulator.json("GET", f"{QS}/v1/jobs/{task}", headers=headers(qs_emulator))
+    assert status == 404, body

@@ -14,7 +14,7 @@ from test_acquire import acquire
 
 qrmi = pytest.importorskip("qrmi")
 pytest.importorskip("moto")
-from ibm_qs_world import QPU, SHOTS, SITE_QS_KEY, bearer, job_config, resource, run_bell, s3_server  # noqa: E402
+from ibm_qs_world import BELL, QPU, SHOTS, SITE_QS_KEY, bearer, job_config, resource, run_bell, s3_server  # noqa: E402
 
 
 def test_qrmi_cycle_through_qrmid_keeps_the_site_keys(qs_client: harness.Client, qs_s3: s3_server.S3) -> None:
@@ -78,3 +78,15 @@ def test_signatures_agree_with_botocore() -> None:
     with pytest.raises(s3sig.SignatureError, match="15 minutes"):
         s3sig.verify(signed, "secret", "PUT", "/s3/qs/input_x.json", [("x-id", "PutObject")], headers,
                      now + dt.timedelta(hours=1), presigned=False)
+
+
+def test_qrmi_task_stop_through_qrmid(qs_client: harness.Client) -> None:
+    code, a = acquire(qs_client, "9501", qpus=[QPU])
+    assert code == 201, a
+    r = resource(a["environment"])
+    inp = json.dumps({"pubs": [[BELL, None, 20000]], "version": 2, "support_qiskit": False})
+    task = r.task_start(qrmi.Payload.QiskitPrimitive(input=inp, program_id="sampler"))
+    r.task_stop(task)  # cancel if running, then delete: both through the proxy, on the job's own task
+    auth = f"Bearer {bearer(qs_client, a['environment'])}"
+    code, _ = qs_client.request("GET", f"/proxy/{QPU}/v1/jobs/{task}", auth=auth)
+    assert code == 404
