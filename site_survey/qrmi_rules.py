@@ -73,6 +73,16 @@ def _missing_keys(path: str, qpu: Qpu, spec: QrmiTypeSpec, settings: dict[str, s
                 f"{spec.type} requires the secret {key}; add {key}: {{vault: <variable name>}} under qrmi.secrets "
                 "and put the value in an ansible-vault file",
             )
+    twin_keys = (*spec.emulator_api_keys, *spec.emulator_tokens, *(spec.emulator_client or ())[1:])
+    covered = set(spec.required_secrets).union(*spec.one_of)  # reported by the rules above and below
+    if (qpu.access.mode == "emulator" and twin_keys and not set(twin_keys) & covered
+            and not set(twin_keys) & set(qpu.qrmi.secrets)):
+        # the twin accepts only the credentials qrmid holds for it: without one nobody can reach it
+        yield Problem(
+            f"{path}.secrets",
+            f"an emulated {spec.type} QPU needs a credential for its twin: add {twin_keys[0]}: "
+            "{vault: <variable name>} under qrmi.secrets",
+        )
     for group in spec.one_of:
         if not given & set(group):
             yield Problem(
@@ -131,6 +141,15 @@ def _endpoint(path: str, qpu: Qpu, spec: QrmiTypeSpec) -> Iterable[Problem]:
         )
 
 
+def _iqm_name(qpath: str, qpu: Qpu) -> Iterable[Problem]:
+    """qrmi's iqm-server resource reads the QPU name's last '_' as ':' (garnet_mock is the quantum computer
+    garnet:mock); qrmid's proxy never forwards a ':' in a path, so such a QPU could not be brokered."""
+    if "_" in qpu.name:
+        yield Problem(f"{qpath}.name", "an iqm-server QPU is named as its quantum computer's alias, and qrmi reads "
+                      "'_' in it as ':', which qrmid's proxy cannot forward; use a name without '_' (e.g. "
+                      f"{qpu.name.replace('_', '')})", qpu.name)
+
+
 def qrmi_type_problems(site: Site) -> Iterable[Problem]:
     for i, qpu in enumerate(site.qpus):
         if qpu.qrmi is None:
@@ -142,6 +161,8 @@ def qrmi_type_problems(site: Site) -> Iterable[Problem]:
         yield from _missing_keys(path, qpu, spec, settings)
         yield from _values(path, qpu, spec, settings)
         yield from _endpoint(path, qpu, spec)
+        if spec.type == "iqm-server":
+            yield from _iqm_name(f"qpus[{i}]", qpu)
 
 
 def external_qpu_problems(site: Site) -> Iterable[Problem]:

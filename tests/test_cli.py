@@ -19,7 +19,7 @@ def qpusite(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
 def test_validate_lab_succeeds() -> None:
     run = qpusite("validate", "lab")
     assert run.returncode == 0, run.stderr
-    assert "lab: valid" in run.stdout and "2 QPU(s)" in run.stdout
+    assert "lab: valid" in run.stdout and "3 QPU(s)" in run.stdout
 
 
 def test_validate_bad_model_exits_2_without_traceback(tmp_path: Path) -> None:
@@ -55,11 +55,11 @@ def test_render_writes_files_without_secrets(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     qrmi = json.loads((out / "qrmi_config.preview.json").read_text())
     names = [r["name"] for r in qrmi["resources"]]
-    assert names == ["sc_twin", "FRESNEL"]
+    assert names == ["sc_twin", "FRESNEL", "spark"]
     env = qrmi["resources"][0]["environment"]
     assert env["QRMI_IBM_QCS_ENDPOINT"] == "https://10.77.0.20:8480/v1"  # lab turns TLS on
     assert env["QRMI_IBM_QCS_IAM_APIKEY"] == "<secret from vault_lab_sc_twin_apikey>"
-    assert (out / "slurm-licenses.txt").read_text() == "Licenses=sc_twin:1,FRESNEL:1\n"
+    assert (out / "slurm-licenses.txt").read_text() == "Licenses=sc_twin:1,FRESNEL:1,spark:1\n"
 
 
 def test_render_bad_model_writes_nothing(tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ def test_host_connection_vars(lab_inventory: dict[str, Any]) -> None:
 
 def test_site_vars_from_the_model(lab_inventory: dict[str, Any]) -> None:
     hv = seen_by(lab_inventory, "c1")
-    assert hv["qpusite_qpu_licenses"] == {"sc_twin": 1, "FRESNEL": 1}
+    assert hv["qpusite_qpu_licenses"] == {"sc_twin": 1, "FRESNEL": 1, "spark": 1}
     assert [n["name"] for n in hv["qpusite_slurm_nodes"]] == ["c1", "c2"]
     assert hv["qpusite_slurm_partitions"][0] == {
         "name": "debug", "nodes": ["c1", "c2"], "nodelist": "c[1-2]", "default": True, "max_time_minutes": 60
@@ -50,6 +50,7 @@ def test_site_vars_from_the_model(lab_inventory: dict[str, Any]) -> None:
     assert {r["name"]: r["secrets"] for r in hv["qpusite_qrmi_resources"]} == {
         "sc_twin": {"QRMI_IBM_QCS_IAM_APIKEY": "vault_lab_sc_twin_apikey"},
         "FRESNEL": {"QRMI_PASQAL_CLOUD_AUTH_TOKEN": "vault_lab_fresnel_token"},
+        "spark": {"QRMI_IQM_ISA_TOKEN": "vault_lab_spark_token"},
     }
 
 

@@ -73,7 +73,7 @@ RENDER = """
 """
 
 
-LAB_VAULT = "vault_lab_sc_twin_apikey: k-sc\nvault_lab_fresnel_token: t-fresnel\n"
+LAB_VAULT = "vault_lab_sc_twin_apikey: k-sc\nvault_lab_fresnel_token: t-fresnel\nvault_lab_spark_token: t-spark\n"
 
 
 def render_qrmid_files(tmp_path: Path, vault: str, extra_vars: tuple[str, ...] = ()) -> Path:
@@ -101,10 +101,11 @@ def test_rendered_configuration_is_accepted_by_qrmid(tmp_path: Path) -> None:
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["listen_host"] == "10.77.0.20" and cfg["listen_port"] == 8470
     assert cfg["public_url"] == "http://10.77.0.20:8470"
-    assert {r["name"] for r in cfg["resources"]} == {"sc_twin", "FRESNEL"}
+    assert {r["name"] for r in cfg["resources"]} == {"sc_twin", "FRESNEL", "spark"}
     assert "k-sc" not in (out / "config.json").read_text()  # values only in the 0600 secrets file
     assert json.loads((out / "secrets.json").read_text()) == {
-        "vault_lab_sc_twin_apikey": "k-sc", "vault_lab_fresnel_token": "t-fresnel"
+        "vault_lab_sc_twin_apikey": "k-sc", "vault_lab_fresnel_token": "t-fresnel",
+        "vault_lab_spark_token": "t-spark",
     }
     assert not (out / "secrets.json").stat().st_mode & stat.S_IROTH
     if not NODE_QRMID.exists():
@@ -112,7 +113,7 @@ def test_rendered_configuration_is_accepted_by_qrmid(tmp_path: Path) -> None:
     check = subprocess.run([str(NODE_QRMID), "--check", "--config", str(out / "config.json")],
                            capture_output=True, text=True, timeout=120)
     assert check.returncode == 0, check.stderr
-    assert "2 QPU resources" in check.stdout
+    assert "3 QPU resources" in check.stdout
 
 
 def test_rendered_postgresql_configuration_keeps_the_password_in_the_secrets_file(tmp_path: Path) -> None:

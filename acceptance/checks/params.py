@@ -138,8 +138,13 @@ def each_qpu(site: Site) -> list[QpuParam]:
     return [QpuParam(q.name, q.modality.value, q.qrmi.type.value) for q in site.qpus if q.qrmi is not None]
 
 
+# gate-based QPUs the benchmark programs drive (Qiskit sampler through QRMI); an IQM Server QPU runs
+# the probe only (acceptance/node/programs.py)
+SAMPLER_TYPES = ("ibm-quantum-compute-service", "qiskit-runtime-service", "ibm-quantum-system")
+
+
 def each_gate_qpu(site: Site) -> list[QpuParam]:
-    return [p for p in each_qpu(site) if not p.analog]
+    return [p for p in each_qpu(site) if not p.analog and p.qrmi_type in SAMPLER_TYPES]
 
 
 def each_analog_qpu(site: Site) -> list[QpuParam]:

@@ -10,7 +10,16 @@ from typing import Any
 import numpy as np
 
 from acceptance.node import circuits, ising, stats
-from acceptance.node.qpu import Qpu, QpuError, held, pulser_device_or_none, run_pulser, run_sampler
+from acceptance.node.qpu import (
+    Qpu,
+    QpuError,
+    held,
+    iqm_coupler,
+    pulser_device_or_none,
+    run_iqm_circuits,
+    run_pulser,
+    run_sampler,
+)
 from acceptance.node.samples import counts_per_pub, sampler_input
 
 Result = dict[str, Any]
@@ -47,6 +56,20 @@ def _pi_pulse_sequence(device: Any) -> str:
     return str(seq.to_abstract_repr())
 
 
+def iqm_bell(a: str, b: str) -> dict[str, Any]:
+    """A Bell pair in IQM's native operations (prx angle/phase in radians, cz, measure): Ry(π/2) on a,
+    then CNOT(a→b) as Ry(-π/2) · CZ · Ry(π/2) on b."""
+    half = math.pi / 2
+
+    def ry(q: str, angle: float) -> dict[str, Any]:
+        return {"name": "prx", "locus": [q], "args": {"angle": angle, "phase": half}}
+
+    return {"name": "bell", "instructions": [
+        ry(a, half), ry(b, -half), {"name": "cz", "locus": [a, b], "args": {}}, ry(b, half),
+        {"name": "measure", "locus": [a, b], "args": {"key": "m"}},
+    ]}
+
+
 def probe(qpu: Qpu, shots: int = 500, seed: int | None = None) -> Result:
     """Smallest correct-answer test: a Bell pair (gate-based) or a π pulse on one atom (analog)."""
     with held(qpu):
@@ -59,6 +82,11 @@ def probe(qpu: Qpu, shots: int = 500, seed: int | None = None) -> Result:
             counts = run_pulser(qpu, _pi_pulse_sequence(pulser_device_or_none(qpu)), shots)
             value = counts.get("1", 0) / max(1, sum(counts.values()))
             expect = "P(1) after a π pulse"
+        elif qpu.kind == "iqm":
+            a, b = iqm_coupler(qpu)
+            counts = {str(k): int(v) for k, v in run_iqm_circuits(qpu, [iqm_bell(a, b)], shots)[0]["counts"].items()}
+            value = stats.ghz_populations(counts, 2)
+            expect = f"P(00)+P(11) on {a}-{b}"
         else:
             raise QpuError(f"no probe for QPU type {qpu.type}")
     return {"benchmark": "probe", "qpu": qpu.name, "value": value, "detail": {"counts": counts, "measure": expect}}

@@ -33,6 +33,7 @@ RESOURCE_TYPES = {
 }
 IBM_TYPES = ("ibm-quantum-compute-service", "qiskit-runtime-service", "ibm-quantum-system")
 PASQAL_TYPES = ("pasqal-cloud", "pasqal-local")
+IQM_TYPES = ("iqm-server",)
 
 
 class QpuError(Exception):
@@ -62,6 +63,8 @@ class Qpu:
             return "ibm"
         if self.type in PASQAL_TYPES:
             return "pasqal"
+        if self.type in IQM_TYPES:
+            return "iqm"
         return self.type
 
 
@@ -138,6 +141,37 @@ def run_pulser(qpu: Qpu, sequence_json: str, runs: int, timeout_s: float = 600) 
     if not isinstance(counter, dict):
         raise QpuError(f"{qpu.name} returned no counter: {str(result)[:200]}")
     return {str(k): int(v) for k, v in counter.items()}
+
+
+def run_iqm_circuits(qpu: Qpu, circuits: list[dict[str, Any]], shots: int, timeout_s: float = 600) -> list[Any]:
+    """IQM native circuits (RunRequest JSON) through qrmi's iqm-server resource; per circuit, the
+    ``measurement_counts`` entry IQM Server answers ({measurement_keys, counts})."""
+    import qrmi
+
+    request = json.dumps({"circuits": circuits, "shots": shots})
+    task = qpu.resource.task_start(qrmi.Payload.IQMServer(iqmjson=request, job_type="circuit", use_timeslot=False,
+                                                          tag=None))
+    result = _result(qpu, task, timeout_s)
+    counts = result.get("measurement_counts") if isinstance(result, dict) else None
+    if not isinstance(counts, list) or len(counts) != len(circuits):
+        raise QpuError(f"{qpu.name} returned no measurement counts: {str(result)[:200]}")
+    return counts
+
+
+def iqm_coupler(qpu: Qpu) -> tuple[str, str]:
+    """A coupled qubit pair of the IQM QPU, from the architecture it advertises (qrmi's target())."""
+    target = json.loads(qpu.resource.target().value)
+    static = target.get("static_quantum_architecture") if isinstance(target, dict) else None
+    pairs = static.get("connectivity") if isinstance(static, dict) else None
+    if isinstance(static, list) and static:  # the artifact is a list of architectures
+        pairs = static[0].get("connectivity") if isinstance(static[0], dict) else None
+    if not pairs:
+        dqa = target.get("dynamic_quantum_architecture") if isinstance(target, dict) else None
+        cz = (dqa or {}).get("gates", {}).get("cz", {}).get("implementations", {})
+        pairs = next((impl.get("loci") for impl in cz.values() if impl.get("loci")), None)
+    if not pairs or len(pairs[0]) != 2:
+        raise QpuError(f"{qpu.name}: its architecture names no coupled qubit pair")
+    return str(pairs[0][0]), str(pairs[0][1])
 
 
 def pulser_device_or_none(qpu: Qpu) -> Any:

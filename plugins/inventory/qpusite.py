@@ -50,12 +50,12 @@ class InventoryModule(BaseInventoryPlugin):
             return False
         if os.path.basename(path) not in ("site.yaml", "site.yml"):
             return False
+        # a top-level schema_version key anywhere: a model dumped with sorted keys has it after `qpus`
         try:
             with open(path, encoding="utf-8") as handle:
-                head = handle.read(4096)
-        except OSError:
+                return any(line.startswith("schema_version:") for line in handle)
+        except (OSError, UnicodeDecodeError):
             return False
-        return "schema_version" in head
 
     def parse(self, inventory, loader, path, cache=True):  # type: ignore[no-untyped-def]
         super().parse(inventory, loader, path, cache)

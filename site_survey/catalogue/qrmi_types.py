@@ -141,9 +141,12 @@ QRMI_TYPES: dict[str, QrmiTypeSpec] = {
             type="iqm-server",
             resource_type="IQMServer",
             required_settings=("QRMI_IQM_ISA_ENDPOINT",),
+            # an on-prem IQM Server may run without tokens; qrmid then sends none upstream
             optional_secrets=("QRMI_IQM_ISA_TOKEN",),
             endpoint_key="QRMI_IQM_ISA_ENDPOINT",
+            emulator_api="iqm-server",
             urls=("QRMI_IQM_ISA_ENDPOINT",),
+            emulator_tokens=("QRMI_IQM_ISA_TOKEN",),
         ),
         QrmiTypeSpec(
             type="alice-bob-felis",

@@ -10,7 +10,8 @@ from rehearsal.secrets_file import MUNGE_KEY_VARIABLE, ensure_secrets, vaulted_v
 
 def test_every_vaulted_variable_of_the_model_plus_the_munge_key(make_site):
     assert vaulted_variables(make_site()) == [
-        "vault_lab_fresnel_token", "vault_lab_sc_twin_apikey", "vault_munge_key", "vault_slurmdbd_storage_password"
+        "vault_lab_fresnel_token", "vault_lab_sc_twin_apikey", "vault_lab_spark_token", "vault_munge_key",
+        "vault_slurmdbd_storage_password",
     ]
 
 

@@ -84,7 +84,8 @@ RENDER = """
           qrmi_resources: "{{{{ qpusite_qrmi_resources }}}}"
 """
 
-LAB_VAULT = {"vault_lab_sc_twin_apikey": "k-sc", "vault_lab_fresnel_token": "t-fresnel"}
+LAB_VAULT = {"vault_lab_sc_twin_apikey": "k-sc", "vault_lab_fresnel_token": "t-fresnel",
+             "vault_lab_spark_token": "t-spark"}
 
 
 def _render(tmp_path: Path, site_file: Path, vault: dict[str, str], *extra: str) -> Path:
@@ -237,4 +238,5 @@ def test_the_emulator_role_renders_the_twins_the_kit_shapes_in_python(plain: Pat
     assert {t["name"]: t["credentials"] for t in rendered["twins"]} == {
         "sc_twin": {"api_keys": ["k-sc"], "tokens": [], "clients": {}},
         "FRESNEL": {"api_keys": [], "tokens": ["t-fresnel"], "clients": {}},
+        "spark": {"api_keys": [], "tokens": ["t-spark"], "clients": {}},
     }

@@ -54,6 +54,14 @@ def quantum_computers(svc: Svc, caller: Caller) -> dict[str, Any]:
     return {"quantum_computers": [iqm_twin.quantum_computer(t) for t in svc.twins(API, caller)]}
 
 
+@router.get(f"{PREFIX}/quantum-computers/{{alias}}", tags=["IQM quantum computers"])
+def quantum_computer(alias: str, svc: Svc, caller: Caller) -> dict[str, Any]:
+    """One quantum computer's details (what qrmi's ``status()`` reads): operational state, health, queue."""
+    twin = _twin(svc, alias, caller)
+    ready = svc.scheduler.workers_ready > 0
+    return iqm_twin.quantum_computer_details(twin, ready, svc.scheduler.pending_count(twin.name), _iso(time.time()))
+
+
 @router.get(f"{PREFIX}/quantum-computers/{{alias}}/health", tags=["IQM quantum computers"])
 def health(alias: str, svc: Svc, caller: Caller) -> dict[str, Any]:
     _twin(svc, alias, caller)
@@ -76,6 +84,25 @@ def dynamic_architecture(alias: str, calibration_set_id: str, svc: Svc, caller: 
     return iqm_twin.dynamic_architecture(twin)
 
 
+def _calibration_set(svc: Service, alias: str, calibration_set_id: str, caller: Principal) -> Twin:
+    twin = _twin(svc, alias, caller)
+    if calibration_set_id not in ("default", iqm_twin.calibration_set_id(twin)):
+        raise ApiError(404, f"Calibration set {calibration_set_id[:64]} not found; this twin has one ('default').")
+    return twin
+
+
+@router.get(f"{PREFIX}/calibration-sets/{{alias}}/{{calibration_set_id}}", tags=["IQM quantum computers"])
+def calibration_set(alias: str, calibration_set_id: str, svc: Svc, caller: Caller) -> dict[str, Any]:
+    """The twin's one calibration set: the observations its noise model stands for."""
+    return iqm_twin.calibration_set(_calibration_set(svc, alias, calibration_set_id, caller))
+
+
+@router.get(f"{PREFIX}/calibration-sets/{{alias}}/{{calibration_set_id}}/metrics", tags=["IQM quantum computers"])
+def quality_metrics(alias: str, calibration_set_id: str, svc: Svc, caller: Caller) -> dict[str, Any]:
+    """Quality metrics of the calibration set: the twin's noise figures as IQM names them."""
+    return iqm_twin.quality_metrics(_calibration_set(svc, alias, calibration_set_id, caller))
+
+
 def _job_doc(job: Job, svc: Service) -> dict[str, Any]:
     twin = svc.config.twin(job.twin)
     timeline = [{"source": "iqm-server", "status": "created", "timestamp": _iso(job.created)}]
@@ -83,9 +110,15 @@ def _job_doc(job: Job, svc: Service) -> dict[str, Any]:
         timeline.append({"source": "iqm-server", "status": "execution_started", "timestamp": _iso(job.started)})
     if job.finished:
         timeline.append({"source": "iqm-server", "status": "execution_ended", "timestamp": _iso(job.finished)})
+    done = job.status == COMPLETED and job.result is not None
     doc: dict[str, Any] = {
         "id": job.id,
+        "type": job.program,
+        "qc": {"id": iqm_twin.quantum_computer(twin)["id"]} if twin else None,
         "status": STATUS_NAMES[job.status],
+        "artifacts": [{"type": "measurements"}, {"type": "measurement_counts"}] if done else [],
+        "runtime_ms": int((job.finished - job.started) * 1000) if job.started and job.finished else None,
+        "tag": job.params.get("tag") if isinstance(job.params, dict) else None,
         "messages": [],
         "errors": [{"message": job.error, "error_code": "execution_failed", "source": "iqm-server"}]
         if job.status == FAILED and job.error else [],

@@ -42,6 +42,26 @@ def quantum_computer(twin: Twin) -> dict[str, Any]:
             "display_name": f"{twin.backend_name} (qpusite twin)"}
 
 
+def quantum_computer_details(twin: Twin, ready: bool, queued: int, now: str) -> dict[str, Any]:
+    """IQM Server's quantum computer details (what qrmi's ``status()`` reads): the list entry plus size,
+    limits, operational state, health, queue length, pricing (none: a twin costs nothing) and links."""
+    return {
+        **quantum_computer(twin),
+        "description": f"qpusite digital twin of {twin.backend_name} ({twin.num_qubits} qubits)",
+        "backend_type": "qpu",
+        "number_of_qubits": twin.num_qubits,
+        "pulla_enabled": False,
+        "limits": {"max_circuits_per_job": MAX_CIRCUITS, "max_executions_per_job": MAX_CIRCUITS * twin.max_shots,
+                   "max_instructions_per_circuit": MAX_INSTRUCTIONS, "max_shots_per_circuit": twin.max_shots},
+        "operational": "online" if ready else "maintenance",
+        "health": {"healthy": ready, "updated_at": now},
+        "queue_length": queued,
+        "pricing": {"payg_price_per_second": "0.00"},
+        "additional_info": {"academy_url": "", "best_suited_for": ["rehearsals"], "documentation_url": "",
+                            "mock_url": ""},
+    }
+
+
 def static_architecture(twin: Twin) -> dict[str, Any]:
     return {"dut_label": f"{twin.backend_name}-twin", "qubits": qubits(twin), "computational_resonators": [],
             "connectivity": [list(p) for p in couplers(twin)]}
@@ -64,6 +84,32 @@ def dynamic_architecture(twin: Twin) -> dict[str, Any]:
             "measure": gate("constant", single),
         },
     }
+
+
+def _observations(twin: Twin) -> list[dict[str, Any]]:
+    """The twin's noise as observations (dut_field, value, unit) per qubit and coupler."""
+    n = twin.noise
+    out: list[dict[str, Any]] = []
+    for q in qubits(twin):
+        out += [
+            {"dut_field": f"metrics.rb.prx.{q}.fidelity", "value": 1 - n.single_qubit_error, "unit": ""},
+            {"dut_field": f"metrics.ssro.measure.constant.{q}.fidelity", "value": 1 - n.readout_error, "unit": ""},
+        ]
+        out += [{"dut_field": f"characterization.model.{q}.{name}", "value": us * 1e-6, "unit": "s"}
+                for name, us in (("t1_time", n.t1_us), ("t2_time", n.t2_us)) if us is not None]
+    for a, b in couplers(twin):
+        out.append({"dut_field": f"metrics.irb.cz.{a}__{b}.fidelity", "value": 1 - n.two_qubit_error, "unit": ""})
+    return out
+
+
+def calibration_set(twin: Twin) -> dict[str, Any]:
+    return {"calibration_set_id": calibration_set_id(twin), "dut_label": f"{twin.backend_name}-twin",
+            "is_invalid": False, "observations": _observations(twin)}
+
+
+def quality_metrics(twin: Twin) -> dict[str, Any]:
+    return {"calibration_set_id": calibration_set_id(twin), "dut_label": f"{twin.backend_name}-twin",
+            "observations": _observations(twin)}
 
 
 def _qubit(name: Any, known: dict[str, int], where: str) -> int:

@@ -7,6 +7,9 @@ proxy as the endpoint, and a job-scoped credential in place of the site's.
   token before forwarding to the real service.
 - pasqal-cloud: the job's static auth token is a job token; the base URL is
   qrmid's proxy, which swaps it for the site's token.
+- iqm-server: the job's ISA token is a job token; the ISA endpoint is qrmid's proxy
+  (``/proxy/<qpu>``), which swaps it for the site's token (none when the site's
+  IQM Server takes no token).
 
 Every credential is a JWT that qrmid signs (job_tokens.py: claims name the job, its
 cluster, user, acquisition and QPU), so the vendors' clients that decode their tokens
@@ -22,7 +25,7 @@ import hashlib
 from qrmid.config import Resource
 
 # keys that must never reach a job, whatever the resource type
-PROXY_TYPES = ("ibm-quantum-compute-service", "pasqal-cloud", "ibm-quantum-system")
+PROXY_TYPES = ("ibm-quantum-compute-service", "pasqal-cloud", "ibm-quantum-system", "iqm-server")
 DROP_FOR_JOB = {
     "ibm-quantum-compute-service": {"QRMI_IBM_QCS_IAM_APIKEY", "QRMI_IBM_QCS_IAM_ENDPOINT", "QRMI_IBM_QCS_ENDPOINT"},
     "ibm-quantum-system": {
@@ -42,6 +45,7 @@ DROP_FOR_JOB = {
         "QRMI_PASQAL_CLOUD_AUTH_ENDPOINT",
         "QRMI_PASQAL_CLOUD_BASE_URL",
     },
+    "iqm-server": {"QRMI_IQM_ISA_TOKEN", "QRMI_IQM_ISA_ENDPOINT"},
 }
 
 
@@ -75,6 +79,9 @@ def job_environment(
     elif resource.type == "pasqal-cloud":
         settings["QRMI_PASQAL_CLOUD_BASE_URL"] = f"{public_url}/proxy/{name}"
         settings["QRMI_PASQAL_CLOUD_AUTH_TOKEN"] = credential
+    elif resource.type == "iqm-server":
+        settings["QRMI_IQM_ISA_ENDPOINT"] = f"{public_url}/proxy/{name}"
+        settings["QRMI_IQM_ISA_TOKEN"] = credential
     env = {f"{name}_{k}": v for k, v in settings.items()}
     env[f"{name}_QRMI_JOB_ACQUISITION_TOKEN"] = qrmi_token
     env[f"{name}_QRMI_JOB_TIMEOUT_SECONDS"] = str(timeout_s)

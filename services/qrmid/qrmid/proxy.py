@@ -244,6 +244,8 @@ class CredentialExchange:
             base = re.sub(r"/v1/?$", "", res.environment["QRMI_IBM_QCS_ENDPOINT"].rstrip("/"))
         elif res.type == vr.IBM_QS:
             base = res.environment["QRMI_IBM_QS_ENDPOINT"].rstrip("/")
+        elif res.type == vr.IQM:
+            base = res.environment["QRMI_IQM_ISA_ENDPOINT"].rstrip("/")
         else:
             base = res.environment["QRMI_PASQAL_CLOUD_BASE_URL"].rstrip("/")
         path, query = p.match.upstream_path(), p.match.upstream_query()
@@ -276,6 +278,10 @@ class CredentialExchange:
                 crn = res.environment.get(f"{prefix}SERVICE_CRN")
                 if crn:
                     fwd["Service-CRN"] = crn  # the site's instance, whatever the job names
+            elif res.type == vr.IQM:
+                token = self.secrets.get(res.name, {}).get("QRMI_IQM_ISA_TOKEN", "")
+                if token:  # an IQM Server without tokens gets none (never the job's)
+                    fwd["Authorization"] = f"Bearer {token}"
             else:
                 token = self.secrets.get(res.name, {}).get("QRMI_PASQAL_CLOUD_AUTH_TOKEN", "")
                 fwd["Authorization"] = f"Bearer {token}"

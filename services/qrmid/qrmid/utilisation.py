@@ -8,7 +8,8 @@ their ratios are the utilisation figures):
   maintenance switch is counted from the row's ``since``, so setting one is exact);
 - held: time jobs held it (each hold from acquired to released), from the database;
 - executing: QPU time of the tasks jobs ran through qrmid, as the service reports it once
-  the task has ended (IBM: ``usage.quantum_seconds``; Pasqal: a batch's end − start);
+  the task has ended (IBM: ``usage.quantum_seconds``; Pasqal: a batch's end − start;
+  IQM: the job timeline's execution_started → execution_ended);
 - wait node-seconds: nodes × time from request to grant (or to the end of a wait that
   failed) of every acquisition; a job waiting for several QPUs counts on each of them.
 
@@ -38,7 +39,9 @@ PASQAL_ENDED = frozenset({"DONE", "ERROR", "CANCELED", "TIMED_OUT"})
 # routes whose answer describes one task the job created (vendor_routes' route names)
 IBM_TASK_ROUTES = frozenset({"job"})
 PASQAL_TASK_ROUTES = frozenset({"batch.v1", "batch.v2"})
-TASK_ROUTES = IBM_TASK_ROUTES | PASQAL_TASK_ROUTES
+IQM_TASK_ROUTES = frozenset({"iqm.job"})
+IQM_ENDED = frozenset({"completed", "failed", "cancelled", "aborted"})
+TASK_ROUTES = IBM_TASK_ROUTES | PASQAL_TASK_ROUTES | IQM_TASK_ROUTES
 # a task reported to have run longer than a year is a broken answer, not a figure to add
 MAX_TASK_SECONDS = 366 * 86400.0
 
@@ -73,6 +76,8 @@ def ended_task(route: str, doc: Any) -> tuple[str, float] | None:
         used = _seconds(usage.get("quantum_seconds")) if isinstance(usage, dict) else None
         task = doc.get("id")
         return (task, used) if isinstance(task, str) and used is not None else None
+    if route in IQM_TASK_ROUTES:
+        return _iqm_ended(doc)
     if route in PASQAL_TASK_ROUTES:
         data = doc.get("data")
         if not isinstance(data, dict) or data.get("status") not in PASQAL_ENDED:
@@ -85,6 +90,24 @@ def ended_task(route: str, doc: Any) -> tuple[str, float] | None:
             seconds = _seconds(end - start)
         return (task, seconds) if isinstance(task, str) and seconds is not None else None
     return None
+
+
+def _iqm_ended(doc: dict[str, Any]) -> tuple[str, float] | None:
+    """An IQM Server job: its execution time from the timeline's execution_started/_ended events
+    (0 when it ended without running)."""
+    task = doc.get("id")
+    if doc.get("status") not in IQM_ENDED or not isinstance(task, str):
+        return None
+    events = doc.get("timeline")
+    marks: dict[str, float | None] = {}
+    for e in events if isinstance(events, list) else []:
+        if isinstance(e, dict) and e.get("status") in ("execution_started", "execution_ended"):
+            marks[e["status"]] = _instant(e.get("timestamp"))
+    start, end = marks.get("execution_started"), marks.get("execution_ended")
+    if "execution_started" not in marks:
+        return task, 0.0
+    seconds = _seconds(end - start) if start is not None and end is not None else None
+    return (task, seconds) if seconds is not None else None
 
 
 class Availability:

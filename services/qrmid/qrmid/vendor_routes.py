@@ -23,7 +23,8 @@ Canonical form, by construction:
   re-serialised by qrmid after the fields that bind them to the job are forced.
 
 The routes are those the ``qrmi`` client (0.26) and the vendor SDKs call, as the
-project's emulator serves them (services/qpu-emulator: api_ibm.py, api_pasqal.py).
+project's emulator serves them (services/qpu-emulator: api_ibm.py, api_pasqal.py,
+api_iqm.py).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from urllib.parse import quote
 IBM = "ibm-quantum-compute-service"
 IBM_QS = "ibm-quantum-system"
 PASQAL = "pasqal-cloud"
+IQM = "iqm-server"
 
 MAX_PATH_BYTES = 2048
 MAX_QUERY_BYTES = 2048
@@ -79,6 +81,7 @@ class Body(Enum):
     PASQAL_BATCH = "pasqal-batch"
     PASQAL_JOBS = "pasqal-jobs"  # jobs added to an open batch: a JSON array of {runs, variables}
     IBM_QS_JOB = "ibm-qs-job"  # rewritten by ibm_qs.rewrite_job (the site's presigned URLs go in)
+    IQM_JOB = "iqm-job"  # a circuit job (RunRequest): a JSON object, re-serialised
 
 
 class Records(Enum):
@@ -86,6 +89,7 @@ class Records(Enum):
     IBM_JOB = "ibm-job"  # POST v1/jobs created a task: remember its id
     PASQAL_BATCH = "pasqal-batch"  # a batch response: its id when created, its jobs' ids as parts
     PASQAL_PARTS = "pasqal-parts"  # a batch response after jobs were added: its jobs' ids as parts
+    IQM_JOB = "iqm-job"  # POST api/v1/jobs/{qc}/circuit created a job: remember its id
 
 
 class Answer(Enum):
@@ -96,6 +100,7 @@ class Answer(Enum):
     IBM_LIMIT_ONLY = "ibm-limit-only"  # the site instance's usage: whether its limit is reached, no figures
     QS_JOB = "qs-job"  # an IBM Quantum System job without its storage (the site's presigned URLs)
     QS_JOBS = "qs-jobs"  # the QPU's jobs: id, state and times only, no storage, other QPUs' jobs left out
+    IQM_OWN_QC = "iqm-own-qc"  # {"quantum_computers": [...]}: the job's own quantum computer only
 
 
 @dataclass(frozen=True)
@@ -360,7 +365,37 @@ IBM_QS_ROUTES: tuple[Route, ...] = (
     Route("qs.job.delete", "DELETE", _t("v1/jobs/{task}"), {"task": OWN}),
 )
 
-ROUTES: dict[str, tuple[Route, ...]] = {IBM: IBM_ROUTES, PASQAL: PASQAL_ROUTES, IBM_QS: IBM_QS_ROUTES}
+def _iqm_wait(query: dict[str, str], ctx: Context) -> dict[str, str]:
+    """A long poll on a job's status holds one of qrmid's connections: at most a minute."""
+    if "timeout_seconds" in query and not 1 <= int(query["timeout_seconds"]) <= 60:
+        raise Refused(400, "timeout_seconds must be 1..60")
+    return query
+
+
+# IQM Server API v1 as iqm-client (35) and qrmi's iqm-server resource call it: {qc} is the quantum
+# computer's alias (the QPU's name), {calibration_set} a calibration set id (a UUID, or "default")
+IQM_ROUTES: tuple[Route, ...] = (
+    Route("iqm.about", "GET", _t("about"), authenticated=False),
+    Route("iqm.qcs", "GET", _t("api/v1/quantum-computers"), answer=Answer.IQM_OWN_QC),
+    Route("iqm.qc", "GET", _t("api/v1/quantum-computers/{qc}"), {"qc": QPU}),
+    Route("iqm.qc.health", "GET", _t("api/v1/quantum-computers/{qc}/health"), {"qc": QPU}),
+    Route("iqm.qc.static", "GET", _t("api/v1/quantum-computers/{qc}/artifacts/static-quantum-architectures"),
+          {"qc": QPU}),
+    Route("iqm.calset", "GET", _t("api/v1/calibration-sets/{qc}/{calibration_set}"), {"qc": QPU}),
+    Route("iqm.calset.dynamic", "GET",
+          _t("api/v1/calibration-sets/{qc}/{calibration_set}/dynamic-quantum-architecture"), {"qc": QPU}),
+    Route("iqm.calset.metrics", "GET", _t("api/v1/calibration-sets/{qc}/{calibration_set}/metrics"), {"qc": QPU}),
+    Route("iqm.job.create", "POST", _t("api/v1/jobs/{qc}/circuit"), {"qc": QPU},
+          {"use_timeslot": Param(BOOL), "tag": Param(WORD)}, body=Body.IQM_JOB, records=Records.IQM_JOB),
+    Route("iqm.job", "GET", _t("api/v1/jobs/{task}"), {"task": OWN},
+          {"wait_until_terminal": Param(BOOL), "timeout_seconds": Param(COUNT)}, rule=_iqm_wait),
+    Route("iqm.job.measurements", "GET", _t("api/v1/jobs/{task}/artifacts/measurements"), {"task": OWN}),
+    Route("iqm.job.counts", "GET", _t("api/v1/jobs/{task}/artifacts/measurement_counts"), {"task": OWN}),
+    Route("iqm.job.cancel", "POST", _t("api/v1/jobs/{task}/cancel"), {"task": OWN}),
+)
+
+ROUTES: dict[str, tuple[Route, ...]] = {IBM: IBM_ROUTES, PASQAL: PASQAL_ROUTES, IBM_QS: IBM_QS_ROUTES,
+                                        IQM: IQM_ROUTES}
 
 
 def match(api: str, method: str, segments: list[str], query: dict[str, str]) -> Match:
@@ -515,6 +550,11 @@ def rewrite_body(kind: Body, body: bytes, ctx: Context) -> bytes | None:
     if kind is Body.IBM_QS_JOB:
         raise RuntimeError("an IBM Quantum System job body is rewritten by ibm_qs.rewrite_job")
     doc = parse_json_object(body)
+    if kind is Body.IQM_JOB:
+        # the quantum computer is the path's (scoped to the job's QPU); the body names no other object
+        if not isinstance(doc.get("circuits"), list):
+            raise Refused(400, "a circuit job is a RunRequest object with a circuits list")
+        return _dump(doc)
     if kind is Body.IBM_JOB:
         if ctx.session is None:
             raise Refused(409, "this job holds no session on the QPU")
@@ -558,7 +598,7 @@ def created_ids(records: Records, method: str, doc: Any) -> list[tuple[str, str]
     found: list[tuple[str, str]] = []
     if not isinstance(doc, dict):
         return found
-    if records is Records.IBM_JOB:
+    if records in (Records.IBM_JOB, Records.IQM_JOB):
         if isinstance(doc.get("id"), str):
             found.append((doc["id"], "task"))
     elif records in (Records.PASQAL_BATCH, Records.PASQAL_PARTS):
@@ -606,6 +646,12 @@ def filter_answer(answer: Answer, content: bytes, ctx: Context) -> bytes:
         raise Refused(502, "the QPU service's answer is not JSON") from None
     if answer in (Answer.QS_JOB, Answer.QS_JOBS):
         return _qs_redacted(answer, doc, ctx)
+    if answer is Answer.IQM_OWN_QC:
+        qcs = doc.get("quantum_computers") if isinstance(doc, dict) else None
+        if not isinstance(qcs, list):
+            raise Refused(502, "the QPU service's quantum computers are not {quantum_computers: [...]}")
+        own = [q for q in qcs if isinstance(q, dict) and q.get("alias") == ctx.qpu]
+        return json.dumps({**doc, "quantum_computers": own}, separators=(",", ":")).encode()
     if answer is Answer.IBM_LIMIT_ONLY:
         reached = isinstance(doc, dict) and doc.get("usage_limit_reached") is True
         return json.dumps({"usage_limit_reached": reached}, separators=(",", ":")).encode()

@@ -279,6 +279,7 @@ def qrmid_config(
             {
                 "vault_lab_sc_twin_apikey": SITE_APIKEY,
                 "vault_lab_fresnel_token": SITE_TOKEN,
+                "vault_lab_spark_token": SITE_TOKEN,
                 "vault_qrmid_database_password": DB_PASSWORD,
             }
         )

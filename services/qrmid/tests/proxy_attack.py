@@ -1,7 +1,7 @@
 """Helpers for test_attack_proxy.py: a raw HTTP client (the request line goes out byte for
 byte, with no client-side normalisation of dot segments or encodings) and the two jobs
-of the attack: a victim that owns a session, an IBM task and a Pasqal batch, and an
-attacker with its own acquisition on the same QPUs."""
+of the attack: a victim that owns a session, an IBM task, a Pasqal batch and an IQM job,
+and an attacker with its own acquisition on the same QPUs."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import harness
+
+IQM_QPU = "spark"  # the lab's IQM Server twin
 
 IAM_GRANT = "urn:ibm:params:oauth:grant-type:apikey"
 BELL = (
@@ -107,6 +109,7 @@ class Job:
     task: str = ""
     batch: str = ""
     pasqal_job: str = ""
+    iqm_job: str = ""
 
     @property
     def ibm(self) -> str:  # …/proxy/sc_twin  (paths below start with /v1)
@@ -120,6 +123,17 @@ class Job:
     def pasqal_token(self) -> str:
         return self.env["FRESNEL_QRMI_PASQAL_CLOUD_AUTH_TOKEN"]
 
+    @property
+    def iqm(self) -> str:  # …/proxy/spark (paths below start with /api/v1)
+        return self.env[f"{IQM_QPU}_QRMI_IQM_ISA_ENDPOINT"]
+
+    @property
+    def iqm_token(self) -> str:
+        return self.env[f"{IQM_QPU}_QRMI_IQM_ISA_TOKEN"]
+
+    def iqm_get(self, path: str) -> Reply:
+        return send(self.iqm, "GET", path, token=self.iqm_token)
+
     def ibm_get(self, path: str) -> Reply:
         return send(self.ibm, "GET", path, token=self.ibm_token)
 
@@ -128,7 +142,7 @@ class Job:
 
 
 def new_job(client: harness.Client, job_id: str, user: str, uid: int) -> Job:
-    body = {"job_id": job_id, "user": user, "uid": uid, "qpus": ["sc_twin", "FRESNEL"], "time_limit_s": 1800,
+    body = {"job_id": job_id, "user": user, "uid": uid, "qpus": ["sc_twin", "FRESNEL", IQM_QPU], "time_limit_s": 1800,
             "wait_s": 30}
     code, a = client.request("POST", "/v1/acquisitions", body)
     assert code == 201, a
@@ -168,13 +182,42 @@ def run_pasqal_batch(job: Job, sequence: str) -> tuple[str, str]:
     raise TimeoutError(batch)
 
 
+def bell_circuit(a: str = "QB1", b: str = "QB3") -> dict[str, Any]:
+    """A Bell pair in IQM's native operations on a coupled pair (the lab twin is a star around QB3)."""
+    half = 1.5707963267948966
+
+    def prx(q: str, angle: float) -> dict[str, Any]:
+        return {"name": "prx", "locus": [q], "args": {"angle": angle, "phase": half}}
+
+    return {"name": "bell", "instructions": [
+        prx(a, half), prx(b, -half), {"name": "cz", "locus": [a, b], "args": {}}, prx(b, half),
+        {"name": "measure", "locus": [a, b], "args": {"key": "m"}},
+    ]}
+
+
+def run_iqm_job(job: Job) -> str:
+    body = json.dumps({"circuits": [bell_circuit()], "shots": 10}).encode()
+    r = send(job.iqm, "POST", f"/api/v1/jobs/{IQM_QPU}/circuit?use_timeslot=false", token=job.iqm_token, body=body)
+    assert r.status == 200, r.body
+    task = str(r.body["id"])
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        status = job.iqm_get(f"/api/v1/jobs/{task}").body["status"]
+        if status == "completed":
+            return task
+        assert status in ("waiting", "processing"), status
+        time.sleep(0.2)
+    raise TimeoutError(task)
+
+
 def refused_by_qrmid(r: Reply) -> bool:
     """A 4xx that qrmid itself gave (its {"detail"} shape), not one the QPU service gave after
-    the request was forwarded (IBM: {"errors"}, Pasqal: JSend {"status": "fail"})."""
+    the request was forwarded (IBM: {"errors"}, Pasqal: JSend {"status": "fail"}, IQM: {"error_code"})."""
     return (
         400 <= r.status < 500
         and isinstance(r.body, dict)
         and "detail" in r.body
         and "errors" not in r.body
+        and "error_code" not in r.body
         and r.body.get("status") != "fail"
     )

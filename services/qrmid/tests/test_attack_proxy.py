@@ -29,7 +29,17 @@ from typing import Any
 import harness
 import pytest
 from conftest import without_windows
-from proxy_attack import Job, Reply, new_job, refused_by_qrmid, run_ibm_task, run_pasqal_batch, send
+from proxy_attack import (
+    IQM_QPU,
+    Job,
+    Reply,
+    new_job,
+    refused_by_qrmid,
+    run_ibm_task,
+    run_iqm_job,
+    run_pasqal_batch,
+    send,
+)
 from qrmid.vendor_routes import MAX_BODY_BYTES
 
 
@@ -49,7 +59,8 @@ class World:
     def fill(self, text: str) -> str:
         v, a = self.victim, self.attacker
         ids = {"V_TASK": v.task, "V_SESSION": v.session, "V_BATCH": v.batch, "V_PJOB": v.pasqal_job,
-               "OWN_TASK": a.task, "OWN_SESSION": a.session, "OWN_BATCH": a.batch, "OWN_PJOB": a.pasqal_job}
+               "OWN_TASK": a.task, "OWN_SESSION": a.session, "OWN_BATCH": a.batch, "OWN_PJOB": a.pasqal_job,
+               "V_IJOB": v.iqm_job, "OWN_IJOB": a.iqm_job}
         return PLACEHOLDER.sub(lambda m: ids[m.group(1)], text)
 
 
@@ -73,13 +84,16 @@ def world(
         sequence = pi_pulse()
         victim.batch, victim.pasqal_job = run_pasqal_batch(victim, sequence)
         attacker.batch, attacker.pasqal_job = run_pasqal_batch(attacker, sequence)
+        victim.iqm_job = run_iqm_job(victim)
+        attacker.iqm_job = run_iqm_job(attacker)
         yield World(q, client, victim, attacker)
     finally:
         q.stop()
 
 
-PLACEHOLDER = re.compile(r"\{((?:V|OWN)_(?:TASK|SESSION|BATCH|PJOB))\}")
-VICTIM_DATA = ("OPENQASM", '"samples"', '"counter"', "sequence_builder", '"accepting_jobs"')
+PLACEHOLDER = re.compile(r"\{((?:V|OWN)_(?:TASK|SESSION|BATCH|PJOB|IJOB))\}")
+VICTIM_DATA = ("OPENQASM", '"samples"', '"counter"', "sequence_builder", '"accepting_jobs"', '"measurement_keys"',
+               '"instructions"')
 
 
 def assert_intact(w: World) -> None:
@@ -93,6 +107,9 @@ def assert_intact(w: World) -> None:
     assert s.status == 200 and s.body["state"] != "closed" and s.body["accepting_jobs"], s.text[:300]
     b = v.pasqal_get(f"/core-fast/api/v2/batches/{v.batch}")
     assert b.status == 200 and b.body["data"]["status"] == "DONE", b.text[:300]
+    j = v.iqm_get(f"/api/v1/jobs/{v.iqm_job}")
+    assert j.status == 200 and j.body["status"] == "completed", j.text[:300]
+    assert v.iqm_get(f"/api/v1/jobs/{v.iqm_job}/artifacts/measurements").status == 200
 
 
 def assert_refused(w: World, r: Reply) -> None:
@@ -140,6 +157,52 @@ DOT_SEGMENTS: list[Attack] = [
     ("pasqal", "GET", "/core-fast/api/v1/batches/{OWN_BATCH}/%2e%2e/{V_BATCH}", None),
     ("pasqal", "GET", "/core-fast/api/v2/jobs/{OWN_PJOB}/../{V_PJOB}", None),
     ("pasqal", "PATCH", "/core-fast/api/v1/devices/%2e%2e/%2e%2e/v2/batches/{V_BATCH}/cancel", None),
+]
+
+# IQM Server (issue 16): the same classes against api/v1 (a job's id is a UUID, the quantum computer its alias)
+IQM_ATTACKS: list[Attack] = [
+    # dot segments
+    ("iqm", "GET", "/api/v1/jobs/{OWN_IJOB}/%2e%2e/{V_IJOB}", None),
+    ("iqm", "GET", "/api/v1/jobs/{OWN_IJOB}/../{V_IJOB}/artifacts/measurements", None),
+    ("iqm", "GET", "/api/v1/jobs/{OWN_IJOB}/artifacts/%2e%2e/%2e%2e/{V_IJOB}/artifacts/measurement_counts", None),
+    ("iqm", "GET", "/api/v1/quantum-computers/spark/%2E%2E/%2E%2E/jobs/{V_IJOB}", None),
+    ("iqm", "GET", "/api/v1/jobs/{OWN_IJOB}/.", None),
+    ("iqm", "POST", "/api/v1/jobs/{OWN_IJOB}/%2e%2e/{V_IJOB}/cancel", None),
+    # encoded separators
+    ("iqm", "GET", "/api/v1/jobs/{OWN_IJOB}%2f..%2f{V_IJOB}", None),
+    ("iqm", "GET", "/api/v1/jobs/{V_IJOB}%2fartifacts%2fmeasurements", None),
+    ("iqm", "GET", "/api/v1/jobs/{OWN_IJOB}%2F..%2F{V_IJOB}/artifacts/measurements", None),
+    ("iqm", "GET", "/api/v1/jobs/..%5c{V_IJOB}", None),
+    ("iqm", "GET", "/api/v1/jobs/{OWN_IJOB}%252f..%252f{V_IJOB}", None),
+    ("iqm", "GET", "/api/v1//jobs/{V_IJOB}", None),
+    # query keys: unknown, repeated, encoded, out of bounds
+    ("iqm", "GET", "/api/v1/jobs/{OWN_IJOB}?job_id={V_IJOB}", None),
+    ("iqm", "GET", "/api/v1/jobs/{OWN_IJOB}?wait_until_terminal=true&wait%5Funtil_terminal=false", None),
+    ("iqm", "GET", "/api/v1/jobs/{OWN_IJOB}?timeout_seconds=30&timeout_seconds=3600", None),
+    ("iqm", "GET", "/api/v1/jobs/{OWN_IJOB}?timeout_seconds=3600", None),
+    ("iqm", "GET", "/api/v1/jobs/{OWN_IJOB}/artifacts/measurements?job={V_IJOB}", None),
+    ("iqm", "POST", "/api/v1/jobs/spark/circuit?use_timeslot=false&qc=garnet", '{"circuits": [], "shots": 1}'),
+    ("iqm", "POST", "/api/v1/jobs/spark/circuit?tag=a%2fb", '{"circuits": [], "shots": 1}'),
+    ("iqm", "GET", "/api/v1/quantum-computers?alias=garnet", None),
+    # another job's job, another quantum computer
+    ("iqm", "GET", "/api/v1/jobs/{V_IJOB}", None),
+    ("iqm", "GET", "/api/v1/jobs/{V_IJOB}/artifacts/measurements", None),
+    ("iqm", "GET", "/api/v1/jobs/{V_IJOB}/artifacts/measurement_counts", None),
+    ("iqm", "POST", "/api/v1/jobs/{V_IJOB}/cancel", None),
+    ("iqm", "GET", "/api/v1/jobs/{V_IJOB}/payload", None),
+    ("iqm", "DELETE", "/api/v1/jobs/{V_IJOB}", None),
+    ("iqm", "POST", "/api/v1/jobs/garnet/circuit", '{"circuits": [], "shots": 1}'),
+    ("iqm", "POST", "/api/v1/jobs/sc_twin/circuit", '{"circuits": [], "shots": 1}'),
+    ("iqm", "GET", "/api/v1/quantum-computers/sc_twin", None),
+    ("iqm", "GET", "/api/v1/calibration-sets/garnet/default/dynamic-quantum-architecture", None),
+    ("iqm", "GET", "/api/v1/jobs", None),
+    # methods and bodies
+    ("iqm", "PUT", "/api/v1/jobs/{OWN_IJOB}", "{}"),
+    ("iqm", "POST", "/api/v1/jobs/spark/pulse", "{}"),
+    ("iqm", "POST", "/api/v1/tokens", "{}"),
+    ("iqm", "POST", "/api/v1/jobs/spark/circuit", "[]"),
+    ("iqm", "POST", "/api/v1/jobs/spark/circuit", '{"circuits": [], "shots": NaN}'),
+    ("iqm", "POST", "/api/v1/jobs/spark/circuit", '{"shots": 1}'),
 ]
 
 ENCODED_SEPARATORS: list[Attack] = [
@@ -324,7 +387,7 @@ def _cases(name: str, attacks: list[Attack]) -> list[Any]:
 ALL = (
     _cases("dot", DOT_SEGMENTS) + _cases("sep", ENCODED_SEPARATORS) + _cases("empty", EMPTY_SEGMENTS)
     + _cases("query", QUERY) + _cases("foreign", OTHER_JOBS_OBJECTS) + _cases("method", METHODS)
-    + _cases("body", BODIES)
+    + _cases("body", BODIES) + _cases("iqm", IQM_ATTACKS)
 )
 
 
@@ -333,7 +396,8 @@ def test_attack_is_refused_by_qrmid_and_changes_nothing(
     world: World, api: str, method: str, target: str, body: str | None
 ) -> None:
     a = world.attacker
-    base, token = (a.ibm, a.ibm_token) if api == "ibm" else (a.pasqal, a.pasqal_token)
+    base, token = {"ibm": (a.ibm, a.ibm_token), "pasqal": (a.pasqal, a.pasqal_token),
+                   "iqm": (a.iqm, a.iqm_token)}[api]
     raw_body = world.fill(body).encode() if body is not None else None
     r = send(base, method, world.fill(target).encode(), token=token, body=raw_body)
     if method == "HEAD":  # no body to tell who refused: a 4xx and nothing changed
@@ -379,6 +443,16 @@ def test_the_job_still_reaches_its_own_objects(world: World) -> None:
     listed = a.pasqal_get("/core-fast/api/v1/batches?offset=0&limit=100")
     assert listed.status == 200 and [b["id"] for b in listed.body["data"]] == [a.batch], listed.text[:300]
     assert listed.body["pagination"]["total"] == 1
+    # IQM Server: what qrmi's iqm-server resource and iqm-client read, for the job's own QPU and jobs
+    qcs = a.iqm_get("/api/v1/quantum-computers")
+    assert qcs.status == 200 and [q["alias"] for q in qcs.body["quantum_computers"]] == [IQM_QPU], qcs.text[:300]
+    for path in ("", "/health", "/artifacts/static-quantum-architectures"):
+        assert a.iqm_get(f"/api/v1/quantum-computers/{IQM_QPU}{path}").status == 200, path
+    for path in ("", "/dynamic-quantum-architecture", "/metrics"):
+        assert a.iqm_get(f"/api/v1/calibration-sets/{IQM_QPU}/default{path}").status == 200, path
+    assert a.iqm_get(f"/api/v1/jobs/{a.iqm_job}?wait_until_terminal=true&timeout_seconds=30").status == 200
+    counts = a.iqm_get(f"/api/v1/jobs/{a.iqm_job}/artifacts/measurement_counts")
+    assert counts.status == 200 and sum(counts.body[0]["counts"].values()) == 10, counts.text[:300]
     assert_intact(world)
 
 
@@ -557,5 +631,5 @@ def test_unknown_qpu_names_share_one_metrics_series(world: World) -> None:
     with urllib.request.urlopen(world.qrmid.url + "/metrics", timeout=30) as resp:  # noqa: S310
         text = resp.read().decode()
     labels = set(re.findall(r'qrmid_proxy_requests_total\{[^}]*qpu="([^"]*)"', text))
-    assert labels <= {"sc_twin", "FRESNEL", "other"}, labels
+    assert labels <= {"sc_twin", "FRESNEL", IQM_QPU, "other"}, labels
     assert "other" in labels

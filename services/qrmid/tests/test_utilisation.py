@@ -185,3 +185,17 @@ def test_ended_task_reads_what_the_services_report() -> None:
     cancelled = {"data": {"id": "b2", "status": "CANCELED", "start_datetime": None, "end_datetime": None}}
     assert ended_task("batch.v1", cancelled) == ("b2", 0.0)
     assert ended_task("devices", pasqal) is None
+
+
+def test_ended_task_reads_an_iqm_jobs_timeline() -> None:
+    def ev(status: str, ts: str) -> dict[str, str]:
+        return {"source": "iqm-server", "status": status, "timestamp": ts}
+
+    timeline = [ev("created", "2026-12-02T10:00:00Z"), ev("execution_started", "2026-12-02T10:00:01Z"),
+                ev("execution_ended", "2026-12-02T10:00:03.5Z")]
+    job = {"id": "j1", "status": "completed", "timeline": timeline}
+    assert ended_task("iqm.job", job) == ("j1", 2.5)
+    assert ended_task("iqm.job", {**job, "status": "processing"}) is None
+    assert ended_task("iqm.job", {"id": "j2", "status": "cancelled", "timeline": timeline[:1]}) == ("j2", 0.0)
+    broken = [timeline[0], timeline[1], ev("execution_ended", "not a time")]
+    assert ended_task("iqm.job", {**job, "timeline": broken}) is None

@@ -28,6 +28,18 @@ QRMI_REQUESTS = [
     (vr.PASQAL, "GET", "/core-fast/api/v2/jobs/0b9c6f2e-5d0a-4e1b-8c7d-2a3b4c5d6e7f"),
     (vr.PASQAL, "GET", "/core-fast/api/v1/batches/0b9c6f2e-5d0a-4e1b-8c7d-2a3b4c5d6e7f/full_results"),
     (vr.PASQAL, "PATCH", "/core-fast/api/v2/batches/0b9c6f2e-5d0a-4e1b-8c7d-2a3b4c5d6e7f/cancel"),
+    # qrmi's iqm-server resource (status, target, task_start/status/result/logs/stop) and iqm-client 35
+    (vr.IQM, "GET", "/api/v1/quantum-computers/spark"),
+    (vr.IQM, "GET", "/api/v1/quantum-computers/spark/health"),
+    (vr.IQM, "GET", "/api/v1/quantum-computers/spark/artifacts/static-quantum-architectures"),
+    (vr.IQM, "GET", "/api/v1/calibration-sets/spark/default"),
+    (vr.IQM, "GET", "/api/v1/calibration-sets/spark/default/dynamic-quantum-architecture"),
+    (vr.IQM, "GET", "/api/v1/calibration-sets/spark/default/metrics"),
+    (vr.IQM, "POST", "/api/v1/jobs/spark/circuit?use_timeslot=false"),
+    (vr.IQM, "GET", "/api/v1/jobs/0b9c6f2e-5d0a-4e1b-8c7d-2a3b4c5d6e7f?wait_until_terminal=true&timeout_seconds=30"),
+    (vr.IQM, "GET", "/api/v1/jobs/0b9c6f2e-5d0a-4e1b-8c7d-2a3b4c5d6e7f/artifacts/measurements"),
+    (vr.IQM, "GET", "/api/v1/jobs/0b9c6f2e-5d0a-4e1b-8c7d-2a3b4c5d6e7f/artifacts/measurement_counts"),
+    (vr.IQM, "POST", "/api/v1/jobs/0b9c6f2e-5d0a-4e1b-8c7d-2a3b4c5d6e7f/cancel"),
 ]
 
 
@@ -197,3 +209,52 @@ def test_compressed_bodies_are_inflated_within_the_bound() -> None:
         with pytest.raises(vr.Refused) as err:
             vr.inflate(body, enc)
         assert err.value.status == status, (enc, status)
+
+
+IQM_CTX = vr.Context("spark", None)
+
+
+def _iqm(method: str, target: str) -> vr.Match:
+    path, _, query = target.partition("?")
+    return vr.match(vr.IQM, method, vr.split_path(path.encode())[0:], vr.parse_query(query.encode()))
+
+
+@pytest.mark.parametrize(("method", "target", "status"), [
+    ("GET", "/api/v1/jobs/j1?timeout_seconds=600", 400),  # a long poll would hold qrmid's connection
+    ("GET", "/api/v1/jobs/j1?wait_until_terminal=yes", 400),
+    ("GET", "/api/v1/jobs/j1?include=payload", 400),  # unknown query key
+    ("GET", "/api/v1/jobs/j1/payload", 403),  # the job's input is not on the allow-list
+    ("DELETE", "/api/v1/jobs/j1", 405),
+    ("GET", "/api/v1/jobs", 403),  # no listing of the site's jobs
+    ("POST", "/api/v1/jobs/spark/pulse", 403),  # only circuit jobs
+    ("GET", "/api/v1/quantum-computers/spark/timeslots", 403),
+    ("POST", "/api/v1/tokens", 403),
+])
+def test_iqm_requests_off_the_allow_list_are_refused(method: str, target: str, status: int) -> None:
+    with pytest.raises(vr.Refused) as err:
+        m = _iqm(method, target)
+        vr.apply_rule(m, IQM_CTX)
+    assert err.value.status == status
+
+
+def test_iqm_quantum_computer_list_shows_only_the_jobs_qpu() -> None:
+    doc = {"quantum_computers": [{"id": "a", "alias": "spark"}, {"id": "b", "alias": "garnet"}, "junk"]}
+    out = json.loads(vr.filter_answer(vr.Answer.IQM_OWN_QC, json.dumps(doc).encode(), IQM_CTX))
+    assert out == {"quantum_computers": [{"id": "a", "alias": "spark"}]}
+    with pytest.raises(vr.Refused):
+        vr.filter_answer(vr.Answer.IQM_OWN_QC, b'{"quantum_computers": {}}', IQM_CTX)
+
+
+def test_iqm_circuit_job_body_is_checked_and_reserialised() -> None:
+    body = b'{"circuits": [{"name": "c", "instructions": []}],   "shots": 10}'
+    sent = b'{"circuits":[{"name":"c","instructions":[]}],"shots":10}'
+    assert vr.rewrite_body(vr.Body.IQM_JOB, body, IQM_CTX) == sent
+    for bad in (b"[]", b'{"shots": 10}', b'{"circuits": [], "shots": NaN}', b"{"):
+        with pytest.raises(vr.Refused):
+            vr.rewrite_body(vr.Body.IQM_JOB, bad, IQM_CTX)
+
+
+def test_iqm_created_job_is_recorded() -> None:
+    assert vr.created_ids(vr.Records.IQM_JOB, "POST", {"id": "0b9c6f2e-5d0a", "status": "waiting"}) == [
+        ("0b9c6f2e-5d0a", "task")]
+    assert vr.created_ids(vr.Records.IQM_JOB, "POST", {"id": "../x"}) == []
