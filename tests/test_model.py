@@ -20,7 +20,7 @@ def test_lab_is_valid(lab: dict[str, Any]) -> None:
     site = parse_site(lab)
     assert site.site.name == "lab"
     assert [h.name for h in site.hosts_with(HostRole.compute)] == ["c1", "c2"]
-    assert {q.name for q in site.qpus} == {"sc_twin", "FRESNEL"}
+    assert {q.name for q in site.qpus} == {"sc_twin", "FRESNEL", "spark"}
 
 
 def test_unknown_key_is_rejected_with_its_path(lab: dict[str, Any]) -> None:
@@ -113,7 +113,7 @@ def test_coupling_map_outside_the_device(lab: dict[str, Any]) -> None:
 
 def test_policy_profile_naming_unknown_qpu(lab: dict[str, Any]) -> None:
     lab["software"]["policy_profiles"][0]["qpus"].append("nope")
-    assert any("policy_profiles[0].qpus[2]" in p and "no such QPU" in p for p in problems(lab))
+    assert any("policy_profiles[0].qpus[3]" in p and "no such QPU" in p for p in problems(lab))
 
 
 def test_partition_with_non_compute_host(lab: dict[str, Any]) -> None:

@@ -56,7 +56,8 @@ def mixed_site(lab_site: Site) -> Site:
 
 def test_each_qpu_is_marked_real_or_emulated_twin(lab_site: Site) -> None:
     assert {q.qpu: q.kind for q in overview.qpu_kinds(lab_site)} == {"sc_twin": "emulated twin",
-                                                                      "FRESNEL": "emulated twin"}
+                                                                      "FRESNEL": "emulated twin",
+                                                                      "spark": "emulated twin"}
     kinds = {q.qpu: q for q in overview.qpu_kinds(mixed_site(lab_site))}
     assert kinds["FRESNEL"].kind == "real" and "vendor service" in kinds["FRESNEL"].detail
     assert kinds["sc_twin"].kind == "emulated twin" and "qgw" in kinds["sc_twin"].detail
