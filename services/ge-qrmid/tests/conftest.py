@@ -22,9 +22,24 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "qrmid" / "tests"))
-sys.path.insert(0, str(HERE.parent))
 
 import harness  # noqa: E402
+
+
+def _load_prolog() -> None:
+    """qpu-prolog is also the module both scripts share: importable here as ge_qrmid."""
+    import importlib.machinery
+    import importlib.util
+
+    loader = importlib.machinery.SourceFileLoader("ge_qrmid", str(HERE.parent / "qpu-prolog"))
+    spec = importlib.util.spec_from_loader("ge_qrmid", loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["ge_qrmid"] = module
+    loader.exec_module(module)
+
+
+_load_prolog()
 
 PROFILE_USER, DEV_USER, OUTSIDER = "daemon", "bin", "nobody"
 PYTHON = "/usr/bin/python3"  # the node's python3, as Grid Engine runs the scripts
