@@ -1,8 +1,9 @@
 """Reference-trace benchmark: job-exclusive QPU holds (today) against task-level sharing.
 
 A fast simulation mode only (the same trace, both policies, one run); the time-scaled replay
-on a real local Slurm with qrmid and the emulator is not written yet. The sharing policy here
-is the design of docs/qrmid.md ("Task-level sharing"), simulated, not qrmid code.
+on a real local Slurm with qrmid and the emulator is not written yet. The sharing policy is
+qrmid's own: the simulation calls services/qrmid/qrmid/dispatch.py, the module qrmid's task
+queue dispatches with (docs/qrmid.md, "Task-level sharing").
 
     .venv/bin/python benchmarks/utilisation_bench.py [--jobs 10000] [--seed 1] [--nodes 32]
         [--share 8] [--json out.json]
@@ -31,9 +32,10 @@ Policies:
   order when nodes and the license are free; a task submitted during a window waits for its
   end, the job holding its nodes (no reservations: today's rollout).
 - sharing: the license is opened to ``--share`` concurrent jobs; each task queues at qrmid,
-  which dispatches by profile priority, then the account's fair-share (QPU seconds used over
-  its share), then age; no task starts that would run into a window (durations are known to
-  the simulation: an oracle; qrmid would estimate them from shots and circuit size).
+  which dispatches by qrmid's dispatch.choose(): profile priority with an age boost, then the
+  account's decayed fair-share (QPU seconds used over its share), then age; no task starts
+  that would run into a window (durations are known to the simulation: an oracle; qrmid
+  estimates them from shots), shorter ones that end before it still run.
 
 Figures per policy: QPU utilisation (busy over available time from the first arrival to the
 last completion) against the work-conserving bound (offered work over available time across
@@ -50,9 +52,14 @@ import heapq
 import json
 import random
 import statistics
+import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services" / "qrmid"))
+from qrmid import dispatch  # noqa: E402 - qrmid's policy module (standard library only)
 
 DAY = 86400.0
 WINDOW_START, WINDOW_LEN = 2 * 3600.0, 1800.0
@@ -150,6 +157,9 @@ class Sim:
         self.qpu_busy_until = 0.0
         self.qpu_busy = 0.0
         self.used: dict[str, float] = defaultdict(float)
+        self.policy = dispatch.Policy()
+        self.fair = dispatch.FairShare(self.policy.half_life_s)
+        self.shares = {a: v[2] for a, v in ACCOUNTS.items()}
         self.idle_partition = 0.0
         self.last_t = 0.0
 
@@ -203,32 +213,48 @@ class Sim:
             return
         self.task_queue.append((job, i, t))
 
-    def _fairness_key(self, job: Job) -> float:
-        return self.used[job.account] / ACCOUNTS[job.account][2]
+    def _choose(self, t: float) -> tuple[Job, int, float] | None:
+        """qrmid's dispatch.choose() on the queue (one slot); None: nothing may start now."""
+        by_key = {f"{j.id}:{i}": (j, i, q) for j, i, q in self.task_queue}
+        tasks = [dispatch.Task(k, j.priority, j.account, q, j.phases[i][0]) for k, (j, i, q) in by_key.items()]
+        blocked = window_end_if_open(t) is not None
+        choice = dispatch.choose(tasks, 1, t, self.fair, self.policy, next_window(t), blocked, self.shares)
+        if not choice.dispatch:
+            return None
+        picked = by_key[choice.dispatch[0].key]
+        self.task_queue.remove(picked)
+        return picked
 
     def _dispatch(self, t: float) -> None:
-        while self.task_queue and self.qpu_busy_until <= t:
-            if self.exclusive:
-                job, i, queued = self.task_queue.pop(0)
-            else:
-                self.task_queue.sort(key=lambda e: (-e[0].priority, self._fairness_key(e[0]), e[2]))
-                job, i, queued = self.task_queue[0]
+        while self.task_queue and self.qpu_busy_until <= t and not self.exclusive:
+            picked = self._choose(t)
+            if picked is None:  # a window is open, or nothing queued ends before the next one
+                end = window_end_if_open(t) or next_window(t) + WINDOW_LEN
+                self.push(end, "window_end")
+                self.qpu_busy_until = end
+                return
+            job, i, queued = picked
+            seconds, classical = job.phases[i]
+            job.waited += (t - queued) * job.nodes
+            self.qpu_busy += seconds
+            self.used[job.account] += seconds
+            self.fair.add(job.account, seconds, t + seconds)
+            self.qpu_busy_until = t + seconds
+            job.next_phase = i + 1
+            self.push(t + seconds + classical, "phase", job)
+            self.push(t + seconds, "qpu_free")
+        while self.task_queue and self.qpu_busy_until <= t and self.exclusive:
+            job, i, queued = self.task_queue.pop(0)
             seconds, classical = job.phases[i]
             start = t
             open_until = window_end_if_open(t)
             if open_until is not None:
                 start = open_until
-            elif not self.exclusive and t + seconds > next_window(t):
-                start = next_window(t) + WINDOW_LEN  # no dispatch into a window
-            if start > t:
-                # exclusive: the job waits with its QPU held; sharing: nothing else fits before the window either
-                if self.exclusive:
-                    self.task_queue.insert(0, (job, i, queued))
+            if start > t:  # the job waits with its QPU held
+                self.task_queue.insert(0, (job, i, queued))
                 self.push(start, "window_end")
                 self.qpu_busy_until = start
                 return
-            if not self.exclusive:
-                self.task_queue.pop(0)
             job.waited += (t - queued) * job.nodes
             self.qpu_busy += seconds
             self.used[job.account] += seconds

@@ -274,8 +274,13 @@ def slurm_accounting(site: Site) -> dict[str, Any]:
 
 
 def qpu_licenses(site: Site) -> dict[str, int]:
-    """One Slurm license per QPU; its count is how many jobs may hold the QPU at once."""
-    return {q.name: q.slots for q in site.qpus}
+    """One Slurm license per QPU; its count is how many jobs may hold the QPU at once (task-level
+    sharing: sharing.max_jobs, while qrmid runs `slots` of their tasks at a time)."""
+    return {q.name: admitted_jobs(q) for q in site.qpus}
+
+
+def admitted_jobs(q: Qpu) -> int:
+    return q.sharing.max_jobs or q.slots if q.sharing.mode == "task" else q.slots
 
 
 def gridengine_host_name(site: Site, name: str) -> str:
@@ -355,6 +360,7 @@ def qpus(site: Site) -> list[dict[str, Any]]:
             "qubits": q.qubits,
             "type": q.qrmi.type.value if q.qrmi else None,
             "slots": q.slots,
+            "sharing": {"mode": q.sharing.mode, "max_jobs": admitted_jobs(q)},
             "access_mode": q.access.mode,
             "access_host": q.access.access_host,
             "emulator_host": q.emulator.host if q.emulator else None,

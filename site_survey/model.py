@@ -873,6 +873,23 @@ class BenchmarkThresholds(Strict):
     )
 
 
+class QpuSharing(Strict):
+    """Who holds the QPU: a job for its whole run (job), or qrmid per task (task-level sharing)."""
+
+    mode: Literal["job", "task"] = Field(
+        default="job",
+        description=(
+            "job: a job holds one of the QPU's slots from start to end (classical phases included). task: up to "
+            "max_jobs jobs hold the QPU at once (the Slurm license count) and qrmid queues their tasks for the "
+            "QPU's slots, dispatching by profile priority, fair-share and age, never into a calibration window."
+        ),
+    )
+    max_jobs: int | None = Field(
+        default=None, ge=1, le=1024,
+        description="task mode: how many jobs Slurm admits to the QPU at once (its license count); at least slots.",
+    )
+
+
 class Qpu(Strict):
     name: QpuName = Field(description="Resource name users pass to --qpu; QRMI resource id; Slurm license name.")
     vendor: str = Field(min_length=1, description="Vendor name.")
@@ -886,7 +903,11 @@ class Qpu(Strict):
     qrmi: Qrmi | None = Field(
         default=None, description="QRMI resource type and settings; required unless access.mode is 'external'."
     )
-    slots: int = Field(default=1, ge=1, le=1024, description="How many jobs may hold the QPU at once.")
+    slots: int = Field(
+        default=1, ge=1, le=1024,
+        description="How many jobs may hold the QPU at once; with sharing.mode task, how many tasks run at once.",
+    )
+    sharing: QpuSharing = Field(default_factory=QpuSharing, description="Job- or task-level sharing of the QPU.")
     calibration_windows: list[CalibrationWindow] = Field(default_factory=list, description="Recurring windows.")
     emulator: EmulatorTwin | None = Field(default=None, description="Digital twin served by the site's emulator.")
     requirements: RequirementOverrides = Field(
@@ -916,6 +937,15 @@ class Qpu(Strict):
                 f"name {self.name!r}: a pasqal-cloud resource must be named after its device, one of "
                 f"{', '.join(PASQAL_CLOUD_DEVICES)}"
             )
+        if self.sharing.mode == "task" and self.sharing.max_jobs is None:
+            problems.append("sharing.mode 'task' needs sharing.max_jobs (how many jobs share the QPU, at least slots)")
+        if self.sharing.mode == "task" and self.sharing.max_jobs is not None and self.sharing.max_jobs < self.slots:
+            problems.append(
+                f"sharing.max_jobs ({self.sharing.max_jobs}) is below slots ({self.slots}): the QPU would admit "
+                "fewer jobs than it runs tasks; raise max_jobs or lower slots"
+            )
+        if self.sharing.mode == "job" and self.sharing.max_jobs is not None:
+            problems.append("sharing.max_jobs applies to sharing.mode 'task' only; remove it or set mode: task")
         if self.access.mode == "emulator" and self.emulator is None:
             problems.append("access.mode is 'emulator' but no emulator twin is described; add an 'emulator:' block")
         if self.access.mode == "onprem" and not self.access.access_host:

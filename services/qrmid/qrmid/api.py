@@ -31,6 +31,7 @@ from qrmid.proxy import CredentialExchange
 from qrmid.resources import QrmiResource
 from qrmid.routes import accounting, acquisitions, ops, qpus, timeline
 from qrmid.store import Store, StoreUnavailable
+from qrmid.task_queue import TaskQueue
 
 log = logging.getLogger("qrmid.api")
 
@@ -52,13 +53,19 @@ class App:
         tokens = job_tokens.signer_for(config.job_token_key_file, config.database)
         self.broker = Broker(config, self.store, resources, self.metrics, tokens)
         self.exchange = CredentialExchange(config, self.store, secrets, tokens)
+        self.tasks = TaskQueue(config, self.store, self.exchange, self.metrics,
+                               blocked=lambda q: self.broker.block(q) is not None)
+        self.exchange.queue = self.tasks
         self.munge = munge or Munge(config.munge_socket)
 
     async def run_timers(self) -> None:
-        last_reap = last_status = last_prune = 0.0
+        last_reap = last_status = last_prune = last_tasks = 0.0
         while True:
             try:
                 await self.broker.tick()
+                if self.tasks.qpus and time.monotonic() - last_tasks >= self.config.task_sharing.poll_s:
+                    last_tasks = time.monotonic()
+                    await self.tasks.tick()
                 now = time.monotonic()
                 if now - last_prune >= PRUNE_EVERY_S:
                     last_prune = now

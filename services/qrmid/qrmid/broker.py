@@ -250,7 +250,7 @@ class Broker:
                     else:
                         self._set_message(a, "waiting: " + text)
                     continue
-                busy = [q for q in a["qpus"] if used.get(q, 0) >= self.config.qpu(q).slots or q in claimed]
+                busy = [q for q in a["qpus"] if used.get(q, 0) >= self.config.qpu(q).admitted or q in claimed]
                 if busy:
                     if now >= (a["wait_deadline"] or now):
                         text = f"QPU {', '.join(busy)} stayed busy for the profile's maximum wait"

@@ -61,10 +61,42 @@ class Window(Strict):
     kind: Literal["calibration", "maintenance"] = "calibration"
 
 
+class Sharing(Strict):
+    """job: a job holds one of the QPU's slots for its whole run (the default). task: up to
+    max_jobs jobs hold the QPU at once and qrmid queues their tasks for the QPU's slots."""
+
+    mode: Literal["job", "task"] = "job"
+    max_jobs: int = Field(default=1, ge=1, le=1024)
+
+
 class Qpu(Strict):
     name: str
-    slots: int = 1
+    slots: int = Field(default=1, ge=1, le=1024)
     calibration_windows: list[Window] = Field(default_factory=list)
+    sharing: Sharing = Field(default_factory=Sharing)
+
+    @property
+    def task_mode(self) -> bool:
+        return self.sharing.mode == "task"
+
+    @property
+    def admitted(self) -> int:
+        """How many jobs may hold the QPU at once (the Slurm license count)."""
+        return max(self.sharing.max_jobs, self.slots) if self.task_mode else self.slots
+
+
+class TaskSharing(Strict):
+    """How qrmid dispatches queued tasks on QPUs in task sharing mode (qrmid/dispatch.py)."""
+
+    age_boost_s: float = Field(default=60.0, gt=0, le=86400)
+    half_life_s: float = Field(default=3600.0, gt=0, le=366 * 86400)
+    # a task's QPU seconds are estimated as overhead_s + shots x seconds per shot; the QPU's own
+    # figure is learned from its ended tasks once learn_after of them ran shots
+    seconds_per_shot: float = Field(default=0.001, ge=0, le=3600)
+    overhead_s: float = Field(default=1.0, ge=0, le=86400)
+    learn_after: int = Field(default=5, ge=1, le=1000)
+    max_queued_per_job: int = Field(default=256, ge=1, le=100000)
+    poll_s: float = Field(default=1.0, gt=0, le=60)
 
 
 class Profile(Strict):
@@ -170,6 +202,7 @@ class Config(Strict):
     qpus: list[Qpu] = Field(default_factory=list)
     policy_profiles: list[Profile] = Field(default_factory=list)
     reaper: Reaper = Field(default_factory=Reaper)
+    task_sharing: TaskSharing = Field(default_factory=TaskSharing)
     tls: Tls | None = None
 
     @field_validator("timezone")

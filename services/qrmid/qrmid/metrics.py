@@ -68,6 +68,18 @@ class Metrics:
                     registry=r),
             known,
         )
+        # task-level sharing (task_queue.py): QPUs in task mode only
+        self.task_queue = Gauge("qrmid_qpu_task_queue_length", "Tasks queued at qrmid for the QPU", ["qpu"], registry=r)
+        self.tasks_running = Gauge(
+            "qrmid_qpu_tasks_running", "Tasks qrmid dispatched that the QPU service still runs", ["qpu"], registry=r
+        )
+        self.task_queued_seconds = Counter(
+            "qrmid_qpu_task_queued_seconds", "Seconds dispatched tasks spent queued at qrmid", ["qpu"], registry=r
+        )
+        self.tasks = Counter(
+            "qrmid_qpu_tasks", "Task queue events (queued, dispatched, ended, cancelled, failed)", ["qpu", "event"],
+            registry=r,
+        )
         self.database_errors = Counter(
             "qrmid_database_errors_total", "Requests answered 503 because the database failed", registry=r
         )

@@ -22,7 +22,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -31,6 +31,9 @@ from qrmid import ibm_qs, job_tokens, utilisation
 from qrmid import vendor_routes as vr
 from qrmid.config import Config, Resource
 from qrmid.store import Store
+
+if TYPE_CHECKING:
+    from qrmid.task_queue import TaskQueue
 
 Denied = vr.Refused  # the proxy's refusals: a 4xx status and a message for the job
 DEBIAN_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
@@ -95,7 +98,8 @@ class Prepared:
     match: vr.Match
     grant: JobGrant | None  # None: a public route, sent with no credential
     context: vr.Context
-    local: bytes | None = None  # qrmid's own answer (a scoped listing with nothing in it): not sent
+    local: bytes | None = None  # qrmid's own answer (a scoped listing with nothing in it, a queued task): not sent
+    local_status: int = 200
 
 
 class CredentialExchange:
@@ -111,6 +115,7 @@ class CredentialExchange:
             timeout=httpx.Timeout(60.0, connect=10.0), verify=tls_context(), follow_redirects=False, trust_env=False
         )
         self._site_tokens: dict[str, tuple[str, float]] = {}
+        self.queue: TaskQueue | None = None  # task-level sharing (task_queue.py), set by the application
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -211,11 +216,49 @@ class CredentialExchange:
             self._scope(m.route.params.get(name, vr.Scope.NONE), value, name, ctx, grant)
         self._scope_query(m, ctx, grant)
         m = vr.apply_rule(m, ctx)
+        if self.queue is not None and self.queue.shares(res.name):
+            resolved = self._resolve_minted(Prepared(res, m, grant, ctx))
+            if not isinstance(resolved, vr.Match):
+                return resolved
+            m = resolved
         if m.route.owned_filter is not None:
             owned = self.store.remote_ids(grant.acquisition_id, grant.qpu, "task", MAX_LISTED)
             if not owned:
                 return Prepared(res, m, grant, ctx, local=empty_listing(m.query))
             m = vr.Match(m.route, m.params, m.query, tuple((m.route.owned_filter, i) for i in owned))
+        return Prepared(res, m, grant, ctx)
+
+    def _resolve_minted(self, p: Prepared) -> vr.Match | Prepared:
+        """Ids qrmid minted for queued tasks (already scoped to the job): the service's ids once the
+        task was dispatched, or qrmid's own answer while it is queued."""
+        assert self.queue is not None
+        m = p.match
+        params, query = dict(m.params), dict(m.query)
+        for where, scopes in ((params, m.route.params), (query, {k: q.scope for k, q in m.route.query.items()})):
+            for name, value in list(where.items()):
+                if scopes.get(name) is not vr.Scope.OWNED:
+                    continue
+                got = self.queue.resolve(p, name, value)
+                if not isinstance(got, str):
+                    return Prepared(p.resource, m, p.grant, p.context, local=got.content, local_status=got.status)
+                where[name] = got
+        return vr.Match(m.route, params, query, m.repeated)
+
+    def grant_of(self, acquisition_id: str, qpu: str) -> JobGrant | None:
+        """The grant of a live acquisition (what a job credential would give), for qrmid's own calls."""
+        acq = self.store.get(acquisition_id)
+        if acq is None or acq["state"] != "granted":
+            return None
+        hold = next((h for h in self.store.holds(acquisition_id) if h["qpu"] == qpu), None)
+        return JobGrant(acquisition_id, qpu, hold["qrmi_token"] if hold else None, float(acq["deadline"] or 0))
+
+    def prepared(self, qpu: str, method: str, path: str, query: dict[str, str], grant: JobGrant) -> Prepared:
+        """A request qrmid itself sends for a job (a queued task's dispatch, a status poll)."""
+        res = self.proxied(qpu)
+        if res is None:
+            raise Denied(404, "no proxied QPU by that name")
+        m = vr.match(res.type, method, path.split("/"), query)
+        ctx = vr.Context(res.name, grant.session, res.environment.get("QRMI_PASQAL_CLOUD_PROJECT_ID") or None)
         return Prepared(res, m, grant, ctx)
 
     def _scope_query(self, m: vr.Match, ctx: vr.Context, grant: JobGrant | None) -> None:
@@ -265,7 +308,13 @@ class CredentialExchange:
         else:
             content = vr.rewrite_body(p.match.route.body, body, p.context)
         if p.local is not None:
-            return Upstream(200, httpx.Headers({"content-type": "application/json"}), p.local)
+            return Upstream(p.local_status, httpx.Headers({"content-type": "application/json"}), p.local)
+        if self.queue is not None and self.queue.queues(p):
+            return await self.queue.submit(p, content)
+        return await self.forward(p, headers, content)
+
+    async def forward(self, p: Prepared, headers: Mapping[str, str], content: bytes | None) -> Upstream:
+        """Send a prepared request (its body rewritten already) upstream and read the answer."""
         fwd = vr.forward_headers(headers)
         fwd["User-Agent"] = "qrmid"
         if content is not None:

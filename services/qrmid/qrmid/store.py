@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+from qrmid import task_store
 from qrmid.config import Database
 from qrmid.models import ACTIVE_STATES, AcquisitionRow, CredentialRow, HoldRow, MaintenanceRow
 
@@ -316,7 +317,8 @@ class Store:
         # job credentials are revoked, kept in memory so neither a replay nor a dead credential passes
         self._seen_in_memory: dict[str, float] = {}
         self._revoked_in_memory: set[str] = set()
-        self.db.script(SCHEMA)
+        self.db.script(SCHEMA + task_store.SCHEMA)
+        self.tasks = task_store.TaskStore(self.db)
         for table, column, kind in MIGRATIONS:
             if column not in self.db.columns(table):
                 self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")

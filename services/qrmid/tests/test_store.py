@@ -203,3 +203,33 @@ def test_the_replay_cache_prune_uses_an_index_also_on_an_old_database(
     left = {r["digest"] for r in store.db.execute("SELECT digest FROM seen_credentials").rows}
     assert left == {"new-1", "new-2", "old-2"}  # not pruned again within the minute
     store.close()
+
+
+def test_task_records(database: str | dict[str, str], backend: str) -> None:
+    """Task-level sharing's rows on both backends: queued with minted ids owned by the job, the
+    service's ids once dispatched, the end with QPU seconds, the export joined to the Slurm job."""
+    store = open_store(database)
+    store.insert_acquisition(acquisition("acq-t", "301"))
+    now = time.time()
+    row = {"id": "minted-1", "acquisition_id": "acq-t", "qpu": "FRESNEL", "kind": "pasqal-batch", "state": "queued",
+           "priority": 50, "account": "bob", "remote_id": None, "body": '{"jobs":[{"runs":5},{"runs":5}]}',
+           "shots": 10, "estimate_s": 1.01, "queued_at": now, "dispatched_at": None, "ended_at": None,
+           "qpu_seconds": None, "preempted": 0, "status": None, "message": None}
+    store.tasks.add(row, ["part-a", "part-b"])  # type: ignore[arg-type]
+    assert store.remote_owner("FRESNEL", "minted-1") == "acq-t" and store.remote_owner("FRESNEL", "part-b") == "acq-t"
+    assert store.tasks.alias("FRESNEL", "part-a") == ("minted-1", None)
+    assert store.tasks.alias("sc_twin", "part-a") is None
+    store.tasks.overtaken(["minted-1"])
+    store.tasks.dispatched("minted-1", "remote-1", ["r-a", "r-b"], now + 2)
+    assert store.tasks.alias("FRESNEL", "minted-1") == ("minted-1", "remote-1")
+    assert {store.tasks.alias("FRESNEL", p)[1] for p in ("part-a", "part-b")} == {"r-a", "r-b"}  # type: ignore[index]
+    assert store.tasks.finish("minted-1", "ended", None, status="DONE", qpu_seconds=1.5, at=now + 4)
+    assert not store.tasks.finish("minted-1", "ended", None, qpu_seconds=9.0)  # once
+    assert store.tasks.usage("FRESNEL", now - 1) == [("bob", 1.5, now + 4)]
+    assert store.tasks.seconds_per_shot("FRESNEL") == (0.15, 1)
+    (rec,) = store.tasks.export(job_id="301")
+    assert rec["cluster"] == "lab" and rec["user"] == "bob" and rec["remote_id"] == "remote-1"
+    assert rec["queued_s"] == 2.0 and rec["qpu_seconds"] == 1.5 and rec["preempted"] == 1 and rec["state"] == "ended"
+    assert store.tasks.export(job_id="302") == [] and store.tasks.export(uid=1) == []
+    store.close()
+    assert open_store(database).tasks.get("minted-1")["body"] is None  # type: ignore[index]  # durable; body dropped

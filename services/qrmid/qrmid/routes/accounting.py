@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import Response
 
 from qrmid import jobids
 from qrmid.auth import AnyPrincipal, Trusted
-from qrmid.models import CLUSTER, bounded_datetime
+from qrmid.models import CLUSTER, NAME, bounded_datetime
+from qrmid.task_store import EXPORT_COLUMNS
 
 if TYPE_CHECKING:
     from qrmid.api import App
@@ -24,8 +28,23 @@ def timestamp(value: datetime | None, what: str) -> float | None:
         raise HTTPException(422, str(exc)) from None
 
 
+def csv_cell(value: Any) -> str:
+    """A CSV cell that a spreadsheet will not run as a formula (a message may start with '=')."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@") and not _number(text) else text
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def router(state: App) -> APIRouter:
     r = APIRouter(tags=["accounting"])
+    state_ = state
 
     @r.get("/v1/accounting")
     async def accounting(
@@ -49,6 +68,33 @@ def router(state: App) -> APIRouter:
                     totals[key][val] = round(totals[key].get(val, 0.0) + rec[figure], 3)
             answer[f"totals_{figure}"] = totals
         return answer
+
+    @r.get("/v1/accounting/tasks", response_model=None)
+    async def tasks(
+        p: AnyPrincipal, job_id: Annotated[str | None, Query(pattern=r"^[0-9A-Za-z_.-]{1,64}$")] = None,
+        user: Annotated[str | None, Query(max_length=32)] = None,
+        qpu: Annotated[str | None, Query(pattern=NAME, max_length=63)] = None,
+        cluster: Annotated[str | None, Query(pattern=CLUSTER)] = None,
+        state: Literal["queued", "dispatched", "ended", "cancelled", "failed"] | None = None,
+        since: datetime | None = None, until: datetime | None = None,
+        limit: Annotated[int, Query(ge=1, le=100000)] = 10000,
+        format: Literal["json", "csv"] = "json",  # noqa: A002 - the query parameter's name
+    ) -> dict[str, Any] | Response:
+        """One record per task of task-level sharing (queued, dispatched, ended, shots, QPU seconds),
+        joined to the Slurm job; users see their own, trusted callers all. ``format=csv`` for reports."""
+        uid = None if p.trusted else p.uid
+        rows = state_.store.tasks.export(
+            cluster=cluster, job_id=job_id, user=user, uid=uid, qpu=qpu, state=state, limit=limit,
+            since=timestamp(since, "since"), until=timestamp(until, "until"),
+        )
+        if format == "json":
+            return {"columns": list(EXPORT_COLUMNS), "tasks": rows}
+        out = io.StringIO()
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(EXPORT_COLUMNS)
+        for row in rows:
+            w.writerow([csv_cell(row[c]) for c in EXPORT_COLUMNS])
+        return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
 
     @r.get("/v1/accounting/utilisation")
     async def utilisation(p: Trusted) -> dict[str, Any]:

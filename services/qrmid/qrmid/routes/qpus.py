@@ -28,11 +28,13 @@ def router(state: App) -> APIRouter:
         res = broker.resources[name]
         b = broker.block(name)
         used = store.occupied().get(name, 0)
+        cfg = state.config.qpu(name)
         return {
             "name": name,
             "type": res.type,
             "slots": state.config.qpu(name).slots,
             "in_use": used,
+            "sharing": {"mode": cfg.sharing.mode, "max_jobs": cfg.admitted},
             "qrmi": {"online": res.status.online, "detail": res.status.detail, "error": res.status.error,
                      "checked_at": res.status.checked_at},
             "available": b is None,
