@@ -178,3 +178,31 @@ def test_accounts_need_distinct_uids(lab: dict[str, Any]) -> None:
 def test_accounts_refuse_system_uids(lab: dict[str, Any]) -> None:
     lab["software"]["accounts"][0]["uid"] = 0
     assert any("software.accounts[0].uid" in p and "greater than or equal to 1000" in p for p in problems(lab))
+
+
+def test_task_sharing_sets_the_license_count_and_reaches_qrmid(lab: dict[str, Any]) -> None:
+    from site_survey import derive
+    from site_survey.service_configs import qrmid_config, rollout_qrmid_service
+
+    lab["qpus"][0]["sharing"] = {"mode": "task", "max_jobs": 4}
+    site = parse_site(lab)
+    assert derive.qpu_licenses(site) == {"sc_twin": 4, "FRESNEL": 1}  # admitted jobs; slots stay 1
+    service = rollout_qrmid_service(site)
+    assert service is not None
+    by_name = {q["name"]: q for q in qrmid_config(site, service)["qpus"]}
+    assert by_name["sc_twin"]["sharing"] == {"mode": "task", "max_jobs": 4} and by_name["sc_twin"]["slots"] == 1
+    assert by_name["FRESNEL"]["sharing"] == {"mode": "job", "max_jobs": 1}
+
+
+@pytest.mark.parametrize(("sharing", "message"), [
+    ({"mode": "task"}, "sharing.mode 'task' needs sharing.max_jobs"),
+    ({"mode": "task", "max_jobs": 1, "slots": 2}, "sharing.max_jobs (1) is below slots (2)"),
+    ({"mode": "job", "max_jobs": 3}, "sharing.max_jobs applies to sharing.mode 'task' only"),
+    ({"mode": "round-robin"}, "qpus[0].sharing.mode"),
+])
+def test_bad_sharing_is_refused_with_the_field(lab: dict[str, Any], sharing: dict[str, Any], message: str) -> None:
+    slots = sharing.pop("slots", None)
+    if slots is not None:
+        lab["qpus"][0]["slots"] = slots
+    lab["qpus"][0]["sharing"] = sharing
+    assert any(message in p for p in problems(lab)), problems(lab)
