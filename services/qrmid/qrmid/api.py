@@ -59,13 +59,10 @@ class App:
         self.munge = munge or Munge(config.munge_socket)
 
     async def run_timers(self) -> None:
-        last_reap = last_status = last_prune = last_tasks = 0.0
+        last_reap = last_status = last_prune = 0.0
         while True:
             try:
                 await self.broker.tick()
-                if self.tasks.qpus and time.monotonic() - last_tasks >= self.config.task_sharing.poll_s:
-                    last_tasks = time.monotonic()
-                    await self.tasks.tick()
                 now = time.monotonic()
                 if now - last_prune >= PRUNE_EVERY_S:
                     last_prune = now
@@ -104,10 +101,13 @@ def create_fastapi(state: App) -> FastAPI:
         gc.collect()
         gc.freeze()
         timers = asyncio.get_running_loop().create_task(state.run_timers())
+        queue = asyncio.get_running_loop().create_task(state.tasks.run()) if state.tasks.qpus else None
         try:
             yield
         finally:
             timers.cancel()
+            if queue is not None:
+                queue.cancel()
             await state.exchange.close()
 
     app = FastAPI(

@@ -96,7 +96,7 @@ class TaskSharing(Strict):
     overhead_s: float = Field(default=1.0, ge=0, le=86400)
     learn_after: int = Field(default=5, ge=1, le=1000)
     max_queued_per_job: int = Field(default=256, ge=1, le=100000)
-    poll_s: float = Field(default=1.0, gt=0, le=60)
+    poll_s: float = Field(default=0.5, ge=0.1, le=60)
 
 
 class Profile(Strict):

@@ -344,6 +344,8 @@ class CredentialExchange:
             self._record_created(p, resp)
         if resp.status_code < 300 and p.grant is not None and p.match.route.name in utilisation.TASK_ROUTES:
             self._record_ended(p, resp)
+            if self.queue is not None and self.queue.shares(p.grant.qpu):
+                self.queue.seen(p.match.route.name, p.grant.qpu, resp.content)
         if resp.status_code == 200 and p.match.route.answer is not vr.Answer.AS_IS:
             resp = Upstream(200, resp.headers, vr.filter_answer(p.match.route.answer, resp.content, p.context))
         return resp

@@ -39,6 +39,7 @@ log = logging.getLogger("qrmid.store")
 # minting more drops the oldest (the database stays bounded whatever a job does)
 MAX_BEARERS = 32
 MAX_JOB_KEYS = 1024  # one per step (srun) of the job
+KEEP_ENDED_TASK_BODIES_S = 86400  # a queued task's body, after it was cancelled or failed without running
 
 
 class StoreUnavailable(RuntimeError):
@@ -515,6 +516,7 @@ class Store:
         now = time.time()
         self.db.execute("DELETE FROM credentials WHERE expires_at<? OR revoked=1", (now,))
         self.db.execute("DELETE FROM seen_credentials WHERE seen_at<?", (now - replay_ttl_s,))
+        self.tasks.prune_bodies(now - KEEP_ENDED_TASK_BODIES_S)
         self._pruned_at = now
         for digest, seen in list(self._seen_in_memory.items()):
             if seen < now - replay_ttl_s:

@@ -275,6 +275,15 @@ class TaskQueue:
         return resp
 
     # ------------------------------------------------------------ polling
+    async def run(self) -> None:
+        """Every poll_s: the service's view of the dispatched tasks, then dispatch."""
+        while True:
+            try:
+                await self.tick()
+            except Exception:  # the loop must survive one bad round
+                log.exception("task queue round failed")
+            await asyncio.sleep(self.config.task_sharing.poll_s)
+
     async def tick(self) -> None:
         """Ask the service about dispatched tasks; free their slots when they ended; dispatch."""
         for qpu in self.qpus:
@@ -292,25 +301,36 @@ class TaskQueue:
         method, template, query = STATUS_ROUTE[row["kind"]]
         grant = JobGrant(row["acquisition_id"], row["qpu"], None, time.time() + 60)
         p = self.exchange.prepared(row["qpu"], method, template.format(id=row["remote_id"]), query, grant)
-        resp = await self.exchange.forward(p, {}, None)
+        resp = await self.exchange.forward(p, {}, None)  # an answer that shows the end calls seen()
         if resp.status_code == 404:
             self.store.tasks.finish(row["id"], ts.FAILED, "the QPU service no longer knows the task")
             self._count(row["qpu"], "failed")
-            return
-        if resp.status_code != 200:
-            return
+
+    def seen(self, route: str, qpu: str, content: bytes) -> None:
+        """An answer of the service about a task (to a job's poll or qrmid's own): when it shows a
+        dispatched task ended, its slot is free now and the next task is dispatched at once."""
         try:
-            doc = json.loads(resp.content)
+            doc = json.loads(content)
         except ValueError:
             return
-        ended = utilisation.ended_task(p.match.route.name, doc)
+        ended = utilisation.ended_task(route, doc)
         if ended is None:
+            return
+        row = self.store.tasks.running(qpu, ended[0])
+        if row is None:
             return
         data = doc.get("data") if row["kind"] == "pasqal-batch" else doc
         status = data.get("status") if isinstance(data, dict) else None
         if self.store.tasks.finish(row["id"], ts.ENDED, None, status=str(status)[:40] if status else None,
                                    qpu_seconds=ended[1]):
-            self._count(row["qpu"], "ended")
+            self._count(qpu, "ended")
+            self._spawn(self._pump_logged(qpu))
+
+    async def _pump_logged(self, qpu: str) -> None:
+        try:
+            await self.pump(qpu)
+        except (StoreUnavailable, httpx.HTTPError, vr.Refused) as exc:
+            log.warning("task queue of %s: %s", qpu, exc)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS tasks (
 );
 CREATE INDEX IF NOT EXISTS tasks_qpu_state ON tasks(qpu, state);
 CREATE INDEX IF NOT EXISTS tasks_acq ON tasks(acquisition_id);
+CREATE INDEX IF NOT EXISTS tasks_remote ON tasks(qpu, remote_id);
 CREATE TABLE IF NOT EXISTS task_aliases (
     qpu TEXT NOT NULL,
     minted_id TEXT NOT NULL,          -- an id qrmid answered with (the task's, or one of a batch's jobs)
@@ -115,6 +116,12 @@ class TaskStore:
                               (qpu, minted_id)).fetchone()
         return (str(row["task_id"]), row["remote_id"]) if row else None
 
+    def running(self, qpu: str, remote_id: str) -> TaskRow | None:
+        """The dispatched task the service knows by this id."""
+        row = self.db.execute("SELECT * FROM tasks WHERE qpu=? AND remote_id=? AND state=?",
+                              (qpu, remote_id, DISPATCHED)).fetchone()
+        return cast(TaskRow | None, row)
+
     def parts(self, task_id: str) -> list[str]:
         rows = self.db.execute("SELECT minted_id FROM task_aliases WHERE task_id=? AND minted_id<>task_id "
                                "ORDER BY minted_id", (task_id,)).fetchall()
@@ -162,6 +169,12 @@ class TaskStore:
             "UPDATE tasks SET state=?, message=?, ended_at=? WHERE acquisition_id=? AND state=?",
             (CANCELLED, message, time.time(), acquisition_id, QUEUED),
         ).rowcount
+
+    def prune_bodies(self, older_than: float) -> None:
+        """Bodies of tasks that ended without running are kept a while (the job's polls are answered
+        from them), then dropped."""
+        self.db.execute("UPDATE tasks SET body=NULL WHERE state IN (?,?) AND ended_at<? AND body IS NOT NULL",
+                        (CANCELLED, FAILED, older_than))
 
     def usage(self, qpu: str, since: float) -> list[tuple[str, float, float]]:
         """(account, QPU seconds, ended at) of the tasks that ended on the QPU since `since` (fair-share)."""

@@ -263,3 +263,32 @@ def test_a_task_that_would_run_into_a_window_is_held(make_qrmid: QrmidFactory, s
     rows = {r["task_id"]: r for r in tasks(client)}
     assert rows[big]["state"] == "queued" and "would run into the next calibration window" in rows[big]["message"]
     assert rows[big]["estimate_s"] == pytest.approx(1001.0)
+
+
+def test_a_queued_pasqal_batch_runs_under_its_minted_ids(make_qrmid: QrmidFactory, site: dict[str, Any],
+                                                         munged: harness.Munged) -> None:
+    from job_sample import pi_pulse
+
+    q = make_qrmid(qpus=task_mode(site))
+    client = harness.Client(q.url, munged.socket)
+    job = new_job(client, "993", "bob", 2002)
+    client.request("PUT", "/v1/qpus/FRESNEL/maintenance", {"message": "hold"}, auth=OP)
+    doc = {"sequence_builder": pi_pulse(), "jobs": [{"runs": 10}, {"runs": 20}], "device_type": "FRESNEL",
+           "project_id": job.env.get("FRESNEL_QRMI_PASQAL_CLOUD_PROJECT_ID", "")}
+    r = send(job.pasqal, "POST", "/core-fast/api/v1/batches", token=job.pasqal_token, body=json.dumps(doc).encode())
+    assert r.status == 200 and r.body["data"]["status"] == "PENDING", r.body
+    batch = r.body["data"]["id"]
+    parts = [j["id"] for j in r.body["data"]["jobs"]]
+    assert len(parts) == 2 and job.pasqal_get(f"/core-fast/api/v1/jobs/{parts[1]}").body["data"]["runs"] == 20
+    assert job.pasqal_get(f"/core-fast/api/v1/batches/{batch}/full_results").status == 409  # not run yet
+    client.request("DELETE", "/v1/qpus/FRESNEL/maintenance", auth=OP)
+    deadline = time.monotonic() + 120
+    while job.pasqal_get(f"/core-fast/api/v2/batches/{batch}").body["data"]["status"] != "DONE":
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    # the minted ids now reach the service's batch and jobs
+    results = job.pasqal_get(f"/core-fast/api/v1/batches/{batch}/full_results")
+    assert results.status == 200 and len(results.body["data"]) == 2, results.body
+    assert job.pasqal_get(f"/core-fast/api/v1/jobs/{parts[0]}").body["data"]["status"] == "DONE"
+    (row,) = wait_tasks(client, 1)
+    assert row["task_id"] == batch and row["remote_id"] != batch and row["shots"] == 30 and row["status"] == "DONE"
