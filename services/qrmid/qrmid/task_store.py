@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS task_aliases (
     minted_id TEXT NOT NULL,          -- an id qrmid answered with (the task's, or one of a batch's jobs)
     task_id TEXT NOT NULL,
     remote_id TEXT,                   -- the service's id of the same object, once dispatched
+    position INTEGER NOT NULL DEFAULT 0,  -- 0: the task; 1, 2, ...: a batch's jobs in their order
     PRIMARY KEY (qpu, minted_id)
 );
 """
@@ -97,9 +98,9 @@ class TaskStore:
                 f"INSERT INTO tasks ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})",  # noqa: S608
                 [row[c] for c in cols],  # type: ignore[literal-required]
             )
-            for minted in (row["id"], *parts):
-                self.db.execute("INSERT INTO task_aliases (qpu, minted_id, task_id) VALUES (?,?,?)",
-                                (row["qpu"], minted, row["id"]))
+            for position, minted in enumerate((row["id"], *parts)):
+                self.db.execute("INSERT INTO task_aliases (qpu, minted_id, task_id, position) VALUES (?,?,?,?)",
+                                (row["qpu"], minted, row["id"], position))
                 self.db.execute(
                     "INSERT INTO remote_objects (acquisition_id, qpu, remote_id, kind, created_at) "
                     "VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
@@ -123,8 +124,8 @@ class TaskStore:
         return cast(TaskRow | None, row)
 
     def parts(self, task_id: str) -> list[str]:
-        rows = self.db.execute("SELECT minted_id FROM task_aliases WHERE task_id=? AND minted_id<>task_id "
-                               "ORDER BY minted_id", (task_id,)).fetchall()
+        rows = self.db.execute("SELECT minted_id FROM task_aliases WHERE task_id=? AND position>0 "
+                               "ORDER BY position", (task_id,)).fetchall()
         return [str(r["minted_id"]) for r in rows]
 
     def in_state(self, qpu: str, state: str) -> list[TaskRow]:

@@ -215,14 +215,15 @@ def test_task_records(database: str | dict[str, str], backend: str) -> None:
            "priority": 50, "account": "bob", "remote_id": None, "body": '{"jobs":[{"runs":5},{"runs":5}]}',
            "shots": 10, "estimate_s": 1.01, "queued_at": now, "dispatched_at": None, "ended_at": None,
            "qpu_seconds": None, "preempted": 0, "status": None, "message": None}
-    store.tasks.add(row, ["part-a", "part-b"])  # type: ignore[arg-type]
+    store.tasks.add(row, ["part-b", "part-a"])  # type: ignore[arg-type]  # the batch's order, not the ids'
+    assert store.tasks.parts("minted-1") == ["part-b", "part-a"]
     assert store.remote_owner("FRESNEL", "minted-1") == "acq-t" and store.remote_owner("FRESNEL", "part-b") == "acq-t"
     assert store.tasks.alias("FRESNEL", "part-a") == ("minted-1", None)
     assert store.tasks.alias("sc_twin", "part-a") is None
     store.tasks.overtaken(["minted-1"])
     store.tasks.dispatched("minted-1", "remote-1", ["r-a", "r-b"], now + 2)
     assert store.tasks.alias("FRESNEL", "minted-1") == ("minted-1", "remote-1")
-    assert {store.tasks.alias("FRESNEL", p)[1] for p in ("part-a", "part-b")} == {"r-a", "r-b"}  # type: ignore[index]
+    assert [store.tasks.alias("FRESNEL", p)[1] for p in ("part-b", "part-a")] == ["r-a", "r-b"]  # type: ignore[index]
     assert store.tasks.finish("minted-1", "ended", None, status="DONE", qpu_seconds=1.5, at=now + 4)
     assert not store.tasks.finish("minted-1", "ended", None, qpu_seconds=9.0)  # once
     assert store.tasks.usage("FRESNEL", now - 1) == [("bob", 1.5, now + 4)]
