@@ -492,6 +492,7 @@ def site_vars(site: Site) -> dict[str, Any]:
         "qpusite_monitoring_targets": monitoring_targets(site),
         "qpusite_alert_receivers": alert_receivers(site),
         "qpusite_emulator_twins": emulator_twins(site),
+        "qpusite_emulator_s3_endpoints": emulator_s3_endpoints(site),
         "qpusite_runtime": site.software.runtime.model_dump(mode="json"),
         "qpusite_admin_cidrs": list(site.facility.network.admin_cidrs),
         "qpusite_hybrid_link": hybrid_link_vars(site),

@@ -240,3 +240,42 @@ def test_the_emulator_role_renders_the_twins_the_kit_shapes_in_python(plain: Pat
         "FRESNEL": {"api_keys": [], "tokens": ["t-fresnel"], "clients": {}},
         "spark": {"api_keys": [], "tokens": ["t-spark"], "clients": {}},
     }
+
+
+def test_the_emulator_role_renders_the_s3_stores_of_ibm_quantum_system_twins(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """An emulated ibm-quantum-system QPU: the role gives the twin the QPU's IAM key and lists the site's
+    store in s3_endpoints, as service_configs.py does (the emulator connects to no other store)."""
+    from site_survey import service_configs
+
+    base = tmp_path_factory.mktemp("qs")
+    doc = yaml.safe_load(LAB.read_text())
+    doc["facility"]["network"]["tls"] = {"enabled": False}
+    twin = dict(doc["qpus"][0]["emulator"], coupling_map=None, backend_name="qs_twin")
+    doc["qpus"].append({
+        "name": "qs_twin", "vendor": "IBM", "modality": "superconducting", "qubits": 5,
+        "room": doc["facility"]["rooms"][0]["name"], "access": {"mode": "emulator"}, "emulator": twin,
+        "qrmi": {
+            "type": "ibm-quantum-system",
+            "settings": {"QRMI_IBM_QS_SERVICE_CRN": "crn:v1:x", "QRMI_IBM_QS_S3_ENDPOINT": "http://10.77.0.20:9000",
+                         "QRMI_IBM_QS_S3_BUCKET": "jobs", "QRMI_IBM_QS_S3_REGION": "us-east-1"},
+            "secrets": {"QRMI_IBM_QS_IAM_APIKEY": {"vault": "vault_qs_apikey"},
+                        "QRMI_IBM_QS_AWS_ACCESS_KEY_ID": {"vault": "vault_qs_s3_id"},
+                        "QRMI_IBM_QS_AWS_SECRET_ACCESS_KEY": {"vault": "vault_qs_s3_secret"}},
+        },
+    })
+    site_file = base / "lab-qs" / "site.yaml"
+    site_file.parent.mkdir()
+    site_file.write_text(yaml.safe_dump(doc, sort_keys=False))  # schema_version first, as the plugin looks for it
+    vault = {**LAB_VAULT, "vault_qs_apikey": "k-qs", "vault_qs_s3_id": "s3-id", "vault_qs_s3_secret": "s3-secret"}
+    out = _render(base, site_file, vault)
+    rendered = yaml.safe_load((out / "emulator.yaml").read_text())
+    site = load_site(site_file)
+    host = site.host(twin["host"])
+    assert host is not None
+    shaped = service_configs.rollout_emulator_config(site, host, vault.get)
+    assert rendered["s3_endpoints"] == shaped["s3_endpoints"] == ["http://10.77.0.20:9000"]
+    qs = next(t for t in rendered["twins"] if t["name"] == "qs_twin")
+    assert qs["api"] == "ibm-quantum-system" and qs["credentials"]["api_keys"] == ["k-qs"]
+    assert "s3-secret" not in (out / "emulator.yaml").read_text()  # the store's key is qrmid's, not the twin's
