@@ -110,7 +110,9 @@ def test_console_page_shows_each_qpu_with_its_figures(prometheus: str) -> None:
         assert resp.status == 200
         html = resp.read().decode()
     assert "error" not in html.lower()
-    online, calibrating, maintenance, exe15, held15, exe1h, held1h, holding, waiting, _, nodes = cells(html, "sc_twin")
+    online, calibrating, maintenance, exe15, held15, exe1h, held1h, holding, waiting, _, nodes, queued, running = \
+        cells(html, "sc_twin")
+    assert (queued, running) == ("-", "-")  # no task queue: sc_twin is held job by job here
     assert (online, calibrating, maintenance) == ("yes", "no", "no")
     assert exe15 == exe1h == "25%" and held15 == held1h == "50%"
     assert (holding, waiting) == ("1", "2") and float(nodes) > 0  # an hourly rate over seconds of data
@@ -127,4 +129,4 @@ def test_grafana_dashboard_and_console_read_the_same_recorded_series() -> None:
     grafana = set(re.findall(r"\bqpu:[a-z_0-9:]+", template))
     assert console <= recorded and grafana <= recorded
     # every figure the console shows per QPU now is on the dashboard too
-    assert {s for s in console if "15m" in s or "length" in s or "waiting" in s} <= grafana
+    assert {s for s in console if "15m" in s or "length" in s or "waiting" in s or "count" in s} <= grafana
