@@ -403,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         resv = reservations(slurm["licenses"], timeout)
         qrmid = qrmid_timeline(config, args.job_id, timeout) if slurm["licenses"] or slurm["state"] != "PENDING" \
             else None
-        if qrmid is not None:
+        if qrmid is not None and "task_queue" not in qrmid:  # an older qrmid: ask its task export
             qrmid["task_queue"] = qrmid_task_queue(config, args.job_id, timeout)
     except Failure as exc:
         print(f"qpu-job-info: {exc}", file=sys.stderr)

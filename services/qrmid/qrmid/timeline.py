@@ -1,7 +1,8 @@
 """A job's QPU timeline as qrmid saw it: admission (profile, priority), the wait for a slot,
 a calibration window or maintenance, the hold, and each task the job ran through the proxy
 (submitted, ended, QPU seconds the service reported, and the rest of its wall time: queue at
-the service and transport). Read-only; users see only their own jobs (routes/timeline.py).
+the service and transport); on a QPU shared task by task, the job's tasks in qrmid's queue
+(task_store's accounting rows). Read-only; users see only their own jobs (routes/timeline.py).
 """
 
 from __future__ import annotations
@@ -85,6 +86,14 @@ def job_timeline(store: Store, broker: Broker, cluster: str, job_id: str, uid: i
         blocks[name] = None if b is None else {
             "kind": b.kind, "name": b.name, "message": b.message, "until": b.until.isoformat() if b.until else None,
         }
+    # a QPU shared task by task: the job's tasks in qrmid's queue (queued, dispatched, ended...)
+    queue = store.tasks.export(cluster=cluster, job_id=job_id, uid=uid, limit=MAX_TASKS)
+    queued = [t for t in queue if t["state"] == "queued"]
+    waiting = why_waiting(acqs, blocks)
+    if waiting is None and queued:
+        first = queued[0]
+        waiting = (f"{len(queued)} task(s) queued in qrmid for {', '.join(sorted({t['qpu'] for t in queued}))}"
+                   + (f": {first['message']}" if first.get("message") else ""))
     return {
         "cluster": cluster,
         "job_id": job_id,
@@ -92,5 +101,6 @@ def job_timeline(store: Store, broker: Broker, cluster: str, job_id: str, uid: i
         "now": now,
         "acquisitions": acqs,
         "qpus": blocks,
-        "waiting": why_waiting(acqs, blocks),
+        "task_queue": queue,
+        "waiting": waiting,
     }

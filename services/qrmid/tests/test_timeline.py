@@ -89,3 +89,35 @@ def test_a_calibration_window_is_the_reason_and_is_listed(make_qrmid, site, mung
     assert code == 200, tl
     assert tl["waiting"].startswith("waiting: QPU sc_twin is unavailable (calibration")
     assert tl["qpus"]["sc_twin"]["kind"] == "calibration" and tl["qpus"]["sc_twin"]["until"]
+
+
+def test_a_task_held_in_qrmid_s_queue_is_why_the_job_waits(make_qrmid, site, munged) -> None:
+    # a QPU shared task by task, a window in 4 minutes: a 1000-shot task (~1000 s estimated) stays
+    # queued, a 10-shot one runs; the owner's timeline lists both and says why the first waits
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from test_task_sharing import status, submit, task_mode, wait_final
+
+    tz = ZoneInfo(site["qpusite_timezone"])
+    start = (datetime.now(tz) + timedelta(minutes=4)).strftime("%H:%M")
+    window = {"name": "soon", "weekdays": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": start,
+              "duration_minutes": 10}
+    q = make_qrmid(qpus=task_mode(site, windows=[window]),
+                   task_sharing={"seconds_per_shot": 1.0, "overhead_s": 1.0, "learn_after": 1000})
+    client = harness.Client(q.url, munged.socket)
+    job = pa.new_job(client, "1701", "bob", 2002)
+    big, _ = submit(job, shots=1000)
+    small, _ = submit(job, shots=10)
+    assert wait_final(job, small) == "Completed"
+    time.sleep(1.5)
+    assert status(job, big) == "Queued"
+    code, tl = as_uid(client, munged, 2002, "/v1/jobs/1701/timeline")
+    assert code == 200, tl
+    # the id the job got: qrmid's minted one while queued, the service's once dispatched at once
+    rows = {r[k]: r for r in tl["task_queue"] for k in ("task_id", "remote_id") if r.get(k)}
+    assert rows[big]["state"] == "queued" and rows[small]["state"] == "ended" and rows[small]["qpu_seconds"] > 0
+    assert tl["waiting"].startswith("1 task(s) queued in qrmid for sc_twin: ")
+    assert "would run into the next calibration window" in tl["waiting"]
+    # another user sees neither the job nor its tasks
+    assert as_uid(client, munged, 2001, "/v1/jobs/1701/timeline")[0] == 404
