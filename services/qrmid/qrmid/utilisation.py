@@ -41,7 +41,8 @@ IBM_TASK_ROUTES = frozenset({"job"})
 PASQAL_TASK_ROUTES = frozenset({"batch.v1", "batch.v2"})
 IQM_TASK_ROUTES = frozenset({"iqm.job"})
 IQM_ENDED = frozenset({"completed", "failed", "cancelled", "aborted"})
-TASK_ROUTES = IBM_TASK_ROUTES | PASQAL_TASK_ROUTES | IQM_TASK_ROUTES
+IBM_QS_TASK_ROUTES = frozenset({"qs.job"})  # IBM Quantum System: usage.quantum_nanoseconds
+TASK_ROUTES = IBM_TASK_ROUTES | PASQAL_TASK_ROUTES | IQM_TASK_ROUTES | IBM_QS_TASK_ROUTES
 # a task reported to have run longer than a year is a broken answer, not a figure to add
 MAX_TASK_SECONDS = 366 * 86400.0
 
@@ -76,6 +77,15 @@ def ended_task(route: str, doc: Any) -> tuple[str, float] | None:
         used = _seconds(usage.get("quantum_seconds")) if isinstance(usage, dict) else None
         task = doc.get("id")
         return (task, used) if isinstance(task, str) and used is not None else None
+    if route in IBM_QS_TASK_ROUTES:
+        if doc.get("status") not in IBM_ENDED:
+            return None
+        usage = doc.get("usage")
+        ns = usage.get("quantum_nanoseconds") if isinstance(usage, dict) else None
+        # no usage: it ended before it ran (cancelled while queued)
+        qs_seconds = 0.0 if usage is None else (_seconds(ns / 1e9) if isinstance(ns, int) else None)
+        task = doc.get("id")
+        return (task, qs_seconds) if isinstance(task, str) and qs_seconds is not None else None
     if route in IQM_TASK_ROUTES:
         return _iqm_ended(doc)
     if route in PASQAL_TASK_ROUTES:

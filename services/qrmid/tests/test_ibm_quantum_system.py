@@ -90,3 +90,14 @@ def test_qrmi_task_stop_through_qrmid(qs_client: harness.Client) -> None:
     auth = f"Bearer {bearer(qs_client, a['environment'])}"
     code, _ = qs_client.request("GET", f"/proxy/{QPU}/v1/jobs/{task}", auth=auth)
     assert code == 404
+
+
+def test_an_ended_quantum_system_job_is_accounted_in_qpu_seconds() -> None:
+    from qrmid import utilisation
+
+    done = {"id": "t1", "status": "Completed", "usage": {"quantum_nanoseconds": 2_500_000_000}}
+    assert utilisation.ended_task("qs.job", done) == ("t1", 2.5)
+    assert utilisation.ended_task("qs.job", {**done, "status": "Running"}) is None
+    assert utilisation.ended_task("qs.job", {"id": "t2", "status": "Cancelled"}) == ("t2", 0.0)
+    assert utilisation.ended_task("qs.job", {**done, "usage": {"quantum_nanoseconds": "2"}}) is None
+    assert utilisation.ended_task("qs.job", {**done, "usage": {"quantum_nanoseconds": 10**30}}) is None
