@@ -25,7 +25,7 @@ SLURMDBD_PASSWORD_VARIABLE = "vault_slurmdbd_storage_password"  # noqa: S105 - a
 def vaulted_variables(site: Site) -> list[str]:
     names = {var for resource in qrmi_resources(site) for var in resource["secrets"].values()}
     names.add(MUNGE_KEY_VARIABLE)
-    if site.software.scheduler.accounting.enabled:
+    if site.software.scheduler.kind == "slurm" and site.software.scheduler.accounting.enabled:
         names.add(SLURMDBD_PASSWORD_VARIABLE)
     return sorted(names)
 

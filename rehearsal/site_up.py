@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from rehearsal import smoke
+from rehearsal import smoke, smoke_gridengine
 from rehearsal.errors import RehearsalInputError
 from rehearsal.hostkeys import collect_host_keys
 from rehearsal.hosts import (
@@ -37,7 +37,7 @@ from rehearsal.twin_site import TwinOptions
 from rehearsal.twin_site import prepare as prepare_twins
 from site_survey import load_site
 from site_survey.loader import resolve_site_path
-from site_survey.model import HostRole, Site
+from site_survey.model import Host, HostRole, Site
 
 
 @dataclass
@@ -268,12 +268,16 @@ def run_smoke(
     controllers = site.hosts_with(HostRole.controller)
     logins = [h for h in site.hosts_with(HostRole.login) if h.name not in gone] or controllers
     computes = [h.name for h in site.hosts_with(HostRole.compute) if h.name not in gone]
-    if controllers and computes:
+    if site.software.scheduler.kind == "gridengine":
+        results.extend(_gridengine_smoke(site, ssh, targets, controllers, logins, computes, say))
+    elif controllers and computes:
         say("waiting for every Slurm node to be idle")
         results.append(smoke.slurm_nodes_idle(ssh, targets[controllers[0].name], computes))
     else:
         results.append(smoke.SmokeResult("slurm nodes idle", None, "no controller or compute host in the model"))
-    if logins and computes and site.qpus:
+    if site.software.scheduler.kind == "gridengine":
+        pass  # above
+    elif logins and computes and site.qpus:
         say(f"running a job that holds the {site.qpus[0].name} license")
         results.append(smoke.qpu_license_job(ssh, targets[logins[0].name], site.qpus[0].name))
     else:
@@ -286,6 +290,35 @@ def run_smoke(
         results.append(smoke.prometheus_targets_up(monitors[0].address, port, network.subnet, skip_addresses=skipped))
     else:
         results.append(smoke.SmokeResult("prometheus targets up", None, "no monitoring host in the model"))
+    return results
+
+
+def _gridengine_smoke(
+    site: Site,
+    ssh: Ssh,
+    targets: dict[str, SshTarget],
+    controllers: list[Host],
+    logins: list[Host],
+    computes: list[str],
+    say: Callable[[str], None],
+) -> list[smoke.SmokeResult]:
+    """The Grid Engine counterparts of the Slurm checks: execution hosts report, a QPU complex job runs (as the
+    model's first account: Grid Engine refuses root's jobs)."""
+    results: list[smoke.SmokeResult] = []
+    if controllers and computes:
+        say("waiting for every Grid Engine execution host to report")
+        results.append(smoke_gridengine.gridengine_hosts_up(ssh, targets[controllers[0].name], computes))
+    else:
+        results.append(smoke.SmokeResult("gridengine hosts up", None, "no controller or compute host in the model"))
+    users = [a.name for a in site.software.accounts]
+    if logins and computes and site.qpus and users:
+        qpu = site.qpus[0].name
+        say(f"running a job that holds the qpu_{qpu} complex, as {users[0]}")
+        results.append(smoke_gridengine.qpu_complex_job(ssh, targets[logins[0].name], qpu, users[0]))
+    else:
+        results.append(smoke.SmokeResult(
+            "QPU complex job", None, "no login host, compute host, QPU or account (software.accounts) in the model"
+        ))
     return results
 
 
