@@ -284,10 +284,10 @@ def admitted_jobs(q: Qpu) -> int:
 
 
 def gridengine_host_name(site: Site, name: str) -> str:
-    """The name Grid Engine knows a host by: what its resolver gives first, the FQDN /etc/hosts lists first
-    (roles/common) when the model has a domain, else the short name."""
-    domain = site.facility.network.domain
-    return f"{name}.{domain}" if domain else name
+    """The name Grid Engine is given for a host: its short name (roles/gridengine_client sets ignore_fqdn, so
+    Grid Engine compares hosts by short name whatever the resolver puts first)."""
+    del site  # one rule for every site; kept for a site-specific rule (default_domain) later
+    return name
 
 
 def gridengine_complex(qpu: str) -> str:
@@ -338,7 +338,7 @@ def gridengine(site: Site) -> dict[str, Any]:
         "admin_hosts": [fqdn[n] for n in submit],
         "submit_hosts": [fqdn[n] for n in submit],
         "exec_hosts": [
-            {"name": fqdn[h.name], "short_name": h.name, "address": h.address, "slots": h.cpus}
+            {"name": fqdn[h.name], "address": h.address, "slots": h.cpus}
             for h in site.hosts_with(HostRole.compute)
         ],
         "queues": queues,

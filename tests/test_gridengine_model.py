@@ -101,16 +101,16 @@ def test_queues_host_groups_and_complexes_come_from_partitions_and_qpus(ge: dict
     ge["qpus"][1]["slots"] = 3
     out = derive.gridengine(parse_site(ge))
     assert out["enabled"] is True
-    assert out["qmaster"] == "ctl.lab.internal"
-    assert out["submit_hosts"] == ["ctl.lab.internal"]
+    assert out["qmaster"] == "ctl"
+    assert out["submit_hosts"] == ["ctl"]
     assert out["queues"] == [
-        {"name": "debug.q", "host_group": "@debug", "hosts": ["c1.lab.internal", "c2.lab.internal"],
+        {"name": "debug.q", "host_group": "@debug", "hosts": ["c1", "c2"],
          "h_rt": "1:30:00", "default": False},
         {"name": "wide.q", "host_group": "@wide",
-         "hosts": ["cn01.lab.internal", "cn02.lab.internal", "cn03.lab.internal"], "h_rt": "INFINITY",
+         "hosts": ["cn01", "cn02", "cn03"], "h_rt": "INFINITY",
          "default": True},
     ]
-    assert [(h["short_name"], h["slots"]) for h in out["exec_hosts"]] == [
+    assert [(h["name"], h["slots"]) for h in out["exec_hosts"]] == [
         ("c1", 2), ("c2", 2), ("cn01", 4), ("cn02", 4), ("cn03", 4)
     ]
     assert out["complexes"] == [
@@ -123,7 +123,7 @@ def test_without_partitions_one_batch_queue_holds_every_compute_host(ge: dict[st
     ge["software"]["scheduler"]["partitions"] = []
     del ge["facility"]["network"]["domain"]  # the model's default domain
     out = derive.gridengine(parse_site(ge))
-    assert [(q["name"], q["hosts"]) for q in out["queues"]] == [("batch.q", ["c1.site.internal", "c2.site.internal"])]
+    assert [(q["name"], q["hosts"]) for q in out["queues"]] == [("batch.q", ["c1", "c2"])]
 
 
 def test_a_host_runs_the_components_of_its_sites_scheduler(ge: dict[str, Any]) -> None:
