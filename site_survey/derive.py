@@ -307,14 +307,17 @@ def gridengine(site: Site) -> dict[str, Any]:
     host), compute hosts are execution hosts (slots = the model's cpus), login hosts submit hosts; each
     partition is a host group @<name> and a cluster queue <name>.q; each QPU a consumable complex
     qpu_<name> whose capacity (its slots) is set on the `global` host, so it is one pool for the whole
-    cluster and a job that finds it taken waits in qw, not on a node."""
+    cluster and a job that finds it taken waits in qw, not on a node. QPU access hosts are submit hosts
+    too, for qrmid's reaper (qstat)."""
     sched = site.software.scheduler
     if sched.kind != "gridengine":
         return {"enabled": False}
     opts = sched.grid_engine
     controller = site.hosts_with(HostRole.controller)
     fqdn = {h.name: gridengine_host_name(site, h.name) for h in site.hosts}
-    submit = [h.name for h in site.hosts if HostRole.login in h.roles or HostRole.controller in h.roles]
+    # users submit from login hosts (and the controller); qrmid's reaper reads qstat on the QPU access hosts
+    submit_roles = (HostRole.login, HostRole.controller, HostRole.qpu_access)
+    submit = [h.name for h in site.hosts if any(r in h.roles for r in submit_roles)]
     queues = [
         {
             "name": f"{p['name']}.q",
@@ -335,7 +338,7 @@ def gridengine(site: Site) -> dict[str, Any]:
         "min_uid": opts.min_uid,
         "qmaster": fqdn[controller[0].name] if controller else None,
         "qmaster_address": controller[0].address if controller else None,
-        "admin_hosts": [fqdn[n] for n in submit],
+        "admin_hosts": [fqdn[h.name] for h in controller],
         "submit_hosts": [fqdn[n] for n in submit],
         "exec_hosts": [
             {"name": fqdn[h.name], "address": h.address, "slots": h.cpus}

@@ -78,7 +78,7 @@ def test_only_the_sites_scheduler_has_ports(ge: dict[str, Any], lab_document: di
 
 def test_groups_run_grid_engine_instead_of_slurm(ge: dict[str, Any]) -> None:
     groups = derive.groups(parse_site(ge))
-    assert groups["gridengine"] == ["ctl", "c1", "c2"]
+    assert groups["gridengine"] == ["ctl", "c1", "c2", "qgw"]  # qgw: qrmid's reaper reads qstat
     assert groups["slurm"] == [] and groups["slurmdbd"] == []
     assert groups["munge"] == ["ctl", "c1", "c2", "qgw"]  # the prolog signs its requests to qrmid with munge
 
@@ -102,7 +102,8 @@ def test_queues_host_groups_and_complexes_come_from_partitions_and_qpus(ge: dict
     out = derive.gridengine(parse_site(ge))
     assert out["enabled"] is True
     assert out["qmaster"] == "ctl"
-    assert out["submit_hosts"] == ["ctl"]
+    assert out["submit_hosts"] == ["ctl", "qgw"]
+    assert out["admin_hosts"] == ["ctl"]
     assert out["queues"] == [
         {"name": "debug.q", "host_group": "@debug", "hosts": ["c1", "c2"],
          "h_rt": "1:30:00", "default": False},

@@ -17,7 +17,8 @@ from site_survey.model import Host, HostRole, Site
 # Ansible groups composed from host roles: a site enables a component by giving hosts these roles.
 FEATURE_GROUPS: dict[str, tuple[HostRole, ...]] = {
     "slurm": (HostRole.controller, HostRole.login, HostRole.compute),
-    "gridengine": (HostRole.controller, HostRole.login, HostRole.compute),
+    # the QPU access host too: qrmid's reaper reads qstat there (a submit host, no daemon)
+    "gridengine": (HostRole.controller, HostRole.login, HostRole.compute, HostRole.qpu_access),
     "munge": (HostRole.controller, HostRole.login, HostRole.compute, HostRole.qpu_access),
     "quantum_runtime": (HostRole.login, HostRole.compute),
 }
