@@ -15,11 +15,15 @@ from rehearsal.ssh import Ssh, SshTarget
 def parse_qhost(output: str) -> dict[str, str]:
     """`qhost` lines → host (short name) → its load ('-' when the host has not reported)."""
     loads: dict[str, str] = {}
+    column = 6  # HOSTNAME ARCH NCPU NSOC NCOR NTHR LOAD … (8.1.9); the header says where LOAD is
     for line in output.splitlines():
         parts = line.split()
-        if len(parts) < 4 or parts[0] in ("HOSTNAME", "global") or parts[0].startswith("-"):
+        if parts[:1] == ["HOSTNAME"] and "LOAD" in parts:
+            column = parts.index("LOAD")
             continue
-        loads[parts[0].split(".", 1)[0]] = parts[3]
+        if len(parts) <= column or parts[0] == "global" or parts[0].startswith("-"):
+            continue
+        loads[parts[0].split(".", 1)[0]] = parts[column]
     return loads
 
 
