@@ -57,3 +57,10 @@ def test_an_oversized_document_is_refused(sync: ModuleType, tmp_path: object) ->
     big = Path(str(tmp_path)) / "big.json"
     big.write_bytes(b" " * (sync.MAX_DOC_BYTES + 1))
     assert sync.main([str(big)]) == 2
+
+
+def test_a_qpu_complex_row_passes_and_a_bent_one_is_refused(sync: ModuleType) -> None:
+    row = ["qpu_a", "qpu_a", "INT", "<=", "YES", "YES", "0", "0"]
+    assert sync.complex_row(row) == row
+    with pytest.raises(sync.SyncError):
+        sync.complex_row(["qpu_a", "qpu_a", "INT", "<= YES", "YES", "YES", "0", "0"])
