@@ -315,8 +315,9 @@ def gridengine(site: Site) -> dict[str, Any]:
     opts = sched.grid_engine
     controller = site.hosts_with(HostRole.controller)
     fqdn = {h.name: gridengine_host_name(site, h.name) for h in site.hosts}
-    # users submit from login hosts (and the controller); qrmid's reaper reads qstat on the QPU access hosts
-    submit_roles = (HostRole.login, HostRole.controller, HostRole.qpu_access)
+    # users submit from login hosts (and the controller); qrmid's reaper reads qstat on the QPU access hosts,
+    # the QPU prolog on the execution hosts (services/ge-qrmid)
+    submit_roles = (HostRole.login, HostRole.controller, HostRole.qpu_access, HostRole.compute)
     submit = [h.name for h in site.hosts if any(r in h.roles for r in submit_roles)]
     queues = [
         {

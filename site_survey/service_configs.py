@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from site_survey import derive
+from site_survey.catalogue.components import GRIDENGINE_ROOT
 from site_survey.derive import emulator_twins, qpus, qrmi_qpus, qrmi_resources, qrmid_url
 from site_survey.model import Host, HostRole, Site
 
@@ -80,6 +81,10 @@ def qrmid_config(site: Site, service: QrmidService) -> dict[str, Any]:
         doc["reaper"] = dict(service.reaper)
     if service.tls is not None:
         doc["tls"] = dict(service.tls)
+    sched = site.software.scheduler
+    doc["scheduler"] = sched.kind  # the job ids qrmid expects, and what its reaper asks (squeue or qstat)
+    if sched.kind == "gridengine":
+        doc["gridengine"] = {"sge_root": GRIDENGINE_ROOT, "sge_cell": sched.grid_engine.cell}
     return doc
 
 

@@ -102,7 +102,7 @@ def test_queues_host_groups_and_complexes_come_from_partitions_and_qpus(ge: dict
     out = derive.gridengine(parse_site(ge))
     assert out["enabled"] is True
     assert out["qmaster"] == "ctl"
-    assert out["submit_hosts"] == ["ctl", "qgw"]
+    assert out["submit_hosts"] == ["ctl", "c1", "c2", "qgw", "cn01", "cn02", "cn03"]
     assert out["admin_hosts"] == ["ctl"]
     assert out["queues"] == [
         {"name": "debug.q", "host_group": "@debug", "hosts": ["c1", "c2"],
