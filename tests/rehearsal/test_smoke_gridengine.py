@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 from rehearsal.smoke_gridengine import as_user, parse_qacct, parse_qhost
 
 QHOST = """\
@@ -33,4 +35,5 @@ def test_qacct_fields() -> None:
 
 
 def test_a_users_command_is_one_quoted_word() -> None:
-    assert as_user("alice", "qsub -l qpu_x=1 -b y 'a b'") == "runuser -l alice -c 'qsub -l qpu_x=1 -b y '\"'\"'a b'\"'\"''"
+    line = as_user("alice", "qsub -l qpu_x=1 -b y 'a b'")
+    assert shlex.split(line) == ["runuser", "-l", "alice", "-c", "qsub -l qpu_x=1 -b y 'a b'"]
