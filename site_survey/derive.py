@@ -347,7 +347,8 @@ def gridengine(site: Site) -> dict[str, Any]:
         ],
         "queues": queues,
         "complexes": [
-            {"name": gridengine_complex(q.name), "qpu": q.name, "capacity": q.slots} for q in site.qpus
+            # as Slurm's license count: how many jobs may hold the QPU at once
+            {"name": gridengine_complex(q.name), "qpu": q.name, "capacity": admitted_jobs(q)} for q in site.qpus
         ],
         "prolog": GRIDENGINE_PROLOG,
         "epilog": GRIDENGINE_EPILOG,
