@@ -37,11 +37,13 @@ def task_view(row: dict[str, Any], now: float) -> dict[str, Any]:
     }
 
 
-def acquisition_view(store: Store, broker: Broker, a: AcquisitionRow, now: float) -> dict[str, Any]:
+def acquisition_view(store: Store, broker: Broker, a: AcquisitionRow, now: float,
+                     minted: frozenset[str] = frozenset()) -> dict[str, Any]:
     view = broker.view(a)  # the public description (no credentials)
     waited_until = a["granted_at"] or a["released_at"] or now
     rows = store.tasks_of(a["id"], MAX_TASKS + 1)
-    tasks = [task_view(r, now) for r in rows[:MAX_TASKS]]
+    # the ids qrmid minted for queued tasks (task-level sharing) are in the task queue's rows
+    tasks = [task_view(r, now) for r in rows[:MAX_TASKS] if r["remote_id"] not in minted]
     done = [t for t in tasks if t["state"] == "done"]
     view.update(
         priority=a["priority"],
@@ -79,15 +81,16 @@ def job_timeline(store: Store, broker: Broker, cluster: str, job_id: str, uid: i
     if not rows:
         return None
     rows.sort(key=lambda a: a["requested_at"])
-    acqs = [acquisition_view(store, broker, a, now) for a in rows]
+    # a QPU shared task by task: the job's tasks in qrmid's queue (queued, dispatched, ended...)
+    queue = store.tasks.export(cluster=cluster, job_id=job_id, uid=uid, limit=MAX_TASKS)
+    minted = frozenset(str(t["task_id"]) for t in queue)
+    acqs = [acquisition_view(store, broker, a, now, minted) for a in rows]
     blocks: dict[str, dict[str, Any] | None] = {}
     for name in sorted({q for a in rows for q in a["qpus"] if q in broker.resources}):
         b = broker.block(name, now)
         blocks[name] = None if b is None else {
             "kind": b.kind, "name": b.name, "message": b.message, "until": b.until.isoformat() if b.until else None,
         }
-    # a QPU shared task by task: the job's tasks in qrmid's queue (queued, dispatched, ended...)
-    queue = store.tasks.export(cluster=cluster, job_id=job_id, uid=uid, limit=MAX_TASKS)
     queued = [t for t in queue if t["state"] == "queued"]
     waiting = why_waiting(acqs, blocks)
     if waiting is None and queued:

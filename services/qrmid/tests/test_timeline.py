@@ -117,6 +117,10 @@ def test_a_task_held_in_qrmid_s_queue_is_why_the_job_waits(make_qrmid, site, mun
     # the id the job got: qrmid's minted one while queued, the service's once dispatched at once
     rows = {r[k]: r for r in tl["task_queue"] for k in ("task_id", "remote_id") if r.get(k)}
     assert rows[big]["state"] == "queued" and rows[small]["state"] == "ended" and rows[small]["qpu_seconds"] > 0
+    # the service's task is listed with its execution time; qrmid's minted ids only in the queue rows
+    listed = {t["id"] for a in tl["acquisitions"] for t in a["tasks"]}
+    assert not listed & {r["task_id"] for r in tl["task_queue"]}
+    assert rows[small]["remote_id"] in listed or rows[small]["task_id"] == small
     assert tl["waiting"].startswith("1 task(s) queued in qrmid for sc_twin: ")
     assert "would run into the next calibration window" in tl["waiting"]
     # another user sees neither the job nor its tasks
