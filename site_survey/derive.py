@@ -366,6 +366,7 @@ def qpus(site: Site) -> list[dict[str, Any]]:
             "type": q.qrmi.type.value if q.qrmi else None,
             "slots": q.slots,
             "sharing": {"mode": q.sharing.mode, "max_jobs": admitted_jobs(q)},
+            "licenses": admitted_jobs(q),  # the Slurm license count (qpu_reservations reserves all of it)
             "access_mode": q.access.mode,
             "access_host": q.access.access_host,
             "emulator_host": q.emulator.host if q.emulator else None,

@@ -186,11 +186,13 @@ def test_task_sharing_sets_the_license_count_and_reaches_qrmid(lab: dict[str, An
 
     lab["qpus"][0]["sharing"] = {"mode": "task", "max_jobs": 4}
     site = parse_site(lab)
-    assert derive.qpu_licenses(site) == {"sc_twin": 4, "FRESNEL": 1}  # admitted jobs; slots stay 1
+    licenses = derive.qpu_licenses(site)
+    assert (licenses["sc_twin"], licenses["FRESNEL"]) == (4, 1)  # admitted jobs; slots stay 1
     service = rollout_qrmid_service(site)
     assert service is not None
     by_name = {q["name"]: q for q in qrmid_config(site, service)["qpus"]}
     assert by_name["sc_twin"]["sharing"] == {"mode": "task", "max_jobs": 4} and by_name["sc_twin"]["slots"] == 1
+    assert by_name["sc_twin"]["licenses"] == 4  # what qpu_reservations reserves for a window
     assert by_name["FRESNEL"]["sharing"] == {"mode": "job", "max_jobs": 1}
 
 

@@ -234,3 +234,20 @@ def test_bad_qrmid_settings_exit_2(tmp_path: Path, patch: dict[str, Any], field:
     path.write_text(json.dumps({**config([]), **patch}))
     assert t.main(["--config", str(path), "--dry-run"]) == 2
     assert field in capsys.readouterr().err
+
+
+def test_a_task_shared_qpu_reserves_every_license_it_admits(tmp_path: Path) -> None:
+    """Task-level sharing admits more jobs than the QPU has slots (its license count): a window
+    reserves all of them, or a job could start into it on a license left free."""
+    t = tool()
+    nightly = {"name": "nightly", "weekdays": DAILY, "start": "02:00", "duration_minutes": 60}
+    conf = config([nightly], slots=1)
+    conf["qpus"][0]["licenses"] = 8
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(conf))
+    [first, *_] = t.desired(t.load(path), utc(2026, 6, 10, 12, 0))
+    assert first.slots == 8 and t.desired(config([nightly], slots=1), utc(2026, 6, 10, 12, 0))[0].slots == 1
+    conf["qpus"][0]["licenses"] = 0
+    path.write_text(json.dumps(conf))
+    with pytest.raises(t.BadConfig, match=r"qpus\[0\]\.licenses"):
+        t.load(path)

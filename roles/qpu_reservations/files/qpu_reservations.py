@@ -115,6 +115,8 @@ def load(path: Path) -> dict[str, Any]:
             raise BadConfig(f"{where}.name must be a QPU name (letters, digits, _)")
         if not isinstance(q.get("slots"), int) or not 1 <= q["slots"] <= 1024:
             raise BadConfig(f"{where}.slots must be an integer from 1 to 1024")
+        if "licenses" in q and (not isinstance(q["licenses"], int) or not 1 <= q["licenses"] <= 1024):
+            raise BadConfig(f"{where}.licenses must be an integer from 1 to 1024")
         for j, w in enumerate(q.get("calibration_windows", [])):
             at = f"{where}.calibration_windows[{j}]"
             if not WINDOW_NAME.match(str(w.get("name", ""))):
@@ -144,13 +146,19 @@ def desired(config: dict[str, Any], now: datetime) -> list[Reservation]:
                     start = local.astimezone(UTC)
                     res = Reservation(
                         name=f"{PREFIX}{q['name']}_{w['name']}_{local.strftime('%Y%m%dT%H%M')}",
-                        qpu=q["name"], slots=q["slots"], start=start, minutes=w["duration_minutes"],
+                        qpu=q["name"], slots=licenses(q), start=start, minutes=w["duration_minutes"],
                         maintenance=w.get("kind") == "maintenance",
                     )
                     if res.end > now and start < until:
                         out.append(res)
                 day += timedelta(days=1)
     return sorted(out, key=lambda r: (r.start, r.name))
+
+
+def licenses(q: dict[str, Any]) -> int:
+    """The QPU's whole Slurm license count: the jobs it admits (task-level sharing admits more jobs
+    than it has slots), else its slots."""
+    return int(q.get("licenses", q["slots"]))
 
 
 def switch_name(qpu: str) -> str:
@@ -160,7 +168,7 @@ def switch_name(qpu: str) -> str:
 def switches(config: dict[str, Any], qpus_answer: Any, now: datetime) -> list[Reservation]:
     """qrmid's maintenance switches (GET /v1/qpus) as reservations of the whole license, from now
     (the minute) to the switch's end, or `open_maintenance_hours` ahead when it has none."""
-    slots = {q["name"]: q["slots"] for q in config.get("qpus", [])}
+    slots = {q["name"]: licenses(q) for q in config.get("qpus", [])}
     hours = config.get("open_maintenance_hours", 24)
     start = now.replace(second=0, microsecond=0)
     out = []
