@@ -190,6 +190,13 @@ def test_priority_order_and_preemption_of_queued_tasks(make_qrmid: QrmidFactory,
     # the high-priority task overtook both queued low-priority ones (preempted, still queued)
     assert (rows[a1]["preempted"], rows[a2]["preempted"], rows[b1]["preempted"]) == (1, 1, 0)
     assert all(r["state"] == "queued" and "maintenance" in (r["message"] or "") for r in rows.values()), rows
+    # the queue in the metrics: QPUs in task mode only, by name
+    deadline = time.monotonic() + 10
+    while 'qrmid_qpu_task_queue_length{qpu="sc_twin"} 3.0' not in str(client.request("GET", "/metrics", auth=None)[1]):
+        assert time.monotonic() < deadline, "the queue gauge never showed 3 queued tasks"
+        time.sleep(0.3)
+    text = str(client.request("GET", "/metrics", auth=None)[1])
+    assert 'qrmid_qpu_tasks_total{event="queued",qpu="sc_twin"} 3.0' in text and 'qpu="other"' not in text
     # qrmid answers polls of queued tasks as the service would
     m = high.ibm_get(f"/v1/jobs/{b1}/metrics")
     assert m.status == 200 and m.body["usage"]["status"] == "pending"
@@ -207,6 +214,8 @@ def test_priority_order_and_preemption_of_queued_tasks(make_qrmid: QrmidFactory,
     rows = {r["task_id"]: r for r in wait_tasks(client, 4)}  # qrmid's own poll sees the last one end
     assert rows[a3]["state"] == "cancelled" and rows[a3]["dispatched_at"] is None
     assert rows[b1]["dispatched_at"] < rows[a1]["dispatched_at"] < rows[a2]["dispatched_at"], rows
+    text = str(client.request("GET", "/metrics", auth=None)[1])
+    assert 'qrmid_qpu_task_queued_seconds_total{qpu="sc_twin"}' in text
     assert all(rows[t]["state"] == "ended" and rows[t]["remote_id"] != t for t in (a1, a2, b1))
 
 
