@@ -7,6 +7,7 @@ from acceptance.checks import REGISTRY, params
 from acceptance.checks.params import PairParam, SiteParam
 from acceptance.context import Context
 from acceptance.spec import CheckFailed, MissingComponent, Tier, check
+from site_survey import derive
 from site_survey.model import HostRole, Site
 
 COMMAND_NOT_FOUND = 127
@@ -79,7 +80,8 @@ def parse_licenses(text: str) -> dict[str, int]:
 
 
 @check(REGISTRY, 22, "slurm_qpu_licenses", tier=Tier.smoke, component="slurm", expand=params.slurm_site_with_qpus,
-       proves="Slurm has one license per QPU whose count is the model's slots, so jobs cannot over-book a QPU.")
+       proves="Slurm has one license per QPU whose count is the model's slots (a QPU shared task by task: the "
+              "jobs it admits, sharing.max_jobs), so jobs cannot over-book a QPU.")
 def slurm_qpu_licenses(ctx: Context, p: SiteParam) -> str:
     host = _controller(ctx.site)
     done = ctx.run(host, "scontrol show licenses -o")
@@ -87,11 +89,12 @@ def slurm_qpu_licenses(ctx: Context, p: SiteParam) -> str:
         raise MissingComponent("slurm", host, "no scontrol command (slurm-client)")
     found = parse_licenses(done.stdout)
     wrong = []
+    expected = derive.qpu_licenses(ctx.site)  # slots; a QPU shared task by task: the jobs it admits
     for q in ctx.site.qpus:
         if q.name not in found:
             wrong.append(f"{q.name} missing")
-        elif found[q.name] != q.slots:
-            wrong.append(f"{q.name} has {found[q.name]}, model says {q.slots}")
+        elif found[q.name] != expected[q.name]:
+            wrong.append(f"{q.name} has {found[q.name]}, model says {expected[q.name]}")
     if wrong:
         raise CheckFailed("QPU licenses: " + "; ".join(wrong))
     return ", ".join(f"{n}:{c}" for n, c in sorted(found.items()) if ctx.site.qpu(n))
