@@ -301,3 +301,34 @@ def test_a_queued_pasqal_batch_runs_under_its_minted_ids(make_qrmid: QrmidFactor
     assert job.pasqal_get(f"/core-fast/api/v1/jobs/{parts[0]}").body["data"]["status"] == "DONE"
     (row,) = wait_tasks(client, 1)
     assert row["task_id"] == batch and row["remote_id"] != batch and row["shots"] == 30 and row["status"] == "DONE"
+
+
+def test_vendor_sdks_run_unchanged_on_task_shared_qpus(make_qrmid: QrmidFactory, site: dict[str, Any],
+                                                      munged: harness.Munged) -> None:
+    """qiskit-ibm-runtime, pasqal-cloud and Pulser (services/qpu-emulator/tests/vendor_job.py) inside
+    a job whose QPUs are task-shared: every task goes through qrmid's queue (dispatched at once
+    here: the slot is free), and each is in the task records."""
+    import importlib.util
+
+    if not all(importlib.util.find_spec(m) for m in ("qiskit_ibm_runtime", "pasqal_cloud")):
+        pytest.skip("needs the vendors' SDKs")
+    from test_vendor_clients import JOB, SHOTS, run
+
+    q = make_qrmid(qpus=task_mode(site))
+    client = harness.Client(q.url, munged.socket)
+    code, a = client.request("POST", "/v1/acquisitions", {
+        "job_id": "995", "user": "bob", "uid": 2002, "qpus": ["sc_twin", "FRESNEL"], "time_limit_s": 600,
+        "wait_s": 20})
+    assert code == 201, a
+    done = run(a["environment"])
+    assert done.returncode == 0, done.stderr[-4000:]
+    import sys
+    sys.path.insert(0, str(JOB.parent))
+    try:
+        import vendor_job
+    finally:
+        sys.path.remove(str(JOB.parent))
+    seen = {d["qpu"]: d for d in map(json.loads, done.stdout.splitlines())}
+    vendor_job.check(seen, "sc_twin", "FRESNEL", SHOTS)
+    rows = wait_tasks(client, 1)
+    assert {r["qpu"] for r in rows} == {"sc_twin", "FRESNEL"} and all(r["state"] != "failed" for r in rows), rows
