@@ -47,8 +47,8 @@ def planned_rules(site: Site) -> list[RuleSpec]:
     # every component's port, on the security group of the roles that run it (catalogue); all roles: the base group
     per_role: dict[HostRole, list[tuple[int, int, str]]] = {role: [] for role in HostRole}
     for comp in COMPONENTS:
-        if comp.port is None or not comp.firewall_roles:
-            continue
+        if comp.port is None or not comp.firewall_roles or not comp.applies_to(site):
+            continue  # no port, no firewall rule, or another scheduler's daemon
         port = ports[comp.name]
         if set(comp.firewall_roles) == set(HostRole):
             rules += _tcp(BASE, port, inside, comp.purpose)
