@@ -20,6 +20,7 @@ from site_survey.catalogue.components import (
     feature_groups,
 )
 from site_survey.catalogue.qrmi_types import qrmi_type
+from site_survey.catalogue.runtime_families import RUNTIME_FAMILIES
 from site_survey.cloud import hybrid_link_vars
 from site_survey.cloud_outputs import merge_into_inventory
 from site_survey.model import Connection, HostRole, Qpu, Site
@@ -182,6 +183,26 @@ def qrmi_resources(site: Site) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def runtime_families(site: Site) -> list[dict[str, Any]]:
+    """The vendor runtime families of the site's QPUs (catalogue/runtime_families.py), in the catalogue's
+    order: each with its qrmi extra, whether it shares the main runtime, and the QPU types and names it
+    serves. roles/quantum_runtime builds one environment per family that does not share, and writes the
+    type → environment table `qpu-env` reads."""
+    out: dict[str, dict[str, Any]] = {}
+    for q in qrmi_qpus(site):
+        assert q.qrmi is not None
+        family = qrmi_type(q.qrmi.type.value).runtime_family
+        if family is None:
+            continue
+        spec = RUNTIME_FAMILIES[family]
+        entry = out.setdefault(family, {"name": family, "qrmi_extra": spec.qrmi_extra, "packages": list(spec.packages),
+                                        "shares_main": spec.shares_main, "types": [], "qpus": []})
+        if q.qrmi.type.value not in entry["types"]:
+            entry["types"].append(q.qrmi.type.value)
+        entry["qpus"].append(q.name)
+    return [out[f] for f in RUNTIME_FAMILIES if f in out]
 
 
 def qrmi_config(site: Site) -> dict[str, Any]:
@@ -500,6 +521,7 @@ def site_vars(site: Site) -> dict[str, Any]:
         "qpusite_emulator_twins": emulator_twins(site),
         "qpusite_emulator_s3_endpoints": emulator_s3_endpoints(site),
         "qpusite_runtime": site.software.runtime.model_dump(mode="json"),
+        "qpusite_runtime_families": runtime_families(site),
         "qpusite_admin_cidrs": list(site.facility.network.admin_cidrs),
         "qpusite_hybrid_link": hybrid_link_vars(site),
     }

@@ -57,3 +57,27 @@ def test_vendor_clients_run_unchanged_inside_a_job(client: harness.Client, qrmid
     client.request("DELETE", "/v1/jobs/801/acquisitions")
     after = run(env)
     assert after.returncode != 0  # the credentials died with the acquisition
+
+
+IQM_JOB = harness.REPO / "services" / "qpu-emulator" / "tests" / "iqm_job.py"
+
+
+def test_iqm_job_runs_unchanged_through_qrmid(client: harness.Client, qrmid: harness.Qrmid) -> None:
+    """The IQM job script (qrmi's own iqm-server resource: target, task start/status/result) with only
+    what qrmid gives a job holding the lab's IQM twin; it fails once the acquisition has ended."""
+    code, a = acquire(client, "802", qpus=["spark"])
+    assert code == 201, a
+    env = a["environment"]
+    assert env["spark_QRMI_IQM_ISA_ENDPOINT"].endswith("/proxy/spark")
+    clean = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **env}
+    done = subprocess.run([sys.executable, str(IQM_JOB), "400"], env=clean, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    got = json.loads(done.stdout.splitlines()[-1])
+    assert got["qpu"] == "spark" and got["shots"] == 400 and got["p00_p11"] > 0.85, got
+    for secret in harness.SITE_SECRETS:
+        assert secret not in json.dumps(env) + done.stdout + done.stderr
+    client.request("DELETE", "/v1/jobs/802/acquisitions")
+    after = subprocess.run([sys.executable, str(IQM_JOB), "10"], env=clean, capture_output=True, text=True,
+                           timeout=300)
+    assert after.returncode != 0  # the job token died with the acquisition
