@@ -33,6 +33,7 @@ for q in site.qpus:
         "ibm-quantum-compute-service": {"QRMI_IBM_QCS_ENDPOINT": f"{base}/v1", "QRMI_IBM_QCS_IAM_ENDPOINT": base},
         "pasqal-cloud": {"QRMI_PASQAL_CLOUD_BASE_URL": base, "QRMI_PASQAL_CLOUD_AUTH_ENDPOINT": f"{base}/auth/token"},
         "ibm-quantum-system": {"QRMI_IBM_QS_ENDPOINT": f"{base}/quantum-system", "QRMI_IBM_QS_IAM_ENDPOINT": base},
+        "iqm-server": {"QRMI_IQM_ISA_ENDPOINT": base},
     }.get(q.qrmi.type.value, {})
     for key, value in want.items():
         assert env.get(key) == value, f"{q.name}: {key}={env.get(key)!r}, the emulator serves {value!r}"
