@@ -88,6 +88,9 @@ def start(site_file: str | Path, state_dir: Path, workers: int = 2, host: str = 
             env.update({f"{res['name']}_QRMI_IBM_QCS_ENDPOINT": f"{url}/v1",
                         f"{res['name']}_QRMI_IBM_QCS_IAM_ENDPOINT": url,
                         f"{res['name']}_QRMI_IBM_QCS_IAM_APIKEY": secret})
+        elif twin["api"] == "iqm-server":
+            twin["credentials"] = {"tokens": [secret]}
+            env.update({f"{res['name']}_QRMI_IQM_ISA_ENDPOINT": url, f"{res['name']}_QRMI_IQM_ISA_TOKEN": secret})
         else:
             twin["credentials"] = {"tokens": [secret]}
             env.update({f"{res['name']}_QRMI_PASQAL_CLOUD_BASE_URL": url,

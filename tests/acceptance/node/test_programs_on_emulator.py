@@ -40,7 +40,7 @@ def run(emu: local_emulator.LocalEmulator, *args: str, qpus: tuple[str, ...] = (
 
 
 def test_probe_gives_the_right_answer_on_both_modalities(emulator: local_emulator.LocalEmulator) -> None:
-    for qpu in ("sc_twin", "FRESNEL"):
+    for qpu in ("sc_twin", "FRESNEL", "spark"):  # spark: the IQM Server twin, through qrmi's iqm-server
         code, result, out = run(emulator, "probe", "--qpu", qpu)
         assert code == 0, out
         assert result is not None and result["qpu"] == qpu and result["value"] > 0.85, result
