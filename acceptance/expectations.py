@@ -52,20 +52,20 @@ def services(site: Site, host: Host) -> list[Service]:
     """The catalogue's services (components with a systemd unit) that run on the host."""
     return [
         Service(c.name, c.unit, c.packages, c.port(site) if c.port else None)
-        for c in host_components(host)
+        for c in host_components(host, site)
         if c.unit is not None
     ]
 
 
-def client_packages(host: Host) -> list[tuple[str, str]]:
-    """(component, package) installed without a service of their own."""
-    return [(c.name, pkg) for c in host_components(host) if c.unit is None for pkg in c.packages]
+def client_packages(site: Site, host: Host) -> list[tuple[str, str]]:
+    """(component, package) installed without a service of their own, for the site's scheduler."""
+    return [(c.name, pkg) for c in host_components(host, site) if c.unit is None for pkg in c.packages]
 
 
 def config_files(site: Site, host: Host) -> list[ConfigFile]:
     return [
         ConfigFile(c.name, f.path, f.owner, f.group, f.mode)
-        for c in host_components(host)
+        for c in host_components(host, site)
         for f in c.files
         if f.needed is None or f.needed(site, host)
     ]

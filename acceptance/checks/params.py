@@ -90,7 +90,7 @@ def each_package(site: Site) -> list[PackageParam]:
                 if pkg not in seen:
                     seen.add(pkg)
                     out.append(PackageParam(h.name, svc.component, pkg))
-        for component, pkg in expectations.client_packages(h):
+        for component, pkg in expectations.client_packages(site, h):
             if pkg not in seen:
                 seen.add(pkg)
                 out.append(PackageParam(h.name, component, pkg))

@@ -156,3 +156,25 @@ def test_a_grid_engine_job_is_submitted_watched_and_read_back() -> None:
     user_command = shlex.split(submit[1])[-1]  # su -s /bin/sh USER -c '<qsub …>'
     assert shlex.split(user_command)[:2] == ["qsub", "-terse"] and "qpu_sc_twin=1" in shlex.split(user_command)
     assert ("c1", "cat /tmp/qpusite-accept-12.out 2>/dev/null && rm -f /tmp/qpusite-accept-12.out", None) in ctx.calls
+
+
+@pytest.mark.parametrize("site_dir", ["lab", "lab-ge"])
+def test_host_expectations_follow_the_scheduler_kind(site_dir: str) -> None:
+    """Packages, services and files acceptance expects are those of the site's own scheduler."""
+    from acceptance import expectations
+    from site_survey import load_site
+
+    site = load_site(Path("inventories") / site_dir / "site.yaml")
+    expected = {
+        name
+        for h in site.hosts
+        for name in [s.component for s in expectations.services(site, h)]
+        + [c for c, _ in expectations.client_packages(site, h)]
+        + [f.component for f in expectations.config_files(site, h)]
+    }
+    slurm_daemons = {"slurmctld", "slurmd"}
+    grid_engine = {"sge_qmaster", "sge_execd"}
+    if site.software.scheduler.kind == "gridengine":
+        assert grid_engine <= expected and not slurm_daemons & expected
+    else:
+        assert slurm_daemons <= expected and not grid_engine & expected
