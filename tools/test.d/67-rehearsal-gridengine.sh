@@ -2,7 +2,7 @@
 # c1/c2, each QPU a consumable complex qpu_<name> on the global host), its smoke checks (execution hosts report,
 # a `qsub -l qpu_<qpu>=1` job as a model user completes), the idempotence re-run (changed=0) and the
 # `--check` run (changed=0); then, as a non-root user on the login host, one job holding qpu_<qpu> and a second
-# one that must wait in `qw`; the acceptance smoke tier; `qpusite down` and a check that nothing is left.
+# one that must wait in `qw`; the acceptance smoke tier and l1's 042-044 (two QPUs, accounting, qdel releases); `qpusite down` and a check that nothing is left.
 # Needs root and the packages in tools/apt/rehearsal.txt, like 60-rehearsal.sh. lab-ge has its own subnet
 # (10.78.0.0/24), so it can run beside the lab rehearsal.
 # QPUSITE_GE_SITE=<name or path> rehearses another Grid Engine site the same way;
@@ -76,6 +76,9 @@ drill_done=$(date +%s)
 if [ "$ACCEPT" = 1 ]; then
   echo "67-rehearsal-gridengine: acceptance smoke"
   timeout 900 $PY -m qpusite accept "$SITE" --tier smoke
+  # The issue's l1 proofs under Grid Engine: a two-QPU job (042), its accounting (043), qdel releases (044).
+  echo "67-rehearsal-gridengine: acceptance l1 checks 042-044"
+  timeout 900 $PY -m qpusite accept "$SITE" --tier l1 --check 42 --check 43 --check 44 -o "reports/$SITE_NAME/acceptance-l1"
 fi
 accept_done=$(date +%s)
 
