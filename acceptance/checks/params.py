@@ -183,6 +183,25 @@ def slurm_each_qpu(site: Site) -> list[QpuParam]:
 
 
 def each_exclusive_qpu(site: Site) -> list[QpuParam]:
-    """QPUs one job holds at a time (slots 1): a second job for them must wait."""
-    single = {q.name for q in site.qpus if q.slots == 1}
+    """QPUs one job holds at a time (slots 1, job-level sharing): a second job for them must wait.
+    A QPU in task mode admits sharing.max_jobs jobs at once, so it is not one of them."""
+    single = {q.name for q in site.qpus if q.slots == 1 and q.sharing.mode == "job"}
     return [p for p in each_qpu(site) if p.qpu in single]
+
+
+def each_task_shared_qpu(site: Site) -> list[QpuParam]:
+    """QPUs in task mode (sharing.mode task) whose tasks qrmid queues: the IBM and Pasqal cloud
+    routes (docs/qrmid.md, "Task-level sharing"); none when no QPU is shared task by task."""
+    shared = {q.name for q in site.qpus if q.sharing.mode == "task"}
+    return [p for p in each_gate_qpu(site) if p.qpu in shared]
+
+
+def slurm_each_task_shared_qpu(site: Site) -> list[QpuParam]:
+    """Task-shared QPUs, for checks of Slurm's accounting and reservations (none under another scheduler)."""
+    return each_task_shared_qpu(site) if _slurm(site) else []
+
+
+def slurm_each_windowed_qpu(site: Site) -> list[QpuParam]:
+    """Slurm sites' QPUs with calibration windows (kept as license reservations by roles/qpu_reservations)."""
+    windowed = {q.name for q in site.qpus if q.calibration_windows}
+    return [p for p in each_qpu(site) if p.qpu in windowed] if _slurm(site) else []
