@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import quote
 
 from acceptance.context import Context
 from acceptance.expectations import login_host
@@ -50,6 +51,13 @@ def accounting(ctx: Context, job_id: str) -> list[dict[str, Any]]:
     body = _get(ctx, f"/v1/accounting?job_id={job_id}").body
     records = body.get("records", []) if isinstance(body, dict) else []
     return list(records)
+
+
+def tasks(ctx: Context, job_id: str, qpu: str) -> list[dict[str, Any]]:
+    """The job's per-task records on ``qpu`` (QPUs in task-sharing mode; docs/qrmid.md)."""
+    body = _get(ctx, f"/v1/accounting/tasks?job_id={quote(job_id)}&qpu={quote(qpu)}").body
+    rows = body.get("tasks", []) if isinstance(body, dict) else []
+    return list(rows)
 
 
 def wait_over(ctx: Context, job_id: str, timeout_s: float, poll_s: float = 0.25) -> tuple[list[dict[str, Any]], float]:

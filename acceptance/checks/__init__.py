@@ -22,6 +22,7 @@ def load_all() -> Registry:
         lifecycle,
         monitoring,
         runtime,
+        sharing,
     )
 
     return REGISTRY

@@ -30,10 +30,12 @@ def _assignment(text: str) -> tuple[str, str]:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m acceptance.node", description=__doc__)
-    p.add_argument("program", choices=["probe", "ghz", "qv", "mirror", "quench", "qscore", "plant", "escape"])
+    p.add_argument("program", choices=["probe", "hybrid", "ghz", "qv", "mirror", "quench", "qscore", "plant", "escape"])
     p.add_argument("--qpu", help="resource name (default: the job's only QPU)")
     p.add_argument("--shots", type=int, default=None, help="shots per circuit / runs per sequence")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--tasks", type=int, default=4, help="hybrid: quantum tasks, a classical pause between them")
+    p.add_argument("--pause", type=float, default=2.0, help="hybrid: seconds of each classical pause")
     p.add_argument("--qubits", type=int, default=4, help="GHZ width")
     p.add_argument("--max-n", type=int, default=4, help="largest QV width")
     p.add_argument("--trials", type=int, default=100, help="QV model circuits per width")
@@ -70,6 +72,11 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         return escape.escape(qpu, args.foreign)
     if args.program == "probe":
         return programs.probe(qpu, shots or 500, args.seed)
+    if args.program == "hybrid":
+        if not 1 <= args.tasks <= 100 or not 0 <= args.pause <= 600:
+            raise ValueError(f"hybrid needs 1 <= --tasks <= 100 and 0 <= --pause <= 600 "
+                             f"(got {args.tasks}, {args.pause})")
+        return programs.hybrid(qpu, args.tasks, args.pause, shots or 200, args.seed)
     if args.program == "ghz":
         return programs.ghz(qpu, args.qubits, shots or 1000, args.seed)
     if args.program == "qv":

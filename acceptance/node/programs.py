@@ -5,6 +5,7 @@ thresholds is the controller's job (the thresholds live in the site model)."""
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -90,6 +91,25 @@ def probe(qpu: Qpu, shots: int = 500, seed: int | None = None) -> Result:
         else:
             raise QpuError(f"no probe for QPU type {qpu.type}")
     return {"benchmark": "probe", "qpu": qpu.name, "value": value, "detail": {"counts": counts, "measure": expect}}
+
+
+def hybrid(qpu: Qpu, tasks: int = 4, pause_s: float = 2.0, shots: int = 200, seed: int | None = None) -> Result:
+    """A variational-shaped job: ``tasks`` quantum tasks (a Bell pair each) with a classical phase of
+    ``pause_s`` seconds between them, on the job's one acquisition. Value: the worst task's
+    P(00)+P(11); detail: each task's wall-clock interval (epoch seconds, submit to result) and value."""
+    _need(qpu, "ibm", "the hybrid job")
+    bell = circuits.ghz_population_circuit(2)
+    runs: list[dict[str, Any]] = []
+    with held(qpu):
+        for i in range(tasks):
+            if i:
+                time.sleep(pause_s)  # the classical phase: the QPU is free for other jobs' tasks
+            started = time.time()
+            counts = _sample(qpu, [bell], shots, None if seed is None else seed + i)[0]
+            runs.append({"started": started, "ended": time.time(),
+                         "value": stats.ghz_populations(counts, 2), "counts": counts})
+    return {"benchmark": "hybrid", "qpu": qpu.name, "value": min(r["value"] for r in runs),
+            "detail": {"tasks": runs, "pause_s": pause_s, "shots": shots}}
 
 
 def ghz(qpu: Qpu, n_qubits: int = 4, shots: int = 1000, seed: int | None = None) -> Result:
