@@ -59,7 +59,7 @@ def test_render_writes_files_without_secrets(tmp_path: Path) -> None:
     env = qrmi["resources"][0]["environment"]
     assert env["QRMI_IBM_QCS_ENDPOINT"] == "https://10.77.0.20:8480/v1"  # lab turns TLS on
     assert env["QRMI_IBM_QCS_IAM_APIKEY"] == "<secret from vault_lab_sc_twin_apikey>"
-    assert (out / "slurm-licenses.txt").read_text() == "Licenses=sc_twin:1,FRESNEL:1,spark:1\n"
+    assert (out / "slurm-licenses.txt").read_text() == "Licenses=sc_twin:2,FRESNEL:1,spark:1\n"  # sc_twin: max_jobs
 
 
 def test_render_bad_model_writes_nothing(tmp_path: Path) -> None:

@@ -37,7 +37,8 @@ def test_host_connection_vars(lab_inventory: dict[str, Any]) -> None:
 
 def test_site_vars_from_the_model(lab_inventory: dict[str, Any]) -> None:
     hv = seen_by(lab_inventory, "c1")
-    assert hv["qpusite_qpu_licenses"] == {"sc_twin": 1, "FRESNEL": 1, "spark": 1}
+    # sc_twin is shared task by task by two jobs: two licenses; the others one job at a time
+    assert hv["qpusite_qpu_licenses"] == {"sc_twin": 2, "FRESNEL": 1, "spark": 1}
     assert [n["name"] for n in hv["qpusite_slurm_nodes"]] == ["c1", "c2"]
     assert hv["qpusite_slurm_partitions"][0] == {
         "name": "debug", "nodes": ["c1", "c2"], "nodelist": "c[1-2]", "default": True, "max_time_minutes": 60

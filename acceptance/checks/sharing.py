@@ -287,7 +287,7 @@ def next_window(reservations: list[Reservation], qpu: str, now: float) -> Reserv
 
 HOLD_SCRIPT = "#!/bin/bash\nsleep 60\n"
 WINDOW_WAIT_S = 90.0  # for slurmctld (and its backfill pass) to give the job a reason and a start
-WINDOW_REASON = re.compile(r"Reservation|Licenses|Resources|Priority", re.I)
+WINDOW_REASON = re.compile(r"Reserv|Licenses|maint", re.I)  # Licenses, Reservation, Reserved for maintenance
 
 
 @check(REGISTRY, 24, "calibration_window_holds_job", tier=Tier.smoke, component="slurm",

@@ -46,6 +46,18 @@ def test_probe_gives_the_right_answer_on_both_modalities(emulator: local_emulato
         assert result is not None and result["qpu"] == qpu and result["value"] > 0.85, result
 
 
+def test_hybrid_runs_its_tasks_with_classical_pauses_between(emulator: local_emulator.LocalEmulator) -> None:
+    code, result, out = run(emulator, "hybrid", "--qpu", "sc_twin", "--tasks", "3", "--pause", "0.5")
+    assert code == 0, out
+    assert result is not None and result["value"] > 0.85, result
+    tasks = result["detail"]["tasks"]
+    assert len(tasks) == 3
+    for before, after in zip(tasks, tasks[1:], strict=False):
+        assert after["started"] - before["ended"] >= 0.5  # the classical phase: the QPU is not asked
+    code, _, out = run(emulator, "hybrid", "--qpu", "sc_twin", "--tasks", "0")
+    assert code == 1 and "--tasks" in out
+
+
 def test_ghz_fidelity_meets_the_lab_threshold(emulator: local_emulator.LocalEmulator) -> None:
     threshold = load_site(LAB).qpu("sc_twin").benchmarks.ghz_fidelity_min  # type: ignore[union-attr]
     code, result, out = run(emulator, "ghz", "--qpu", "sc_twin", "--qubits", "4")
