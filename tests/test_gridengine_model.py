@@ -115,7 +115,7 @@ def test_queues_host_groups_and_complexes_come_from_partitions_and_qpus(ge: dict
         ("c1", 2), ("c2", 2), ("cn01", 4), ("cn02", 4), ("cn03", 4)
     ]
     assert out["complexes"][:2] == [
-        {"name": "qpu_sc_twin", "qpu": "sc_twin", "capacity": 1},
+        {"name": "qpu_sc_twin", "qpu": "sc_twin", "capacity": 2},  # shared task by task: max_jobs
         {"name": "qpu_FRESNEL", "qpu": "FRESNEL", "capacity": 3},
     ]
 
@@ -141,4 +141,4 @@ def test_render_previews_grid_engine_not_slurm(ge: dict[str, Any], tmp_path: Any
     assert "gridengine.preview" in written and "slurm.conf.preview" not in written
     text = (tmp_path / "gridengine.preview").read_text()
     assert "qpu_sc_twin qpu_sc_twin INT <= YES YES 0 0" in text
-    assert "complex_values qpu_sc_twin=1,qpu_FRESNEL=1" in text
+    assert "complex_values qpu_sc_twin=2,qpu_FRESNEL=1" in text  # sc_twin: max_jobs 2
