@@ -354,8 +354,10 @@ def calibration_window_holds_job(ctx: Context, p: QpuParam) -> str:
             ran = f"; job {short} (limit {short_limit} min, ends before the window) ran"
     finally:
         sched.cancel(ctx, job)
-        if short:
+        if short:  # it ran: its output on the batch host is read and removed (080 finds nothing left)
             sched.cancel(ctx, short)
+            sched.wait_state(ctx, short, False, 30)
+            sched.collect(ctx, short)
     expect = f"expected start {start} UTC" if known else "no expected start from Slurm"
     return (f"job {job} (limit {limit} min) pending {HELD_OBSERVE_S:.0f} s, Reason={reason}, {free} of {want} "
             f"{p.qpu} licenses free, {expect}; window {window.name} {_iso(window.start)}-{_iso(window.end)} UTC "
