@@ -9,7 +9,8 @@ import shlex
 from acceptance.checks import REGISTRY, params
 from acceptance.checks.params import FileParam, HostParam, PackageParam, ServiceParam
 from acceptance.context import Context
-from acceptance.spec import CheckFailed, MissingComponent, Tier, check
+from acceptance.spec import CheckFailed, MissingComponent, NotApplicable, Tier, check
+from site_survey.catalogue.components import component
 
 WILDCARDS = {"0.0.0.0",  # noqa: S104 - the addresses we flag, not ones we bind
              "*", "[::]", "::", "[::ffff:0.0.0.0]"}
@@ -90,6 +91,13 @@ def port_bound(ctx: Context, p: ServiceParam) -> str:
     if not addresses:
         raise CheckFailed(f"nothing listens on TCP port {p.service.port} on {p.host} ({p.service.unit})")
     wild = [a for a in addresses if a in WILDCARDS]
+    unavoidable = component(p.service.component).wildcard_bind
+    if wild and unavoidable:
+        # Not a pass: the daemon cannot do better, so the port's exposure is the site firewall's job.
+        raise NotApplicable(
+            f"{p.service.unit} on {p.host} listens on {wild[0]}:{p.service.port} ({unavoidable}); "
+            f"the site's firewall must admit port {p.service.port} only from the cluster's networks"
+        )
     if wild:
         raise CheckFailed(
             f"{p.service.unit} on {p.host} listens on {wild[0]}:{p.service.port} (every interface); "

@@ -100,6 +100,9 @@ class Component:
     purpose: str = ""
     # the scheduler kind it belongs to (software.scheduler.kind); None: every site
     scheduler: str | None = None
+    # why the daemon listens on every interface when it cannot bind one address (empty: it binds the
+    # host's model address only); such a port must be closed to the outside by the site's firewall
+    wildcard_bind: str = ""
 
     def runs_on(self, host: Host, site: Site | None = None) -> bool:
         """Whether the host runs it: a component of no scheduler or of the site's (without the site: of the
@@ -167,6 +170,7 @@ COMPONENTS: tuple[Component, ...] = (
         port=lambda s: s.software.scheduler.grid_engine.qmaster_port,
         port_field="software.scheduler.gridengine.qmaster_port",
         purpose="Grid Engine qmaster", scheduler="gridengine",
+        wildcard_bind="Grid Engine 8.1.9 has no listen-address setting",
         files=(ConfigFile(GRIDENGINE_JSV, "root", "root", "0755", needed=_has_qpus),),
     ),
     Component(
@@ -174,6 +178,7 @@ COMPONENTS: tuple[Component, ...] = (
         port=lambda s: s.software.scheduler.grid_engine.execd_port,
         port_field="software.scheduler.gridengine.execd_port",
         purpose="Grid Engine execution daemon", scheduler="gridengine",
+        wildcard_bind="Grid Engine 8.1.9 has no listen-address setting",
         files=(
             ConfigFile(GRIDENGINE_PROLOG, "root", "root", "0755", needed=_has_qpus),
             ConfigFile(GRIDENGINE_EPILOG, "root", "root", "0755", needed=_has_qpus),
