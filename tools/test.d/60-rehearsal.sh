@@ -7,7 +7,8 @@
 #   3. `qpusite up` with the current tree: the upgrade — must succeed, keep qrmid's records, rotate no
 #      secret, key or CA (the rehearsal state carries over), and pass the smoke check;
 #   4. the idempotence re-run (containers reused, PLAY RECAP changed=0, smoke green);
-#   5. a `--check --diff` run that must find nothing to change; then `qpusite down` and a check.
+#   5. a `--check --diff` run that must find nothing to change; the acceptance smoke tier; the drills;
+#      then `qpusite down` and a check.
 # Needs root and the packages in tools/apt/rehearsal.txt.
 # QPUSITE_REHEARSAL_SITE=<name or path to site.yaml> rehearses another site the same way (a path is
 # used by both releases; a name takes each release's own model). QPUSITE_PREVIOUS_RELEASE=none skips
@@ -109,6 +110,15 @@ echo "60-rehearsal: check mode after converge (site.yml --check --diff: nothing 
 rm -f "$SUMMARY"
 timeout 900 "$QPUSITE" up "$SITE" --check || true
 check_summary "check" noop
+
+# The site's own acceptance smoke tier (real sbatch --qpu jobs on every QPU, task-level sharing,
+# license accounting, windows, a user's job explained, the console page); QPUSITE_REHEARSAL_ACCEPT=0 skips it.
+if [ "${QPUSITE_REHEARSAL_ACCEPT:-1}" = 1 ]; then
+  echo "60-rehearsal: acceptance smoke"
+  accept_started=$(date +%s)
+  timeout 900 "$QPUSITE" accept "$SITE" --tier smoke
+  echo "60-rehearsal: acceptance smoke ok in $(($(date +%s) - accept_started)) s"
+fi
 
 # Drills that need the converged lab (issue 13: a node down, non-root rollout, --tags): before down.
 if [ "$SITE_NAME" = lab ] && [ -f tools/test.d/62-rollout-drills.sh ]; then
