@@ -71,6 +71,10 @@ class Twin(_Strict):
     noise: Noise = Field(default_factory=Noise)
     pulser_device: PulserDevice | None = None
     max_shots: int = Field(default=100_000, gt=0)
+    # Emulated QPU time: a job occupies its worker slot for at least shots × this many seconds
+    # (a real QPU's time grows with shots); 0, the default, returns as soon as it is computed.
+    # Benchmarks that replay a trace (benchmarks/replay_bench.py) set it.
+    shot_time_s: float = Field(default=0.0, ge=0, le=1)
     credentials: Credentials = Field(default_factory=Credentials)
 
     @model_validator(mode="after")

@@ -276,6 +276,9 @@ class Scheduler:
             if not slot.proc.is_alive():
                 reply = self._died(slot)
                 break
+        held = reply[0] == "ok" and twin.shot_time_s > 0
+        if held and not self._occupy(job_id, job.logs, started + reply[4] * twin.shot_time_s):
+            return  # cancelled, or the emulator stops, while it held the QPU
         now = time.time()
         if reply[0] == "ok":
             _, text, logs, seconds, shots = reply
@@ -291,6 +294,24 @@ class Scheduler:
                 job_id, FAILED, only_from=(RUNNING,), finished=now, error=message, logs=job.logs + logs
             )
         self._finished(job_id)
+
+    def _occupy(self, job_id: str, logs: str, until: float) -> bool:
+        """Hold the slot until `until` (the twin's emulated QPU time); False if the job was
+        cancelled or the emulator stops meanwhile (its state is then set here)."""
+        while time.time() < until:
+            with self._cv:
+                event = self._cancel_running.get(job_id)
+                stopping = self._stopping
+            if stopping or event is not None:
+                state, note = (QUEUED, "interrupted by an emulator shutdown; queued again\n") if stopping else (
+                    CANCELLED, "cancelled while running\n")
+                self._store.transition(job_id, state, only_from=(RUNNING,), logs=logs + note,
+                                       **({"started": None} if stopping else {"finished": time.time()}))
+                if not stopping:
+                    self._finished(job_id)
+                return False
+            time.sleep(min(POLL_S, max(0.0, until - time.time())))
+        return True
 
     def _died(self, slot: _Slot) -> tuple[str, str, str, float]:
         """The reply for a job whose worker died under it; the slot gets a fresh worker for the next job."""

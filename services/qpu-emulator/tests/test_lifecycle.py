@@ -18,6 +18,7 @@ from conftest import (
     sampler_job,
     start,
     stop,
+    twins,
     wait_final,
     wait_ibm_final,
 )
@@ -274,3 +275,32 @@ def test_qrmi_task_stop_cancels_a_running_ibm_job(emulator: Emulator) -> None:
     assert r.task_status(task) == qrmi.TaskStatus.Cancelled
     s, job = emulator.json("GET", f"/v1/jobs/{task}", headers=ibm_headers(emulator, "noisy_twin"))
     assert job["status"] == "Cancelled" and job["state"]["reason"] == "cancelled by the user", job
+
+
+def test_shot_time_holds_the_slot(tmp_path: Path) -> None:
+    """A twin's `shot_time_s` makes a job occupy its slot for shots × that time (what a trace
+    replay needs of a QPU); the next job waits behind it; a cancel still stops it at once."""
+    slow = [{**t, "shot_time_s": 0.01} if t["name"] == "ideal_twin" else t for t in twins()]
+    emu = start(tmp_path / "slow", workers=1, twins=slow)
+    try:
+        hdrs = ibm_headers(emu)
+        _, first = emu.json("POST", "/v1/jobs", sampler_job(bell_qasm(), shots=150), hdrs)
+        _, second = emu.json("POST", "/v1/jobs", sampler_job(bell_qasm(), shots=50), hdrs)
+        a, b = wait_ibm_final(emu, first["id"], hdrs), wait_ibm_final(emu, second["id"], hdrs)
+        assert a["status"] == b["status"] == "Completed", (a, b)
+        assert 1.5 <= a["usage"]["seconds"] < 3.0, a["usage"]  # 150 × 0.01 s, not the milliseconds it computes in
+        assert 0.5 <= b["usage"]["seconds"] < 2.0, b["usage"]
+        _, m1 = emu.json("GET", f"/v1/jobs/{first['id']}/metrics", headers=hdrs)
+        _, m2 = emu.json("GET", f"/v1/jobs/{second['id']}/metrics", headers=hdrs)
+        assert m2["timestamps"]["running"] >= m1["timestamps"]["finished"]  # one slot: the second waited
+        _, third = emu.json("POST", "/v1/jobs", sampler_job(bell_qasm(), shots=1000), hdrs)  # 10 s
+        deadline = time.time() + 30
+        while emu.json("GET", f"/v1/jobs/{third['id']}", headers=hdrs)[1]["state"]["status"] != "Running":
+            assert time.time() < deadline
+            time.sleep(0.05)
+        t0 = time.perf_counter()
+        s, _ = emu.json("POST", f"/v1/jobs/{third['id']}/cancel", headers=hdrs)
+        assert s in (200, 204) and time.perf_counter() - t0 < 2.0
+        assert wait_ibm_final(emu, third["id"], hdrs)["state"]["status"] == "Cancelled"
+    finally:
+        stop(emu)

@@ -96,7 +96,10 @@ CLUSTER = "qrmidtest"
 
 
 def start_slurm(tmp: Path, munge_socket: str, qrmid_url: str, licenses: dict[str, int],
-                submit_conf: str | None = None, plugstack_args: tuple[str, ...] = (f"cluster={CLUSTER}",)) -> Slurm:
+                submit_conf: str | None = None, plugstack_args: tuple[str, ...] = (f"cluster={CLUSTER}",),
+                node_cpus: int = 2) -> Slurm:
+    """`node_cpus` above this machine's own makes slurmd take the configured count
+    (SlurmdParameters=config_overrides): benchmarks let more jobs share the one node."""
     tmp.mkdir(parents=True, exist_ok=True)
     os.chmod(tmp, 0o755)
     for sub in ("state", "spool"):
@@ -145,7 +148,8 @@ def start_slurm(tmp: Path, munge_socket: str, qrmid_url: str, licenses: dict[str
                 "KillWait=5",
                 "MinJobAge=600",
                 "InactiveLimit=0",
-                "NodeName=qnode NodeAddr=127.0.0.1 CPUs=2 RealMemory=1000 State=UNKNOWN",
+                *(["SlurmdParameters=config_overrides"] if node_cpus > 2 else []),
+                f"NodeName=qnode NodeAddr=127.0.0.1 CPUs={node_cpus} RealMemory=1000 State=UNKNOWN",
                 "PartitionName=debug Nodes=qnode Default=YES MaxTime=60 State=UP",
                 "",
             ]
