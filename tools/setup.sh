@@ -1,7 +1,8 @@
 # Set-up functions shared by ./bootstrap; sourced, not run.
-# Two Python environments (see docs/architecture): .venv for controller tooling,
+# Three Python environments (see docs/architecture): .venv for controller tooling,
 # .venv-node for the node-side quantum runtime and services (qrmi pins conflict
-# with the controller's dependencies).
+# with the controller's dependencies), .venv-iqm for IQM's own client, which the
+# emulator's and qrmid's tests run as a subprocess (its pins conflict with qrmi[ibm]).
 
 PY=${PYTHON:-python3}
 SUDO=""
@@ -55,9 +56,19 @@ ensure_node_env() {
   _pip_sync .venv-node "tools/requirements/node-*.txt services/*/pyproject.toml" "${reqs[@]}"
 }
 
+ensure_iqm_client_env() {
+  if [ ! -x .venv-iqm/bin/python ]; then
+    log "creating IQM's client environment (.venv-iqm)"
+    $PY -m venv .venv-iqm
+  fi
+  log "IQM client environment: checking packages"
+  _pip_sync .venv-iqm "tools/requirements/iqm-client.txt" -r tools/requirements/iqm-client.txt
+}
+
 setup_all() {
   ensure_apt_packages
   ensure_controller_env
   ensure_node_env
+  ensure_iqm_client_env
   export PATH="$PWD/.venv/bin:$PATH"
 }

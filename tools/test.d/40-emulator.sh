@@ -3,10 +3,13 @@
 # 2. the lab site's emulator config as the role renders it (inventory plugin -> template, stand-in
 #    secrets) is accepted by the service's own parser, and the emulated QPUs' QRMI settings point
 #    at the emulator with the URL layout the service serves;
-# 3. the service's tests: the real service on 127.0.0.1, driven by qrmi, the vendors' SDKs,
-#    raw HTTP and schemathesis.
+# 3. the service's tests: the real service on 127.0.0.1, driven by qrmi, the vendors' SDKs
+#    (IQM's client from its own environment, .venv-iqm), raw HTTP and schemathesis.
 set -euo pipefail
 export PATH="$PWD/.venv/bin:$PATH"
+# IQM's client runs from its own environment (./bootstrap setup makes it); named here, its test
+# runs (and fails if the environment is missing) instead of skipping
+export IQM_CLIENT_PYTHON="$PWD/.venv-iqm/bin/python"
 .venv/bin/mypy --python-executable .venv-node/bin/python services/qpu-emulator/qpu_emulator
 ANSIBLE_INVENTORY_UNPARSED_FAILED=False timeout 600 .venv/bin/ansible-lint -q roles/emulator
 
