@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from qpu_emulator import ibm_primitives, ibm_twin
+from qpu_emulator import ibm_primitives, ibm_twin, job_actions
 from qpu_emulator.auth import Principal
 from qpu_emulator.deps import Caller, Svc, service
 from qpu_emulator.errors import ApiError
@@ -446,19 +446,13 @@ def job_logs(job_id: str, svc: Svc, caller: Caller) -> PlainTextResponse:
 
 @router.post("/v1/jobs/{job_id}/cancel", tags=["IBM jobs"], status_code=204)
 def cancel_job(job_id: str, svc: Svc, caller: Caller) -> Response:
-    job = _job(svc, job_id, caller)
-    if job.final or svc.scheduler.cancel(job_id) == "final":
-        job = _job(svc, job_id, caller)
-        raise ApiError(409, f"Job {job_id} is already {STATUS_NAMES[job.status]} and cannot be cancelled.")
+    job_actions.cancel(svc, job_id, caller, _job, STATUS_NAMES)
     return Response(status_code=204)
 
 
 @router.delete("/v1/jobs/{job_id}", tags=["IBM jobs"], status_code=204)
 def delete_job(job_id: str, svc: Svc, caller: Caller) -> Response:
-    job = _job(svc, job_id, caller)
-    if not job.final:
-        svc.scheduler.cancel(job_id)
-    svc.store.delete_job(job_id)
+    job_actions.delete(svc, job_id, caller, _job)
     return Response(status_code=204)
 
 

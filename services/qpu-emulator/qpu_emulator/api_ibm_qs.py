@@ -26,7 +26,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from qpu_emulator import ibm_primitives, ibm_twin, s3_links
+from qpu_emulator import ibm_primitives, ibm_twin, job_actions, s3_links
 from qpu_emulator.auth import Principal
 from qpu_emulator.deps import Caller, Svc
 from qpu_emulator.errors import ApiError
@@ -254,18 +254,12 @@ def get_job(job_id: str, svc: Svc, caller: Caller) -> dict[str, Any]:
 
 @router.post("/v1/jobs/{job_id}/cancel", tags=["IBM Quantum System"], status_code=204)
 def cancel_job(job_id: str, svc: Svc, caller: Caller) -> Response:
-    job = _job(svc, job_id, caller)
-    if job.final or svc.scheduler.cancel(job_id) == "final":
-        job = _job(svc, job_id, caller)
-        raise ApiError(409, f"Job {job_id} is already {STATUS[job.status]} and cannot be cancelled.")
+    job_actions.cancel(svc, job_id, caller, _job, STATUS)
     return Response(status_code=204)
 
 
 @router.delete("/v1/jobs/{job_id}", tags=["IBM Quantum System"], status_code=204)
 def delete_job(job_id: str, svc: Svc, caller: Caller) -> Response:
-    job = _job(svc, job_id, caller)
-    if not job.final:
-        svc.scheduler.cancel(job_id)
-    svc.store.delete_job(job_id)
+    job_actions.delete(svc, job_id, caller, _job)
     _published.discard(job_id)
     return Response(status_code=204)

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from qpu_emulator import pasqal_twin
+from qpu_emulator import job_actions, pasqal_twin
 from qpu_emulator.auth import Principal
 from qpu_emulator.deps import Caller, Svc, service
 from qpu_emulator.errors import ApiError
@@ -429,10 +429,7 @@ def get_job_v2(job_id: str, svc: Svc, caller: Caller) -> dict[str, Any]:
 
 
 def _cancel_job(svc: Service, job_id: str, caller: Principal) -> dict[str, Any]:
-    job = _job(svc, job_id, caller)
-    if job.final or svc.scheduler.cancel(job_id) == "final":
-        job = _job(svc, job_id, caller)
-        raise ApiError(409, f"Job {job_id} is already {STATUS_NAMES[job.status]} and cannot be cancelled.")
+    job_actions.cancel(svc, job_id, caller, _job, STATUS_NAMES)
     return jsend(_job_doc(_job(svc, job_id, caller)))
 
 
