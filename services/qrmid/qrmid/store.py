@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from qrmid import task_store
+from qrmid import sql_filters, task_store
 from qrmid.config import Database
 from qrmid.models import ACTIVE_STATES, AcquisitionRow, CredentialRow, HoldRow, MaintenanceRow
 
@@ -378,20 +378,11 @@ class Store:
         return self._acqs(self.db.execute(sql, [str(s) for s in states]).fetchall())
 
     def query(self, **filters: Any) -> list[AcquisitionRow]:
-        where, args = [], []
-        for key in ("cluster", "job_id", "user", "uid", "state", "profile"):
-            if filters.get(key) is not None:
-                where.append(f'"{key}"=?')
-                args.append(filters[key])
+        keys = ("cluster", "job_id", "user", "uid", "state", "profile")
+        where, args = sql_filters.where(filters, [(k, f'"{k}"') for k in keys], "requested_at")
         if filters.get("qpu"):
             where.append("id IN (SELECT acquisition_id FROM holds WHERE qpu=?)")
             args.append(filters["qpu"])
-        if filters.get("since") is not None:
-            where.append("requested_at>=?")
-            args.append(filters["since"])
-        if filters.get("until") is not None:
-            where.append("requested_at<?")
-            args.append(filters["until"])
         sql = "SELECT * FROM acquisitions" + (" WHERE " + " AND ".join(where) if where else "")  # noqa: S608
         sql += " ORDER BY requested_at DESC LIMIT ?"
         args.append(int(filters.get("limit") or 1000))
@@ -424,24 +415,18 @@ class Store:
         return {r["qpu"]: int(r["n"]) for r in rows}
 
     def accounting(self, **filters: Any) -> list[dict[str, Any]]:
-        where, args = [], []
-        for key, col in (
-            ("cluster", "a.cluster"),
-            ("job_id", "a.job_id"),
-            ("user", 'a."user"'),
-            ("uid", "a.uid"),
-            ("qpu", "h.qpu"),
-            ("profile", "a.profile"),
-        ):
-            if filters.get(key) is not None:
-                where.append(f"{col}=?")
-                args.append(filters[key])
-        if filters.get("since") is not None:
-            where.append("a.requested_at>=?")
-            args.append(filters["since"])
-        if filters.get("until") is not None:
-            where.append("a.requested_at<?")
-            args.append(filters["until"])
+        where, args = sql_filters.where(
+            filters,
+            (
+                ("cluster", "a.cluster"),
+                ("job_id", "a.job_id"),
+                ("user", 'a."user"'),
+                ("uid", "a.uid"),
+                ("qpu", "h.qpu"),
+                ("profile", "a.profile"),
+            ),
+            "a.requested_at",
+        )
         sql = (
             'SELECT a.id AS acquisition_id, a.cluster, a.job_id, a."user", a.profile, h.qpu, h.qrmi_token, a.state, '
             "a.outcome, a.message, a.nodes, a.requested_at, a.granted_at, h.acquired_at, "

@@ -15,6 +15,8 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
+from qrmid import sql_filters
+
 if TYPE_CHECKING:
     from qrmid.store import Connection
 
@@ -194,18 +196,9 @@ class TaskStore:
 
     def export(self, **filters: Any) -> list[dict[str, Any]]:
         """The accounting rows (EXPORT_COLUMNS), oldest first, joined to their acquisitions."""
-        where, args = [], []
-        for key, col in (("cluster", "a.cluster"), ("job_id", "a.job_id"), ("user", 'a."user"'),
-                         ("uid", "a.uid"), ("qpu", "t.qpu"), ("state", "t.state")):
-            if filters.get(key) is not None:
-                where.append(f"{col}=?")
-                args.append(filters[key])
-        if filters.get("since") is not None:
-            where.append("t.queued_at>=?")
-            args.append(filters["since"])
-        if filters.get("until") is not None:
-            where.append("t.queued_at<?")
-            args.append(filters["until"])
+        where, args = sql_filters.where(
+            filters, (("cluster", "a.cluster"), ("job_id", "a.job_id"), ("user", 'a."user"'), ("uid", "a.uid"),
+                      ("qpu", "t.qpu"), ("state", "t.state")), "t.queued_at")
         sql = (
             'SELECT t.id AS task_id, t.remote_id, a.cluster, a.job_id, a."user", a.profile, t.account, t.qpu, '
             "t.kind, t.state, t.priority, t.shots, t.estimate_s, t.queued_at, t.dispatched_at, t.ended_at, "
