@@ -30,45 +30,15 @@ WORK=$(mktemp -d)
 cleanup() { timeout 300 "$QPUSITE" down "$SITE" >/dev/null 2>&1 || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-# Fails unless the summary shows a healthy site; $1 says which run, $2 (optional) requires changed=0.
-check_summary() {
-  .venv/bin/python - "$SUMMARY" "$1" "${2:-}" <<'PY'
-import json, os, sys
-path, run, want_noop = sys.argv[1], sys.argv[2], sys.argv[3] == "noop"
-if not os.path.exists(path):
-    sys.exit(f"60-rehearsal: {run} FAILED: `qpusite up` stopped before writing {path} (see its output above)")
-doc = json.load(open(path))
-rollout = doc["rollout"] or {}
-totals = rollout.get("totals", {})
-problems = []
-if not doc["ok"]:
-    problems.append("the site is not healthy")
-if rollout.get("returncode") != 0:
-    problems.append(f"ansible-playbook exited {rollout.get('returncode')}")
-bad = [s["name"] + ": " + s["detail"] for s in doc["smoke"] if s["ok"] is False]
-problems += [f"smoke {b}" for b in bad]
-if want_noop:
-    if totals.get("changed") != 0:
-        changed = {h: v["recap"]["changed"] for h, v in doc["hosts"].items() if v["recap"] and v["recap"]["changed"]}
-        problems.append(f"re-run is not a no-op: changed={totals.get('changed')} {changed}")
-    recreated = [h for h, v in doc["hosts"].items() if v["container"] != "reused"]
-    if recreated:
-        problems.append(f"containers not reused on re-run: {recreated}")
-phases = ", ".join(f"{p['name']} {p['seconds']:.0f}s" for p in doc["phases"])
-print(f"60-rehearsal: {run}: {len(doc['hosts'])} hosts, changed={totals.get('changed')} "
-      f"failed={totals.get('failed')}, {phases}")
-if problems:
-    print(f"60-rehearsal: {run} FAILED: " + "; ".join(problems) + f" (log: {rollout.get('log')})")
-    sys.exit(1)
-PY
-}
+# check_summary SUMMARY RUN [noop [reused]]
+source "$(dirname "$0")/lib/rehearsal.sh"
 
 echo "60-rehearsal: cold start (removing $SITE_NAME's containers, network and rehearsal state)"
 timeout 300 "$QPUSITE" down "$SITE"
 rm -f "$SUMMARY"
 if [ "$PREVIOUS" = none ]; then
   timeout 3000 "$QPUSITE" up "$SITE" || true  # judged from the summary below
-  check_summary "cold up"
+  check_summary "$SUMMARY" "cold up"
 else
   if ! git cat-file -e "$PREVIOUS^{commit}" 2>/dev/null; then
     echo "60-rehearsal: FAILED: previous release $PREVIOUS is not in this clone (a shallow clone? fetch it," \
@@ -86,7 +56,7 @@ else
   # This tree's rehearsal (image, containers, keys) rolls out the previous release's tree and model.
   started=$(date +%s)
   QPUSITE_PLAYBOOK_DIR=$PREV_TREE timeout 3000 "$QPUSITE" up "$PREV_SITE" || true
-  check_summary "previous release cold up"
+  check_summary "$SUMMARY" "previous release cold up"
   if [ ! -f "$SITE" ]; then
     # The rehearsal state (SSH key, secrets, site CA) follows the model file: carry it over, never regenerate.
     rm -rf "inventories/$SITE/.rehearsal"
@@ -96,7 +66,7 @@ else
   echo "60-rehearsal: upgrade to the current tree"
   rm -f "$SUMMARY"
   timeout 3000 "$QPUSITE" up "$SITE" || true
-  check_summary "upgrade"
+  check_summary "$SUMMARY" "upgrade"
   .venv/bin/python -m rehearsal.upgrade verify "$SITE" "$WORK/before-upgrade.json"
   echo "60-rehearsal: upgrade path ok in $(($(date +%s) - started)) s"
 fi
@@ -104,12 +74,12 @@ fi
 echo "60-rehearsal: idempotence re-run"
 rm -f "$SUMMARY"
 timeout 900 "$QPUSITE" up "$SITE" || true
-check_summary "re-run" noop
+check_summary "$SUMMARY" "re-run" noop reused
 
 echo "60-rehearsal: check mode after converge (site.yml --check --diff: nothing to change, nothing failed)"
 rm -f "$SUMMARY"
 timeout 900 "$QPUSITE" up "$SITE" --check || true
-check_summary "check" noop
+check_summary "$SUMMARY" "check" noop reused
 
 # The site's own acceptance smoke tier (real sbatch --qpu jobs on every QPU, task-level sharing,
 # license accounting, windows, a user's job explained, the console page); QPUSITE_REHEARSAL_ACCEPT=0 skips it.

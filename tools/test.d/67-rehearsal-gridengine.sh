@@ -24,49 +24,25 @@ started=$(date +%s)
 cleanup() { timeout 300 $PY -m qpusite down "$SITE" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
-# Fails unless the summary shows a healthy site; $1 says which run, $2 (optional) requires changed=0.
-check_summary() {
-  $PY - "$SUMMARY" "$1" "${2:-}" <<'PY'
-import json, os, sys
-path, run, want_noop = sys.argv[1], sys.argv[2], sys.argv[3] == "noop"
-if not os.path.exists(path):
-    sys.exit(f"67-rehearsal-gridengine: {run} FAILED: `qpusite up` stopped before writing {path}")
-doc = json.load(open(path))
-rollout = doc["rollout"] or {}
-totals = rollout.get("totals", {})
-problems = []
-if not doc["ok"]:
-    problems.append("the site is not healthy")
-if rollout.get("returncode") != 0:
-    problems.append(f"ansible-playbook exited {rollout.get('returncode')}")
-problems += [f"smoke {s['name']}: {s['detail']}" for s in doc["smoke"] if s["ok"] is False]
-if want_noop and totals.get("changed") != 0:
-    changed = {h: v["recap"]["changed"] for h, v in doc["hosts"].items() if v["recap"] and v["recap"]["changed"]}
-    problems.append(f"not a no-op: changed={totals.get('changed')} {changed}")
-phases = ", ".join(f"{p['name']} {p['seconds']:.0f}s" for p in doc["phases"])
-print(f"67-rehearsal-gridengine: {run}: {len(doc['hosts'])} hosts, changed={totals.get('changed')} "
-      f"failed={totals.get('failed')}, {phases}")
-if problems:
-    sys.exit(f"67-rehearsal-gridengine: {run} FAILED: " + "; ".join(problems) + f" (log: {rollout.get('log')})")
-PY
-}
+# check_summary SUMMARY RUN [noop [reused]]
+source "$(dirname "$0")/lib/rehearsal.sh"
 
 echo "67-rehearsal-gridengine: cold start (removing $SITE_NAME's rehearsal)"
 timeout 300 $PY -m qpusite down "$SITE"
 rm -f "$SUMMARY"
 timeout 3000 $PY -m qpusite up "$SITE" || true
-check_summary "cold up"
+check_summary "$SUMMARY" "cold up"
 up_done=$(date +%s)
 
 echo "67-rehearsal-gridengine: idempotence re-run"
 rm -f "$SUMMARY"
 timeout 900 $PY -m qpusite up "$SITE" || true
-check_summary "re-run" noop
+check_summary "$SUMMARY" "re-run" noop
 
 echo "67-rehearsal-gridengine: check mode after converge"
 rm -f "$SUMMARY"
 timeout 900 $PY -m qpusite up "$SITE" --check || true
-check_summary "check" noop
+check_summary "$SUMMARY" "check" noop
 rerun_done=$(date +%s)
 
 echo "67-rehearsal-gridengine: a job holding a QPU runs, a second one for the same QPU waits in qw"
