@@ -101,6 +101,28 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[int(q * (len(ordered) - 1))]
 
 
+def union(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Merged, sorted, non-empty intervals."""
+    out: list[tuple[float, float]] = []
+    for a, b in sorted(i for i in intervals if i[1] > i[0]):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def covered_outside(within: list[tuple[float, float]], busy: list[tuple[float, float]]) -> float:
+    """Seconds of the union of `within` not covered by the union of `busy`."""
+    total = 0.0
+    busy_u = union(busy)
+    for a, b in union(within):
+        total += b - a
+        for c, d in busy_u:
+            total -= max(0.0, min(b, d) - max(a, c))
+    return total
+
+
 def metrics(jobs: list[ReplayJob], submitted: dict[int, float], results: dict[int, dict[str, Any]],
             partition_idle_s: float, scale: float) -> dict[str, Any]:
     """The simulation's figures from measured records. `submitted`: when sbatch returned per job
@@ -114,11 +136,15 @@ def metrics(jobs: list[ReplayJob], submitted: dict[int, float], results: dict[in
     last = max(float(r["end"]) for r in results.values())
     busy, waited, used = 0.0, 0.0, dict.fromkeys(ACCOUNTS, 0.0)
     task_waits: dict[str, list[float]] = {a: [] for a in ACCOUNTS}
+    running: list[tuple[float, float]] = []
+    waiting: list[tuple[float, float]] = []
     for jid, r in results.items():
         job = by_id[jid]
         for t in r["tasks"]:
             if t["running"] is None or t["finished"] is None:
                 continue
+            running.append((float(t["running"]), float(t["finished"])))
+            waiting.append((float(t["submitted"]), float(t["running"])))
             ran = float(t["finished"]) - float(t["running"])
             busy += ran
             used[job.account] += ran
@@ -132,6 +158,12 @@ def metrics(jobs: list[ReplayJob], submitted: dict[int, float], results: dict[in
         "bound": round(min(1.0, busy / (last_arrival - first)), 4) if last_arrival > first else 1.0,
     }
     out["utilisation / bound"] = round(out["utilisation"] / out["bound"], 4)
+    # where the QPU lost time: idle while some submitted task waited (not work-conserving:
+    # dispatch, polling and transport gaps), and idle with no task submitted at all
+    gap = covered_outside(waiting, running)
+    out["QPU idle with a task waiting, % of makespan"] = round(100 * gap / (last - first), 1)
+    out["QPU idle with a task waiting, real ms per task"] = round(1000 * gap / max(1, len(running)), 1)
+    out["QPU idle with no task waiting, % of makespan"] = round(100 * (last - first - busy - gap) / (last - first), 1)
     out["idle_node_hours"] = round((waited + partition_idle_s) * scale / 3600, 1)
     out["idle_node_hours: task waits + free partition"] = (
         f"{waited * scale / 3600:.1f} + {partition_idle_s * scale / 3600:.1f}")
@@ -151,6 +183,21 @@ def metrics(jobs: list[ReplayJob], submitted: dict[int, float], results: dict[in
     out["tasks ran"] = sum(1 for r in results.values() for t in r["tasks"] if t["status"] == "Completed")
     out["jobs failed"] = sum(1 for r in results.values() if r.get("error"))
     return out
+
+
+def simulate_slice(jobs: int, seed: int, nodes: int, share: int) -> dict[str, dict[str, Any]]:
+    """utilisation_bench's simulation of the same slice, without the calibration window (the replay
+    has none): what the policies would reach with instant dispatch and no overheads."""
+    import utilisation_bench as ub
+
+    saved = ub.WINDOW_START, ub.WINDOW_LEN
+    ub.WINDOW_START, ub.WINDOW_LEN = 1e15, 0.0  # no window within the slice
+    try:
+        sliced = ub.trace(TRACE_JOBS, seed)[:jobs]
+        return {LABELS["job"]: ub.Sim(sliced, nodes, share, exclusive=True).run(),
+                LABELS["task"]: ub.Sim(sliced, nodes, share, exclusive=False).run()}
+    finally:
+        ub.WINDOW_START, ub.WINDOW_LEN = saved
 
 
 # ------------------------------------------------------------------ the real stack
@@ -424,13 +471,16 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(tmp, ignore_errors=True)
     took = time.monotonic() - started
     print(table(results))
+    simulated = simulate_slice(a.jobs, a.seed, a.nodes, a.share)
+    print("\nthe simulation of the same slice (no window, instant dispatch; hours and minutes of trace time):")
+    print(table(simulated))
     profiles = {p: sum(1 for j in jobs if j.profile == p) for p in sorted({j.profile for j in jobs})}
     print(f"{a.jobs} jobs ({profiles}), {sum(len(j.phases) for j in jobs)} quantum tasks per policy, "
           f"scale {a.scale:g}, shot time {a.shot_time:g} s; whole run {took:.0f} s")
     if a.json is not None:
         a.json.write_text(json.dumps({"jobs": a.jobs, "seed": a.seed, "scale": a.scale, "nodes": a.nodes,
                                       "share": a.share, "shot_time_s": a.shot_time, "run_s": round(took, 1),
-                                      **results}, indent=1))
+                                      "replay": results, "simulation of the slice": simulated}, indent=1))
     return 1 if any(r.get("errors") for r in results.values()) else 0
 
 

@@ -71,6 +71,9 @@ def test_metrics_from_records() -> None:
     assert m["qpu_share[chem] (entitled 50%)"] == 0.6 and m["qpu_share[edu] (entitled 20%)"] == 0.2
     assert m["task wait mean s[edu]"] == 20.0 and m["task wait mean s[chem]"] == 2.5
     assert m["tasks ran"] == 4 and m["jobs failed"] == 1
+    # the QPU idled 0.5 s (100.5-101) and 2 s (105-107) while a submitted task waited
+    assert m["QPU idle with a task waiting, % of makespan"] == round(100 * 2.5 / 12, 1)
+    assert m["QPU idle with no task waiting, % of makespan"] == round(100 * (12 - 5 - 2.5) / 12, 1)
     with pytest.raises(ValueError, match=r"\[2\]"):
         rb.metrics(jobs, submitted, {k: v for k, v in results.items() if k != 2}, 0.0, 10.0)
 
@@ -105,3 +108,18 @@ def test_bad_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str
 def test_defaults_parse() -> None:
     a = rb.parse([])
     assert (a.jobs, a.scale, a.nodes, a.share) == (30, 100.0, 32, 8)
+
+
+def test_intervals() -> None:
+    assert rb.union([(3, 4), (0, 1), (0.5, 2), (5, 5)]) == [(0, 2), (3, 4)]
+    assert rb.covered_outside([(0, 10)], [(2, 3), (2.5, 4), (8, 12)]) == 10 - 2 - 2
+    assert rb.covered_outside([(0, 1)], []) == 1
+
+
+def test_simulation_of_the_slice_has_no_window_and_leaves_the_module_as_it_was() -> None:
+    before = ub.WINDOW_START, ub.WINDOW_LEN
+    sim = rb.simulate_slice(6, 1, 32, 8)
+    assert before == (ub.WINDOW_START, ub.WINDOW_LEN)
+    shared, exclusive = sim[rb.LABELS["task"]], sim[rb.LABELS["job"]]
+    assert shared["utilisation"] >= exclusive["utilisation"] > 0
+    assert shared["idle_node_hours"] <= exclusive["idle_node_hours"]
