@@ -1,7 +1,7 @@
 """Reference-trace benchmark: job-exclusive QPU holds (today) against task-level sharing.
 
-A fast simulation mode only (the same trace, both policies, one run); the time-scaled replay
-on a real local Slurm with qrmid and the emulator is not written yet. The sharing policy is
+A fast simulation (the same trace, both policies, one run); the time-scaled replay of a slice
+of it on a real local Slurm with qrmid and the emulator is benchmarks/replay_bench.py. The sharing policy is
 qrmid's own: the simulation calls services/qrmid/qrmid/dispatch.py, the module qrmid's task
 queue dispatches with (docs/qrmid.md, "Task-level sharing").
 
