@@ -64,8 +64,9 @@ def main(shots: int) -> int:
     measured = [tuple(s) for s in result[0]["m"]]
     same = sum(1 for x, y in measured if x == y)
     ones = sum(1 for x, y in measured if x == y == 1)
-    print(json.dumps({"qpu": qpu, "qubits": list(arch.qubits), "pair": [a, b], "status": str(job.status),
-                      "shots": len(measured), "p00_p11": same / len(measured), "p11": ones / len(measured)}))
+    print(json.dumps({"qpu": qpu, "job": str(job.job_id), "qubits": list(arch.qubits), "pair": [a, b],
+                      "status": str(job.status), "shots": len(measured), "p00_p11": same / len(measured),
+                      "p11": ones / len(measured)}))
     return 0
 
 

@@ -7,9 +7,10 @@ proxy as the endpoint, and a job-scoped credential in place of the site's.
   token before forwarding to the real service.
 - pasqal-cloud: the job's static auth token is a job token; the base URL is
   qrmid's proxy, which swaps it for the site's token.
-- iqm-server: the job's ISA token is a job token; the ISA endpoint is qrmid's proxy
-  (``/proxy/<qpu>``), which swaps it for the site's token (none when the site's
-  IQM Server takes no token).
+- iqm-server: the job's ISA token is a job token; the ISA endpoint is qrmid's root URL,
+  where the IQM Server API is served for the QPU the job token names (IQM's client
+  takes a root URL only; ``/proxy/<qpu>`` serves the same), and the proxy swaps the
+  token for the site's (none when the site's IQM Server takes no token).
 
 Every credential is a JWT that qrmid signs (job_tokens.py: claims name the job, its
 cluster, user, acquisition and QPU), so the vendors' clients that decode their tokens
@@ -80,7 +81,9 @@ def job_environment(
         settings["QRMI_PASQAL_CLOUD_BASE_URL"] = f"{public_url}/proxy/{name}"
         settings["QRMI_PASQAL_CLOUD_AUTH_TOKEN"] = credential
     elif resource.type == "iqm-server":
-        settings["QRMI_IQM_ISA_ENDPOINT"] = f"{public_url}/proxy/{name}"
+        # qrmid's root: IQM's own client takes a server's root URL only; qrmid serves the IQM Server
+        # API there for iqm-server job tokens (qrmi's iqm-server resource reads the same variable)
+        settings["QRMI_IQM_ISA_ENDPOINT"] = public_url
         settings["QRMI_IQM_ISA_TOKEN"] = credential
     env = {f"{name}_{k}": v for k, v in settings.items()}
     env[f"{name}_QRMI_JOB_ACQUISITION_TOKEN"] = qrmi_token

@@ -1,5 +1,7 @@
 """Routes a running job uses with its job-scoped credentials: the IBM-IAM-compatible
-token endpoint and the forwarding proxy to the QPU services (see proxy.py).
+token endpoint and the forwarding proxy to the QPU services (see proxy.py): under
+``/proxy/<qpu>/``, and for the IQM Server API also at the root (``/api/…``, ``/about``),
+where the job token names the QPU, because IQM's client takes a root URL only.
 
 The proxy route reads the request line as the client sent it (the ASGI scope's
 ``raw_path`` and ``query_string``, still percent-encoded), never FastAPI's decoded
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import urllib.parse
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -19,7 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from qrmid import ibm_qs, vendor_routes
-from qrmid.proxy import Denied, read_capped
+from qrmid.proxy import UNKNOWN_QPU, Denied, Prepared, read_capped
 
 if TYPE_CHECKING:
     from qrmid.api import App
@@ -31,6 +34,7 @@ IAM_FORM = {"requestBody": {"content": {"application/x-www-form-urlencoded": {"s
     "properties": {"grant_type": {"type": "string"}, "apikey": {"type": "string"}}}}}}}
 MAX_IAM_BODY_BYTES = 16 * 1024
 KEEP_RESPONSE_HEADERS = ("content-type", "retry-after")
+PROXY_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
 def check_length(request: Request, limit: int) -> None:
@@ -70,10 +74,8 @@ def router(state: App) -> APIRouter:
             state.metrics.auth_failures.labels("job-credential").inc()
             return JSONResponse({"errorCode": "BXNIM0415E", "errorMessage": str(exc)}, status_code=exc.status)
 
-    @r.api_route("/proxy/{qpu}/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-    async def proxy(qpu: str, path: str, request: Request) -> Response:
-        """Forward an allow-listed request of the job to its QPU's service (see vendor_routes)."""
-        label = state.exchange.metric_label(qpu)
+    async def forward(request: Request, label: str, prepare: Callable[[str, bytes, bytes, str], Prepared]) -> Response:
+        """One job request through the proxy: bounded, prepared (allow-list, credential, scope), sent."""
         raw_path = request.scope.get("raw_path")
         raw_query = request.scope.get("query_string", b"")
         where = f"{request.method} {raw_path!r}"
@@ -81,9 +83,8 @@ def router(state: App) -> APIRouter:
             if not isinstance(raw_path, bytes) or not isinstance(raw_query, bytes):
                 raise Denied(400, "the server gave no raw request path")
             check_length(request, vendor_routes.MAX_BODY_BYTES)
-            prepared = state.exchange.prepare(
-                request.method, raw_path, raw_query, request.headers.get("authorization", "")
-            )
+            prepared = prepare(request.method, raw_path, raw_query, request.headers.get("authorization", ""))
+            label = prepared.resource.name
             body = await read_bounded(request, vendor_routes.MAX_BODY_BYTES)
             body = vendor_routes.inflate(body, request.headers.get("content-encoding"))
             resp = await state.exchange.send(prepared, request.headers, body)
@@ -100,6 +101,21 @@ def router(state: App) -> APIRouter:
         state.metrics.proxied.labels(label, str(resp.status_code)).inc()
         keep = {k: v for k, v in resp.headers.items() if k.lower() in KEEP_RESPONSE_HEADERS}
         return Response(resp.content, status_code=resp.status_code, headers=keep)
+
+    @r.api_route("/proxy/{qpu}/{path:path}", methods=PROXY_METHODS)
+    async def proxy(qpu: str, path: str, request: Request) -> Response:
+        """Forward an allow-listed request of the job to its QPU's service (see vendor_routes)."""
+        return await forward(request, state.exchange.metric_label(qpu), state.exchange.prepare)
+
+    # IQM's own client takes a server's root URL only: the IQM Server API is also served at qrmid's
+    # root, routed by the job token's QPU (proxy.prepare_at_root), with the same checks
+    @r.api_route("/api/{path:path}", methods=PROXY_METHODS, include_in_schema=False)
+    async def iqm_api(path: str, request: Request) -> Response:
+        return await forward(request, UNKNOWN_QPU, state.exchange.prepare_at_root)
+
+    @r.api_route("/about", methods=PROXY_METHODS, include_in_schema=False)
+    async def iqm_about(request: Request) -> Response:
+        return await forward(request, UNKNOWN_QPU, state.exchange.prepare_at_root)
 
     @r.api_route("/s3/{path:path}", methods=["GET", "PUT", "POST", "DELETE", "HEAD"], include_in_schema=False)
     async def s3_gate(path: str, request: Request) -> Response:

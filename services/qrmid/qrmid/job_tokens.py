@@ -152,6 +152,15 @@ class Signer:
 
     def verify(self, token: str, *, qpu: str, kind: str, now: float | None = None) -> Claims:
         """The token's claims, if qrmid minted it for this QPU and use and it has not expired."""
+        claims = self.verified_claims(token, now=now)
+        if claims.qpu != qpu or claims.kind != kind:
+            raise InvalidToken("unknown credential for this QPU")
+        return claims
+
+    def verified_claims(self, token: str, *, now: float | None = None) -> Claims:
+        """The claims of a token qrmid minted and that has not expired, whatever its QPU and use: what
+        routes a request that names no QPU (the IQM Server API at qrmid's root). The caller still
+        scopes it with verify() or its record."""
         if len(token) > MAX_TOKEN_BYTES or not token.isascii():
             raise InvalidToken("malformed token")
         parts = token.split(".")
@@ -181,8 +190,6 @@ class Signer:
             raise InvalidToken("token not valid yet")
         if claims["exp"] <= t:
             raise InvalidToken("credential expired: the job's QPU acquisition has ended")
-        if claims["qpu"] != qpu or claims["kind"] != kind:
-            raise InvalidToken("unknown credential for this QPU")
         return Claims(claims["acq"], claims["qpu"], claims["kind"], claims["job"], claims["cluster"],
                       claims["sub"], claims["iat"], claims["exp"], claims["jti"])
 

@@ -190,20 +190,54 @@ class CredentialExchange:
         return self.check(credential, res.name, kind)[0]
 
     def prepare(self, method: str, raw_path: bytes, raw_query: bytes, authorization: str) -> Prepared:
-        """Decide whether (and what) to forward, from the raw request line; or Denied."""
+        """Decide whether (and what) to forward, from the raw request line (``/proxy/<qpu>/…``); or Denied."""
         head = raw_path.split(b"/", 3)
         if len(head) < 4 or head[0] or head[1] != b"proxy" or not vr.SEGMENT.fullmatch(head[2]):
             raise Denied(400, "not a proxy path in canonical form")
         res = self.proxied(head[2].decode("ascii"))
         if res is None:
             raise Denied(404, "no proxied QPU by that name")
+        return self._prepare(res, method, raw_path, 2, raw_query, authorization)
+
+    def prepare_at_root(self, method: str, raw_path: bytes, raw_query: bytes, authorization: str) -> Prepared:
+        """The IQM Server API at qrmid's root (``/api/v1/…``, ``/about``), for IQM's own client: it takes
+        a server's root URL only. The path names no QPU, so the job credential does: its QPU (from the
+        verified token) must be an ``iqm-server`` QPU, and the request is then checked exactly as on
+        ``/proxy/<qpu>`` (same allow-list, same scoping, same canonical form). Every request here needs
+        the credential, ``/about`` too."""
+        res = self.resource_of_token(authorization)
+        return self._prepare(res, method, raw_path, 0, raw_query, authorization, credential_always=True)
+
+    def resource_of_token(self, authorization: str) -> Resource:
+        """The iqm-server QPU a job credential was minted for (signature, form and expiry checked;
+        the credential's record is checked by authenticate() next); or Denied."""
+        scheme, _, value = authorization.partition(" ")
+        credential = value.strip()
+        if scheme.lower() != "bearer" or not credential:
+            raise Denied(401, "missing job credential")
+        try:
+            claims = self.tokens.verified_claims(credential)
+        except job_tokens.InvalidToken as exc:
+            raise Denied(401, str(exc)) from None
+        res = self.proxied(claims.qpu)
+        if res is None or res.type != vr.IQM or claims.kind != "job-key":
+            raise Denied(403, "qrmid's root serves the IQM Server API to iqm-server job tokens only; "
+                              "other QPUs are reached under /proxy/<qpu>")
+        return res
+
+    def _prepare(self, res: Resource, method: str, raw_path: bytes, skip: int, raw_query: bytes,
+                 authorization: str, credential_always: bool = False) -> Prepared:
+        """Match the request (its path's segments after the first ``skip``) against the resource's
+        allow-list, authenticate and scope it."""
         m: vr.Match | None = None
         refusal: vr.Refused | None = None
         try:
-            m = vr.match(res.type, method, vr.split_path(raw_path)[2:], vr.parse_query(raw_query))
+            m = vr.match(res.type, method, vr.split_path(raw_path)[skip:], vr.parse_query(raw_query))
         except vr.Refused as exc:
             refusal = exc
         if m is not None and not m.route.authenticated:
+            if credential_always:
+                self.authenticate(res, authorization)
             ctx = vr.Context(res.name, None)
             self._scope_query(m, ctx, None)
             return Prepared(res, vr.apply_rule(m, ctx), None, ctx)

@@ -124,7 +124,7 @@ class Job:
         return self.env["FRESNEL_QRMI_PASQAL_CLOUD_AUTH_TOKEN"]
 
     @property
-    def iqm(self) -> str:  # …/proxy/spark (paths below start with /api/v1)
+    def iqm(self) -> str:  # qrmid's root (paths below start with /api/v1; the token names the QPU)
         return self.env[f"{IQM_QPU}_QRMI_IQM_ISA_ENDPOINT"]
 
     @property

@@ -15,6 +15,7 @@ bound, the anonymous Pasqal device path, metric labels from unknown QPU names.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import re
@@ -205,6 +206,49 @@ IQM_ATTACKS: list[Attack] = [
     ("iqm", "POST", "/api/v1/jobs/spark/circuit", '{"shots": 1}'),
 ]
 
+# The same IQM variants under /proxy/<qpu> (the job's endpoint is qrmid's root, where IQM's client
+# needs it; /proxy/spark serves the same API with the same checks)
+IQM_PROXY_ATTACKS: list[Attack] = [("iqm-proxy", m, t, b) for _, m, t, b in IQM_ATTACKS]
+
+# The IQM Server API at qrmid's root (issue 16): the path names no QPU, the job token does. Tokens that
+# are not a live iqm-server job token (none, another type's, forged, alg none) and paths that leave the
+# IQM allow-list or name another QPU or job are refused before anything is forwarded.
+ROOT_ATTACKS: list[Attack] = [
+    ("root-anon", "GET", "/api/v1/quantum-computers", None),
+    ("root-anon", "GET", "/about", None),
+    ("root-anon", "GET", "/api/v1/jobs/{V_IJOB}", None),
+    ("root-anon", "POST", "/api/v1/jobs/spark/circuit", '{"circuits": [], "shots": 1}'),
+    ("root-pasqal", "GET", "/api/v1/quantum-computers", None),
+    ("root-pasqal", "GET", "/api/v1/jobs/{V_IJOB}", None),
+    ("root-pasqal", "GET", "/about", None),
+    ("root-ibm", "GET", "/api/v1/quantum-computers/spark", None),
+    ("root-ibm", "GET", "/api/v1/jobs/{V_IJOB}/artifacts/measurements", None),
+    ("root-ibmkey", "GET", "/api/v1/jobs/{V_IJOB}/artifacts/measurements", None),
+    ("root-ibmkey", "POST", "/api/v1/jobs/spark/circuit", '{"circuits": [], "shots": 1}'),
+    ("root-forged", "GET", "/api/v1/jobs/{V_IJOB}", None),
+    ("root-forged", "GET", "/api/v1/quantum-computers", None),
+    ("root-none", "GET", "/api/v1/jobs/{V_IJOB}", None),
+    ("root-victim-key", "GET", "/api/v1/jobs/{V_IJOB}", None),  # the victim's token with the attacker's claims
+    # out of /api through dot segments and encodings, into qrmid's other routes or another type's API
+    ("iqm", "GET", "/api/v1/../../proxy/FRESNEL/core-fast/api/v1/batches/{V_BATCH}", None),
+    ("iqm", "GET", "/api/%2e%2e/proxy/sc_twin/v1/jobs/{V_TASK}/results", None),
+    ("iqm", "GET", "/api/v1/%2e%2e/%2e%2e/v1/acquisitions", None),
+    ("iqm", "GET", "/api/v1/jobs/..%2f..%2f..%2fproxy%2fsc_twin%2fv1%2fjobs%2f{V_TASK}", None),
+    ("iqm", "GET", "/api//v1/quantum-computers", None),
+    ("iqm", "GET", "/api/v1/quantum-computers/", None),
+    ("iqm", "GET", "/api/v2/quantum-computers", None),
+    ("iqm", "GET", "/api/v1", None),
+    ("iqm", "GET", "/api/v1/core-fast/api/v1/batches/{V_BATCH}", None),
+    ("iqm", "GET", "/api/v1/jobs/{V_TASK}", None),  # an IBM task of the victim's, named as an IQM job
+    ("iqm", "GET", "/api/v1/jobs/{OWN_TASK}", None),  # the attacker's own IBM task: not an IQM job of its
+    ("iqm", "GET", "/api/v1/quantum-computers/FRESNEL", None),
+    ("iqm", "GET", "/api/v1/calibration-sets/sc_twin/default/dynamic-quantum-architecture", None),
+    ("iqm", "POST", "/api/v1/jobs/FRESNEL/circuit", '{"circuits": [], "shots": 1}'),
+    ("iqm", "GET", "/about?x=1", None),
+    ("iqm", "POST", "/about", "{}"),
+    ("iqm", "DELETE", "/about", None),
+]
+
 ENCODED_SEPARATORS: list[Attack] = [
     ("ibm", "GET", "/v1/backends%2f..%2fjobs/{V_TASK}/results", None),
     ("ibm", "GET", "/v1/backends%2F..%2Fjobs/{V_TASK}/results", None),
@@ -387,17 +431,57 @@ def _cases(name: str, attacks: list[Attack]) -> list[Any]:
 ALL = (
     _cases("dot", DOT_SEGMENTS) + _cases("sep", ENCODED_SEPARATORS) + _cases("empty", EMPTY_SEGMENTS)
     + _cases("query", QUERY) + _cases("foreign", OTHER_JOBS_OBJECTS) + _cases("method", METHODS)
-    + _cases("body", BODIES) + _cases("iqm", IQM_ATTACKS)
+    + _cases("body", BODIES) + _cases("iqm", IQM_ATTACKS) + _cases("iqm-proxy", IQM_PROXY_ATTACKS)
+    + _cases("root", ROOT_ATTACKS)
 )
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _claims(token: str) -> dict[str, Any]:
+    part = token.split(".")[1]
+    doc: dict[str, Any] = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    return doc
+
+
+def _payload(claims: dict[str, Any]) -> str:
+    return _b64(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode())
+
+
+def forged(token: str, **claims: Any) -> str:
+    """``token`` with its claims changed, its signature kept."""
+    head, _, sig = token.split(".")
+    return f"{head}.{_payload({**_claims(token), **claims})}.{sig}"
+
+
+def alg_none(token: str) -> str:
+    head = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+    return f"{_b64(json.dumps({**head, 'alg': 'none'}, separators=(',', ':'), sort_keys=True).encode())}." \
+           f"{token.split('.')[1]}."
+
+
+def base_and_token(w: World, api: str) -> tuple[str, str | None]:
+    a, v, root = w.attacker, w.victim, w.qrmid.url
+    return {
+        "ibm": (a.ibm, a.ibm_token), "pasqal": (a.pasqal, a.pasqal_token), "iqm": (a.iqm, a.iqm_token),
+        "iqm-proxy": (f"{root}/proxy/{IQM_QPU}", a.iqm_token),
+        "root-anon": (root, None),
+        "root-pasqal": (root, a.pasqal_token),  # a live job token of the job's Pasqal QPU
+        "root-ibm": (root, a.ibm_token),  # a live IAM bearer of the job's IBM QPU
+        "root-ibmkey": (root, a.env["sc_twin_QRMI_IBM_QCS_IAM_APIKEY"]),  # a live IBM job key
+        "root-forged": (root, forged(a.pasqal_token, qpu=IQM_QPU)),  # a Pasqal token re-pointed at spark
+        "root-none": (root, alg_none(a.iqm_token)),
+        "root-victim-key": (root, forged(v.iqm_token, acq=_claims(a.iqm_token)["acq"])),
+    }[api]
 
 
 @pytest.mark.parametrize(("api", "method", "target", "body"), ALL)
 def test_attack_is_refused_by_qrmid_and_changes_nothing(
     world: World, api: str, method: str, target: str, body: str | None
 ) -> None:
-    a = world.attacker
-    base, token = {"ibm": (a.ibm, a.ibm_token), "pasqal": (a.pasqal, a.pasqal_token),
-                   "iqm": (a.iqm, a.iqm_token)}[api]
+    base, token = base_and_token(world, api)
     raw_body = world.fill(body).encode() if body is not None else None
     r = send(base, method, world.fill(target).encode(), token=token, body=raw_body)
     if method == "HEAD":  # no body to tell who refused: a 4xx and nothing changed
@@ -453,6 +537,11 @@ def test_the_job_still_reaches_its_own_objects(world: World) -> None:
     assert a.iqm_get(f"/api/v1/jobs/{a.iqm_job}?wait_until_terminal=true&timeout_seconds=30").status == 200
     counts = a.iqm_get(f"/api/v1/jobs/{a.iqm_job}/artifacts/measurement_counts")
     assert counts.status == 200 and sum(counts.body[0]["counts"].values()) == 10, counts.text[:300]
+    # the job's IQM endpoint is qrmid's root (IQM's client takes no path); /proxy/<qpu> serves the same API
+    assert a.iqm == world.qrmid.url
+    assert send(a.iqm, "GET", "/about", token=a.iqm_token).status == 200
+    proxied = send(f"{world.qrmid.url}/proxy/{IQM_QPU}", "GET", f"/api/v1/jobs/{a.iqm_job}", token=a.iqm_token)
+    assert proxied.status == 200 and proxied.body["status"] == "completed", proxied.text[:300]
     assert_intact(world)
 
 

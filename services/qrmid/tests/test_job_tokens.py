@@ -166,3 +166,22 @@ def test_the_key_file_is_created_private_and_kept(tmp_path: Path) -> None:
     path.write_text("short\n")
     with pytest.raises(ValueError, match="delete it"):
         load_key(str(path))
+
+
+def test_verified_claims_name_the_qpu_of_a_genuine_token_only() -> None:
+    """What routes the IQM Server API at qrmid's root: the QPU of a token qrmid minted, whatever its QPU
+    and use; a forged, foreign-key or expired token names none."""
+    signer = Signer(KEY)
+    token = mint(signer, kind="job-key", qpu="spark")
+    claims = signer.verified_claims(token, now=NOW + 1)
+    assert (claims.qpu, claims.kind, claims.acquisition_id) == ("spark", "job-key", "acq-1")
+    _, body = parts(token)
+    for bad in (
+        resign(token, claims={**body, "qpu": "garnet"}, key=bytes(32)),  # re-pointed, signed with another key
+        ".".join([*token.split(".")[:2], b64(b"x" * 32)]),  # signature replaced
+        mint(Signer(bytes(32)), kind="job-key", qpu="spark"),  # another qrmid's key
+    ):
+        with pytest.raises(InvalidToken):
+            signer.verified_claims(bad, now=NOW + 1)
+    with pytest.raises(InvalidToken, match="expired"):
+        signer.verified_claims(token, now=NOW + 601)
