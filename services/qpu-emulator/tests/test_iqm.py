@@ -134,10 +134,13 @@ CLIENT_JOB = Path(__file__).with_name("iqm_client_job.py")
 def test_iqm_client_runs_a_bell_circuit(iqm: Emulator) -> None:
     """IQM's own client, unchanged (a laptop against a twin): architecture, submit, wait, measurements.
     The job script is the one qrmid's tests run inside a job through qrmid."""
+    python = os.environ["IQM_CLIENT_PYTHON"]
+    if not Path(python).exists():
+        pytest.fail(f"IQM_CLIENT_PYTHON={python} does not exist: run ./bootstrap setup (it makes .venv-iqm)")
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"),
            "QRMI_JOB_QPU_RESOURCES": "iqm_twin", "QRMI_JOB_QPU_TYPES": "iqm-server",
            "iqm_twin_QRMI_IQM_ISA_ENDPOINT": iqm.url, "iqm_twin_QRMI_IQM_ISA_TOKEN": IQM_TOKEN}
-    done = subprocess.run([os.environ["IQM_CLIENT_PYTHON"], str(CLIENT_JOB), "500"], env=env,
+    done = subprocess.run([python, str(CLIENT_JOB), "500"], env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])
