@@ -289,6 +289,7 @@ def slurm_accounting(site: Site) -> dict[str, Any]:
         "host": host.name if host else None,
         "address": host.address if host else None,
         "qpu_billing_weight": acct.qpu_billing_weight,
+        "fairshare_calc_period_minutes": acct.fairshare_calc_period_minutes,
         "accounts": [{"name": p.name, "description": f"QPU policy profile {p.name}"} for p in profiles],
         "users": [{"name": u, "accounts": names, "default_account": names[0]} for u, names in sorted(users.items())],
     }

@@ -1166,6 +1166,15 @@ class SlurmAccounting(Strict):
             "each site sets: how many cores' worth of allocation an hour of QPU counts as."
         ),
     )
+    fairshare_calc_period_minutes: int = Field(
+        default=5, ge=1, le=60,
+        description=(
+            "How often slurmctld charges running jobs' use to their accounts and recomputes fair-share "
+            "(PriorityCalcPeriod), minutes; 1 (Slurm's minimum) to 60. Use is charged only at these ticks: the run "
+            "time between a job's last tick and its end is not charged, so a job shorter than the period may be "
+            "charged nothing. Short on a rehearsal, so fair-share moves within a minute."
+        ),
+    )
 
 
 class GridEngine(Strict):

@@ -57,3 +57,18 @@ def test_one_account_per_profile_users_by_name_or_group(lab: dict[str, Any]) -> 
     lab["software"]["policy_profiles"][1]["users"].append("alice")
     both = {u["name"]: u for u in derive.slurm_accounting(parse_site(lab))["users"]}
     assert len(both["alice"]["accounts"]) == 2
+
+
+def test_the_fair_share_period_defaults_to_slurms_and_lab_shortens_it(lab: dict[str, Any]) -> None:
+    assert derive.slurm_accounting(parse_site(lab))["fairshare_calc_period_minutes"] == 1  # lab: a rehearsal
+    lab["software"]["scheduler"].pop("accounting")
+    assert derive.slurm_accounting(parse_site(lab))["fairshare_calc_period_minutes"] == 5  # PriorityCalcPeriod's
+
+
+@pytest.mark.parametrize("minutes", [0, -1, 61, "often"])
+def test_a_fair_share_period_out_of_bounds_is_refused_naming_the_field(lab: dict[str, Any], minutes: Any) -> None:
+    lab["software"]["scheduler"]["accounting"] = {"fairshare_calc_period_minutes": minutes}
+    with pytest.raises(SiteModelError) as info:
+        parse_site(lab, "site.yaml")
+    rendered = [p.render() for p in info.value.problems]
+    assert any("software.scheduler.accounting.fairshare_calc_period_minutes" in r for r in rendered), rendered

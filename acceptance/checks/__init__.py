@@ -16,6 +16,7 @@ def load_all() -> Registry:
         cluster,
         drills,
         explain,
+        fairshare,
         host_state,
         hygiene,
         jobs,

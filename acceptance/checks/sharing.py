@@ -177,7 +177,7 @@ def qpu_license_accounted(ctx: Context, p: QpuParam) -> str:
         raise NotApplicable("the site model has no login host")
     sched = for_site(ctx.site)
     user = batch_jobs.require_submitter(ctx)
-    account = _sacct_default_account(ctx, login.name, user)
+    account = sacct_default_account(ctx, login.name, user)
     subs = [sched.submit(ctx, _hybrid_script(ctx, p.qpu, seed), [p.qpu], f"acct-{p.qpu}", JOB_MINUTES)
             for seed in (303, 404)]
     jobs = [s.job_id for s in subs if s.job_id]
@@ -213,7 +213,7 @@ def qpu_license_accounted(ctx: Context, p: QpuParam) -> str:
     return f"jobs {' and '.join(jobs)} of {user} (account {account}), both COMPLETED: AllocTRES {tres}"
 
 
-def _sacct_default_account(ctx: Context, login: str, user: str) -> str:
+def sacct_default_account(ctx: Context, login: str, user: str) -> str:
     argv = ["sacctmgr", "-n", "-P", "show", "user", user, "format=DefaultAccount"]
     account = ctx.run_ok(login, shlex.join(argv), "sacctmgr show user").strip().splitlines()
     if not account or not account[0]:

@@ -87,6 +87,8 @@ def test_slurm_conf_accounts_every_qpu_license_in_slurmdbd_with_fair_share(rende
     assert sorted(conf["AccountingStorageTRES"].split(",")) == sorted(f"license/{q}" for q in derive.qpu_licenses(site))
     assert conf["PriorityType"] == "priority/multifactor"
     assert int(conf["PriorityWeightFairshare"]) > int(conf["PriorityWeightAge"]) > 0
+    # use is charged to fair-share every PriorityCalcPeriod minutes: the model's (lab: 1, a rehearsal)
+    assert conf["PriorityCalcPeriod"] == str(accounting["fairshare_calc_period_minutes"]) == "1"
     # fair-share charges a held QPU license as the model's weight in CPUs, on every partition
     weight = accounting["qpu_billing_weight"]
     partitions = [line for line in _conf_lines(rendered / "slurm.conf") if line.startswith("PartitionName=")]
