@@ -21,10 +21,10 @@ def problems(doc: dict[str, Any]) -> list[str]:
 
 @pytest.fixture
 def ge(lab: dict[str, Any]) -> dict[str, Any]:
-    """The lab document under Grid Engine (without its Slurm-only container settings)."""
+    """The lab document under Grid Engine (without its Slurm-only container and fair-share settings)."""
     sched = lab["software"]["scheduler"]
     sched["kind"] = "gridengine"
-    del sched["conf_overrides"]
+    del sched["conf_overrides"], sched["accounting"]
     return lab
 
 

@@ -262,15 +262,15 @@ def fairshare_moves(ctx: Context, p: SiteParam) -> str:
         while time.monotonic() < deadline:
             time.sleep(POLL_S)
             after = _sshare(ctx, login.name)
-            now, then = account_row(after, account), base
-            if now is not None and then is not None and now.raw_usage > then.raw_usage:
+            now = account_row(after, account)
+            if now is not None and base is not None and now.raw_usage > base.raw_usage:
                 break
         seen_s = time.monotonic() - running
+        tick = _last_tick(ctx, conf)  # at once: the tick that charged the job, not a later one
     finally:
         sched.cancel(ctx, job)
         sched.wait_state(ctx, job, False, 30)
         sched.collect(ctx, job, sub.stderr)  # reads and removes the job's output file
-    tick = _last_tick(ctx, conf)
     weight = ctx.site.software.scheduler.accounting.qpu_billing_weight
     verdict = judge(Charge(account, user, before, after, billing, cpus + weight, started, tick,
                            duration_s(conf.get("PriorityDecayHalfLife", "")) or 0,
