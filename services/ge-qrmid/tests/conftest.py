@@ -12,7 +12,6 @@ import json
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "qrmid" / "tests"))
 
 import harness  # noqa: E402
+
+munged, site, emulator = harness.munged, harness.site, harness.emulator  # the session fixtures the suites share
 
 
 def _load_prolog() -> None:
@@ -50,35 +51,11 @@ def profiles(site: dict[str, Any]) -> list[dict[str, Any]]:
             for p in site["qpusite_policy_profiles"]]
 
 
-@pytest.fixture(scope="session")
-def munged() -> Iterator[harness.Munged]:
-    tmp = Path(tempfile.mkdtemp(prefix="ge-qrmid-munge-"))
-    m = harness.start_munged(tmp)
-    yield m
-    harness.stop(m.proc)
-    shutil.rmtree(tmp, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def site() -> dict[str, Any]:
-    return harness.lab_site_vars()
-
-
-@pytest.fixture(scope="session")
-def emulator(tmp_path_factory: pytest.TempPathFactory, site: dict[str, Any]) -> Iterator[harness.Emulator]:
-    e = harness.start_emulator(tmp_path_factory.mktemp("emulator"), site)
-    yield e
-    harness.stop(e.proc)
-
-
 @pytest.fixture
 def qrmid(tmp_path: Path, site: dict[str, Any], emulator: harness.Emulator,
           munged: harness.Munged) -> Iterator[harness.Qrmid]:
-    port = harness.free_port()
-    qpus = [{**q, "calibration_windows": []} for q in site["qpusite_qpus"]]
-    cfg = harness.qrmid_config(tmp_path, site, emulator.url, munged.socket, port, cluster="labge",
-                               scheduler="gridengine", qpus=qpus, policy_profiles=profiles(site))
-    q = harness.Qrmid(cfg, f"http://127.0.0.1:{port}", tmp_path / "qrmid.log").start()
+    q = harness.configure_qrmid(tmp_path, site, emulator.url, munged.socket, cluster="labge", scheduler="gridengine",
+                                qpus=harness.without_windows(site), policy_profiles=profiles(site)).start()
     yield q
     q.stop()
 

@@ -8,29 +8,10 @@ from typing import Any
 
 import harness
 import pytest
+from harness import without_windows
 from ibm_qs_world import qs_client, qs_emulator, qs_s3  # noqa: F401  (the ibm-quantum-system tests' fixtures)
 
-
-@pytest.fixture(scope="session")
-def munged() -> Iterator[harness.Munged]:
-    # outside pytest's 0700 temp tree: other uids (test users, slurmd's job steps) must reach the socket
-    tmp = Path(tempfile.mkdtemp(prefix="qrmid-munge-"))
-    m = harness.start_munged(tmp)
-    yield m
-    harness.stop(m.proc)
-    shutil.rmtree(tmp, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def site() -> dict[str, Any]:
-    return harness.lab_site_vars()
-
-
-@pytest.fixture(scope="session")
-def emulator(tmp_path_factory: pytest.TempPathFactory, site: dict[str, Any]) -> Iterator[harness.Emulator]:
-    e = harness.start_emulator(tmp_path_factory.mktemp("emulator"), site)
-    yield e
-    harness.stop(e.proc)
+munged, site, emulator = harness.munged, harness.site, harness.emulator  # the session fixtures the suites share
 
 
 @pytest.fixture(scope="session")
@@ -77,21 +58,14 @@ def make_qrmid(
     started: list[harness.Qrmid] = []
 
     def make(**overrides: Any) -> harness.Qrmid:
-        port = harness.free_port()
         overrides.setdefault("database", database)
-        cfg = harness.qrmid_config(tmp_path, site, emulator.url, munged.socket, port, **overrides)
-        q = harness.Qrmid(cfg, f"http://127.0.0.1:{port}", tmp_path / "qrmid.log").start()
+        q = harness.configure_qrmid(tmp_path, site, emulator.url, munged.socket, **overrides).start()
         started.append(q)
         return q
 
     yield make
     for q in started:
         q.stop()
-
-
-def without_windows(site: dict[str, Any]) -> list[dict[str, Any]]:
-    """The lab's QPUs minus their recurring windows, so a test does not depend on the hour it runs."""
-    return [{**q, "calibration_windows": []} for q in site["qpusite_qpus"]]
 
 
 @pytest.fixture

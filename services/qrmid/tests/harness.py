@@ -2,7 +2,10 @@
 from services/qpu-emulator, a throwaway PostgreSQL cluster (Debian's server binaries),
 and qrmid itself, each a subprocess on 127.0.0.1 or a unix socket in a temp dir,
 stopped by PID. Configuration comes from the lab site (inventories/lab/site.yaml)
-through site_survey.derive, as the roles render it."""
+through site_survey.derive, as the roles render it.
+
+The session fixtures `munged`, `site` and `emulator` at the end are shared by the test
+suites of qrmid, spank-qrmid and ge-qrmid: each conftest imports them by name."""
 
 from __future__ import annotations
 
@@ -16,12 +19,16 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[3]
 SITE_APIKEY = "site-ibm-apikey-DO-NOT-LEAK-7f3a9c"
@@ -232,6 +239,11 @@ def lab_site_vars() -> dict[str, Any]:
     return site_vars(site.model_copy(update={"qpus": exclusive}))
 
 
+def without_windows(site: dict[str, Any]) -> list[dict[str, Any]]:
+    """The lab's QPUs minus their recurring windows, so a test does not depend on the hour it runs."""
+    return [{**q, "calibration_windows": []} for q in site["qpusite_qpus"]]
+
+
 # ------------------------------------------------------------------ emulator
 @dataclass
 class Emulator:
@@ -343,6 +355,15 @@ class Qrmid:
         self.proc.wait(10)
 
 
+def configure_qrmid(tmp: Path, site: dict[str, Any], emulator_url: str, munge_socket: str,
+                    **overrides: Any) -> Qrmid:
+    """A qrmid on a free loopback port, configured by qrmid_config in `tmp` (log: tmp/qrmid.log),
+    not started yet: callers may set its environment first, then call .start()."""
+    port = free_port()
+    cfg = qrmid_config(tmp, site, emulator_url, munge_socket, port, **overrides)
+    return Qrmid(cfg, f"http://127.0.0.1:{port}", tmp / "qrmid.log")
+
+
 # ------------------------------------------------------------------ HTTP client
 class Client:
     """Signs each request with a fresh munge credential bound to it (as the SPANK plugin does)."""
@@ -386,3 +407,26 @@ def _decode(raw: bytes, ctype: str) -> Any:
     if "json" in ctype:
         return json.loads(raw or b"null")
     return raw.decode()
+
+
+# ------------------------------------------------------------------ session fixtures
+@pytest.fixture(scope="session")
+def munged() -> Iterator[Munged]:
+    # outside pytest's 0700 temp tree: other uids (test users, slurmd's job steps) must reach the socket
+    tmp = Path(tempfile.mkdtemp(prefix="qrmid-munge-"))
+    m = start_munged(tmp)
+    yield m
+    stop(m.proc)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def site() -> dict[str, Any]:
+    return lab_site_vars()
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory: pytest.TempPathFactory, site: dict[str, Any]) -> Iterator[Emulator]:
+    e = start_emulator(tmp_path_factory.mktemp("emulator"), site)
+    yield e
+    stop(e.proc)

@@ -22,6 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "qrmid" / "tests"))
 import harness  # noqa: E402
 import slurm_harness  # noqa: E402
 
+munged, site, emulator = harness.munged, harness.site, harness.emulator  # the session fixtures the suites share
+
 PROFILE_USER, DEV_USER, OUTSIDER = "daemon", "bin", "nobody"
 # `games` is in no profile by name; its primary group `games` is in profile "grouped"
 GROUP_USER, GROUP = "games", "games"
@@ -45,29 +47,6 @@ def profiles(site: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="session")
-def munged() -> Iterator[harness.Munged]:
-    tmp = Path(tempfile.mkdtemp(prefix="spank-qrmid-munge-"))
-    m = harness.start_munged(tmp)
-    yield m
-    harness.stop(m.proc)
-    shutil.rmtree(tmp, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def site() -> dict[str, Any]:
-    return harness.lab_site_vars()
-
-
-@pytest.fixture(scope="session")
-def emulator(site: dict[str, Any]) -> Iterator[harness.Emulator]:
-    tmp = Path(tempfile.mkdtemp(prefix="spank-qrmid-emu-"))
-    e = harness.start_emulator(tmp, site)
-    yield e
-    harness.stop(e.proc)
-    shutil.rmtree(tmp, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
 def workdir() -> Iterator[Path]:
     # jobs run as other users: their scripts and output live in a world-writable, sticky dir
     tmp = Path(tempfile.mkdtemp(prefix="spank-qrmid-jobs-"))
@@ -80,12 +59,9 @@ def workdir() -> Iterator[Path]:
 def stack(site, munged, emulator) -> Iterator[tuple[harness.Qrmid, slurm_harness.Slurm]]:
     tmp = Path(tempfile.mkdtemp(prefix="spank-qrmid-stack-"))
     tmp.chmod(0o755)  # slurm.conf must be readable by the submitting users; secrets stay 0600 files
-    port = harness.free_port()
-    qpus = [{**q, "calibration_windows": []} for q in site["qpusite_qpus"]]
-    cfg = harness.qrmid_config(tmp, site, emulator.url, munged.socket, port, qpus=qpus,
-                               policy_profiles=profiles(site), reaper={"slurm": "on", "interval_s": 2, "grace_s": 5},
-                               cluster=slurm_harness.CLUSTER)
-    q = harness.Qrmid(cfg, f"http://127.0.0.1:{port}", tmp / "qrmid.log")
+    q = harness.configure_qrmid(tmp, site, emulator.url, munged.socket, qpus=harness.without_windows(site),
+                                policy_profiles=profiles(site), reaper={"slurm": "on", "interval_s": 2, "grace_s": 5},
+                                cluster=slurm_harness.CLUSTER)
     submit_conf = slurm_harness.render_submit_conf(list(site["qpusite_qpu_licenses"]), profiles(site))
     slurm = slurm_harness.start_slurm(tmp / "slurm", munged.socket, q.url, site["qpusite_qpu_licenses"],
                                       submit_conf)

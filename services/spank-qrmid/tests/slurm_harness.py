@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from harness import free_port  # services/qrmid/tests, on sys.path through conftest.py
 
 HERE = Path(__file__).resolve().parent
 PLUGIN_DIR = HERE.parent
@@ -32,12 +33,6 @@ def render_submit_conf(qpus: list[str], profiles: list[dict], slurm_user: str = 
     r = subprocess.run([str(REPO / ".venv" / "bin" / "python"), "-c", _RENDER, str(SUBMIT_CONF_TEMPLATE)],
                        input=json.dumps(variables), capture_output=True, text=True, check=True)
     return r.stdout
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
