@@ -36,6 +36,17 @@ def task_mode(site: dict[str, Any], max_jobs: int = 2, windows: list[dict[str, A
     return qpus
 
 
+def window_in_four_minutes(make_qrmid: QrmidFactory, site: dict[str, Any]) -> harness.Qrmid:
+    """A qrmid whose sc_twin is shared task by task and has a 10-minute calibration window starting
+    in 4 minutes; every shot is estimated at one second until the QPU's own figure is learned, so a
+    1000-shot task would run into the window and a 10-shot one would not."""
+    start = (datetime.now(ZoneInfo(site["qpusite_timezone"])) + timedelta(minutes=4)).strftime("%H:%M")
+    window = {"name": "soon", "weekdays": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": start,
+              "duration_minutes": 10}
+    return make_qrmid(qpus=task_mode(site, windows=[window]),
+                      task_sharing={"seconds_per_shot": 1.0, "overhead_s": 1.0, "learn_after": 1000})
+
+
 def submit(job: Job, shots: int = 10) -> tuple[str, str]:
     """(id the job got, its status in that answer's follow-up poll)."""
     params = {"pubs": [[BELL, None, shots]], "version": 2, "support_qiskit": False}
@@ -254,13 +265,7 @@ def test_another_jobs_queued_task_is_refused(make_qrmid: QrmidFactory, site: dic
 
 def test_a_task_that_would_run_into_a_window_is_held(make_qrmid: QrmidFactory, site: dict[str, Any],
                                                      munged: harness.Munged) -> None:
-    tz = ZoneInfo(site["qpusite_timezone"])
-    start = (datetime.now(tz) + timedelta(minutes=4)).strftime("%H:%M")
-    window = {"name": "soon", "weekdays": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": start,
-              "duration_minutes": 10}
-    # every shot is estimated at one second until the QPU's own figure is learned
-    q = make_qrmid(qpus=task_mode(site, windows=[window]),
-                   task_sharing={"seconds_per_shot": 1.0, "overhead_s": 1.0, "learn_after": 1000})
+    q = window_in_four_minutes(make_qrmid, site)
     client = harness.Client(q.url, munged.socket)
     job = new_job(client, "991", "bob", 2002)
     big, s_big = submit(job, shots=1000)  # ~1000 s: would run into the window in under 4 min

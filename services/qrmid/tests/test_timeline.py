@@ -94,17 +94,9 @@ def test_a_calibration_window_is_the_reason_and_is_listed(make_qrmid, site, mung
 def test_a_task_held_in_qrmid_s_queue_is_why_the_job_waits(make_qrmid, site, munged) -> None:
     # a QPU shared task by task, a window in 4 minutes: a 1000-shot task (~1000 s estimated) stays
     # queued, a 10-shot one runs; the owner's timeline lists both and says why the first waits
-    from datetime import datetime, timedelta
-    from zoneinfo import ZoneInfo
+    from test_task_sharing import status, submit, wait_final, window_in_four_minutes
 
-    from test_task_sharing import status, submit, task_mode, wait_final
-
-    tz = ZoneInfo(site["qpusite_timezone"])
-    start = (datetime.now(tz) + timedelta(minutes=4)).strftime("%H:%M")
-    window = {"name": "soon", "weekdays": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": start,
-              "duration_minutes": 10}
-    q = make_qrmid(qpus=task_mode(site, windows=[window]),
-                   task_sharing={"seconds_per_shot": 1.0, "overhead_s": 1.0, "learn_after": 1000})
+    q = window_in_four_minutes(make_qrmid, site)
     client = harness.Client(q.url, munged.socket)
     job = pa.new_job(client, "1701", "bob", 2002)
     big, _ = submit(job, shots=1000)
