@@ -56,6 +56,9 @@ CONTAINER_SLURM_OVERRIDES: dict[str, str | int] = {
 # The acceptance programs run against the twins with these in the node runtime (as in the lab model);
 # a real site's runtime holds its vendors' SDKs instead.
 TWIN_RUNTIME_EXTRAS = ["qiskit-aer", "pulser-simulation"]
+# A rehearsal charges use to fair-share every minute (PriorityCalcPeriod), so acceptance 025 sees it
+# move within the smoke tier's budget; a production site keeps its own period.
+REHEARSAL_FAIRSHARE_CALC_PERIOD_MINUTES = 1
 REHEARSAL_USER = "rehearse"
 REHEARSAL_UID = 2900
 REHEARSAL_VLAN = "rehearsal"
@@ -157,6 +160,14 @@ def twin_site(
                 + ", ".join(f"{k}={v}" for k, v in added.items()) + ")"
             )
         update["conf_overrides"] = overrides
+        accounting = software.scheduler.accounting
+        if accounting.enabled and accounting.fairshare_calc_period_minutes > REHEARSAL_FAIRSHARE_CALC_PERIOD_MINUTES:
+            update["accounting"] = accounting.model_copy(
+                update={"fairshare_calc_period_minutes": REHEARSAL_FAIRSHARE_CALC_PERIOD_MINUTES})
+            plan.notes.append(
+                f"slurm: fair-share charged every {REHEARSAL_FAIRSHARE_CALC_PERIOD_MINUTES} min "
+                f"(accounting.fairshare_calc_period_minutes, {accounting.fairshare_calc_period_minutes} in the model)"
+            )
     scheduler = software.scheduler.model_copy(update=update)
     runtime = software.runtime
     missing = [e for e in TWIN_RUNTIME_EXTRAS if e not in runtime.extras]

@@ -16,6 +16,7 @@ from rehearsal.twins import (
     CONTAINER_SLURM_OVERRIDES,
     EMULATOR_MAX_QUBITS,
     HOST_CPUS,
+    REHEARSAL_FAIRSHARE_CALC_PERIOD_MINUTES,
     REHEARSAL_USER,
     TWIN_RUNTIME_EXTRAS,
     twin_site,
@@ -103,6 +104,16 @@ def test_host_resources_fit_a_container_and_connection_uses_the_rehearsal_key() 
         assert host.connection.private_key_file == ".rehearsal/id_ed25519"
     overrides = plan.site.software.scheduler.conf_overrides
     assert all(overrides[k] == v for k, v in CONTAINER_SLURM_OVERRIDES.items())
+
+
+def test_fair_share_is_charged_every_minute_on_the_twin_copy_only() -> None:
+    site = national()
+    assert site.software.scheduler.accounting.fairshare_calc_period_minutes == 5  # Slurm's default
+    plan = twin_site(site)
+    assert plan.site.software.scheduler.accounting.fairshare_calc_period_minutes == 1
+    assert REHEARSAL_FAIRSHARE_CALC_PERIOD_MINUTES == 1
+    assert any("fair-share charged every 1 min" in n and "5 in the model" in n for n in plan.notes), plan.notes
+    assert site.software.scheduler.accounting.fairshare_calc_period_minutes == 5  # the model is not changed
 
 
 def test_addresses_kept_on_one_covering_network() -> None:
