@@ -55,6 +55,33 @@ def _wait_over(ctx: Context, sched: Scheduler, jobs: list[str], timeout_s: float
     return states
 
 
+@dataclass(frozen=True)
+class HybridPair:
+    jobs: list[str]
+    states: dict[str, str]  # each job's last state
+    outcomes: list[JobOutcome]  # collected once over
+    seconds: float  # waiting, once both were submitted, until both were over
+
+
+def _run_hybrid_pair(ctx: Context, sched: Scheduler, qpu: str, name: str, seeds: tuple[int, int]) -> HybridPair:
+    """Two hybrid jobs on the QPU, waited for until over (a job still not over, also when this fails
+    on the way, is cancelled), then collected. A job refused at submission fails the check."""
+    subs = [sched.submit(ctx, _hybrid_script(ctx, qpu, seed), [qpu], f"{name}-{qpu}", JOB_MINUTES) for seed in seeds]
+    jobs = [s.job_id for s in subs if s.job_id]
+    try:
+        if len(jobs) != 2:
+            refused = next(s for s in subs if not s.job_id)
+            raise CheckFailed(f"a hybrid job was refused at submission: {refused.stderr[:300]}")
+        started = time.monotonic()
+        states = _wait_over(ctx, sched, jobs, JOBS_OVER_S)
+        took = time.monotonic() - started
+    finally:
+        for j in jobs:
+            if not sched.is_over(sched.state(ctx, j)):
+                sched.cancel(ctx, j)
+    return HybridPair(jobs, states, [sched.collect(ctx, j) for j in jobs], took)
+
+
 def _judged(outcome: JobOutcome, qpu: str) -> dict[str, Any]:
     """The job's hybrid result, checked: every task ran and gave a Bell pair."""
     result = outcome.result()
@@ -112,21 +139,8 @@ def interleaved(a: list[TaskSpan], b: list[TaskSpan]) -> int:
               "show one job's tasks dispatched while the other job still held the QPU.", timeout_s=300)
 def qpu_shared_task_by_task(ctx: Context, p: QpuParam) -> str:
     sched = for_site(ctx.site)
-    subs = [sched.submit(ctx, _hybrid_script(ctx, p.qpu, seed), [p.qpu], f"share-{p.qpu}", JOB_MINUTES)
-            for seed in (101, 202)]
-    jobs = [s.job_id for s in subs if s.job_id]
-    try:
-        if len(jobs) != 2:
-            refused = next(s for s in subs if not s.job_id)
-            raise CheckFailed(f"a hybrid job was refused at submission: {refused.stderr[:300]}")
-        started = time.monotonic()
-        states = _wait_over(ctx, sched, jobs, JOBS_OVER_S)
-        took = time.monotonic() - started
-    finally:
-        for j in jobs:
-            if not sched.is_over(sched.state(ctx, j)):
-                sched.cancel(ctx, j)
-    outcomes = [sched.collect(ctx, j) for j in jobs]
+    pair = _run_hybrid_pair(ctx, sched, p.qpu, "share", (101, 202))
+    jobs, states, outcomes, took = pair.jobs, pair.states, pair.outcomes, pair.seconds
     not_over = [f"{j} ({s})" for j, s in states.items() if not sched.is_over(s)]
     if not_over:
         raise CheckFailed(f"hybrid jobs not over after {JOBS_OVER_S:.0f} s (cancelled): {', '.join(not_over)}")
@@ -178,20 +192,8 @@ def qpu_license_accounted(ctx: Context, p: QpuParam) -> str:
     sched = for_site(ctx.site)
     user = batch_jobs.require_submitter(ctx)
     account = sacct_default_account(ctx, login.name, user)
-    subs = [sched.submit(ctx, _hybrid_script(ctx, p.qpu, seed), [p.qpu], f"acct-{p.qpu}", JOB_MINUTES)
-            for seed in (303, 404)]
-    jobs = [s.job_id for s in subs if s.job_id]
-    try:
-        if len(jobs) != 2:
-            refused = next(s for s in subs if not s.job_id)
-            raise CheckFailed(f"a job was refused at submission: {refused.stderr[:300]}")
-        states = _wait_over(ctx, sched, jobs, JOBS_OVER_S)
-    finally:
-        for j in jobs:
-            if not sched.is_over(sched.state(ctx, j)):
-                sched.cancel(ctx, j)
-    for j in jobs:
-        sched.collect(ctx, j)
+    pair = _run_hybrid_pair(ctx, sched, p.qpu, "acct", (303, 404))
+    jobs, states = pair.jobs, pair.states
     bad = [f"{j} {s}" for j, s in states.items() if s != "COMPLETED"]
     others = [f"{j} ({r.get('Account')})" for j, r in records_now(ctx, login.name, jobs).items()
               if r.get("Account") not in (None, "", account)]
