@@ -72,3 +72,12 @@ def test_a_missing_summary_fails_saying_up_stopped_early(tmp_path: Path) -> None
     done = _check(tmp_path / "summary.json", "cold up")
     assert done.returncode == 1
     assert "60-rehearsal: cold up FAILED: `qpusite up` stopped before writing" in done.stderr
+
+
+def test_messages_name_the_suite_that_sourced_the_library(tmp_path: Path) -> None:
+    suite = tmp_path / "65-rehearsal-national.sh"
+    suite.write_text(f'source "{LIBRARY}"\ncheck_summary "$1" "up --twins"\n')
+    done = subprocess.run(["bash", str(suite), str(_summary(tmp_path))], env={"PATH": "/usr/bin:/bin",
+                          "PY": sys.executable}, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("65-rehearsal-national: up --twins: 2 hosts, changed=0 failed=0")

@@ -23,27 +23,14 @@ started=$(date +%s)
 
 cleanup() { timeout 300 $PY -m qpusite down "$SITE" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
+# check_summary SUMMARY RUN [noop [reused]]
+source "$(dirname "$0")/lib/rehearsal.sh"
 
 echo "65-rehearsal-national: cold start (removing $SITE_NAME's rehearsal)"
 timeout 300 $PY -m qpusite down "$SITE"
 rm -f "$SUMMARY"
 timeout 3000 $PY -m qpusite up "$SITE" --twins --twins-per-partition "$PER_PARTITION" || true
-$PY - "$SUMMARY" <<'PY'
-import json, os, sys
-path = sys.argv[1]
-if not os.path.exists(path):
-    sys.exit(f"65-rehearsal-national: FAILED: `qpusite up --twins` stopped before writing {path}")
-doc = json.load(open(path))
-rollout = doc["rollout"] or {}
-totals = rollout.get("totals", {})
-phases = ", ".join(f"{p['name']} {p['seconds']:.0f}s" for p in doc["phases"])
-print(f"65-rehearsal-national: up --twins: {len(doc['hosts'])} hosts, changed={totals.get('changed')} "
-      f"failed={totals.get('failed')}, {phases}")
-bad = [s["name"] + ": " + s["detail"] for s in doc["smoke"] if s["ok"] is False]
-if not doc["ok"] or rollout.get("returncode") != 0 or bad:
-    sys.exit(f"65-rehearsal-national: FAILED: rollout exit {rollout.get('returncode')}, smoke {bad} "
-             f"(log: {rollout.get('log')})")
-PY
+check_summary "$SUMMARY" "up --twins"
 up_done=$(date +%s)
 
 echo "65-rehearsal-national: acceptance smoke against the twin copy"
