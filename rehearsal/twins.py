@@ -2,7 +2,9 @@
 
 A pure function of the Site model (no files, no podman): every QPU that is not
 already an emulator twin becomes one of the same name and shape, served by an
-emulator host with the QRMI type of the emulator's API (as the lab's twins are);
+emulator host: a QPU of a type the emulator serves (IBM Quantum System, IQM Server)
+keeps its type, any other gets the QRMI type of the emulator's API for its
+modality (as the lab's twins are);
 each partition keeps a few compute hosts; every other host and role is kept;
 host resources are scaled to a container; addresses are kept (the VLANs get one
 covering rehearsal VLAN) or, when asked, remapped into one rehearsal subnet.
@@ -89,7 +91,25 @@ PASQAL_TWIN = TwinKind(
     "QRMI_PASQAL_CLOUD_AUTH_TOKEN",
     "token",
 )
-# The emulator's twin kinds by modality. A modality it has no twin for gets a gate-based
+QS_TWIN = TwinKind(
+    "ibm-quantum-system",
+    QrmiType.ibm_quantum_system,
+    {},
+    "QRMI_IBM_QS_IAM_APIKEY",
+    "apikey",
+)
+IQM_TWIN = TwinKind("iqm-server", QrmiType.iqm_server, {}, "QRMI_IQM_ISA_TOKEN", "token")
+# A real QPU whose QRMI type the emulator also serves keeps that type in its twin, so the rehearsal
+# exercises the path (qrmid's routes, the S3 gate, the runtime environment) the real QPU uses.
+TWIN_BY_TYPE: dict[QrmiType, TwinKind] = {
+    QrmiType.ibm_quantum_system: QS_TWIN,
+    QrmiType.iqm_server: IQM_TWIN,
+}
+# The S3 settings a QS twin keeps from the real QPU (its bucket and region); the store is the rehearsal's
+# (the emulator host's twin_s3 store fills QRMI_IBM_QS_S3_ENDPOINT), so no endpoint is kept.
+QS_KEPT_SETTINGS = ("QRMI_IBM_QS_S3_BUCKET", "QRMI_IBM_QS_S3_REGION")
+QS_DEFAULT_S3 = {"QRMI_IBM_QS_S3_BUCKET": "rehearsal-payloads", "QRMI_IBM_QS_S3_REGION": "us-east-1"}
+# The emulator's twin kinds by modality, for the other types. A modality it has no twin for gets a gate-based
 # stand-in of the same qubit count (and a note): the rollout and the license path are the
 # same; the physics is not.
 TWIN_KINDS: dict[Modality, TwinKind] = {
@@ -263,7 +283,7 @@ def _twin(qpu: Qpu, emulator_host: str, site: Site, plan: TwinPlan) -> Qpu:
     if qpu.qrmi is None:  # access.mode external: no QRMI path for a twin to stand in for
         plan.notes.append(f"qpus[{qpu.name}]: reached outside QRMI (access.mode {qpu.access.mode}); kept, no twin")
         return qpu
-    kind = TWIN_KINDS.get(qpu.modality)
+    kind = TWIN_BY_TYPE.get(qpu.qrmi.type) or TWIN_KINDS.get(qpu.modality)
     if kind is None:
         kind = STAND_IN
         plan.notes.append(
@@ -281,21 +301,35 @@ def _twin(qpu: Qpu, emulator_host: str, site: Site, plan: TwinPlan) -> Qpu:
     else:
         # A bidirectional line: every qubit reachable, cheap to transpile onto at any size.
         line = [(a, b) for i in range(qubits - 1) for a, b in ((i, i + 1), (i + 1, i))]
-        twin = twin.model_copy(update={"coupling_map": line or None, "basis_gates": GATE_BASIS})
+        basis = None if kind is IQM_TWIN else GATE_BASIS  # an IQM twin speaks prx/cz, named by IQM's API
+        twin = twin.model_copy(update={"coupling_map": line or None, "basis_gates": basis})
     settings = dict(kind.settings)
+    vault = f"vault_twin_{qpu.name.lower().replace('-', '_')}"
+    secret = SecretRef(vault=f"{vault}_{kind.secret_suffix}")
+    secrets = {kind.secret_key: secret}
+    store = ""
     if kind is IBM_TWIN:
         settings["QRMI_IBM_QCS_SERVICE_CRN"] = f"crn:v1:rehearsal:public:quantum-computing:{site.site.name}:a/twin::"
-    secret = SecretRef(vault=f"vault_twin_{qpu.name.lower().replace('-', '_')}_{kind.secret_suffix}")
+    if kind is QS_TWIN:
+        settings["QRMI_IBM_QS_SERVICE_CRN"] = f"crn:v1:rehearsal:onprem:quantum-computing:{site.site.name}:a/twin::"
+        real = qpu.qrmi.settings
+        settings.update({k: real.get(k, QS_DEFAULT_S3[k]) for k in QS_KEPT_SETTINGS})
+        secrets["QRMI_IBM_QS_AWS_ACCESS_KEY_ID"] = SecretRef(vault=f"{vault}_s3_access_key_id")
+        secrets["QRMI_IBM_QS_AWS_SECRET_ACCESS_KEY"] = SecretRef(vault=f"{vault}_s3_secret_access_key")
+        store = (
+            f"; payloads in bucket {settings['QRMI_IBM_QS_S3_BUCKET']} ({settings['QRMI_IBM_QS_S3_REGION']}) of the "
+            f"rehearsal's S3 store on {emulator_host}, not the site's store"
+        )
     plan.notes.append(
         f"qpus[{qpu.name}]: {qpu.access.mode} {qpu.qrmi.type.value} -> emulator twin on {emulator_host} "
-        f"({kind.qrmi_type.value}, rehearsal secret {secret.vault})"
+        f"({kind.qrmi_type.value}, rehearsal secret {secret.vault}{store})"
     )
     return qpu.model_copy(
         update={
             "qubits": qubits,
             "room": None,
             "access": Access(mode="emulator"),
-            "qrmi": Qrmi(type=kind.qrmi_type, settings=settings, secrets={kind.secret_key: secret}),
+            "qrmi": Qrmi(type=kind.qrmi_type, settings=settings, secrets=secrets),
             "emulator": twin,
         }
     )

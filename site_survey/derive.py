@@ -53,6 +53,8 @@ def groups(site: Site) -> dict[str, list[str]]:
     if clash:  # consistency.group_names refuses such a model; never merge two meanings into one group
         raise GroupClash(clash)
     out.update(placement)
+    # emulator hosts that run their IBM Quantum System twins' S3-compatible store (roles/twin_s3)
+    out["twin_s3"] = sorted(twin_s3_stores(site))
     return out
 
 
@@ -113,6 +115,46 @@ def emulator_base_url(site: Site, qpu: Qpu) -> str | None:
     return f"{url_scheme(site)}://{host.address}:{site.software.emulator_port}"
 
 
+def twin_s3_url(site: Site, qpu: Qpu) -> str | None:
+    """The S3-compatible store the rollout runs for an emulated QPU on its twin's host (roles/twin_s3)."""
+    if qpu.emulator is None:
+        return None
+    host = site.host(qpu.emulator.host)
+    if host is None:
+        return None
+    return f"{url_scheme(site)}://{host.address}:{site.software.twin_s3_port}"
+
+
+def _uses_twin_store(qpu: Qpu) -> bool:
+    """An emulated QPU whose type takes payloads through S3 and whose model names no store of its own."""
+    if qpu.access.mode != "emulator" or qpu.emulator is None or qpu.qrmi is None:
+        return False
+    spec = qrmi_type(qpu.qrmi.type.value)
+    return bool(spec.emulator_store_settings) and not any(k in qpu.qrmi.settings for k in spec.emulator_store_settings)
+
+
+def twin_s3_stores(site: Site) -> dict[str, dict[str, Any]]:
+    """Per emulator host that needs one, its twins' S3-compatible store (roles/twin_s3): the buckets to keep
+    (each QPU's S3_BUCKET in its S3_REGION) and the vaulted variables of each QPU's S3 key pair (the values
+    never pass through here). A QPU whose model names its own S3_ENDPOINT uses that store instead."""
+    out: dict[str, dict[str, Any]] = {}
+    for q in site.qpus:
+        if not _uses_twin_store(q):
+            continue
+        assert q.emulator is not None and q.qrmi is not None
+        store = out.setdefault(q.emulator.host, {"buckets": []})
+        secrets = q.qrmi.secrets
+        access, secret = secrets.get("QRMI_IBM_QS_AWS_ACCESS_KEY_ID"), secrets.get("QRMI_IBM_QS_AWS_SECRET_ACCESS_KEY")
+        store["buckets"].append({
+            "qpu": q.name,
+            "name": q.qrmi.settings.get("QRMI_IBM_QS_S3_BUCKET", ""),
+            "region": q.qrmi.settings.get("QRMI_IBM_QS_S3_REGION", ""),
+            "access_key_id": access.vault if access else None,
+            "secret_access_key": secret.vault if secret else None,
+        })
+    return out
+
+
 def qrmid_url(site: Site) -> str | None:
     """The URL jobs, the SPANK plugin and acceptance use to reach qrmid (the first qpu_access host)."""
     access = site.hosts_with(HostRole.qpu_access)
@@ -159,6 +201,10 @@ def qrmi_settings(site: Site, qpu: Qpu) -> dict[str, str]:
         if emulated:
             for key, path in spec.emulator_settings.items():
                 settings.setdefault(key, base + path)
+    store = twin_s3_url(site, qpu) if _uses_twin_store(qpu) else None
+    if store:
+        for key in spec.emulator_store_settings:
+            settings.setdefault(key, store)
     return dict(sorted(settings.items()))
 
 
@@ -455,7 +501,7 @@ def emulator_s3_endpoints(site: Site) -> dict[str, list[str]]:
     for q in site.qpus:
         if q.emulator is None or q.qrmi is None or qrmi_type(q.qrmi.type.value).emulator_api != "ibm-quantum-system":
             continue
-        s = q.qrmi.settings
+        s = qrmi_settings(site, q)  # the twin's own store (twin_s3_url) when the model names none
         url = s.get("QRMI_IBM_QS_S3_ENDPOINT_FOR_QSAPI") or s.get("QRMI_IBM_QS_S3_ENDPOINT")
         if url and url not in out.setdefault(q.emulator.host, []):
             out[q.emulator.host].append(url)
@@ -501,6 +547,7 @@ def site_vars(site: Site) -> dict[str, Any]:
         "qpusite_qrmid_address": access[0].address if access else None,
         "qpusite_qrmid_port": site.software.qrmid_port,
         "qpusite_emulator_port": site.software.emulator_port,
+        "qpusite_twin_s3_port": site.software.twin_s3_port,
         "qpusite_qrmid_url": qrmid_url(site),
         "qpusite_tls": tls(site),
         "qpusite_scheduler_kind": site.software.scheduler.kind,
@@ -521,6 +568,7 @@ def site_vars(site: Site) -> dict[str, Any]:
         "qpusite_alert_receivers": alert_receivers(site),
         "qpusite_emulator_twins": emulator_twins(site),
         "qpusite_emulator_s3_endpoints": emulator_s3_endpoints(site),
+        "qpusite_twin_s3_stores": twin_s3_stores(site),
         "qpusite_runtime": site.software.runtime.model_dump(mode="json"),
         "qpusite_runtime_families": runtime_families(site),
         "qpusite_admin_cidrs": list(site.facility.network.admin_cidrs),

@@ -1304,6 +1304,13 @@ class Software(Strict):
     runtime: Runtime = Field(default_factory=Runtime, description="Quantum runtime on compute and login nodes.")
     qrmid_port: int = Field(default=8470, ge=1, le=65535, description="QRMI daemon listen port.")
     emulator_port: int = Field(default=8480, ge=1, le=65535, description="Emulator service listen port.")
+    twin_s3_port: int = Field(
+        default=8490, ge=1, le=65535,
+        description=(
+            "Listen port of the S3-compatible store (moto's server) the rollout runs on an emulator host for its "
+            "IBM Quantum System twins whose qrmi.settings name no QRMI_IBM_QS_S3_ENDPOINT (roles/twin_s3)."
+        ),
+    )
 
 
 # -------------------------------------------------------------------------- cloud

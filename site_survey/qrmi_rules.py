@@ -58,6 +58,8 @@ def _missing_keys(path: str, qpu: Qpu, spec: QrmiTypeSpec, settings: dict[str, s
             continue
         if qpu.access.mode == "emulator" and (key == spec.endpoint_key or key in spec.emulator_settings):
             continue  # filled from the twin's host (an unknown host is reported with emulator.host)
+        if qpu.access.mode == "emulator" and key in spec.emulator_store_settings:
+            continue  # the twin's own store on its emulator host (roles/twin_s3, software.twin_s3_port)
         if key == spec.endpoint_key:
             yield Problem(
                 "{}.access.endpoint_url".format(path.removesuffix(".qrmi")),

@@ -53,6 +53,7 @@ SPANK_PLUGIN = "/usr/local/lib/slurm/spank_qrmid.so"  # roles/spank_qrmid, on ev
 JOB_SUBMIT_LUA = "/etc/slurm/job_submit.lua"  # adds the QPUs' licenses, on the controller
 QRMID_DIR = "/etc/qrmid"  # roles/qrmid
 EMULATOR_CONFIG = "/etc/qpu-emulator/config.yaml"  # roles/emulator
+TWIN_S3_CONFIG = "/etc/qpusite-twin-s3/buckets.json"  # roles/twin_s3: buckets and their S3 key pairs
 # Grid Engine (Debian's gridengine-* 8.1.9): SGE_ROOT, and where the QPU prolog/epilog are installed
 GRIDENGINE_ROOT = "/var/lib/gridengine"
 GRIDENGINE_HOOK_DIR = "/usr/local/libexec/qpusite"  # roles/gridengine_exec, from services/ge-qrmid
@@ -103,11 +104,15 @@ class Component:
     # why the daemon listens on every interface when it cannot bind one address (empty: it binds the
     # host's model address only); such a port must be closed to the outside by the site's firewall
     wildcard_bind: str = ""
+    # only on the hosts (of a site) where this holds besides the roles; None: every host with the roles
+    needed: Callable[[Site, Host], bool] | None = None
 
     def runs_on(self, host: Host, site: Site | None = None) -> bool:
         """Whether the host runs it: a component of no scheduler or of the site's (without the site: of the
-        default scheduler, Slurm, as callers written before Grid Engine expect)."""
-        return any(r in host.roles for r in self.roles) and self.applies_to(site)
+        default scheduler, Slurm, as callers written before Grid Engine expect), where it is needed."""
+        if not (any(r in host.roles for r in self.roles) and self.applies_to(site)):
+            return False
+        return self.needed is None or site is None or self.needed(site, host)
 
     def applies_to(self, site: Site | None) -> bool:
         kind = site.software.scheduler.kind if site is not None else DEFAULT_SCHEDULER
@@ -124,6 +129,12 @@ def _has_qpus(site: Site, host: Host) -> bool:
 
 def _serves_twins(site: Site, host: Host) -> bool:
     return any(q.emulator and q.emulator.host == host.name for q in site.qpus)
+
+
+def _runs_twin_s3(site: Site, host: Host) -> bool:
+    from site_survey.derive import twin_s3_stores  # derive imports this catalogue
+
+    return host.name in twin_s3_stores(site)
 
 
 def _is_controller(site: Site, host: Host) -> bool:
@@ -205,6 +216,13 @@ COMPONENTS: tuple[Component, ...] = (
         "qpu-emulator", (HostRole.emulator,), "qpu-emulator",
         port=lambda s: s.software.emulator_port, port_field="software.emulator_port", purpose="QPU emulator APIs",
         files=(ConfigFile(EMULATOR_CONFIG, "root", "qpu-emulator", "0640", needed=_serves_twins),),
+    ),
+    Component(
+        # moto's S3 server for the IBM Quantum System twins of an emulator host whose model names no store
+        "twin-s3", (HostRole.emulator,), "qpusite-twin-s3",
+        port=lambda s: s.software.twin_s3_port, port_field="software.twin_s3_port",
+        purpose="S3-compatible store of IBM Quantum System twins", needed=_runs_twin_s3,
+        files=(ConfigFile(TWIN_S3_CONFIG, "root", "qpusite-twin-s3", "0640"),),
     ),
     Component(
         "prometheus", (HostRole.monitoring,), "prometheus", ("prometheus",),

@@ -33,6 +33,9 @@ class QrmiTypeSpec:
     emulator_endpoint_path: str = ""
     # settings derived from the emulator twin's base URL: key -> path appended to it
     emulator_settings: dict[str, str] = field(default_factory=dict)
+    # settings a twin's S3-compatible store (roles/twin_s3, on the twin's emulator host) fills when an emulated
+    # QPU's model gives none; given in the model, they name the site's own store and no store is rolled out
+    emulator_store_settings: tuple[str, ...] = ()
     # the qpu-emulator API that can serve a twin of this type (None: no twin can)
     emulator_api: str | None = None
     # values a setting may take; settings that must be positive integers; settings that are URLs
@@ -116,6 +119,7 @@ QRMI_TYPES: dict[str, QrmiTypeSpec] = {
             # other shapes) and IAM at its root; the S3 store is the site's, named in the settings
             emulator_endpoint_path="/quantum-system",
             emulator_settings={f"{_QS}IAM_ENDPOINT": ""},
+            emulator_store_settings=(f"{_QS}S3_ENDPOINT",),
             emulator_api="ibm-quantum-system",
             urls=(f"{_QS}ENDPOINT", f"{_QS}IAM_ENDPOINT", f"{_QS}S3_ENDPOINT", f"{_QS}S3_ENDPOINT_FOR_QSAPI"),
             emulator_api_keys=(f"{_QS}IAM_APIKEY",),

@@ -21,7 +21,7 @@ from rehearsal.twins import (
     TWIN_RUNTIME_EXTRAS,
     twin_site,
 )
-from site_survey import load_site
+from site_survey import derive, load_site
 from site_survey.consistency import check_consistency
 from site_survey.loader import parse_site
 from site_survey.model import PASQAL_CLOUD_DEVICES, HostRole, QrmiType, Site
@@ -53,8 +53,11 @@ def test_every_real_qpu_becomes_an_emulator_twin_of_the_same_shape() -> None:
         assert twin.qubits == min(original.qubits, EMULATOR_MAX_QUBITS)
         assert twin.calibration_windows == original.calibration_windows
         assert twin.slots == original.slots
-        # the emulator serves the IBM QCS and Pasqal Cloud APIs: the QRMI type follows the twin's API
-        assert twin.qrmi.type in (QrmiType.ibm_quantum_compute_service, QrmiType.pasqal_cloud)
+        # a type the emulator serves is kept (IBM Quantum System, IQM Server); any other follows the twin's API
+        if original.qrmi.type in (QrmiType.ibm_quantum_system, QrmiType.iqm_server):
+            assert twin.qrmi.type == original.qrmi.type
+        else:
+            assert twin.qrmi.type in (QrmiType.ibm_quantum_compute_service, QrmiType.pasqal_cloud)
         if twin.qrmi.type == QrmiType.pasqal_cloud:
             assert twin.name in PASQAL_CLOUD_DEVICES and twin.emulator.pulser_device is not None
         # secrets are the rehearsal's, never the site's vaulted credentials
@@ -227,3 +230,65 @@ def test_a_qpu_reached_outside_qrmi_is_kept_as_it_is() -> None:
     plan = twin_site(site)
     assert plan.site.qpus[0] == site.qpus[0]
     assert any(site.qpus[0].name in n and "no twin" in n for n in plan.notes)
+
+
+def test_an_ibm_quantum_system_qpu_gets_a_twin_of_its_own_type_on_the_rehearsal_store() -> None:
+    site = national()
+    plan = twin_site(site)
+    twin = plan.site.qpu("ibm_qhall")
+    assert twin is not None and twin.qrmi is not None and twin.emulator is not None
+    assert twin.qrmi.type == QrmiType.ibm_quantum_system
+    # bucket and region kept, no endpoint of the site's store: the rehearsal's store is filled in
+    assert twin.qrmi.settings["QRMI_IBM_QS_S3_BUCKET"] == "qhall-a-payloads"
+    assert twin.qrmi.settings["QRMI_IBM_QS_S3_REGION"] == "national-1"
+    assert not any("ENDPOINT" in k for k in twin.qrmi.settings)
+    assert set(twin.qrmi.secrets) == {
+        "QRMI_IBM_QS_IAM_APIKEY", "QRMI_IBM_QS_AWS_ACCESS_KEY_ID", "QRMI_IBM_QS_AWS_SECRET_ACCESS_KEY"}
+    emulator = plan.site.host(twin.emulator.host)
+    assert emulator is not None
+    settings = derive.qrmi_settings(plan.site, twin)
+    store = f"http://{emulator.address}:{plan.site.software.twin_s3_port}"
+    assert settings["QRMI_IBM_QS_S3_ENDPOINT"] == store
+    assert settings["QRMI_IBM_QS_ENDPOINT"].endswith("/quantum-system")
+    assert derive.emulator_s3_endpoints(plan.site) == {emulator.name: [store]}
+    stores = derive.twin_s3_stores(plan.site)
+    assert list(stores) == [emulator.name] and derive.groups(plan.site)["twin_s3"] == [emulator.name]
+    assert stores[emulator.name]["buckets"] == [{
+        "qpu": "ibm_qhall", "name": "qhall-a-payloads", "region": "national-1",
+        "access_key_id": "vault_twin_ibm_qhall_s3_access_key_id",
+        "secret_access_key": "vault_twin_ibm_qhall_s3_secret_access_key"}]
+    assert any("ibm_qhall" in n and "rehearsal's S3 store" in n for n in plan.notes)
+    assert check_consistency(plan.site) == []
+
+
+def test_an_iqm_server_qpu_gets_an_iqm_twin() -> None:
+    doc = national_doc()
+    doc["qpus"][2] = {
+        "name": "garnet", "vendor": "IQM", "modality": "superconducting", "qubits": 20, "room": "photonics-lab",
+        "access": {"mode": "onprem", "access_host": "qgw1", "endpoint_url": "https://iqm.national.internal"},
+        "qrmi": {"type": "iqm-server", "secrets": {"QRMI_IQM_ISA_TOKEN": {"vault": "vault_national_iqm_token"}}},
+        "slots": 1,
+    }
+    doc["software"]["policy_profiles"][0]["qpus"][2] = "garnet"
+    plan = twin_site(parse_site(doc, "national with IQM"))
+    twin = plan.site.qpu("garnet")
+    assert twin is not None and twin.qrmi is not None and twin.emulator is not None
+    assert twin.qrmi.type == QrmiType.iqm_server
+    assert set(twin.qrmi.secrets) == {"QRMI_IQM_ISA_TOKEN"}
+    assert twin.qrmi.secrets["QRMI_IQM_ISA_TOKEN"].vault == "vault_twin_garnet_token"
+    assert twin.emulator.basis_gates is None and twin.emulator.coupling_map
+    assert derive.qrmi_settings(plan.site, twin)["QRMI_IQM_ISA_ENDPOINT"].startswith("http://")
+    # only the IBM Quantum System twin has a bucket in the store
+    assert [b["qpu"] for s in derive.twin_s3_stores(plan.site).values() for b in s["buckets"]] == ["ibm_qhall"]
+
+
+def test_a_qs_twin_whose_model_names_a_store_uses_it_and_gets_none() -> None:
+    plan = twin_site(national())
+    doc = plan.site.model_dump(mode="json", exclude_none=True)
+    qs = next(q for q in doc["qpus"] if q["name"] == "ibm_qhall")
+    qs["qrmi"]["settings"]["QRMI_IBM_QS_S3_ENDPOINT"] = "http://10.42.0.99:9000"
+    site = parse_site(doc, "own store")
+    twin = site.qpu("ibm_qhall")
+    assert twin is not None
+    assert derive.qrmi_settings(site, twin)["QRMI_IBM_QS_S3_ENDPOINT"] == "http://10.42.0.99:9000"
+    assert derive.twin_s3_stores(site) == {} and derive.groups(site)["twin_s3"] == []
