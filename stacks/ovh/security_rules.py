@@ -49,6 +49,8 @@ def planned_rules(site: Site) -> list[RuleSpec]:
     for comp in COMPONENTS:
         if comp.port is None or not comp.firewall_roles or not comp.applies_to(site):
             continue  # no port, no firewall rule, or another scheduler's daemon
+        if comp.needed is not None and not any(comp.runs_on(h, site) for h in hosts):
+            continue  # a component only some hosts of its roles run (the twins' S3 store), run by none here
         port = ports[comp.name]
         if set(comp.firewall_roles) == set(HostRole):
             rules += _tcp(BASE, port, inside, comp.purpose)
