@@ -18,8 +18,10 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 API_LIMIT = 64 * 1024  # qrmid's own API: small JSON documents
-HARD_LIMIT = 4 * 1024 * 1024  # anything, including the job routes (/iam/, /proxy/)
-JOB_PREFIXES = ("/iam/", "/proxy/")
+HARD_LIMIT = 4 * 1024 * 1024  # anything, including the job routes
+# the job routes (job_access.py): IAM, the proxy, the S3 gate, and the IQM Server API at the root; each
+# bounds its bodies again at 4 MiB (vendor_routes.MAX_BODY_BYTES) while it reads them
+JOB_PREFIXES = ("/iam/", "/proxy/", "/s3/", "/api/")
 
 
 class BodyLimit:

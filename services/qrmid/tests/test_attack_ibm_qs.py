@@ -8,6 +8,7 @@ import json
 import uuid
 
 import harness
+import proxy_attack
 import pytest
 from test_acquire import acquire
 
@@ -144,3 +145,23 @@ def test_presigned_urls_through_the_gate_are_scoped_too(qs_client: harness.Clien
     conn.request("GET", other)
     assert conn.getresponse().status == 401
     conn.close()
+
+
+def test_job_bodies_above_the_api_bound_reach_the_gate(qs_client: harness.Client) -> None:
+    """A job's S3 upload is bounded like its proxy requests (4 MiB), not like qrmid's own API (64 KiB):
+    a 200 KiB input (a few circuits' QPY) is stored; one past 4 MiB is refused (413) unread."""
+    from qrmid.vendor_routes import MAX_BODY_BYTES
+
+    code, a = acquire(qs_client, "9301", qpus=[QPU])
+    assert code == 201, a
+    env = a["environment"]
+    big = json.dumps({"pubs": [], "pad": "x" * 200 * 1024}).encode()
+    own = str(uuid.uuid4())
+    code, err = s3_call(qs_client, env, "PUT", f"/s3/{QPU}/input_{own}.json", "x-id=PutObject", big)
+    assert code == 200, (code, err[:300])
+    code, got = s3_call(qs_client, env, "GET", f"/s3/{QPU}/input_{own}.json", "x-id=GetObject")
+    assert code == 200 and got == big
+    # past the job routes' bound: refused from the declared length, before the body or its signature is read
+    r = proxy_attack.send(qs_client.url, "PUT", f"/s3/{QPU}/input_{uuid.uuid4()}.json?x-id=PutObject",
+                          content_length=MAX_BODY_BYTES + 1)
+    assert r.status == 413, (r.status, r.text[:300])

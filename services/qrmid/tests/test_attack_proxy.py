@@ -34,6 +34,7 @@ from proxy_attack import (
     IQM_QPU,
     Job,
     Reply,
+    bell_circuit,
     new_job,
     refused_by_qrmid,
     run_ibm_task,
@@ -568,6 +569,22 @@ def test_a_body_just_above_the_bound_is_refused(world: World, how: str, api: str
     assert r.status == 413, (r.status, r.text[:300])
     assert refused_by_qrmid(r)
     assert_intact(world)
+
+
+def test_an_iqm_job_above_the_api_bound_is_forwarded_from_the_root(world: World) -> None:
+    """At qrmid's root (/api/…) a job's IQM request is bounded like under /proxy/ (4 MiB), not like
+    qrmid's own API (64 KiB): a 200 KiB circuit job reaches the twin and runs; past 4 MiB is a 413."""
+    a = world.attacker
+    circuit = bell_circuit()
+    pad = [{"name": "prx", "locus": ["QB1"], "args": {"angle": 0.0, "phase": 0.0}}] * 3000
+    circuit["instructions"] = pad + circuit["instructions"]
+    body = json.dumps({"circuits": [circuit], "shots": 10}).encode()
+    assert len(body) > 200 * 1024
+    r = send(a.iqm, "POST", f"/api/v1/jobs/{IQM_QPU}/circuit", token=a.iqm_token, body=body)
+    assert r.status == 200 and r.body["status"] in ("waiting", "processing", "completed"), (r.status, r.text[:300])
+    r = send(a.iqm, "POST", f"/api/v1/jobs/{IQM_QPU}/circuit", token=a.iqm_token,
+             content_length=MAX_BODY_BYTES + 1)
+    assert r.status == 413 and refused_by_qrmid(r), (r.status, r.text[:300])
 
 
 def test_a_body_at_the_bound_is_read_and_judged(world: World) -> None:
