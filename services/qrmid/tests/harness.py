@@ -364,6 +364,52 @@ def configure_qrmid(tmp: Path, site: dict[str, Any], emulator_url: str, munge_so
     return Qrmid(cfg, f"http://127.0.0.1:{port}", tmp / "qrmid.log")
 
 
+# ------------------------------------------------------------------ one-node Slurm
+def slurm_conf(tmp: Path, munge_socket: str, cluster: str, *, scheduler: str = "sched/builtin",
+               kill_wait_s: int = 5, node_cpus: int = 2, extra: tuple[str, ...] = ()) -> Path:
+    """tmp/slurm.conf of a one-node Slurm on 127.0.0.1 (node `qnode`, partition `debug`, own free
+    ports, state, spool, pid and log files under `tmp`, authenticated by the test's munged);
+    `extra` lines go before the node and partition. `node_cpus` above this machine's own makes
+    slurmd take the configured count (SlurmdParameters=config_overrides)."""
+    conf = tmp / "slurm.conf"
+    lines = [
+        f"ClusterName={cluster}",
+        "SlurmctldHost=localhost(127.0.0.1)",
+        f"SlurmctldPort={free_port()}",
+        f"SlurmdPort={free_port()}",
+        "SlurmUser=root",
+        "SlurmdUser=root",
+        "AuthType=auth/munge",
+        "CredType=cred/munge",
+        f"AuthInfo=socket={munge_socket}",
+        f"StateSaveLocation={tmp / 'state'}",
+        f"SlurmdSpoolDir={tmp / 'spool'}",
+        f"SlurmctldPidFile={tmp / 'slurmctld.pid'}",
+        f"SlurmdPidFile={tmp / 'slurmd.pid'}",
+        f"SlurmctldLogFile={tmp / 'slurmctld.log'}",
+        f"SlurmdLogFile={tmp / 'slurmd.log'}",
+        "CommunicationParameters=NoInAddrAny,NoCtldInAddrAny",
+        "ProctrackType=proctrack/linuxproc",
+        "TaskPlugin=task/none",
+        "SelectType=select/cons_tres",
+        "SelectTypeParameters=CR_Core",
+        f"SchedulerType={scheduler}",
+        "MpiDefault=none",
+        "ReturnToService=2",
+        "JobCompType=jobcomp/none",
+        "AccountingStorageType=accounting_storage/none",
+        f"KillWait={kill_wait_s}",
+        "MinJobAge=600",
+        *extra,
+        *(["SlurmdParameters=config_overrides"] if node_cpus > 2 else []),
+        f"NodeName=qnode NodeAddr=127.0.0.1 CPUs={node_cpus} RealMemory=1000 State=UNKNOWN",
+        "PartitionName=debug Nodes=qnode Default=YES MaxTime=60 State=UP",
+        "",
+    ]
+    conf.write_text("\n".join(lines))
+    return conf
+
+
 # ------------------------------------------------------------------ HTTP client
 class Client:
     """Signs each request with a fresh munge credential bound to it (as the SPANK plugin does)."""

@@ -29,49 +29,12 @@ def backend() -> str:
     return "sqlite"
 
 
-def slurm_conf(tmp: Path, munge_socket: str) -> Path:
-    conf = tmp / "slurm.conf"
-    lines = [
-        "ClusterName=reapertest",
-        "SlurmctldHost=localhost(127.0.0.1)",
-        f"SlurmctldPort={harness.free_port()}",
-        f"SlurmdPort={harness.free_port()}",
-        "SlurmUser=root",
-        "SlurmdUser=root",
-        "AuthType=auth/munge",
-        "CredType=cred/munge",
-        f"AuthInfo=socket={munge_socket}",
-        f"StateSaveLocation={tmp / 'state'}",
-        f"SlurmdSpoolDir={tmp / 'spool'}",
-        f"SlurmctldPidFile={tmp / 'slurmctld.pid'}",
-        f"SlurmdPidFile={tmp / 'slurmd.pid'}",
-        f"SlurmctldLogFile={tmp / 'slurmctld.log'}",
-        f"SlurmdLogFile={tmp / 'slurmd.log'}",
-        "CommunicationParameters=NoInAddrAny,NoCtldInAddrAny",
-        "ProctrackType=proctrack/linuxproc",
-        "TaskPlugin=task/none",
-        "SelectType=select/cons_tres",
-        "SelectTypeParameters=CR_Core",
-        "SchedulerType=sched/backfill",  # heterogeneous jobs need it
-        "MpiDefault=none",
-        "ReturnToService=2",
-        "JobCompType=jobcomp/none",
-        "AccountingStorageType=accounting_storage/none",
-        "KillWait=2",
-        "MinJobAge=600",
-        "NodeName=qnode NodeAddr=127.0.0.1 CPUs=2 RealMemory=1000 State=UNKNOWN",
-        "PartitionName=debug Nodes=qnode Default=YES MaxTime=60 State=UP",
-        "",
-    ]
-    conf.write_text("\n".join(lines))
-    return conf
-
-
 def test_the_reaper_with_real_array_and_het_jobs(tmp_path: Path, site, emulator, munged) -> None:
     tmp = tmp_path / "slurm"
     for sub in ("state", "spool"):
         (tmp / sub).mkdir(parents=True)
-    conf = slurm_conf(tmp, munged.socket)
+    conf = harness.slurm_conf(tmp, munged.socket, "reapertest", scheduler="sched/backfill",  # het jobs need it
+                              kill_wait_s=2)
     env = {**os.environ, "SLURM_CONF": str(conf)}
     procs: list[subprocess.Popen[bytes]] = []
 

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import free_port  # services/qrmid/tests, on sys.path through conftest.py
+from harness import slurm_conf  # services/qrmid/tests, on sys.path through conftest.py
 
 HERE = Path(__file__).resolve().parent
 PLUGIN_DIR = HERE.parent
@@ -99,57 +99,15 @@ def start_slurm(tmp: Path, munge_socket: str, qrmid_url: str, licenses: dict[str
     os.chmod(tmp, 0o755)
     for sub in ("state", "spool"):
         (tmp / sub).mkdir(exist_ok=True)
-    ctld_port, slurmd_port = free_port(), free_port()
     plugstack = tmp / "plugstack.conf"
     plugstack.write_text(plugstack_line(qrmid_url, munge_socket, *plugstack_args))
     (tmp / "job_submit.lua").write_text((PLUGIN_DIR / "job_submit_qrmid.lua").read_text())
     if submit_conf is not None:
         (tmp / "job_submit_qrmid.conf").write_text(submit_conf)
     lic = ",".join(f"{k}:{v}" for k, v in licenses.items())
-    conf = tmp / "slurm.conf"
-    conf.write_text(
-        "\n".join(
-            [
-                f"ClusterName={CLUSTER}",
-                "SlurmctldHost=localhost(127.0.0.1)",
-                f"SlurmctldPort={ctld_port}",
-                f"SlurmdPort={slurmd_port}",
-                "SlurmUser=root",
-                "SlurmdUser=root",
-                "AuthType=auth/munge",
-                "CredType=cred/munge",
-                f"AuthInfo=socket={munge_socket}",
-                f"StateSaveLocation={tmp / 'state'}",
-                f"SlurmdSpoolDir={tmp / 'spool'}",
-                f"SlurmctldPidFile={tmp / 'slurmctld.pid'}",
-                f"SlurmdPidFile={tmp / 'slurmd.pid'}",
-                f"SlurmctldLogFile={tmp / 'slurmctld.log'}",
-                f"SlurmdLogFile={tmp / 'slurmd.log'}",
-                "SlurmctldDebug=info",
-                "SlurmdDebug=info",
-                "CommunicationParameters=NoInAddrAny,NoCtldInAddrAny",
-                "ProctrackType=proctrack/linuxproc",
-                "TaskPlugin=task/none",
-                "SelectType=select/cons_tres",
-                "SelectTypeParameters=CR_Core",
-                "SchedulerType=sched/builtin",
-                "MpiDefault=none",
-                "ReturnToService=2",
-                "JobCompType=jobcomp/none",
-                "AccountingStorageType=accounting_storage/none",
-                "JobSubmitPlugins=lua",
-                f"PlugStackConfig={plugstack}",
-                f"Licenses={lic}",
-                "KillWait=5",
-                "MinJobAge=600",
-                "InactiveLimit=0",
-                *(["SlurmdParameters=config_overrides"] if node_cpus > 2 else []),
-                f"NodeName=qnode NodeAddr=127.0.0.1 CPUs={node_cpus} RealMemory=1000 State=UNKNOWN",
-                "PartitionName=debug Nodes=qnode Default=YES MaxTime=60 State=UP",
-                "",
-            ]
-        )
-    )
+    conf = slurm_conf(tmp, munge_socket, CLUSTER, node_cpus=node_cpus, extra=(
+        "SlurmctldDebug=info", "SlurmdDebug=info", "JobSubmitPlugins=lua", f"PlugStackConfig={plugstack}",
+        f"Licenses={lic}", "InactiveLimit=0"))
     env = {**os.environ, "SLURM_CONF": str(conf)}
     with open(tmp / "slurmctld.err", "wb") as ctld_err:
         ctld = subprocess.Popen(["slurmctld", "-D", "-i", "-f", str(conf)], env=env, stdout=subprocess.DEVNULL,
