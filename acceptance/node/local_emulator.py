@@ -123,7 +123,13 @@ def start(site_file: str | Path, state_dir: Path, workers: int = 2, host: str = 
 
 
 def main() -> int:
-    """python -m acceptance.node.local_emulator SITE STATE_DIR: start, print the job env, wait for Ctrl-C."""
+    """python -m acceptance.node.local_emulator SITE STATE_DIR: start, print the job env, wait for Ctrl-C
+    (or SIGTERM: the emulator it started is stopped either way, never left running on its own)."""
+
+    def interrupt(*_: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
     emu = start(sys.argv[1], Path(sys.argv[2]))
     for key, value in sorted(emu.job_env().items()):
         print(f"export {key}={value}")
