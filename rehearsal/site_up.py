@@ -278,8 +278,9 @@ def run_smoke(
     if site.software.scheduler.kind == "gridengine":
         pass  # above
     elif logins and computes and site.qpus:
-        say(f"running a job that holds the {site.qpus[0].name} license")
-        results.append(smoke.qpu_license_job(ssh, targets[logins[0].name], site.qpus[0].name))
+        say("running a job that holds a QPU license")
+        brokered = [q.name for q in site.qpus]
+        results.append(smoke.qpu_license_job(ssh, targets[logins[0].name], brokered))
     else:
         results.append(smoke.SmokeResult("QPU license job", None, "no login host, compute host or QPU in the model"))
     monitors = site.hosts_with(HostRole.monitoring)

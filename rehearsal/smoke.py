@@ -1,7 +1,8 @@
 """Smoke checks after a rollout: the site does what it is for, seen from outside.
 
 Three checks, each bounded and polling: every Slurm node is idle, a job that asks
-for a QPU license runs to completion, and every Prometheus target is up. All of
+for a QPU license runs to completion (on a QPU no calibration or maintenance
+reservation holds now), and every Prometheus target is up. All of
 them talk only to the site's own hosts at their model addresses.
 """
 
@@ -9,12 +10,14 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import shlex
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from acceptance.slurm_reservations import SHOW_COMMAND, Reservation, holding, iso, parse_reservations
 from rehearsal.ssh import Ssh, SshTarget
 
 TERMINAL_FAILED = {"FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE", "PREEMPTED"}
@@ -70,13 +73,41 @@ def parse_job_state(scontrol_output: str) -> str | None:
     return None
 
 
-def qpu_license_job(ssh: Ssh, login: SshTarget, qpu: str, timeout_s: float = 180) -> SmokeResult:
-    name = f"license {qpu}:1 job"
+JOB_MINUTES = 2  # the smoke job's time limit, as users give one (without it: the partition's MaxTime)
+HELD_OBSERVE_S = 20.0  # a job for a QPU inside its reservation is watched pending this long
+WINDOW_REASON = ("Licenses", "Reservation", "ReqNodeNotAvail")
+
+
+def choose_qpu(qpus: list[str], reservations: list[Reservation], now: float) -> tuple[str, list[Reservation]]:
+    """The first QPU whose licenses no reservation holds during the smoke job's time limit (calibration
+    windows and maintenance are license reservations), with the reservations that hold it; when every
+    QPU is held, the first QPU and its reservations."""
+    end = now + (JOB_MINUTES + 1) * 60
+    for qpu in qpus:
+        if not holding(reservations, qpu, now, end):
+            return qpu, []
+    return qpus[0], holding(reservations, qpus[0], now, end)
+
+
+def qpu_license_job(ssh: Ssh, login: SshTarget, qpus: list[str], timeout_s: float = 180) -> SmokeResult:
+    """A job that asks for one QPU license runs to completion. Slurm decides which QPU can take it now:
+    a QPU inside a calibration or maintenance reservation is passed over; when all are, the job must be
+    held by the reservation (not applicable, with when to run again), never fail the site."""
     started = time.monotonic()
-    # A short time limit, as users give: without one the job gets the partition's MaxTime and waits
-    # behind the QPU's next calibration reservation whenever that starts within MaxTime.
+    now_text = ssh.run(login, "date +%s", timeout=30).stdout.strip()
+    shown = ssh.run(login, shlex.join(SHOW_COMMAND), timeout=30)
+    if not now_text.isdigit() or shown.returncode != 0:
+        return SmokeResult("QPU license job", False,
+                           f"could not read the time or Slurm's reservations on {login.host}: "
+                           f"{shown.stderr.strip()[-200:]}")
+    qpu, held_by = choose_qpu(qpus, parse_reservations(shown.stdout), float(now_text))
+    name = f"license {qpu}:1 job"
+    # A short time limit: a job without one gets the partition's MaxTime and waits behind the
+    # QPU's next calibration reservation whenever that starts within MaxTime.
     submit = ssh.run(
-        login, f"sbatch --parsable --time=2 -L {qpu}:1 -J qpusite-smoke -o /dev/null --wrap hostname", timeout=30
+        login,
+        f"sbatch --parsable --time={JOB_MINUTES} -L {shlex.quote(qpu)}:1 -J qpusite-smoke -o /dev/null --wrap hostname",
+        timeout=30,
     )
     job_id = submit.stdout.strip().split(";")[0]
     if submit.returncode != 0 or not job_id.isdigit():
@@ -88,17 +119,25 @@ def qpu_license_job(ssh: Ssh, login: SshTarget, qpu: str, timeout_s: float = 180
         state = parse_job_state(shown.stdout) or "unknown"
         seen["state"] = state
         reason = next((w.split("=", 1)[1] for w in shown.stdout.split() if w.startswith("Reason=")), "None")
+        seen["reason"] = reason
         return state == "COMPLETED", f"job {job_id} {state}" + (f" (Reason={reason})" if reason != "None" else "")
 
     def finished() -> tuple[bool, str]:
         ok, detail = check()
         return ok or seen["state"] in TERMINAL_FAILED, detail
 
-    _, detail, _ = _poll(finished, timeout_s, 2)
-    ok = seen.get("state") == "COMPLETED"
-    if not ok and seen.get("state") not in TERMINAL_FAILED:
+    _, detail, _ = _poll(finished, HELD_OBSERVE_S if held_by else timeout_s, 2)
+    state = seen.get("state")
+    if state not in TERMINAL_FAILED and state != "COMPLETED":
         ssh.run(login, f"scancel {job_id}", timeout=30)
-        detail += f" after {timeout_s:.0f} s (cancelled)"
+    if held_by and state == "PENDING" and seen.get("reason", "").startswith(WINDOW_REASON):
+        windows = ", ".join(f"{r.name} {iso(r.start)}-{iso(r.end)} UTC" for r in held_by)
+        return SmokeResult(name, None, f"every QPU's licenses are reserved now; {detail} for {HELD_OBSERVE_S:.0f} s "
+                           f"as {windows} requires (cancelled); run again after {iso(held_by[-1].end)} UTC",
+                           time.monotonic() - started)
+    ok = state == "COMPLETED"
+    if not ok and state not in TERMINAL_FAILED:
+        detail += f" after {HELD_OBSERVE_S if held_by else timeout_s:.0f} s (cancelled)"
     return SmokeResult(name, ok, detail, time.monotonic() - started)
 
 

@@ -12,7 +12,6 @@ import re
 import shlex
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from acceptance import batch_jobs, qrmid_records
@@ -22,6 +21,9 @@ from acceptance.checks.params import QpuParam
 from acceptance.context import Context
 from acceptance.expectations import login_host
 from acceptance.scheduler import Scheduler, for_site
+from acceptance.slurm_reservations import SHOW_COMMAND, Reservation, parse_reservations
+from acceptance.slurm_reservations import epoch as _epoch
+from acceptance.slurm_reservations import iso as _iso
 from acceptance.spec import CheckFailed, NotApplicable, Tier, check
 
 TASKS = 5  # quantum tasks per hybrid job
@@ -226,35 +228,6 @@ def sacct_default_account(ctx: Context, login: str, user: str) -> str:
 # --- 024: a calibration window is a license reservation -------------------------------------------
 
 
-@dataclass(frozen=True)
-class Reservation:
-    name: str
-    start: float  # epoch seconds
-    end: float
-    licenses: dict[str, int]
-
-
-def _epoch(text: str) -> float:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp()
-
-
-def parse_reservations(text: str) -> list[Reservation]:
-    """``scontrol show reservation --oneliner`` run with TZ=UTC: one Reservation per line."""
-    out = []
-    for line in text.splitlines():
-        fields = dict(tok.partition("=")[::2] for tok in line.split() if "=" in tok)
-        if not {"ReservationName", "StartTime", "EndTime"} <= fields.keys():
-            continue
-        licenses = {}
-        for item in fields.get("Licenses", "").split(","):
-            name, sep, count = item.partition(":")
-            if sep and count.isdigit():
-                licenses[name] = int(count)
-        out.append(Reservation(fields["ReservationName"], _epoch(fields["StartTime"]), _epoch(fields["EndTime"]),
-                               licenses))
-    return out
-
-
 def next_window(reservations: list[Reservation], qpu: str, now: float) -> Reservation | None:
     """The earliest calibration-window reservation of ``qpu`` that has not started
     (roles/qpu_reservations names them qpu_<qpu>_<window>_<time>; maintenance is not a window)."""
@@ -296,7 +269,7 @@ def calibration_window_holds_job(ctx: Context, p: QpuParam) -> str:
     if not qpu.calibration_windows:
         raise NotApplicable(f"{p.qpu} has no calibration window in the model")
     now = float(ctx.run_ok(login.name, "date +%s", "date").strip())
-    text = ctx.run_ok(login.name, shlex.join(["env", "TZ=UTC", "scontrol", "show", "reservation", "--oneliner"]),
+    text = ctx.run_ok(login.name, shlex.join(SHOW_COMMAND),
                       "scontrol show reservation")
     window = next_window(parse_reservations(text), p.qpu, now)
     if window is None:
@@ -364,7 +337,3 @@ def calibration_window_holds_job(ctx: Context, p: QpuParam) -> str:
     return (f"job {job} (limit {limit} min) pending {HELD_OBSERVE_S:.0f} s, Reason={reason}, {free} of {want} "
             f"{p.qpu} licenses free, {expect}; window {window.name} {_iso(window.start)}-{_iso(window.end)} UTC "
             f"reserves {p.qpu}:{want}{ran}; cancelled")
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S")
