@@ -61,6 +61,10 @@ def _site_document(lab: dict[str, Any], qrmid_port: int, runtime_prefix: Path) -
     for profile in doc["software"]["policy_profiles"]:
         profile["users"] = [PRODUCTION_USER] if profile["name"] == "production" else [JOB_USER]
         profile["groups"] = []
+    # qrmid here holds each QPU whole (harness.lab_site_vars): the model must say the same, or
+    # 022 compares Slurm's licenses (slots) with a task-shared QPU's max_jobs.
+    for qpu in doc["qpus"]:
+        qpu.pop("sharing", None)
     doc["software"]["qrmid_port"] = qrmid_port
     doc["software"]["runtime"]["prefix"] = str(runtime_prefix)
     return doc
