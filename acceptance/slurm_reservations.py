@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 
 # ``env TZ=UTC`` so the times printed are UTC; argv form for shlex.join / ssh
 SHOW_COMMAND = ("env", "TZ=UTC", "scontrol", "show", "reservation", "--oneliner")
+# roles/qpu_reservations names the reservation of qrmid's maintenance switch qpu_<qpu>_qrmid-maintenance
+QRMID_MAINTENANCE = "qrmid-maintenance"
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from acceptance.checks.params import QpuParam
 from acceptance.context import Context
 from acceptance.expectations import login_host
 from acceptance.scheduler import Scheduler, for_site
-from acceptance.slurm_reservations import SHOW_COMMAND, Reservation, parse_reservations
+from acceptance.slurm_reservations import QRMID_MAINTENANCE, SHOW_COMMAND, Reservation, parse_reservations
 from acceptance.slurm_reservations import epoch as _epoch
 from acceptance.slurm_reservations import iso as _iso
 from acceptance.spec import CheckFailed, NotApplicable, Tier, check
@@ -232,7 +232,7 @@ def next_window(reservations: list[Reservation], qpu: str, now: float) -> Reserv
     """The earliest calibration-window reservation of ``qpu`` that has not started
     (roles/qpu_reservations names them qpu_<qpu>_<window>_<time>; maintenance is not a window)."""
     prefix = f"qpu_{qpu}_"
-    ahead = [r for r in reservations if r.name.startswith(prefix) and not r.name.endswith("_qrmid-maintenance")
+    ahead = [r for r in reservations if r.name.startswith(prefix) and not r.name.endswith(f"_{QRMID_MAINTENANCE}")
              and r.start > now]
     return min(ahead, key=lambda r: r.start, default=None)
 
