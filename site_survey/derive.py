@@ -433,7 +433,8 @@ def qpus(site: Site) -> list[dict[str, Any]]:
             "qubits": q.qubits,
             "type": q.qrmi.type.value if q.qrmi else None,
             "slots": q.slots,
-            "sharing": {"mode": q.sharing.mode, "max_jobs": admitted_jobs(q)},
+            "sharing": {"mode": q.sharing.mode, "max_jobs": admitted_jobs(q),
+                        "lookahead": q.sharing.lookahead if q.sharing.mode == "task" else 0},
             "licenses": admitted_jobs(q),  # the Slurm license count (qpu_reservations reserves all of it)
             "access_mode": q.access.mode,
             "access_host": q.access.access_host,

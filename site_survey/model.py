@@ -888,6 +888,15 @@ class QpuSharing(Strict):
         default=None, ge=1, le=1024,
         description="task mode: how many jobs Slurm admits to the QPU at once (its license count); at least slots.",
     )
+    lookahead: int = Field(
+        default=1, ge=0, le=8,
+        description=(
+            "task mode: how many tasks beyond the free slots qrmid forwards to wait in the QPU service's own "
+            "queue, so the service starts the next task the moment one ends (no qrmid poll in between). The "
+            "policy still picks the order; a forwarded task can no longer be overtaken, and none is forwarded "
+            "whose run would reach into a calibration window. 0: forward only into free slots."
+        ),
+    )
 
 
 class Qpu(Strict):
@@ -946,6 +955,8 @@ class Qpu(Strict):
             )
         if self.sharing.mode == "job" and self.sharing.max_jobs is not None:
             problems.append("sharing.max_jobs applies to sharing.mode 'task' only; remove it or set mode: task")
+        if self.sharing.mode == "job" and "lookahead" in self.sharing.model_fields_set:
+            problems.append("sharing.lookahead applies to sharing.mode 'task' only; remove it or set mode: task")
         if self.access.mode == "emulator" and self.emulator is None:
             problems.append("access.mode is 'emulator' but no emulator twin is described; add an 'emulator:' block")
         if self.access.mode == "onprem" and not self.access.access_host:

@@ -191,15 +191,32 @@ def test_task_sharing_sets_the_license_count_and_reaches_qrmid(lab: dict[str, An
     service = rollout_qrmid_service(site)
     assert service is not None
     by_name = {q["name"]: q for q in qrmid_config(site, service)["qpus"]}
-    assert by_name["sc_twin"]["sharing"] == {"mode": "task", "max_jobs": 4} and by_name["sc_twin"]["slots"] == 1
+    # the lookahead defaults to 1 (one task waits in the service's own queue); a job-held QPU has none
+    assert by_name["sc_twin"]["sharing"] == {"mode": "task", "max_jobs": 4, "lookahead": 1}
+    assert by_name["sc_twin"]["slots"] == 1
     assert by_name["sc_twin"]["licenses"] == 4  # what qpu_reservations reserves for a window
-    assert by_name["FRESNEL"]["sharing"] == {"mode": "job", "max_jobs": 1}
+    assert by_name["FRESNEL"]["sharing"] == {"mode": "job", "max_jobs": 1, "lookahead": 0}
+
+
+@pytest.mark.parametrize("lookahead", [0, 3, 8])
+def test_a_task_shared_qpus_lookahead_reaches_qrmid(lab: dict[str, Any], lookahead: int) -> None:
+    from site_survey.service_configs import qrmid_config, rollout_qrmid_service
+
+    lab["qpus"][0]["sharing"] = {"mode": "task", "max_jobs": 2, "lookahead": lookahead}
+    site = parse_site(lab)
+    service = rollout_qrmid_service(site)
+    assert service is not None
+    (sc,) = [q for q in qrmid_config(site, service)["qpus"] if q["name"] == "sc_twin"]
+    assert sc["sharing"]["lookahead"] == lookahead
 
 
 @pytest.mark.parametrize(("sharing", "message"), [
     ({"mode": "task"}, "sharing.mode 'task' needs sharing.max_jobs"),
     ({"mode": "task", "max_jobs": 1, "slots": 2}, "sharing.max_jobs (1) is below slots (2)"),
     ({"mode": "job", "max_jobs": 3}, "sharing.max_jobs applies to sharing.mode 'task' only"),
+    ({"mode": "job", "lookahead": 2}, "sharing.lookahead applies to sharing.mode 'task' only"),
+    ({"mode": "task", "max_jobs": 2, "lookahead": 9}, "qpus[0].sharing.lookahead"),
+    ({"mode": "task", "max_jobs": 2, "lookahead": -1}, "qpus[0].sharing.lookahead"),
     ({"mode": "round-robin"}, "qpus[0].sharing.mode"),
 ])
 def test_bad_sharing_is_refused_with_the_field(lab: dict[str, Any], sharing: dict[str, Any], message: str) -> None:

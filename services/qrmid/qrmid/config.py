@@ -67,6 +67,9 @@ class Sharing(Strict):
 
     mode: Literal["job", "task"] = "job"
     max_jobs: int = Field(default=1, ge=1, le=1024)
+    # task mode: how many tasks beyond the free slots qrmid forwards to wait in the service's own
+    # queue, so that the next one starts when one ends (no poll between); 0: only into free slots
+    lookahead: int = Field(default=1, ge=0, le=8)
 
 
 class Qpu(Strict):

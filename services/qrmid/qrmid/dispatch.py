@@ -14,12 +14,17 @@ run the same code:
 
 No task is dispatched while a window is open, nor one whose estimated QPU time would run into
 the next window: the QPU drains before it; shorter tasks that end before the window still run.
+With a lookahead (``sharing.lookahead``) up to ``slots + lookahead`` tasks are forwarded, the
+extra ones waiting in the service's own FIFO; a task forwarded to wait there starts when the
+tasks ahead of it end (``slot_free``, from ``vendor_slots``), and that start, not now, is what
+must leave room for its run before the window.
 A task that is ordered ahead of tasks queued before it *preempts* them: they stay queued behind
 it (a running task is never stopped).
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -99,18 +104,42 @@ class Choice:
     held: list[Task]  # would run into the next window: kept until it has passed
 
 
+def vendor_slots(slots: int, in_flight: Sequence[tuple[float | None, float]], now: float) -> list[float]:
+    """When each of the QPU's `slots` is free, given the tasks forwarded to the service already
+    ((started at, estimated seconds) in forwarding order; started None: waiting in its FIFO).
+    A running task that overran its estimate may end any moment (now)."""
+    heap = [now] * max(1, slots)
+    for started, est in in_flight:
+        if started is not None:  # it holds a slot: the earliest free one is the one it took
+            heapq.heapreplace(heap, max(now, started + est))
+    for started, est in in_flight:
+        if started is None:  # the service's FIFO: it starts when the first slot frees
+            heapq.heapreplace(heap, heap[0] + est)
+    return sorted(heap)
+
+
 def choose(tasks: Sequence[Task], free_slots: int, now: float, usage: FairShare, policy: Policy,
-           next_block: float | None, blocked_now: bool, shares: Mapping[str, float] | None = None) -> Choice:
+           next_block: float | None, blocked_now: bool, shares: Mapping[str, float] | None = None,
+           slot_free: Sequence[float] | None = None) -> Choice:
     """What to dispatch now: nothing while a window is open; else the first tasks in order that
-    end before the next window, as many as there are free slots."""
+    end before the next window, as many as `free_slots` (what may be forwarded now: free slots
+    plus the lookahead's room in the service's queue). `slot_free`: when each QPU slot is free
+    (vendor_slots; default: all now), so that a task that would wait at the service is checked
+    against the window from when it would start there."""
     if blocked_now or free_slots <= 0:
         return Choice([], [])
+    heap = sorted(max(now, f) for f in slot_free) if slot_free else [now] * free_slots
     go: list[Task] = []
     held: list[Task] = []
     for t in order(tasks, now, usage, policy, shares):
         if len(go) >= free_slots:
             break
-        (go if fits(now, t.estimate_s, next_block) else held).append(t)
+        start = heap[0]
+        if fits(start, t.estimate_s, next_block):
+            go.append(t)
+            heapq.heapreplace(heap, start + t.estimate_s)
+        else:
+            held.append(t)
     return Choice(go, held)
 
 

@@ -125,6 +125,7 @@ MIGRATIONS = (
     ("acquisitions", "nodes", "INTEGER NOT NULL DEFAULT 1"),  # the job's nodes (waiting costs nodes x time)
     ("remote_objects", "qpu_seconds", "DOUBLE PRECISION"),  # a task's QPU time, once it has ended
     ("remote_objects", "ended_at", "DOUBLE PRECISION"),  # when qrmid saw it ended
+    ("tasks", "started_at", "DOUBLE PRECISION"),  # when the service started a dispatched task (its clock)
 )
 
 

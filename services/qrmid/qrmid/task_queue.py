@@ -17,6 +17,13 @@ Every ``poll_s`` qrmid asks the service (with the site's credential) about the t
 dispatched; when one has ended its slot is free, its QPU seconds are recorded and the next
 queued task is dispatched by the policy of dispatch.py (priority with an age boost, then the
 account's decayed fair-share, then age; nothing that would run into a calibration window).
+
+Lookahead (``sharing.lookahead``): up to ``slots + lookahead`` tasks are forwarded, so the
+service's own FIFO holds the next task(s) and starts one the moment another ends, with no
+poll in between. The policy still picks which task is forwarded next; a forwarded task can no
+longer be overtaken or held, so the window rule judges it from when it would start at the
+service (dispatch.vendor_slots). Its start and end are the service's own (service_times.py):
+forwarded-but-waiting shows as waiting at the service, not running.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from qrmid import dispatch, utilisation
+from qrmid import dispatch, service_times, utilisation
 from qrmid import queued_answers as qa
 from qrmid import task_store as ts
 from qrmid import vendor_routes as vr
@@ -77,6 +84,7 @@ class TaskQueue:
         # (qpu) -> whether a window or the operator's maintenance switch blocks the QPU now (the broker's view)
         self._blocked = blocked
         self._background: set[asyncio.Task[None]] = set()
+        self._timing: set[str] = set()  # tasks whose service times are being asked for (IBM metrics)
 
     def shares(self, qpu: str) -> bool:
         return qpu in self._locks
@@ -129,8 +137,8 @@ class TaskQueue:
             "id": str(uuid.uuid4()), "acquisition_id": acq["id"], "qpu": qpu, "kind": kind, "state": ts.QUEUED,
             "priority": int(acq["priority"]), "account": acq["user"], "remote_id": None,
             "body": ts.dumps_body(doc), "shots": shots, "estimate_s": self.estimate(qpu, shots),
-            "queued_at": now, "dispatched_at": None, "ended_at": None, "qpu_seconds": None, "preempted": 0,
-            "status": None, "message": None,
+            "queued_at": now, "dispatched_at": None, "started_at": None, "ended_at": None, "qpu_seconds": None,
+            "preempted": 0, "status": None, "message": None,
         }
         async with self._locks[qpu]:
             self.store.tasks.add(row, parts)
@@ -188,10 +196,14 @@ class TaskQueue:
         return False, (nxt.timestamp() if nxt else None), "the next calibration window"
 
     def _choose(self, qpu: str, now: float, queued: list[dispatch.Task], usage: dispatch.FairShare) -> dispatch.Choice:
-        running = len(self.store.tasks.in_state(qpu, ts.DISPATCHED))
-        free = self.config.qpu(qpu).slots - running
+        cfg = self.config.qpu(qpu)
+        forwarded = sorted(self.store.tasks.in_state(qpu, ts.DISPATCHED), key=lambda r: r["dispatched_at"] or 0.0)
+        # what may be forwarded now: the free slots and the room the lookahead gives in the service's queue
+        free = cfg.slots + cfg.sharing.lookahead - len(forwarded)
+        slot_free = dispatch.vendor_slots(cfg.slots, [(r["started_at"], float(r["estimate_s"])) for r in forwarded],
+                                          now)
         blocked, nxt, what = self.window(qpu, now)
-        choice = dispatch.choose(queued, free, now, usage, self.policy, nxt, blocked)
+        choice = dispatch.choose(queued, free, now, usage, self.policy, nxt, blocked, slot_free=slot_free)
         for t in choice.held:
             when = datetime.fromtimestamp(nxt or now, UTC).isoformat(timespec="seconds")
             self.store.tasks.set_message(t.key, f"held: its estimated {t.estimate_s:.0f} s would run into {what} "
@@ -200,9 +212,9 @@ class TaskQueue:
             for t in queued:
                 self.store.tasks.set_message(t.key, f"held: {what}")
         elif free <= 0:
+            ahead = f" and {cfg.sharing.lookahead} wait(s) at the service" if cfg.sharing.lookahead else ""
             for t in queued:
-                self.store.tasks.set_message(t.key, f"queued: {qpu}'s {self.config.qpu(qpu).slots} slot(s) run "
-                                                    "other tasks")
+                self.store.tasks.set_message(t.key, f"queued: {qpu}'s {cfg.slots} slot(s) run other tasks{ahead}")
         return choice
 
     async def pump(self, qpu: str) -> None:
@@ -313,18 +325,66 @@ class TaskQueue:
             doc = json.loads(content)
         except ValueError:
             return
+        mark = service_times.progress(route, doc)
         ended = utilisation.ended_task(route, doc)
         if ended is None:
+            if mark is not None and mark.started:
+                self._started(qpu, mark)
             return
         row = self.store.tasks.running(qpu, ended[0])
         if row is None:
             return
         data = doc.get("data") if row["kind"] == "pasqal-batch" else doc
         status = data.get("status") if isinstance(data, dict) else None
+        # the service's end: Pasqal says it; IBM's is its start plus the QPU seconds it reports
+        started = mark.started_at if mark is not None and mark.started_at is not None else row["started_at"]
+        end = mark.ended_at if mark is not None else None
+        if end is None and row["kind"] == "ibm-job" and started is not None and ended[1] > 0:
+            end = started + ended[1]
         if self.store.tasks.finish(row["id"], ts.ENDED, None, status=str(status)[:40] if status else None,
-                                   qpu_seconds=ended[1]):
+                                   qpu_seconds=ended[1], at=end):
             self._count(qpu, "ended")
             self._spawn(self._pump_logged(qpu))
+            if mark is not None and mark.started_at is not None:
+                self.store.tasks.started(row["id"], mark.started_at)
+            elif row["kind"] == "ibm-job" and ended[1] > 0:
+                self._ask_times(row, "end")  # the service's own start and end (qrmid's may be a poll late)
+
+    def _started(self, qpu: str, mark: service_times.Progress) -> None:
+        """The service started a forwarded task (it no longer waits in the service's queue)."""
+        row = self.store.tasks.running(qpu, mark.task)
+        if row is None or (row["started_at"] is not None and mark.started_at is None):
+            return
+        if mark.started_at is not None:
+            if row["started_at"] != mark.started_at:
+                self.store.tasks.started(row["id"], mark.started_at)
+            return
+        self.store.tasks.started(row["id"], time.time())  # as seen; the service's own start follows
+        if row["kind"] == "ibm-job":
+            self._ask_times(row, "start")
+
+    def _ask_times(self, row: ts.TaskRow, at: str) -> None:
+        key = f"{row['id']}:{at}"
+        if key not in self._timing and row["remote_id"]:
+            self._timing.add(key)
+            self._spawn(self._ibm_times(row, key))
+
+    async def _ibm_times(self, row: ts.TaskRow, key: str) -> None:
+        """An IBM task's start and end by the service's clock (its metrics' timestamps)."""
+        from qrmid.proxy import JobGrant
+
+        try:
+            grant = JobGrant(row["acquisition_id"], row["qpu"], None, time.time() + 60)
+            p = self.exchange.prepared(row["qpu"], "GET", f"v1/jobs/{row['remote_id']}/metrics", {}, grant)
+            resp = await self.exchange.forward(p, {}, None)
+            if resp.status_code != 200:
+                return
+            running, finished = service_times.ibm_metrics(json.loads(resp.content))
+            self.store.tasks.service_times(row["id"], running, finished)
+        except (StoreUnavailable, httpx.HTTPError, vr.Refused, ValueError) as exc:
+            log.warning("service times of task %s on %s: %s", row["id"], row["qpu"], exc)
+        finally:
+            self._timing.discard(key)
 
     async def _pump_logged(self, qpu: str) -> None:
         try:

@@ -34,8 +34,9 @@ CREATE TABLE IF NOT EXISTS tasks (
     shots INTEGER NOT NULL DEFAULT 0,
     estimate_s DOUBLE PRECISION NOT NULL DEFAULT 0,  -- estimated QPU seconds (the window check)
     queued_at DOUBLE PRECISION NOT NULL,
-    dispatched_at DOUBLE PRECISION,
-    ended_at DOUBLE PRECISION,
+    dispatched_at DOUBLE PRECISION,   -- forwarded to the service (it may wait in the service's queue)
+    started_at DOUBLE PRECISION,      -- the service started it (the service's own time)
+    ended_at DOUBLE PRECISION,        -- it ended (the service's own time once known; else when qrmid saw it)
     qpu_seconds DOUBLE PRECISION,     -- as the service reported once it ended
     preempted INTEGER NOT NULL DEFAULT 0,  -- how many times a higher-priority task overtook it
     status TEXT,                      -- the service's final status (Completed, DONE, ...)
@@ -60,9 +61,12 @@ FINAL = (ENDED, CANCELLED, FAILED)
 # the columns of the accounting export, in this order (CSV header)
 EXPORT_COLUMNS = (
     "task_id", "remote_id", "cluster", "job_id", "user", "profile", "account", "qpu", "kind", "state",
-    "priority", "shots", "estimate_s", "queued_at", "dispatched_at", "ended_at", "queued_s", "qpu_seconds",
-    "preempted", "status", "message", "acquisition_id",
+    "priority", "shots", "estimate_s", "queued_at", "dispatched_at", "started_at", "ended_at", "queued_s",
+    "service_queued_s", "qpu_seconds", "preempted", "status", "message", "acquisition_id", "phase",
 )
+# where a task is (the export's "phase"): state queued is in qrmid's queue; dispatched splits into
+# waiting in the service's queue (forwarded ahead by the lookahead) and running there
+IN_QRMID, AT_SERVICE, RUNNING = "queued in qrmid", "waiting at the service", "running"
 
 
 class TaskRow(TypedDict):
@@ -79,6 +83,7 @@ class TaskRow(TypedDict):
     estimate_s: float
     queued_at: float
     dispatched_at: float | None
+    started_at: float | None
     ended_at: float | None
     qpu_seconds: float | None
     preempted: int
@@ -158,6 +163,17 @@ class TaskStore:
                 self.db.execute("UPDATE task_aliases SET remote_id=? WHERE task_id=? AND minted_id=?",
                                 (remote, task_id, minted))
 
+    def started(self, task_id: str, at: float) -> None:
+        """The service started the task at `at` (its own clock); a later, exact figure replaces a first one."""
+        self.db.execute("UPDATE tasks SET started_at=? WHERE id=? AND state IN (?,?)", (at, task_id, DISPATCHED, ENDED))
+
+    def service_times(self, task_id: str, started: float | None, ended: float | None) -> None:
+        """The service's own start/end of a task that ended (replacing when qrmid saw them)."""
+        if started is not None:
+            self.db.execute("UPDATE tasks SET started_at=? WHERE id=?", (started, task_id))
+        if ended is not None:
+            self.db.execute("UPDATE tasks SET ended_at=? WHERE id=? AND state=?", (ended, task_id, ENDED))
+
     def finish(self, task_id: str, state: str, message: str | None, status: str | None = None,
                qpu_seconds: float | None = None, at: float | None = None) -> bool:
         """The task ended (or was cancelled/failed before it ran); True when this call ended it."""
@@ -201,7 +217,8 @@ class TaskStore:
                       ("qpu", "t.qpu"), ("state", "t.state")), "t.queued_at")
         sql = (
             'SELECT t.id AS task_id, t.remote_id, a.cluster, a.job_id, a."user", a.profile, t.account, t.qpu, '
-            "t.kind, t.state, t.priority, t.shots, t.estimate_s, t.queued_at, t.dispatched_at, t.ended_at, "
+            "t.kind, t.state, t.priority, t.shots, t.estimate_s, t.queued_at, t.dispatched_at, t.started_at, "
+            "t.ended_at, "
             "t.qpu_seconds, t.preempted, t.status, t.message, t.acquisition_id "
             "FROM tasks t JOIN acquisitions a ON a.id=t.acquisition_id"
         )
@@ -214,8 +231,35 @@ class TaskStore:
         for r in self.db.execute(sql, args).fetchall():
             waited_until = r["dispatched_at"] or r["ended_at"] or now
             r["queued_s"] = round(max(0.0, waited_until - r["queued_at"]), 3)
+            r["service_queued_s"] = service_queued_s(r, now)
+            r["phase"] = phase(r)
             out.append({c: r[c] for c in EXPORT_COLUMNS})
         return out
+
+
+def phase(r: dict[str, Any]) -> str:
+    """Where the task is: in qrmid's queue, waiting in the service's queue, running there, or its final state."""
+    if r["state"] == QUEUED:
+        return IN_QRMID
+    if r["state"] == DISPATCHED:
+        return RUNNING if r["started_at"] is not None else AT_SERVICE
+    return str(r["state"])
+
+
+def service_queued_s(r: dict[str, Any], now: float) -> float | None:
+    """Seconds the task waited in the service's own queue: forwarded → started there (so far, while it
+    waits; for a task that ended, up to when it started, or ended without starting)."""
+    if r["dispatched_at"] is None:
+        return None
+    until: float | None = r["started_at"]
+    if until is None:
+        if r["state"] == DISPATCHED:
+            until = now
+        elif r["qpu_seconds"] is not None and r["ended_at"] is not None:
+            until = float(r["ended_at"]) - float(r["qpu_seconds"])
+        else:
+            until = r["ended_at"] or now
+    return round(max(0.0, until - float(r["dispatched_at"])), 3)
 
 
 def dumps_body(doc: Any) -> str:
