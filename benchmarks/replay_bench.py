@@ -18,7 +18,7 @@ q / scale / shot_time shots, and the twin occupies its one worker for shots x sh
 No calibration window is replayed (the simulation's daily 30 minutes); the bound below has none.
 
     sudo .venv-node/bin/python benchmarks/replay_bench.py [--jobs 30] [--scale 100] [--seed 1]
-        [--nodes 32] [--share 8] [--shot-time 0.001] [--json out.json]
+        [--nodes 32] [--share 8] [--shot-time 0.001] [--lookahead N] [--json out.json]
 
 Needs root, Slurm (slurmctld, slurmd, sbatch), munged and gcc (tools/apt/qrmid.txt). Figures are
 measured, not simulated: QPU busy seconds from the emulator's own timestamps of every task
@@ -237,7 +237,7 @@ class Stack:
         users = {"production": [USERS["chem"]], "development": [USERS["ml"], USERS["edu"]]}
         return [{**p, "users": users[p["name"]], "groups": []} for p in self.site["qpusite_policy_profiles"]]
 
-    def start_policy(self, policy: str, share: int, scale: float) -> None:
+    def start_policy(self, policy: str, share: int, scale: float, lookahead: int) -> None:
         import slurm_harness
 
         h = self.h
@@ -249,7 +249,8 @@ class Stack:
             q = {**q, "calibration_windows": []}
             if q["name"] == QPU:
                 q["slots"] = 1
-                q["sharing"] = {"mode": "task", "max_jobs": share} if policy == "task" else {"mode": "job"}
+                q["sharing"] = ({"mode": "task", "max_jobs": share, "lookahead": lookahead} if policy == "task"
+                                else {"mode": "job"})
             qpus.append(q)
         licenses = {**self.site["qpusite_qpu_licenses"], QPU: share if policy == "task" else 1}
         port = h.free_port()
@@ -332,9 +333,9 @@ def licence_blocked_free_cpus(squeue_out: str, cpus: int) -> int:
     return free if reason == "Licenses" and need <= free else 0
 
 
-def replay(stack: Stack, policy: str, jobs: list[ReplayJob], share: int, scale: float, shot_time: float
-           ) -> dict[str, Any]:
-    stack.start_policy(policy, share, scale)
+def replay(stack: Stack, policy: str, jobs: list[ReplayJob], share: int, scale: float, shot_time: float,
+           lookahead: int) -> dict[str, Any]:
+    stack.start_policy(policy, share, scale, lookahead)
     slurm = stack.slurm
     work = stack.tmp / f"work-{policy}"
     work.mkdir()
@@ -412,16 +413,32 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--nodes", type=int, default=32, help="partition size in trace nodes = CPUs (8-256)")
     p.add_argument("--share", type=int, default=8, help="concurrent jobs per QPU under task sharing (2-64)")
     p.add_argument("--shot-time", type=float, default=0.001, help="emulated QPU seconds per shot (0.0001-0.1)")
+    p.add_argument("--lookahead", type=int, default=None,
+                   help="task sharing: tasks forwarded to wait at the service beyond the free slot (0-8; default: "
+                        "the site model's qpus[].sharing.lookahead default)")
     p.add_argument("--json", type=Path, help="write the results here")
     a = p.parse_args(argv)
+    if a.lookahead is None:
+        a.lookahead = model_lookahead()
     bad = [(a.jobs, 1, 500, "--jobs"), (a.scale, 1, 10000, "--scale"), (a.nodes, 8, 256, "--nodes"),
-           (a.share, 2, 64, "--share"), (a.shot_time, 0.0001, 0.1, "--shot-time")]
+           (a.share, 2, 64, "--share"), (a.shot_time, 0.0001, 0.1, "--shot-time"), (a.lookahead, 0, 8, "--lookahead")]
     for value, lo, hi, name in bad:
         if not lo <= value <= hi:
             p.error(f"{name} {value} is outside {lo}..{hi}")
     if a.json is not None and not a.json.parent.is_dir():
         p.error(f"--json: directory {a.json.parent} does not exist")
     return a
+
+
+def model_lookahead() -> int:
+    """The site model's default qpus[].sharing.lookahead: what a task-shared QPU gets unless its site says
+    otherwise (site_survey/service_configs.py carries it to qrmid's config)."""
+    sys.path.insert(0, str(REPO))
+    try:
+        from site_survey.model import QpuSharing
+    finally:
+        sys.path.remove(str(REPO))
+    return QpuSharing().lookahead
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:
@@ -460,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stack = Stack(tmp, a.shot_time, a.nodes)
         for policy in POLICIES:
-            results[LABELS[policy]] = replay(stack, policy, jobs, a.share, a.scale, a.shot_time)
+            results[LABELS[policy]] = replay(stack, policy, jobs, a.share, a.scale, a.shot_time, a.lookahead)
             print(f"{LABELS[policy]}: {results[LABELS[policy]]['replay wall s']} s", file=sys.stderr, flush=True)
     finally:
         if stack is not None:
@@ -476,10 +493,11 @@ def main(argv: list[str] | None = None) -> int:
     print(table(simulated))
     profiles = {p: sum(1 for j in jobs if j.profile == p) for p in sorted({j.profile for j in jobs})}
     print(f"{a.jobs} jobs ({profiles}), {sum(len(j.phases) for j in jobs)} quantum tasks per policy, "
-          f"scale {a.scale:g}, shot time {a.shot_time:g} s; whole run {took:.0f} s")
+          f"scale {a.scale:g}, shot time {a.shot_time:g} s, lookahead {a.lookahead}; whole run {took:.0f} s")
     if a.json is not None:
         a.json.write_text(json.dumps({"jobs": a.jobs, "seed": a.seed, "scale": a.scale, "nodes": a.nodes,
-                                      "share": a.share, "shot_time_s": a.shot_time, "run_s": round(took, 1),
+                                      "share": a.share, "shot_time_s": a.shot_time, "lookahead": a.lookahead,
+                                      "run_s": round(took, 1),
                                       "replay": results, "simulation of the slice": simulated}, indent=1))
     return 1 if any(r.get("errors") for r in results.values()) else 0
 

@@ -96,7 +96,8 @@ def test_license_blocked_head_of_the_queue() -> None:
 
 
 @pytest.mark.parametrize("argv", [["--jobs", "0"], ["--scale", "0.5"], ["--nodes", "4"], ["--share", "1"],
-                                  ["--shot-time", "2"], ["--json", "/nonexistent-dir/x.json"], ["--jobs", "x"]])
+                                  ["--shot-time", "2"], ["--json", "/nonexistent-dir/x.json"], ["--jobs", "x"],
+                                  ["--lookahead", "9"], ["--lookahead", "-1"]])
 def test_bad_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         rb.parse(argv)
@@ -108,6 +109,10 @@ def test_bad_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str
 def test_defaults_parse() -> None:
     a = rb.parse([])
     assert (a.jobs, a.scale, a.nodes, a.share) == (30, 100.0, 32, 8)
+    # the replay's qrmid gets the lookahead the site model gives a task-shared QPU by default
+    from site_survey.model import QpuSharing
+
+    assert a.lookahead == QpuSharing().lookahead == 1
 
 
 def test_intervals() -> None:

@@ -25,12 +25,14 @@ OP = f"Bearer {harness.OPERATOR_TOKEN}"
 FINAL = ("Completed", "Failed", "Cancelled")
 
 
-def task_mode(site: dict[str, Any], max_jobs: int = 2, windows: list[dict[str, Any]] | None = None
-              ) -> list[dict[str, Any]]:
+def task_mode(site: dict[str, Any], max_jobs: int = 2, windows: list[dict[str, Any]] | None = None,
+              lookahead: int = 0) -> list[dict[str, Any]]:
+    """One slot; no lookahead unless asked (these tests pin when a task is forwarded: only into the free
+    slot; test_lookahead.py tests tasks forwarded to wait at the service)."""
     qpus = without_windows(site)
     for q in qpus:
         q["slots"] = 1
-        q["sharing"] = {"mode": "task", "max_jobs": max_jobs}
+        q["sharing"] = {"mode": "task", "max_jobs": max_jobs, "lookahead": lookahead}
         if windows is not None and q["name"] == "sc_twin":
             q["calibration_windows"] = windows
     return qpus
@@ -155,7 +157,7 @@ def test_two_jobs_share_one_qpu_task_by_task(make_qrmid: QrmidFactory, site: dic
     a = new_job(client, "961", "bob", 2002)
     b = new_job(client, "962", "alice", 2001)  # admitted at once: two jobs hold the QPU (a 202 before)
     code, qpu = client.request("GET", "/v1/qpus/sc_twin", auth=None)
-    assert code == 200 and qpu["in_use"] == 2 and qpu["sharing"] == {"mode": "task", "max_jobs": 2}, qpu
+    assert code == 200 and qpu["in_use"] == 2 and qpu["sharing"] == {"mode": "task", "max_jobs": 2, "lookahead": 0}, qpu
     t_shared = run_together(a, b, iterations, classical)
 
     rows = [r for r in wait_tasks(client, 2 * iterations) if r["state"] == "ended"]
