@@ -170,3 +170,25 @@ def test_tasks_queued_in_qrmid_are_the_reason_and_are_listed() -> None:
     assert "task queue (QPU shared task by task)" in text
     assert "sc_twin  queued  queued 2026-12-02 19:10:09  dispatched -" in text and "(behind 2 production tasks)" in text
     assert "waited 1.0s in qrmid, executing 0.5s" in text
+
+
+def test_a_task_forwarded_to_wait_at_the_service_is_shown_waiting_there() -> None:
+    # qrmid's lookahead forwarded the job's next task: it waits in the service's queue, not running
+    t = tool()
+    job = t.from_sacct(SACCT) | {"state": "RUNNING", "end": None}
+    q = qrmid_answer("granted", None, [])
+    q["task_queue"] = [{"qpu": "sc_twin", "state": "dispatched", "phase": "running",
+                        "queued_at": ts("2026-12-02T19:10:07"), "dispatched_at": ts("2026-12-02T19:10:07"),
+                        "started_at": ts("2026-12-02T19:10:08"), "ended_at": None, "queued_s": 0.0,
+                        "service_queued_s": 1.0, "qpu_seconds": None, "message": None},
+                       {"qpu": "sc_twin", "state": "dispatched", "phase": "waiting at the service",
+                        "queued_at": ts("2026-12-02T19:10:09"), "dispatched_at": ts("2026-12-02T19:10:09"),
+                        "started_at": None, "ended_at": None, "queued_s": 0.0, "service_queued_s": 2.5,
+                        "qpu_seconds": None, "message": None}]
+    why = t.why_now(job, q, [], 0)
+    assert why.startswith("running; 1 task(s) forwarded by qrmid and waiting in the QPU service's queue for sc_twin")
+    text = t.render({"slurm": job, "reservations": [], "qrmid": q, "why": why})
+    assert ("sc_twin  waiting at the service  queued 2026-12-02 19:10:09  dispatched 2026-12-02 19:10:09  ended -"
+            in text)
+    assert "sc_twin  running  queued 2026-12-02 19:10:07" in text and "started 2026-12-02 19:10:08" in text
+    assert "waited 0.0s in qrmid, 2.5s at the service" in text

@@ -279,6 +279,11 @@ def why_now(slurm: dict[str, Any], qrmid: dict[str, Any] | None, resv: list[dict
             on = sorted({str(t.get("qpu")) for t in queued})
             return (f"running; {len(queued)} task(s) queued in qrmid for {', '.join(on)} (the QPU is shared task "
                     "by task; higher-priority tasks or a coming window go first)")
+        forwarded = [t for t in qrmid.get("task_queue") or [] if t.get("phase") == "waiting at the service"]
+        if forwarded:
+            on = sorted({str(t.get("qpu")) for t in forwarded})
+            return (f"running; {len(forwarded)} task(s) forwarded by qrmid and waiting in the QPU service's queue "
+                    f"for {', '.join(on)} (they start when the task running there ends)")
         acqs = qrmid.get("acquisitions", [])
         busy = [t for a in acqs for t in a["tasks"] if t["state"] != "done"]
         if busy:
@@ -352,9 +357,14 @@ def render(info: dict[str, Any]) -> str:
     if q.get("task_queue"):
         lines.append("  task queue (QPU shared task by task)")
         for t in q["task_queue"]:
-            lines.append(f"    {clean(t.get('qpu'))}  {clean(t.get('state'))}  queued {stamp(t.get('queued_at'))}"
-                         f"  dispatched {stamp(t.get('dispatched_at'))}  ended {stamp(t.get('ended_at'))}"
-                         f"  waited {seconds(t.get('queued_s'))} in qrmid, executing {seconds(t.get('qpu_seconds'))}"
+            at_service = (f", {seconds(t['service_queued_s'])} at the service"
+                          if t.get("service_queued_s") is not None else "")
+            started = f"  started {stamp(t['started_at'])}" if t.get("started_at") is not None else ""
+            lines.append(f"    {clean(t.get('qpu'))}  {clean(t.get('phase') or t.get('state'))}"
+                         f"  queued {stamp(t.get('queued_at'))}"
+                         f"  dispatched {stamp(t.get('dispatched_at'))}{started}  ended {stamp(t.get('ended_at'))}"
+                         f"  waited {seconds(t.get('queued_s'))} in qrmid{at_service},"
+                         f" executing {seconds(t.get('qpu_seconds'))}"
                          + (f"  ({clean(t['message'])})" if t.get("message") else ""))
     for name, b in sorted(q["qpus"].items()):
         if b:
