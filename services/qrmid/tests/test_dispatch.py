@@ -64,3 +64,28 @@ def test_a_higher_priority_task_preempts_queued_lower_ones_only() -> None:
 def test_estimate() -> None:
     assert dispatch.estimate(1000, 0.002, 1.0) == 3.0
     assert dispatch.estimate(-5, 0.002, 1.0) == 1.0
+
+
+def test_the_service_queue_model_of_forwarded_tasks() -> None:
+    # one slot: a task running since 990 (estimated 20 s) frees it at 1010; one waiting behind it at 1030
+    assert dispatch.vendor_slots(1, [(990.0, 20.0)], 1000.0) == [1010.0]
+    assert dispatch.vendor_slots(1, [(990.0, 20.0), (None, 20.0)], 1000.0) == [1030.0]
+    # a running task past its estimate may end any moment; two slots: the waiting task takes the first free
+    assert dispatch.vendor_slots(1, [(900.0, 20.0)], 1000.0) == [1000.0]
+    assert dispatch.vendor_slots(2, [(995.0, 10.0), (990.0, 100.0), (None, 5.0)], 1000.0) == [1010.0, 1090.0]
+    assert dispatch.vendor_slots(2, [], 1000.0) == [1000.0, 1000.0]
+
+
+def test_a_task_forwarded_ahead_is_judged_from_its_start_at_the_service() -> None:
+    usage = dispatch.FairShare(3600.0)
+    queue = [task("big", queued_at=1, estimate_s=150.0), task("small", queued_at=2, estimate_s=10.0)]
+    behind = dispatch.vendor_slots(1, [(1000.0, 100.0)], 1000.0)  # the slot runs a 100-s task
+    c = dispatch.choose(queue, 1, 1000.0, usage, POLICY, 1240.0, False, slot_free=behind)
+    # big would end at 1250 behind the running task (at 1150 if it started now): held; small fits
+    assert keys(c.dispatch) == ["small"] and keys(c.held) == ["big"]
+    # no window: both forwarded in policy order (the lookahead's room: 2)
+    c = dispatch.choose(queue, 2, 1000.0, usage, POLICY, None, False, slot_free=behind)
+    assert keys(c.dispatch) == ["big", "small"]
+    # the second one queued at the service is judged behind the first one forwarded in the same round
+    c = dispatch.choose(queue, 2, 1000.0, usage, POLICY, 1255.0, False, slot_free=behind)
+    assert keys(c.dispatch) == ["big"] and keys(c.held) == ["small"]
