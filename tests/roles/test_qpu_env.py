@@ -81,3 +81,75 @@ def test_a_malformed_table_is_refused(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"families": {"iqm": "relative/path"}, "types": {}}))
     r = run(bad, "--path", "iqm")
     assert r.returncode == 2 and "malformed" in r.stderr
+
+
+def with_bundle(table: Path, bundle: str) -> Path:
+    doc = json.loads(table.read_text())
+    doc["ca_bundle"] = bundle
+    table.write_text(json.dumps(doc))
+    return table
+
+
+@pytest.fixture
+def bundle(tmp_path: Path) -> Path:
+    path = tmp_path / "ca-certificates.crt"
+    path.write_text("-----BEGIN CERTIFICATE-----\n")
+    return path
+
+
+def requests_bundle(table: Path, *args: str, **env: str) -> str:
+    r = run(table, *args, "sh", "-c", 'echo "${REQUESTS_CA_BUNDLE-<unset>}"', **env)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def test_the_command_trusts_the_tables_ca_bundle(table: Path, bundle: Path) -> None:
+    with_bundle(table, str(bundle))
+    assert requests_bundle(table, "iqm") == str(bundle)
+    assert requests_bundle(table, "auto", QRMI_JOB_QPU_TYPES="iqm-server") == str(bundle)
+    assert requests_bundle(table, "ibm", REQUESTS_CA_BUNDLE="") == str(bundle)  # empty: requests ignores it too
+
+
+def test_the_users_own_bundle_is_kept(table: Path, bundle: Path) -> None:
+    with_bundle(table, str(bundle))
+    assert requests_bundle(table, "iqm", REQUESTS_CA_BUNDLE="/home/u/mine.pem") == "/home/u/mine.pem"
+    # requests falls back to CURL_CA_BUNDLE: setting REQUESTS_CA_BUNDLE would override the user's choice
+    assert requests_bundle(table, "iqm", CURL_CA_BUNDLE="/home/u/mine.pem") == "<unset>"
+
+
+def test_no_bundle_when_the_node_has_none_or_the_table_names_none(table: Path, tmp_path: Path) -> None:
+    assert requests_bundle(table, "iqm") == "<unset>"  # a table from before ca_bundle
+    assert requests_bundle(with_bundle(table, ""), "iqm") == "<unset>"
+    assert requests_bundle(with_bundle(table, str(tmp_path / "missing.crt")), "iqm") == "<unset>"
+    assert requests_bundle(with_bundle(table, str(tmp_path)), "iqm") == "<unset>"  # a directory is no bundle
+
+
+@pytest.mark.parametrize("value", ["ca.crt", "/etc/ssl/../../home/u/ca.crt", "/etc/ssl/ca.crt\nX=1", "/a b", 3])
+def test_a_malformed_ca_bundle_is_refused(table: Path, value: object) -> None:
+    doc = json.loads(table.read_text())
+    doc["ca_bundle"] = value
+    table.write_text(json.dumps(doc))
+    r = run(table, "iqm", "true")
+    assert r.returncode == 2 and "ca_bundle" in r.stderr, (r.returncode, r.stderr)
+
+
+ACTIVATE_BLOCK = REPO / "roles" / "quantum_runtime" / "templates" / "activate_ca_bundle.sh.j2"
+
+
+def sourced(tmp_path: Path, bundle: str, **env: str) -> str:
+    """What REQUESTS_CA_BUNDLE is after `source bin/activate` with the role's block in it."""
+    import jinja2
+
+    activate = tmp_path / "activate"
+    activate.write_text(jinja2.Template(ACTIVATE_BLOCK.read_text()).render(quantum_runtime_ca_bundle=bundle))
+    r = subprocess.run(["bash", "-c", f'. {activate} && echo "${{REQUESTS_CA_BUNDLE-<unset>}}"'],
+                       capture_output=True, text=True, env={"PATH": os.environ["PATH"], **env}, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def test_activate_trusts_the_bundle_as_qpu_env_does(tmp_path: Path, bundle: Path) -> None:
+    assert sourced(tmp_path, str(bundle)) == str(bundle)
+    assert sourced(tmp_path, str(bundle), REQUESTS_CA_BUNDLE="/home/u/mine.pem") == "/home/u/mine.pem"
+    assert sourced(tmp_path, str(bundle), CURL_CA_BUNDLE="/home/u/mine.pem") == "<unset>"
+    assert sourced(tmp_path, str(tmp_path / "missing.crt")) == "<unset>"

@@ -40,6 +40,8 @@ def test_good_values_pass() -> None:
         **runtime(["qiskit-aer[gpu]>=0.15,<1", "pulser-simulation"]),
     })
     assert result.returncode == 0, result.stdout[-2000:]
+    no_bundle = run({**runtime([]), "quantum_runtime_ca_bundle": ""})
+    assert no_bundle.returncode == 0, no_bundle.stdout[-2000:]
 
 
 BAD = {
@@ -57,6 +59,10 @@ BAD = {
     "relative prefix": runtime([], prefix="opt/x"),
     "prefix with dot-dot": runtime([], prefix="/opt/../etc"),
     "prefix with a line break": runtime([], prefix="/opt/x\n"),
+    "CA bundle with shell text": {**runtime([]), "quantum_runtime_ca_bundle": "/etc/ssl/x'; touch /tmp/pwned; '"},
+    "relative CA bundle": {**runtime([]), "quantum_runtime_ca_bundle": "ca.crt"},
+    "CA bundle with dot-dot": {**runtime([]), "quantum_runtime_ca_bundle": "/etc/ssl/../../home/x/ca.crt"},
+    "CA bundle with a line break": {**runtime([]), "quantum_runtime_ca_bundle": "/etc/ssl/ca.crt\n"},
 }
 
 
