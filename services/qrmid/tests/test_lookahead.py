@@ -173,3 +173,17 @@ def test_a_task_that_would_reach_into_a_window_is_not_forwarded_early(start: Any
     assert got[small]["dispatched_at"] < first_end, got  # the lookahead still forwards what fits
     assert got[big]["dispatched_at"] >= first_end, got  # not before its start left room for its run
     assert got[a]["state"] == "queued" and "would run into" in got[a]["message"]
+
+
+@pytest.mark.parametrize(("lookahead", "ok"), [(None, 1), (0, 0), (8, 8), (9, None), (-1, None), (1.5, None)])
+def test_qrmid_config_bounds_the_lookahead(tmp_path: Path, lookahead: Any, ok: int | None) -> None:
+    from qrmid.config import ConfigProblem, load
+
+    sharing = {"mode": "task", "max_jobs": 2} | ({} if lookahead is None else {"lookahead": lookahead})
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"qpus": [{"name": "sc_twin", "sharing": sharing}]}))
+    if ok is None:
+        with pytest.raises(ConfigProblem, match=r"qpus\.0\.sharing\.lookahead"):
+            load(str(path))
+    else:
+        assert load(str(path))[0].qpu("sc_twin").sharing.lookahead == ok
