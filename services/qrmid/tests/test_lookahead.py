@@ -187,3 +187,32 @@ def test_qrmid_config_bounds_the_lookahead(tmp_path: Path, lookahead: Any, ok: i
             load(str(path))
     else:
         assert load(str(path))[0].qpu("sc_twin").sharing.lookahead == ok
+
+
+def test_a_pasqal_batch_forwarded_ahead_waits_at_the_service(start: Any) -> None:
+    """Pasqal's batch answers carry the service's own start_datetime/end_datetime: the second batch,
+    forwarded while the first runs, shows waiting at the service, then the service's times."""
+    from job_sample import pi_pulse
+
+    client = start(1, 1.0)
+    job = new_job(client, "2401", "bob", 2002)
+    doc = {"sequence_builder": pi_pulse(), "jobs": [{"runs": 300}], "device_type": "FRESNEL",
+           "project_id": job.env.get("FRESNEL_QRMI_PASQAL_CLOUD_PROJECT_ID", "")}
+    ids = []
+    for _ in range(2):
+        r = send(job.pasqal, "POST", "/core-fast/api/v1/batches", token=job.pasqal_token,
+                 body=json.dumps(doc).encode())
+        assert r.status == 200, r.body
+        ids.append(str(r.body["data"]["id"]))
+    now = rows(client)
+    assert now[ids[1]]["phase"] == "waiting at the service" and now[ids[1]]["started_at"] is None, now[ids[1]]
+    got = wait_ended(client, 2)
+    for i in ids:
+        data = job.pasqal_get(f"/core-fast/api/v1/batches/{got[i]['remote_id']}").body["data"]
+
+        def at(v: str) -> float:
+            return datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()
+
+        assert got[i]["started_at"] == pytest.approx(at(data["start_datetime"]), abs=0.002), (got[i], data)
+        assert got[i]["ended_at"] == pytest.approx(at(data["end_datetime"]), abs=0.002), (got[i], data)
+    assert got[ids[1]]["service_queued_s"] > 0.5 and got[ids[1]]["dispatched_at"] < got[ids[0]]["ended_at"]
