@@ -955,7 +955,9 @@ class Qpu(Strict):
             )
         if self.sharing.mode == "job" and self.sharing.max_jobs is not None:
             problems.append("sharing.max_jobs applies to sharing.mode 'task' only; remove it or set mode: task")
-        if self.sharing.mode == "job" and "lookahead" in self.sharing.model_fields_set:
+        # The default as such passes: a model written back from a loaded one (twin copies, tests) carries it.
+        default_lookahead = QpuSharing.model_fields["lookahead"].default
+        if self.sharing.mode == "job" and self.sharing.lookahead != default_lookahead:
             problems.append("sharing.lookahead applies to sharing.mode 'task' only; remove it or set mode: task")
         if self.access.mode == "emulator" and self.emulator is None:
             problems.append("access.mode is 'emulator' but no emulator twin is described; add an 'emulator:' block")
