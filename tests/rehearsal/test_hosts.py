@@ -1,9 +1,18 @@
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
-from rehearsal.errors import RehearsalInputError
-from rehearsal.hosts import SPEC_LABEL, authorise_script, container_specs, hosts_file, run_arguments
+from rehearsal.errors import RehearsalError, RehearsalInputError
+from rehearsal.hosts import (
+    SPEC_LABEL,
+    authorise_script,
+    container_specs,
+    hosts_file,
+    remove_containers,
+    run_arguments,
+)
 from rehearsal.network import site_network
 from rehearsal.site_up import require_running_site
 
@@ -103,3 +112,34 @@ def test_check_mode_needs_every_host_running_as_specified(make_site):
         require_running_site(_ListingPodman(_listing(specs, running=False)), site, specs)  # type: ignore[arg-type]
     with pytest.raises(RehearsalInputError, match=r"qgw"):
         require_running_site(_ListingPodman(_listing(specs[:-1])), site, specs)  # type: ignore[arg-type]
+
+
+class _StubbornPodman:
+    """podman as a loaded machine answers: the first `rm --force` reports a container it could not
+    stop in time (after SIGKILLing it); the next removes it."""
+
+    def __init__(self, failures: int):
+        self.failures, self.calls = failures, []
+
+    def run(self, args, *, check=True, timeout=0):
+        self.calls.append(list(args))
+        if self.failures:
+            self.failures -= 1
+            if check:
+                raise RehearsalError("`podman rm` failed (125): could not be stopped")
+            return subprocess.CompletedProcess(args, 125, "", "given PIDs did not die within timeout")
+        return subprocess.CompletedProcess(args, 0, "", "")
+
+
+def test_removal_is_tried_once_more_when_podman_could_not_stop_a_container(monkeypatch):
+    monkeypatch.setattr("rehearsal.hosts.RM_RETRY_PAUSE_S", 0)
+    podman = _StubbornPodman(failures=1)
+    remove_containers(podman, ["qpusite-national-qgw1", "not-ours"])
+    assert podman.calls == [["rm", "--force", "--time", "10", "qpusite-national-qgw1"],
+                            ["rm", "--force", "--ignore", "--time", "10", "qpusite-national-qgw1"]]
+
+
+def test_a_second_failure_is_reported(monkeypatch):
+    monkeypatch.setattr("rehearsal.hosts.RM_RETRY_PAUSE_S", 0)
+    with pytest.raises(RehearsalError):
+        remove_containers(_StubbornPodman(failures=2), ["qpusite-national-qgw1"])
